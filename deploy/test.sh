@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up (Debian packages), builds from scratch in build-test/ and runs the whole test suite.
+# GPU tests skip with a printed reason when no GPU is present. Usage: deploy/test.sh [ctest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/setup.sh
+BUILD=${GPTOSS_BUILD_DIR:-build-test}
+JOBS=${GPTOSS_JOBS:-$(nproc)}
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$BUILD" -j "$JOBS"
+cd "$BUILD"
+ctest --output-on-failure -j "$JOBS" --timeout 900 "$@"

@@ -1,0 +1,145 @@
+// Ops: the one math interface of the model. CpuOps (kernels/cpu) is the executable spec in plain
+// fp32 loops; CudaOps (kernels/cuda) implements the same contract on the GPU. transformer.cc is
+// written only against this interface.
+//
+// Contract for every method:
+//  - All TensorViews live on device() (host memory for CpuOps, device memory for CudaOps),
+//    including the small metadata tensors (ids, positions, block tables).
+//  - Activations have dtype activation_dtype() (F32 on CPU, BF16 on CUDA) unless stated.
+//    Weights keep their checkpoint dtypes (BF16; MXFP4 experts as U8 blocks + U8 scales).
+//  - Shape or dtype mismatches return InvalidArgument naming the argument; nothing is read or
+//    written out of bounds. Methods may be asynchronous on CUDA (stream-ordered); Synchronize()
+//    waits and surfaces deferred errors.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/core/tensor.h"
+
+namespace gptoss {
+
+// YaRN RoPE, precomputed on the host once per model from the config (see kernels/rope_yarn.h).
+// HF applies rotate_half: the head dim is split into two halves (x1 = first D/2, x2 = second
+// D/2), not interleaved pairs, and cos/sin are multiplied by attention_scaling.
+struct RopeTable {
+  TensorView inv_freq;           // [D/2] F32, on device()
+  float attention_scaling = 1;   // YaRN "mscale" multiplying cos and sin
+};
+
+// One layer's paged KV cache. Logical block b of a sequence holds positions
+// [b*block_size, (b+1)*block_size). Blocks wholly outside a sliding window may be released and
+// marked -1 in the block table; attention never reads them.
+struct KvLayerView {
+  TensorView k;  // [num_blocks, block_size, kv_heads, head_dim], activation dtype
+  TensorView v;  // same
+  int block_size() const { return static_cast<int>(k.dim(1)); }
+};
+
+// The ragged batch of one step: S sequences, T new tokens in total (prefill chunks and decode
+// tokens mixed). Sequence s owns new tokens [query_start[s], query_start[s+1]) which sit at
+// positions context_len[s] - n_new(s) ... context_len[s] - 1 (the cache already holds them
+// after AppendKv).
+struct AttentionBatch {
+  TensorView query_start;   // [S+1] I32
+  TensorView context_len;   // [S] I32
+  TensorView block_tables;  // [S, max_blocks] I32, -1 = not allocated / released
+  int num_seqs = 0;
+  int num_tokens = 0;
+  int max_context_len = 0;  // host-side upper bound, for kernel launch sizing
+};
+
+// MXFP4 experts of one layer, in the HF checkpoint layout (integrations/mxfp4.py):
+// blocks [E, N, K/32, 16] U8 hold two E2M1 codes per byte, low nibble first, for row n (output
+// feature) and columns k (input feature); scales [E, N, K/32] U8 are E8M0, value 2^(s-127).
+// gate_up rows interleave gate (even) and up (odd). Only experts [first_expert,
+// first_expert + num_local) are present on this rank (expert parallelism).
+struct ExpertWeights {
+  TensorView gate_up_blocks;  // [E_local, 2I, H/32, 16] U8
+  TensorView gate_up_scales;  // [E_local, 2I, H/32] U8
+  TensorView gate_up_bias;    // [E_local, 2I] BF16
+  TensorView down_blocks;     // [E_local, H, I/32, 16] U8
+  TensorView down_scales;     // [E_local, H, I/32] U8
+  TensorView down_bias;       // [E_local, H] BF16
+  int first_expert = 0;
+  int num_local = 0;
+  float swiglu_limit = 7.0f;
+  float swiglu_alpha = 1.702f;
+};
+
+// Per-row sampling parameters. temperature <= 0 means greedy (argmax, lowest id on ties).
+// Filters apply in this order: top_k, top_p (nucleus over the sorted distribution), min_p.
+// The random draw is a pure function of (seed, step) (kernels/core/rng.h), so CPU and GPU and
+// batched and single runs draw the same uniform.
+struct SamplingParams {
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  int top_k = 0;        // 0 = off
+  float min_p = 0.0f;   // 0 = off
+  uint64_t seed = 0;
+  uint64_t step = 0;    // index of the token being generated within its request
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+  virtual Device device() const = 0;
+  virtual DType activation_dtype() const = 0;
+  virtual absl::Status Synchronize() = 0;
+
+  // out[t,:] = table[ids[t],:]. ids [T] I32 (each checked < V), table [V,H] BF16, out [T,H].
+  virtual absl::Status Embedding(const TensorView& ids, const TensorView& table,
+                                 TensorView out) = 0;
+
+  // out = x * rsqrt(mean(x^2) + eps) * weight, computed in fp32. x,out [T,H]; weight [H] BF16.
+  virtual absl::Status RmsNorm(const TensorView& x, const TensorView& weight, float eps,
+                               TensorView out) = 0;
+
+  // out[T,N] = x[T,K] · w[N,K]^T (+ bias[N] if bias is non-empty). w, bias BF16.
+  virtual absl::Status Linear(const TensorView& x, const TensorView& w, const TensorView& bias,
+                              TensorView out) = 0;
+
+  // In-place YaRN rotation of q [T,Hq,D] and k [T,Hk,D] at positions [T] I32.
+  virtual absl::Status RopeYarn(TensorView q, TensorView k, const TensorView& positions,
+                                const RopeTable& rope) = 0;
+
+  // cache.k/v[slot[t] / bs, slot[t] % bs] = k/v[t]. k,v [T,Hk,D]; slots [T] I32 (physical).
+  virtual absl::Status AppendKv(const TensorView& k, const TensorView& v,
+                                const TensorView& slots, KvLayerView cache) = 0;
+
+  // Causal attention of q [T,Hq,D] over the cache, GQA (Hq/Hk query heads per kv head).
+  // window > 0: query at position p sees keys at positions > p - window (HF sliding mask).
+  // Sinks: one extra logit per head (sinks [Hq] BF16) joins the softmax and is then dropped.
+  // out [T, Hq*D].
+  virtual absl::Status AttentionWithSinks(const TensorView& q, const KvLayerView& cache,
+                                          const TensorView& sinks, const AttentionBatch& batch,
+                                          int window, float scale, TensorView out) = 0;
+
+  // Router: ids/weights [T,k] = top-k of logits [T,E] (F32), then softmax over the k selected
+  // logits only. Ties pick the lower expert id. ids I32, weights F32.
+  virtual absl::Status RouterTopK(const TensorView& logits, int k, TensorView expert_ids,
+                                  TensorView expert_weights) = 0;
+
+  // out[r,j,:] = expert_{ids[r,j]}(x[r,:]) for every (r,j) whose id is local; rows of non-local
+  // ids are written as zeros. x [R,H]; ids [R,k] I32 (global expert ids); out [R,k,H].
+  // expert(x) = down( (clamp(up,-l,l) + 1) * g*sigmoid(alpha*g) ) + down_bias,
+  // g = min(gate, l); gate/up from the interleaved gate_up projection (+ bias).
+  virtual absl::Status MoeMlp(const TensorView& x, const TensorView& expert_ids,
+                              const ExpertWeights& experts, TensorView out) = 0;
+
+  // residual[t,:] += sum_j weights[t,j] * rows[t,j,:]. rows [T,k,H], weights [T,k] F32.
+  virtual absl::Status MoeCombine(const TensorView& rows, const TensorView& weights,
+                                  TensorView residual) = 0;
+
+  // residual += x (elementwise, [T,H]).
+  virtual absl::Status AddInPlace(const TensorView& x, TensorView residual) = 0;
+
+  // Samples one id per row of logits [B,V] F32. params: B host-side entries.
+  // ids [B] I32; logprobs [B] F32 = log_softmax(logits[b])[ids[b]], i.e. of the raw model
+  // distribution, before temperature and filters (what OpenAI-style APIs report).
+  virtual absl::Status Sample(const TensorView& logits, const std::vector<SamplingParams>& params,
+                              TensorView ids, TensorView logprobs) = 0;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,2 @@
+// Implemented by the CPU reference work (foundation issue).
+#include "kernels/rope_yarn.h"

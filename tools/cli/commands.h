@@ -1,0 +1,18 @@
+// The gptoss subcommands. Each returns the process exit code; on failure it has printed exactly
+// one clear message to stderr. argv excludes the program and subcommand names.
+#pragma once
+
+namespace gptoss::cli {
+
+int RunMakeCheckpoint(int argc, char** argv);  // cmd_model.cc
+int RunLogits(int argc, char** argv);          // cmd_model.cc
+int RunGenerate(int argc, char** argv);        // cmd_model.cc
+int RunTokenize(int argc, char** argv);        // cmd_tokenizer.cc
+int RunDetokenize(int argc, char** argv);      // cmd_tokenizer.cc
+int RunRenderChat(int argc, char** argv);      // cmd_tokenizer.cc
+#ifdef GPTOSS_WITH_GRPC
+int RunServe(int argc, char** argv);           // cmd_serve.cc
+int RunChat(int argc, char** argv);            // cmd_serve.cc
+#endif
+
+}  // namespace gptoss::cli

@@ -1,0 +1,49 @@
+// Transformer: the gpt-oss forward pass over one ragged step batch, written only against Ops
+// (kernels/ops.h) so it runs on CpuOps and CudaOps alike. It reads top to bottom like
+// openai/gpt-oss torch/model.py; model quirks are commented where they happen.
+//
+// Contract: Forward() appends the K/V of every new token to the cache (at the physical slots
+// given), attends over the cache, and writes logits [R, V] F32 for the R token rows listed in
+// logit_rows. It never decides anything: which tokens, positions and blocks come from the caller
+// (the engine's StepExecutor or the SimpleRunner).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/ops.h"
+#include "worker/model/config.h"
+#include "worker/model/parallel_layout.h"
+#include "worker/model/weights.h"
+
+namespace gptoss {
+
+// The paged KV cache of this rank: one KvLayerView per layer. Sliding-window layers and full
+// layers use separate block pools (and so separate block tables and slots), because sliding
+// layers only ever need the last `sliding_window` positions.
+struct KvCache {
+  std::vector<KvLayerView> layers;
+};
+
+struct StepBatch {
+  TensorView token_ids;      // [T] I32
+  TensorView positions;      // [T] I32
+  AttentionBatch full;       // block tables of full-attention layers
+  AttentionBatch sliding;    // block tables of sliding-window layers
+  TensorView full_slots;     // [T] I32 physical slot of each new token in full layers
+  TensorView sliding_slots;  // [T] I32 physical slot in sliding layers
+  TensorView logit_rows;     // [R] I32 indices into the T tokens whose logits are wanted
+};
+
+class Transformer {
+ public:
+  virtual ~Transformer() = default;
+  static absl::StatusOr<std::unique_ptr<Transformer>> Create(const ModelConfig& config,
+                                                             const ModelWeights& weights,
+                                                             const ParallelLayout& layout,
+                                                             Ops* ops);
+  virtual absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) = 0;
+};
+
+}  // namespace gptoss
