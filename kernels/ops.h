@@ -12,10 +12,13 @@
 //    waits and surfaces deferred errors.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "kernels/core/tensor.h"
 
 namespace gptoss {
@@ -81,6 +84,13 @@ struct SamplingParams {
   uint64_t step = 0;    // index of the token being generated within its request
 };
 
+// Per-row penalty parameters for Ops::ApplyPenalties (no-op values by default).
+struct PenaltyParams {
+  float presence = 0.0f;
+  float frequency = 0.0f;
+  float repetition = 1.0f;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -88,7 +98,26 @@ class Ops {
   virtual DType activation_dtype() const = 0;
   virtual absl::Status Synchronize() = 0;
 
+  // Memory on device(): an owning, zero-filled buffer of `bytes` bytes, freed when the last
+  // reference goes. The transformer and the runners allocate scratch, tables and caches through
+  // this so that they never name a backend. The default (a backend without it) is Unimplemented.
+  virtual absl::StatusOr<std::shared_ptr<void>> Allocate(size_t bytes) {
+    (void)bytes;
+    return absl::UnimplementedError("Ops::Allocate not implemented by this backend");
+  }
+  // Synchronous copies between host memory and device() memory (plain memcpy on the CPU).
+  virtual absl::Status CopyFromHost(void* device_dst, const void* host_src, size_t bytes) {
+    (void)device_dst, (void)host_src, (void)bytes;
+    return absl::UnimplementedError("Ops::CopyFromHost not implemented by this backend");
+  }
+  virtual absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
+    (void)host_dst, (void)device_src, (void)bytes;
+    return absl::UnimplementedError("Ops::CopyToHost not implemented by this backend");
+  }
+
   // out[t,:] = table[ids[t],:]. ids [T] I32 (each checked < V), table [V,H] BF16, out [T,H].
+  // The table may also have the activation dtype: the transformer gathers the rows whose logits
+  // are wanted from its [T,H] hidden states with this same op.
   virtual absl::Status Embedding(const TensorView& ids, const TensorView& table,
                                  TensorView out) = 0;
 
@@ -97,6 +126,7 @@ class Ops {
                                TensorView out) = 0;
 
   // out[T,N] = x[T,K] · w[N,K]^T (+ bias[N] if bias is non-empty). w, bias BF16.
+  // out has the activation dtype or F32 (router logits and lm_head logits are F32).
   virtual absl::Status Linear(const TensorView& x, const TensorView& w, const TensorView& bias,
                               TensorView out) = 0;
 
@@ -138,8 +168,43 @@ class Ops {
   // Samples one id per row of logits [B,V] F32. params: B host-side entries.
   // ids [B] I32; logprobs [B] F32 = log_softmax(logits[b])[ids[b]], i.e. of the raw model
   // distribution, before temperature and filters (what OpenAI-style APIs report).
+  //
+  // The exact procedure (CpuOps is the reference; CudaOps must draw the same id):
+  //  1. temperature <= 0: greedy, the argmax of logits[b], lowest id on ties. No draw.
+  //  2. Otherwise z_i = logits[b,i] / temperature (fp32). Candidates are sorted by z descending,
+  //     ties by id ascending.
+  //  3. top_k (0 < top_k < V): keep the first top_k candidates.
+  //  4. p_i = exp(z_i - z_0) / sum over kept of exp(z_j - z_0) (sum in double).
+  //  5. top_p (< 1): keep the shortest prefix whose cumulative p reaches top_p (at least one).
+  //  6. min_p (> 0): keep candidates with p_i >= min_p * p_0 (p_0 is the largest).
+  //  7. u = UniformFromSeed(seed, step) (kernels/core/rng.h). Walk the kept candidates in sorted
+  //     order accumulating p_i (double); pick the first whose running sum exceeds
+  //     u * (sum of kept p), or the last kept one if rounding leaves none.
   virtual absl::Status Sample(const TensorView& logits, const std::vector<SamplingParams>& params,
                               TensorView ids, TensorView logprobs) = 0;
+
+  // Repetition / presence / frequency penalties, in place on logits [B,V] F32, before Sample.
+  // tokens [B,M] I32 lists the distinct ids row b has seen (prompt and completion), -1 = padding
+  // (ids unique within a row); counts [B,M] I32 how often each occurs in the completion (0 = only
+  // in the prompt). params: B host-side entries. For every listed id of row b, in this order:
+  //   repetition != 1 (HF/CTRL):  l = l > 0 ? l / repetition : l * repetition
+  //   count > 0 (OpenAI):         l -= frequency * count + presence
+  // The default is Unimplemented (the engine only calls it when a row has a penalty).
+  virtual absl::Status ApplyPenalties(TensorView logits, const TensorView& tokens,
+                                      const TensorView& counts,
+                                      const std::vector<PenaltyParams>& params) {
+    (void)logits, (void)tokens, (void)counts, (void)params;
+    return absl::UnimplementedError("Ops::ApplyPenalties not implemented by this backend");
+  }
+
+  // The n = ids.dim(1) most likely ids of each row of logits [B,V] F32, most likely first (ties:
+  // lower id first), with their log_softmax values computed exactly as Sample's logprobs (so the
+  // sampled id's entry equals Sample's logprob). ids [B,n] I32, logprobs [B,n] F32, n <= V.
+  // The default is Unimplemented (the engine only calls it when a row asks for top logprobs).
+  virtual absl::Status TopLogprobs(const TensorView& logits, TensorView ids, TensorView logprobs) {
+    (void)logits, (void)ids, (void)logprobs;
+    return absl::UnimplementedError("Ops::TopLogprobs not implemented by this backend");
+  }
 };
 
 }  // namespace gptoss

@@ -1,9 +1,8 @@
-// Stub until the foundation issue lands: make-checkpoint, logits, generate.
+// Stub until the foundation issue lands: logits, generate (make-checkpoint: cmd_make_checkpoint.cc).
 #include <cstdio>
 #include "tools/cli/commands.h"
 namespace gptoss::cli {
 static int NotYet(const char* n) { std::fprintf(stderr, "gptoss %s: not implemented yet\n", n); return 1; }
-int RunMakeCheckpoint(int, char**) { return NotYet("make-checkpoint"); }
 int RunLogits(int, char**) { return NotYet("logits"); }
 int RunGenerate(int, char**) { return NotYet("generate"); }
 }  // namespace gptoss::cli

@@ -4,7 +4,7 @@
 
 namespace gptoss::cli {
 
-int RunMakeCheckpoint(int argc, char** argv);  // cmd_model.cc
+int RunMakeCheckpoint(int argc, char** argv);  // cmd_make_checkpoint.cc
 int RunLogits(int argc, char** argv);          // cmd_model.cc
 int RunGenerate(int argc, char** argv);        // cmd_model.cc
 int RunTokenize(int argc, char** argv);        // cmd_tokenizer.cc

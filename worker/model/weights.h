@@ -1,9 +1,19 @@
 // ModelWeights: views of every tensor the forward pass reads, for this rank's shard.
 // LoadWeights validates the checkpoint against the config (names, shapes, dtypes; missing and
-// unexpected tensors) and returns host views into the mmapped checkpoint (no copies). A GPU
-// backend uploads these views to device memory.
+// unexpected tensors, every name listed) and returns host views into the mmapped checkpoint
+// (no copies), which live as long as the Checkpoint. A GPU backend uploads these views to
+// device memory.
+//
+// Sharding (ParallelLayout): q/k/v weights and biases and the sinks are row slices of this
+// rank's heads, and the experts are this rank's contiguous expert range: both are plain views.
+// o_proj's weight needs the columns of this rank's heads, which are not contiguous in the [H,
+// Hq*D] row-major tensor: for world_size > 1 they are copied once into `owned`. o_b is set only
+// on rank 0 (empty on other ranks) so that the reduce-scatter after o_proj adds it exactly once.
+// Embedding, router, norms and lm_head are replicated. Without attention_bias the bias views are
+// empty; with tie_word_embeddings lm_head is the embedding view.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,7 +32,7 @@ struct LayerWeights {
   TensorView q_w, q_b;             // [Hq_local*D, H], [Hq_local*D]
   TensorView k_w, k_b;             // [Hk_local*D, H], [Hk_local*D]
   TensorView v_w, v_b;             // [Hk_local*D, H], [Hk_local*D]
-  TensorView o_w, o_b;             // [H, Hq_local*D], [H] (bias added once, by tp rank 0)
+  TensorView o_w, o_b;             // [H, Hq_local*D], [H] (o_b empty on ranks != 0)
   TensorView sinks;                // [Hq_local] BF16
   TensorView router_w, router_b;   // [E, H], [E] (replicated)
   ExpertWeights experts;           // this rank's experts only
@@ -33,6 +43,7 @@ struct ModelWeights {
   TensorView final_norm;  // [H] BF16
   TensorView lm_head;     // [V, H] BF16 (not tied to embed)
   std::vector<LayerWeights> layers;
+  std::vector<std::shared_ptr<HostTensor>> owned;  // host copies the views above may point into
 };
 
 absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& checkpoint, const ModelConfig& config,

@@ -1,0 +1,153 @@
+#include "coordinator/tokenizer/bpe.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace gptoss {
+namespace {
+
+// Pieces shorter than this use the cache-friendly O(n^2) scan (pieces are a few bytes in real
+// text); longer ones use the heap. Both pick the same merge at every step, so the cut-off only
+// changes speed.
+constexpr size_t kSmallPiece = 128;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BytePairEncoder>> BytePairEncoder::Create(
+    const std::vector<std::string>& token_bytes) {
+  if (token_bytes.size() >= kNoRank) return absl::InvalidArgumentError("too many tokens");
+  std::unique_ptr<BytePairEncoder> bpe(new BytePairEncoder());
+  size_t total = 0;
+  for (const std::string& t : token_bytes) total += t.size();
+  bpe->blob_.reserve(total);
+  bpe->offsets_.reserve(token_bytes.size() + 1);
+  for (const std::string& t : token_bytes) {
+    bpe->offsets_.push_back(static_cast<uint32_t>(bpe->blob_.size()));
+    bpe->blob_.append(t);
+  }
+  bpe->offsets_.push_back(static_cast<uint32_t>(bpe->blob_.size()));
+  // blob_ is complete and never changes again, so views into it stay valid.
+  std::fill(std::begin(bpe->byte_rank_), std::end(bpe->byte_rank_), kNoRank);
+  bpe->ranks_.reserve(token_bytes.size());
+  for (uint32_t r = 0; r < token_bytes.size(); ++r) {
+    std::string_view t = bpe->Token(r);
+    if (t.empty()) return absl::InvalidArgumentError(absl::StrCat("token of rank ", r, " is empty"));
+    auto [it, inserted] = bpe->ranks_.emplace(t, r);
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat("ranks ", it->second, " and ", r,
+                                                     " have the same token bytes \"",
+                                                     absl::CHexEscape(t), "\""));
+    }
+    if (t.size() == 1) bpe->byte_rank_[static_cast<uint8_t>(t[0])] = r;
+  }
+  for (int b = 0; b < 256; ++b) {
+    if (bpe->byte_rank_[b] == kNoRank) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("byte 0x", absl::Hex(b, absl::kZeroPad2), " is not a token; every single "
+                       "byte must be one so that any text can be encoded"));
+    }
+  }
+  return bpe;
+}
+
+void BytePairEncoder::EncodePiece(std::string_view piece, std::vector<int>* out) const {
+  const uint32_t whole = Rank(piece);
+  if (whole != kNoRank) {  // most pieces of real text are one token
+    out->push_back(static_cast<int>(whole));
+  } else if (piece.size() < kSmallPiece) {
+    MergeSmall(piece, out);
+  } else {
+    MergeLarge(piece, out);
+  }
+}
+
+void BytePairEncoder::MergeSmall(std::string_view piece, std::vector<int>* out) const {
+  // parts[i] = start of part i; pair[i] = rank of part i + part i+1 (kNoRank if not a token).
+  // parts[count - 1] == piece.size() is the end sentinel.
+  const size_t n = piece.size();
+  uint32_t parts[kSmallPiece + 1];
+  uint32_t pair[kSmallPiece + 1];
+  size_t count = n + 1;
+  for (size_t i = 0; i <= n; ++i) parts[i] = static_cast<uint32_t>(i);
+  for (size_t i = 0; i + 1 < n; ++i) pair[i] = Rank(piece.substr(i, 2));
+  pair[n - 1] = kNoRank;
+  auto span_rank = [&](size_t first_part, size_t end_part) {  // parts [first, end) joined
+    return Rank(piece.substr(parts[first_part], parts[end_part] - parts[first_part]));
+  };
+  while (true) {
+    uint32_t best = kNoRank;
+    size_t at = 0;
+    for (size_t i = 0; i + 2 < count; ++i) {  // strict '<' keeps the leftmost of equal ranks
+      if (pair[i] < best) {
+        best = pair[i];
+        at = i;
+      }
+    }
+    if (best == kNoRank) break;
+    // Merge part at+1 into part at, then recompute the two pairs that now involve part at.
+    std::copy(parts + at + 2, parts + count, parts + at + 1);
+    std::copy(pair + at + 2, pair + count - 1, pair + at + 1);
+    --count;
+    pair[at] = (at + 2 < count) ? span_rank(at, at + 2) : kNoRank;
+    if (at > 0) pair[at - 1] = span_rank(at - 1, at + 1);
+  }
+  for (size_t i = 0; i + 1 < count; ++i) out->push_back(static_cast<int>(span_rank(i, i + 1)));
+}
+
+void BytePairEncoder::MergeLarge(std::string_view piece, std::vector<int>* out) const {
+  // Parts form a linked list keyed by start offset: end[s] is the end of the part starting at s,
+  // prev[s] the start of the part before it, pair[s] the rank of part s + its successor. The
+  // heap holds (rank << 32 | start); popping the minimum gives the lowest rank and, on ties,
+  // the leftmost start, the same choice as MergeSmall. Entries whose rank no longer equals
+  // pair[start] are stale: a start's pair only changes by growing, and distinct byte strings
+  // have distinct ranks.
+  const uint32_t n = static_cast<uint32_t>(piece.size());
+  std::vector<uint32_t> end(n), prev(n), pair(n, kNoRank);
+  std::vector<uint64_t> heap;
+  heap.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    end[i] = i + 1;
+    prev[i] = i - 1;  // wraps for i == 0; never read there
+    if (i + 1 < n) {
+      pair[i] = Rank(piece.substr(i, 2));
+      if (pair[i] != kNoRank) heap.push_back(uint64_t{pair[i]} << 32 | i);
+    }
+  }
+  std::make_heap(heap.begin(), heap.end(), std::greater<>());
+  auto push = [&](uint32_t start) {
+    if (pair[start] == kNoRank) return;
+    heap.push_back(uint64_t{pair[start]} << 32 | start);
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
+  };
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    const uint64_t top = heap.back();
+    heap.pop_back();
+    const uint32_t s = static_cast<uint32_t>(top);
+    if (pair[s] != static_cast<uint32_t>(top >> 32)) continue;  // stale
+    const uint32_t t = end[s];  // the right part, absorbed into s
+    const uint32_t u = end[t];  // the new end of s
+    end[s] = u;
+    pair[t] = kNoRank;
+    if (u < n) {
+      prev[u] = s;
+      pair[s] = Rank(piece.substr(s, end[u] - s));
+    } else {
+      pair[s] = kNoRank;
+    }
+    push(s);
+    if (s > 0) {
+      const uint32_t p = prev[s];
+      pair[p] = Rank(piece.substr(p, u - p));
+      push(p);
+    }
+  }
+  for (uint32_t s = 0; s < n; s = end[s]) {
+    out->push_back(static_cast<int>(Rank(piece.substr(s, end[s] - s))));
+  }
+}
+
+}  // namespace gptoss

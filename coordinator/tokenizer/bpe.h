@@ -1,0 +1,56 @@
+// Byte-pair encoding by rank, exactly as tiktoken does it: a piece that is itself a token is
+// that token; otherwise start from single bytes and repeatedly merge the adjacent pair whose
+// concatenation has the lowest rank (the leftmost one on ties) until no pair is a token.
+// Contract:
+//  - Created from the token bytes by rank (rank == token id); validates that tokens are
+//    non-empty and unique and that all 256 single bytes are tokens, so every byte string has an
+//    encoding and EncodePiece never fails.
+//  - EncodePiece is O(n log n) in the piece length (a heap beyond a small size), so 100k repeated
+//    characters in one pre-token are not quadratic. Thread-safe (const, no shared scratch).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+
+namespace gptoss {
+
+class BytePairEncoder {
+ public:
+  static constexpr uint32_t kNoRank = UINT32_MAX;
+
+  static absl::StatusOr<std::unique_ptr<BytePairEncoder>> Create(
+      const std::vector<std::string>& token_bytes);
+
+  // Appends the ranks of `piece` (non-empty) to `out`.
+  void EncodePiece(std::string_view piece, std::vector<int>* out) const;
+
+  // Rank of exactly these bytes, or kNoRank.
+  uint32_t Rank(std::string_view bytes) const {
+    if (bytes.size() == 1) return byte_rank_[static_cast<uint8_t>(bytes[0])];
+    auto it = ranks_.find(bytes);
+    return it == ranks_.end() ? kNoRank : it->second;
+  }
+  // Bytes of token `rank`; rank must be < size().
+  std::string_view Token(uint32_t rank) const {
+    return std::string_view(blob_).substr(offsets_[rank], offsets_[rank + 1] - offsets_[rank]);
+  }
+  int size() const { return static_cast<int>(offsets_.size()) - 1; }
+
+ private:
+  BytePairEncoder() = default;
+  void MergeSmall(std::string_view piece, std::vector<int>* out) const;
+  void MergeLarge(std::string_view piece, std::vector<int>* out) const;
+
+  std::string blob_;               // all token bytes, back to back, in rank order
+  std::vector<uint32_t> offsets_;  // token r is blob_[offsets_[r], offsets_[r + 1])
+  absl::flat_hash_map<std::string_view, uint32_t> ranks_;  // views into blob_
+  uint32_t byte_rank_[256];
+};
+
+}  // namespace gptoss

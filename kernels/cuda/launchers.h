@@ -1,0 +1,154 @@
+// Host-side launchers of the CUDA kernels, one .cu file per op (kernels/cuda/<op>.cu). They are
+// the layer below CudaOps: CudaOps checks shapes, dtypes and devices of the TensorViews and
+// passes raw device pointers here; each launcher checks its launch limits, enqueues its
+// kernel(s) on ctx.stream and returns a Status (launch errors included). Data-dependent errors
+// that only the device can see (an id >= V, a slot outside the cache, a released block inside
+// the window) set a bit in *ctx.error_flags; the kernel then skips the bad access (and writes
+// zeros) and CudaOps::Synchronize() reports the bit as InvalidArgument.
+//
+// Kernel names carry their dtypes (bf16 activations, mxfp4 weights, f32 logits), e.g.
+// bf16_mxfp4w_moe_mlp.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/core/dtype.h"
+
+namespace gptoss::cuda {
+
+// Bits of the device error word.
+enum DeviceError : int {
+  kErrEmbeddingId = 1 << 0,     // Embedding id outside [0, V)
+  kErrKvSlot = 1 << 1,          // AppendKv slot outside the cache
+  kErrBlockTable = 1 << 2,      // attended position maps to a block outside the cache / -1
+  kErrAttentionBatch = 1 << 3,  // query_start / context_len inconsistent
+  kErrPosition = 1 << 4,        // negative RoPE position
+  kErrExpertId = 1 << 5,        // negative MoE expert id
+};
+
+struct LaunchContext {
+  cudaStream_t stream = nullptr;
+  int* error_flags = nullptr;  // device int, OR-ed with DeviceError bits
+  int num_sms = 132;
+};
+
+// embedding.cu: out[t,:] = table[ids[t],:]. table BF16|F32, out BF16|F32.
+absl::Status LaunchEmbedding(const LaunchContext& ctx, const int32_t* ids, int64_t num_tokens,
+                             const void* table, DType table_dtype, int64_t vocab, int64_t hidden,
+                             void* out, DType out_dtype);
+
+// rms_norm.cu: x, out BF16|F32 [T,H]; weight BF16|F32 [H]. fp32 math.
+absl::Status LaunchRmsNorm(const LaunchContext& ctx, const void* x, DType x_dtype,
+                           const void* weight, DType weight_dtype, float eps, int64_t num_tokens,
+                           int64_t hidden, void* out, DType out_dtype);
+
+// linear_bias.cu: out[t,n] += bias[n] (the fallback when cuBLASLt has no bias epilogue for a
+// dtype combination). out BF16|F32, bias BF16|F32.
+absl::Status LaunchAddBias(const LaunchContext& ctx, void* out, DType out_dtype, const void* bias,
+                           DType bias_dtype, int64_t rows, int64_t cols);
+
+// rope_yarn.cu: in-place rotate_half RoPE of q [T,Hq,D] and k [T,Hk,D] (BF16|F32, same dtype).
+absl::Status LaunchRopeYarn(const LaunchContext& ctx, void* q, int64_t q_heads, void* k,
+                            int64_t k_heads, DType dtype, int64_t num_tokens, int64_t head_dim,
+                            const int32_t* positions, const float* inv_freq,
+                            float attention_scaling);
+
+// append_kv.cu: cache rows [slot] = k/v rows [t]; row = kv_heads*head_dim elements of `dtype`.
+absl::Status LaunchAppendKv(const LaunchContext& ctx, const void* k, const void* v,
+                            const int32_t* slots, int64_t num_tokens, int64_t row_elems,
+                            DType dtype, void* k_cache, void* v_cache, int64_t num_slots);
+
+// attention.cu: paged attention with sinks and an optional sliding window.
+struct AttentionArgs {
+  const void* q = nullptr;        // [T, Hq, D]
+  const void* k_cache = nullptr;  // [num_blocks, block_size, Hk, D]
+  const void* v_cache = nullptr;
+  DType dtype = DType::kBF16;     // of q and the cache (BF16 or F32)
+  const void* sinks = nullptr;    // [Hq]
+  DType sinks_dtype = DType::kBF16;
+  const int32_t* query_start = nullptr;   // [S+1]
+  const int32_t* context_len = nullptr;   // [S]
+  const int32_t* block_tables = nullptr;  // [S, max_blocks]
+  int num_seqs = 0;
+  int num_tokens = 0;
+  int max_blocks = 0;
+  int64_t num_blocks = 0;
+  int block_size = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int window = 0;  // 0 = full causal
+  int max_context_len = 0;
+  float scale = 1.0f;
+  void* out = nullptr;  // [T, Hq*D]
+  DType out_dtype = DType::kBF16;
+};
+absl::Status LaunchAttentionWithSinks(const LaunchContext& ctx, const AttentionArgs& args);
+
+// router_topk.cu: top-k of logits [T,E] F32 (ties: lower id), softmax over the k selected.
+absl::Status LaunchRouterTopK(const LaunchContext& ctx, const float* logits, int64_t num_tokens,
+                              int num_experts, int k, int32_t* ids, float* weights);
+
+// moe_mlp.cu: bf16_mxfp4w_moe_mlp, grouped by expert.
+struct MoeArgs {
+  const void* x = nullptr;  // [R, H]
+  DType x_dtype = DType::kBF16;
+  const int32_t* expert_ids = nullptr;  // [R, k] global ids
+  int64_t rows = 0;
+  int top_k = 0;
+  int64_t hidden = 0;        // H (K of gate_up, N of down)
+  int64_t intermediate = 0;  // I
+  const uint8_t* gate_up_blocks = nullptr;  // [E, 2I, H/32, 16]
+  const uint8_t* gate_up_scales = nullptr;  // [E, 2I, H/32]
+  const void* gate_up_bias = nullptr;       // [E, 2I]
+  const uint8_t* down_blocks = nullptr;     // [E, H, I/32, 16]
+  const uint8_t* down_scales = nullptr;     // [E, H, I/32]
+  const void* down_bias = nullptr;          // [E, H]
+  DType bias_dtype = DType::kBF16;
+  int first_expert = 0;
+  int num_local = 0;
+  float swiglu_limit = 7.0f;
+  float swiglu_alpha = 1.702f;
+  void* out = nullptr;  // [R, k, H]
+  DType out_dtype = DType::kBF16;
+};
+absl::Status LaunchMoeMlp(const LaunchContext& ctx, const MoeArgs& args);
+
+// moe_combine.cu: residual[t,:] += sum_j weights[t,j] * rows[t,j,:].
+absl::Status LaunchMoeCombine(const LaunchContext& ctx, const void* rows, DType rows_dtype,
+                              const float* weights, int64_t num_tokens, int k, int64_t hidden,
+                              void* residual, DType residual_dtype);
+
+// add_in_place.cu: residual[i] += x[i].
+absl::Status LaunchAddInPlace(const LaunchContext& ctx, const void* x, DType x_dtype,
+                              void* residual, DType residual_dtype, int64_t n);
+
+// sample.cu: the procedure documented on Ops::Sample, per row.
+struct DeviceSamplingParams {
+  float temperature;
+  float top_p;
+  int top_k;
+  float min_p;
+  float uniform;  // UniformFromSeed(seed, step), drawn on the host
+};
+absl::Status LaunchSample(const LaunchContext& ctx, const float* logits, int num_rows,
+                          int64_t vocab, const std::vector<DeviceSamplingParams>& params,
+                          int32_t* ids, float* logprobs);
+
+// synthetic_fill.cu: deterministic synthetic weights (see kernels/cuda/synthetic_fill.h).
+absl::Status LaunchFillSyntheticBf16(const LaunchContext& ctx, uint16_t* dst, int64_t n,
+                                     uint64_t seed, uint64_t stream_id, float scale, float offset);
+absl::Status LaunchFillSyntheticU8(const LaunchContext& ctx, uint8_t* dst, int64_t n,
+                                   uint64_t seed, uint64_t stream_id, int lo, int hi);
+
+// bandwidth.cu: streams `bytes` from src to dst (copy) or reads src into a checksum (read), for
+// measuring HBM bandwidth in gptoss-bench.
+absl::Status LaunchCopyKernel(const LaunchContext& ctx, const void* src, void* dst, size_t bytes);
+absl::Status LaunchReadKernel(const LaunchContext& ctx, const void* src, size_t bytes,
+                              unsigned long long* sink);
+
+}  // namespace gptoss::cuda
