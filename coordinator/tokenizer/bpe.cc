@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<BytePairEncoder>> BytePairEncoder::Create(
     if (!inserted) {
       return absl::InvalidArgumentError(absl::StrCat("ranks ", it->second, " and ", r,
                                                      " have the same token bytes \"",
-                                                     absl::CHexEscape(t), "\""));
+                                                     absl::CHexEscape(absl::string_view(t.data(), t.size())), "\""));
     }
     if (t.size() == 1) bpe->byte_rank_[static_cast<uint8_t>(t[0])] = r;
   }

@@ -66,18 +66,18 @@ std::string Pretokenizer::O200kPcre2Pattern() {
   // after PCRE2's Unicode 14, and \s/\S become Unicode White_Space (Rust's meaning) instead of
   // PCRE2's \s (which adds U+180E). (?!\S) is spelled (?![^WS]).
   const std::string ws(unicode16::kWhiteSpace);
-  const std::string not_letter_number = absl::StrCat(
-      R"(\p{L}\p{N})", unicode16::kAddLetterOrNumber);
+  const std::string not_letter_number =
+      absl::StrCat(R"(\p{L}\p{N})", std::string(unicode16::kAddLetterOrNumber));
   const std::string upper = absl::StrCat(R"([\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M})",
-                                         unicode16::kAddUpperClass, "]");
+                                         std::string(unicode16::kAddUpperClass), "]");
   const std::string lower = absl::StrCat(R"([\p{Ll}\p{Lm}\p{Lo}\p{M})",
-                                         unicode16::kAddLowerClass, "]");
+                                         std::string(unicode16::kAddLowerClass), "]");
   const std::string lead = absl::StrCat(R"([^\r\n)", not_letter_number, "]?");
   const std::string contraction = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)?)";
   return absl::StrCat(
       lead, upper, "*", lower, "+", contraction,                            //
       "|", lead, upper, "+", lower, "*", contraction,                       //
-      "|", R"([\p{N})", unicode16::kAddNumber, "]{1,3}",                    //
+      "|", R"([\p{N})", std::string(unicode16::kAddNumber), "]{1,3}",                    //
       "| ?[^", ws, not_letter_number, R"(]+[\r\n/]*)",                      //
       "|[", ws, R"(]*[\r\n]+)",                                             //
       "|[", ws, "]+(?![^", ws, "])",                                        //

@@ -103,9 +103,9 @@ absl::StatusOr<std::string_view> BpeTokenizer::TokenBytes(int id) const {
 }
 
 absl::StatusOr<int> BpeTokenizer::SpecialTokenId(std::string_view name) const {
-  auto it = special_ids_.find(name);
+  auto it = special_ids_.find(absl::string_view(name.data(), name.size()));
   if (it == special_ids_.end()) {
-    return absl::NotFoundError(absl::StrCat("'", name, "' is not a special token"));
+    return absl::NotFoundError(absl::StrCat("'", std::string(name), "' is not a special token"));
   }
   return it->second;
 }

@@ -457,7 +457,7 @@ absl::StatusOr<nlohmann::ordered_json> ParseJsonText(std::string_view text) {
       absl::StrCat("invalid JSON ", finder.message.empty() ? "document" : finder.message));
 }
 
-absl::StatusOr<Conversation> ConversationFromJson(std::string_view json_text) {
+absl::StatusOr<Conversation> ConversationFromJsonText(std::string_view json_text) {
   ASSIGN_OR_RETURN(Json j, ParseJsonText(json_text));
   return ConversationFromJson(j);
 }

@@ -38,7 +38,7 @@ namespace gptoss::harmony {
 
 inline constexpr int kMaxSchemaDepth = 64;
 
-absl::StatusOr<Conversation> ConversationFromJson(std::string_view json_text);
+absl::StatusOr<Conversation> ConversationFromJsonText(std::string_view json_text);
 absl::StatusOr<Conversation> ConversationFromJson(const nlohmann::ordered_json& json);
 absl::StatusOr<Message> MessageFromJson(const nlohmann::ordered_json& json);
 

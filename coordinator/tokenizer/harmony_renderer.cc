@@ -26,7 +26,7 @@ std::string SystemText(const SystemContent& sys, bool has_function_tools) {
   }
   if (!top.empty()) sections.push_back(absl::StrJoin(top, "\n"));
   if (sys.reasoning_effort.has_value()) {
-    sections.push_back(absl::StrCat("Reasoning: ", ReasoningEffortName(*sys.reasoning_effort)));
+    sections.push_back(absl::StrCat("Reasoning: ", std::string(ReasoningEffortName(*sys.reasoning_effort))));
   }
   if (sys.tools.has_value() && !sys.tools->empty()) {
     sections.push_back(RenderToolsSection(*sys.tools));
@@ -138,7 +138,7 @@ absl::Status HarmonyRenderer::AppendMessage(const Message& message, bool has_fun
     } else if (const auto* sys = std::get_if<SystemContent>(&content)) {
       if (role != Role::kSystem) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "system content may only appear in system messages, found in a ", RoleName(role),
+            "system content may only appear in system messages, found in a ", std::string(RoleName(role)),
             " message"));
       }
       AppendText(SystemText(*sys, has_function_tools), out);
@@ -146,7 +146,7 @@ absl::Status HarmonyRenderer::AppendMessage(const Message& message, bool has_fun
       if (role != Role::kDeveloper) {
         return absl::InvalidArgumentError(absl::StrCat(
             "developer content may only appear in developer messages, found in a ",
-            RoleName(role), " message"));
+            std::string(RoleName(role)), " message"));
       }
       AppendText(DeveloperText(std::get<DeveloperContent>(content)), out);
     }

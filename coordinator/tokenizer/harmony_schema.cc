@@ -220,14 +220,14 @@ std::string RenderToolsSection(const ToolNamespaces& namespaces) {
     if (ns.description.has_value()) {
       // With tools the namespace description becomes a comment; without, plain text.
       for (std::string_view line : SplitLines(*ns.description)) {
-        parts.push_back(has_tools ? absl::StrCat("// ", line) : std::string(line));
+        parts.push_back(has_tools ? absl::StrCat("// ", std::string(line)) : std::string(line));
       }
     }
     if (has_tools) {
       parts.push_back(absl::StrCat("namespace ", ns.name, " {\n"));
       for (const ToolDescription& tool : ns.tools) {
         for (std::string_view line : SplitLines(tool.description)) {
-          parts.push_back(absl::StrCat("// ", line));
+          parts.push_back(absl::StrCat("// ", std::string(line)));
         }
         if (tool.parameters.has_value()) {
           parts.push_back(absl::StrCat("type ", tool.name, " = (_: ",

@@ -14,7 +14,7 @@ namespace {
 
 using json = nlohmann::json;
 
-absl::Status Bad(std::string_view what) {
+absl::Status Bad(const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: ", what));
 }
 
@@ -54,7 +54,7 @@ absl::StatusOr<std::string> DecodeByteLevel(const std::string& text) {
   return out;
 }
 
-absl::StatusOr<int64_t> IntegerField(const json& object, const char* key, std::string_view where) {
+absl::StatusOr<int64_t> IntegerField(const json& object, const char* key, const std::string& where) {
   auto it = object.find(key);
   if (it == object.end() || !it->is_number_integer()) {
     return Bad(absl::StrCat(where, ".", key, " must be an integer"));

@@ -69,7 +69,7 @@ absl::StatusOr<std::vector<std::string>> ParseTiktokenRanks(std::string_view con
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;  // like tiktoken's loader
-    auto error = [&](std::string_view what) {
+    auto error = [&](const std::string& what) {
       return absl::InvalidArgumentError(absl::StrCat("tiktoken ranks line ", line_no, ": ", what));
     };
     const size_t space = line.find(' ');
@@ -80,15 +80,17 @@ absl::StatusOr<std::vector<std::string>> ParseTiktokenRanks(std::string_view con
     const std::string_view rank_text = line.substr(space + 1);
     std::string token;
     // Canonical base64 only: absl accepts missing padding, so re-encode and compare.
-    if (b64.empty() || !absl::Base64Unescape(b64, &token) || token.empty() ||
-        absl::Base64Escape(token) != b64) {
-      return error(absl::StrCat("'", absl::CHexEscape(b64.substr(0, 64)), "' is not canonical base64 of a non-empty token"));
+    const absl::string_view b64_absl(b64.data(), b64.size());
+    if (b64.empty() || !absl::Base64Unescape(b64_absl, &token) || token.empty() ||
+        absl::Base64Escape(token) != b64_absl) {
+      return error(absl::StrCat("'", absl::CHexEscape(b64_absl.substr(0, 64)),
+                                "' is not canonical base64 of a non-empty token"));
     }
     uint32_t rank = 0;
     const bool digits = !rank_text.empty() && rank_text.size() <= 9 &&
                         std::all_of(rank_text.begin(), rank_text.end(), absl::ascii_isdigit);
-    if (!digits || !absl::SimpleAtoi(rank_text, &rank)) {
-      return error(absl::StrCat("rank '", absl::CHexEscape(rank_text.substr(0, 32)),
+    if (!digits || !absl::SimpleAtoi(absl::string_view(rank_text.data(), rank_text.size()), &rank)) {
+      return error(absl::StrCat("rank '", absl::CHexEscape(std::string(rank_text.substr(0, 32))),
                                 "' is not a decimal number below 10^9"));
     }
     if (rank > max_rank) {
@@ -132,7 +134,7 @@ absl::StatusOr<std::vector<std::string>> LoadTiktokenRanks(const std::string& pa
     const std::string sha = Sha256Hex(*contents);
     if (sha != expected_sha256) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "tokenizer file ", path, " has sha256 ", sha, ", expected ", expected_sha256,
+          "tokenizer file ", path, " has sha256 ", sha, ", expected ", std::string(expected_sha256),
           " (the official o200k_base.tiktoken); the file is corrupt, truncated or another vocabulary"));
     }
   }

@@ -139,12 +139,6 @@ absl::Status LaunchSample(const LaunchContext& ctx, const float* logits, int num
                           int64_t vocab, const std::vector<DeviceSamplingParams>& params,
                           int32_t* ids, float* logprobs);
 
-// synthetic_fill.cu: deterministic synthetic weights (see kernels/cuda/synthetic_fill.h).
-absl::Status LaunchFillSyntheticBf16(const LaunchContext& ctx, uint16_t* dst, int64_t n,
-                                     uint64_t seed, uint64_t stream_id, float scale, float offset);
-absl::Status LaunchFillSyntheticU8(const LaunchContext& ctx, uint8_t* dst, int64_t n,
-                                   uint64_t seed, uint64_t stream_id, int lo, int hi);
-
 // bandwidth.cu: streams `bytes` from src to dst (copy) or reads src into a checksum (read), for
 // measuring HBM bandwidth in gptoss-bench.
 absl::Status LaunchCopyKernel(const LaunchContext& ctx, const void* src, void* dst, size_t bytes);

@@ -300,6 +300,19 @@ TEST_F(SchedulerTest, VictimIsLowestPriorityEvenIfEarlier) {
   (void)high;
 }
 
+// With three running sequences the victim is the last in order, not merely one that runs later.
+TEST_F(SchedulerTest, VictimIsTheLastOfSeveral) {
+  Init(Config(/*full=*/9, /*sliding=*/64, /*window=*/8, /*budget=*/64));
+  // Each takes 3 blocks; only a's first decode (position 12) needs a 4th.
+  const SequenceId a = Add(Request(12, /*max_tokens=*/4, /*priority=*/2));
+  const SequenceId b = Add(Request(9, /*max_tokens=*/2, /*priority=*/1));
+  const SequenceId c = Add(Request(9, /*max_tokens=*/2, /*priority=*/0));
+  EXPECT_THAT(Ids(Step().plan), ElementsAre(a, b, c));
+  ScheduledStep s = Step();
+  EXPECT_THAT(s.preempted, ElementsAre(c));
+  EXPECT_THAT(Ids(s.plan), ElementsAre(a, b));
+}
+
 TEST_F(SchedulerTest, LastSequencePreemptsItselfWhenItCannotGrow) {
   Init(Config(/*full=*/6, /*sliding=*/64, /*window=*/8, /*budget=*/64));
   // a (3 blocks) can decode positions 9..11 in place; b's first decode needs a 4th block.
@@ -547,7 +560,9 @@ TEST_F(SchedulerTest, RandomTrafficKeepsInvariants) {
         expected.push_back(last);
       }
       EXPECT_EQ(got, expected) << "sequence " << id;
-      if (!cancelled.count(id)) EXPECT_EQ(static_cast<int>(got.size()), max_new) << id;
+      if (!cancelled.count(id)) {
+        EXPECT_EQ(static_cast<int>(got.size()), max_new) << id;
+      }
     }
     EXPECT_GT(scheduler_->stats().num_preemptions, 0u) << "round " << round;
   }

@@ -1,8 +1,143 @@
-// Stub until the foundation issue lands: logits, generate (make-checkpoint: cmd_make_checkpoint.cc).
+// `gptoss logits` and `gptoss generate`: run a checkpoint on the CPU reference engine
+// (CpuOps + Transformer through SimpleRunner). Both print exactly one message on failure.
+//
+//   gptoss logits   --model DIR --ids "1 2 3" --out FILE.safetensors
+//       writes one F32 tensor `logits` [n_ids, vocab]: the logits at every position.
+//   gptoss generate --model DIR --ids "..." [--max-tokens N] [--temperature T] [--top-p P]
+//                   [--top-k K] [--min-p M] [--seed S]
+//       prints the generated ids on one line, space separated; generation stops after
+//       max-tokens ids or after an eos id of the config (which is printed).
 #include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/core/status.h"
+#include "kernels/cpu/cpu_ops.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/flags.h"
+#include "worker/model/config.h"
+#include "worker/model/safetensors.h"
+#include "worker/model/safetensors_writer.h"
+#include "worker/model/simple_runner.h"
+#include "worker/model/weights.h"
+
 namespace gptoss::cli {
-static int NotYet(const char* n) { std::fprintf(stderr, "gptoss %s: not implemented yet\n", n); return 1; }
-int RunLogits(int, char**) { return NotYet("logits"); }
-int RunGenerate(int, char**) { return NotYet("generate"); }
+namespace {
+
+int Fail(const char* command, const absl::Status& status) {
+  std::fprintf(stderr, "gptoss %s: %s\n", command, std::string(status.message()).c_str());
+  return 1;
+}
+
+// A checkpoint directory opened for the CPU engine. The weights are views into `checkpoint`.
+struct LoadedModel {
+  std::unique_ptr<Checkpoint> checkpoint;
+  ModelConfig config;
+  ModelWeights weights;
+  CpuOps ops;
+  std::unique_ptr<SimpleRunner> runner;
+};
+
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& dir, int max_len) {
+  auto model = std::make_unique<LoadedModel>();
+  ASSIGN_OR_RETURN(model->config, LoadModelConfig(dir + "/config.json"));
+  ASSIGN_OR_RETURN(model->checkpoint, Checkpoint::Open(dir));
+  const ModelConfig& c = model->config;
+  ASSIGN_OR_RETURN(ParallelLayout layout, ParallelLayout::Create(0, 1, c.num_attention_heads,
+                                                                 c.num_key_value_heads,
+                                                                 c.num_local_experts));
+  ASSIGN_OR_RETURN(model->weights, LoadWeights(*model->checkpoint, c, layout));
+  SimpleRunner::Options options;
+  options.max_seqs = 1;
+  options.max_len = max_len;
+  ASSIGN_OR_RETURN(model->runner, SimpleRunner::Create(c, model->weights, &model->ops, options));
+  return model;
+}
+
+// Parses --ids and checks them against the vocabulary before any work.
+absl::StatusOr<std::vector<int32_t>> ParseIds(const Flags& flags, int vocab) {
+  ASSIGN_OR_RETURN(std::string text, flags.Required("ids"));
+  ASSIGN_OR_RETURN(std::vector<int> ids, ParseIdList(text));
+  if (ids.empty()) return absl::InvalidArgumentError("--ids is empty");
+  for (int id : ids) {
+    if (id >= vocab)
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", id, " is outside the model's vocabulary of ", vocab));
+  }
+  return std::vector<int32_t>(ids.begin(), ids.end());
+}
+
+absl::Status Logits(int argc, char** argv) {
+  ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv, {"model", "ids", "out"}));
+  ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
+  ASSIGN_OR_RETURN(std::string out, flags.Required("out"));
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
+  if (static_cast<int64_t>(ids.size()) > config.max_position_embeddings)
+    return absl::InvalidArgumentError(absl::StrCat(ids.size(), " ids exceed max_position_embeddings ",
+                                                   config.max_position_embeddings));
+  ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(ids.size())));
+  ASSIGN_OR_RETURN(std::vector<float> logits, model->runner->PromptLogits(ids));
+  TensorView view(logits.data(), DType::kF32,
+                  {static_cast<int64_t>(ids.size()), model->config.vocab_size});
+  return WriteSafetensors(out, {{"logits", view}});
+}
+
+absl::Status Generate(int argc, char** argv) {
+  ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv,
+                                             {"model", "ids", "max-tokens", "temperature", "top-p",
+                                              "top-k", "min-p", "seed"}));
+  ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
+  ASSIGN_OR_RETURN(int64_t max_tokens, flags.GetInt("max-tokens", 32));
+  ASSIGN_OR_RETURN(double temperature, flags.GetDouble("temperature", 0.0));
+  ASSIGN_OR_RETURN(double top_p, flags.GetDouble("top-p", 1.0));
+  ASSIGN_OR_RETURN(int64_t top_k, flags.GetInt("top-k", 0));
+  ASSIGN_OR_RETURN(double min_p, flags.GetDouble("min-p", 0.0));
+  ASSIGN_OR_RETURN(int64_t seed, flags.GetInt("seed", 0));
+  const int64_t total = static_cast<int64_t>(ids.size()) + max_tokens;
+  if (max_tokens < 0 || total > config.max_position_embeddings)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-tokens ", max_tokens, " must be >= 0 and, with the ", ids.size(),
+        " prompt ids, fit max_position_embeddings ", config.max_position_embeddings));
+  if (!(temperature >= 0.0) || temperature > 1e6)
+    return absl::InvalidArgumentError(absl::StrCat("--temperature ", temperature, " must be in [0, 1e6]"));
+  if (!(top_p > 0.0 && top_p <= 1.0))
+    return absl::InvalidArgumentError(absl::StrCat("--top-p ", top_p, " must be in (0, 1]"));
+  if (!(min_p >= 0.0 && min_p <= 1.0))
+    return absl::InvalidArgumentError(absl::StrCat("--min-p ", min_p, " must be in [0, 1]"));
+  if (top_k < 0 || top_k > config.vocab_size)
+    return absl::InvalidArgumentError(absl::StrCat("--top-k ", top_k, " must be in [0, vocab]"));
+
+  ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(std::max<int64_t>(total, 1))));
+  SimpleRunner::GenerateOptions options;
+  options.max_tokens = static_cast<int>(max_tokens);
+  options.sampling.temperature = static_cast<float>(temperature);
+  options.sampling.top_p = static_cast<float>(top_p);
+  options.sampling.top_k = static_cast<int>(top_k);
+  options.sampling.min_p = static_cast<float>(min_p);
+  options.sampling.seed = static_cast<uint64_t>(seed);
+  options.stop_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
+  ASSIGN_OR_RETURN(std::vector<SimpleRunner::Generation> out, model->runner->Generate({ids}, options));
+  std::printf("%s\n", absl::StrJoin(out[0].tokens, " ").c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunLogits(int argc, char** argv) {
+  absl::Status status = Logits(argc, argv);
+  return status.ok() ? 0 : Fail("logits", status);
+}
+
+int RunGenerate(int argc, char** argv) {
+  absl::Status status = Generate(argc, argv);
+  return status.ok() ? 0 : Fail("generate", status);
+}
+
 }  // namespace gptoss::cli

@@ -9,7 +9,7 @@ int RunLogits(int argc, char** argv);          // cmd_model.cc
 int RunGenerate(int argc, char** argv);        // cmd_model.cc
 int RunTokenize(int argc, char** argv);        // cmd_tokenizer.cc
 int RunDetokenize(int argc, char** argv);      // cmd_tokenizer.cc
-int RunRenderChat(int argc, char** argv);      // cmd_tokenizer.cc
+int RunRenderChat(int argc, char** argv);      // cmd_render_chat.cc
 #ifdef GPTOSS_WITH_GRPC
 int RunServe(int argc, char** argv);           // cmd_serve.cc
 int RunChat(int argc, char** argv);            // cmd_serve.cc

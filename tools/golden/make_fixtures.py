@@ -116,7 +116,7 @@ def hf_model(ckpt_dir):
     from transformers import GptOssForCausalLM, Mxfp4Config
 
     model = GptOssForCausalLM.from_pretrained(
-        ckpt_dir, dtype=torch.float32, device_map="cpu", attn_implementation="eager",
+        ckpt_dir, dtype=torch.float32, attn_implementation="eager",
         experts_implementation="eager", quantization_config=Mxfp4Config(dequantize=True))
     model.eval()
     return model
@@ -129,23 +129,26 @@ def full_logits(model, ids):
     return out.logits[0].float().numpy()
 
 
+# The golden test allows max|dlogit| <= TOLERANCE * max|logit|, so a top-2 gap wider than twice
+# that cannot flip the argmax of a run that passes the logits check.
+TOLERANCE = 1e-4
+
+
 @torch.no_grad()
-def greedy(model, prompt, vocab):
-    """Greedy continuation by full recomputation; checks every step has a clear argmax."""
+def greedy(model, prompt):
+    """Greedy continuation by full recomputation, or None if some step has no clear argmax."""
     ids = list(prompt)
     for _ in range(NEW_TOKENS):
         row = full_logits(model, ids)[-1]
         order = np.argsort(-row, kind="stable")
-        gap = row[order[0]] - row[order[1]]
-        scale = np.abs(row).max()
-        if gap < 1e-3 * scale:
-            raise SystemExit(f"greedy step {len(ids) - len(prompt)}: top-2 gap {gap} too small "
-                             f"(max |logit| {scale}); pick another seed or prompt")
+        if row[order[0]] - row[order[1]] <= 2 * TOLERANCE * np.abs(row).max():
+            return None
         ids.append(int(order[0]))
-    # transformers' own generate (with its KV cache) must agree with the recomputation.
-    gen = model.generate(torch.tensor([prompt]), max_new_tokens=NEW_TOKENS, do_sample=False,
-                         min_new_tokens=NEW_TOKENS, pad_token_id=0)
-    assert gen[0].tolist() == ids, "HF generate() and full recomputation disagree"
+    # transformers' own generate (with its KV cache) must agree with the recomputation (up to
+    # an early stop at the config's eos id).
+    gen = model.generate(torch.tensor([prompt]), max_new_tokens=NEW_TOKENS, do_sample=False)
+    got = gen[0].tolist()
+    assert got == ids[:len(got)], "HF generate() and full recomputation disagree"
     return ids[len(prompt):]
 
 
@@ -164,8 +167,14 @@ def make_model(name, gptoss):
         rng = np.random.RandomState(seed)
         tensors = {}
         for i, length in enumerate(PROMPTS[name]):
-            prompt = [int(t) for t in rng.randint(0, vocab, size=length)]
-            tokens = greedy(model, prompt, vocab)
+            for attempt in range(20):  # deterministic: the next prompt of the same generator
+                prompt = [int(t) for t in rng.randint(0, vocab, size=length)]
+                tokens = greedy(model, prompt)
+                if tokens is not None:
+                    break
+                print(f"{name} prompt {i}: near-tie in the greedy path, drawing another prompt")
+            else:
+                raise SystemExit(f"{name}: no prompt with a clear greedy path")
             logits = full_logits(model, prompt + tokens)
             tensors[f"prompt_{i}"] = np.array(prompt, dtype=np.int32)
             tensors[f"tokens_{i}"] = np.array(tokens, dtype=np.int32)

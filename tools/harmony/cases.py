@@ -185,6 +185,24 @@ SCHEMA_ZOO = [
         "required": ["weird_required", 42, "not_a_property"],
         "additionalProperties": False,
     }),
+    fn("number_formats", "serde_json number formatting of defaults.", {
+        "type": "object",
+        "properties": {name: {"type": "number", "default": value} for name, value in [
+            ("e16", 1e16), ("e15", 1e15), ("e_minus4", 0.0001), ("e_minus5", 0.00001),
+            ("mixed", 123456.789), ("pi", 3.141592653589793), ("denormal", 5e-324),
+            ("max", 1.7976931348623157e308), ("neg_zero", -0.0), ("zero", 0.0),
+            ("neg_small", -2.5e-10), ("u64_max", 18446744073709551615),
+            ("over_u64", 18446744073709551616), ("i64_min", -9223372036854775808),
+            ("under_i64", -9223372036854775809), ("third", 1 / 3), ("big_digits", 1.5e300)]},
+    }),
+    fn("string_escapes", "Defaults with characters serde escapes.", {
+        "type": "object",
+        "properties": {
+            "ctrl": {"type": "string", "enum": ["\u0001\t\"é\u007f\\"],
+                     "default": "\u0001\t\"é\u007f\\"},
+            "ctrl_list": {"type": "array", "default": ["\b\f\n\r\u001f", "</script>"]},
+        },
+    }),
     fn("one_of_top", "A oneOf at the top level.", {
         "oneOf": [
             {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"],
@@ -424,8 +442,6 @@ COMPLETIONS = [
      "<|channel|>commentary to=functions.create_event <|constrain|>json<|message|>"
      "{\n  \"title\": \"Lunch\",\n  \"attendees\": [\"a@b.c\"],\n  \"when\": \"2025-07-01T12:00\"\n}"
      "<|call|>"),
-    ("literal_angle_text_in_content", "assistant",
-     "<|channel|>final<|message|>Use the <|start|> token? No: a < b | c > d.<|return|>"),
     ("three_messages_analysis_commentary_final", "assistant",
      "<|channel|>analysis<|message|>a<|end|><|start|>assistant<|channel|>commentary<|message|>b"
      "<|end|><|start|>assistant<|channel|>final<|message|>c<|return|>"),
@@ -433,15 +449,25 @@ COMPLETIONS = [
      "<|start|>assistant to=functions.x<|channel|>commentary json<|message|>{}<|call|>"),
 ]
 
-# Raw token sequences (harmony's own UTF-8 tests): token 9552 is the bytes " \xf0\x9f", the
-# start of a 4-byte sequence that the next token does not complete.
+# Completions assembled from parts: a str is encoded with special tokens allowed, TEXT(str) as
+# ordinary text (a literal "<|start|>" typed by the model is text, not a token), a list of ints
+# is taken as is. Token 9552 is the bytes " \xf0\x9f" (harmony's own UTF-8 tests): the start of
+# a 4-byte character that the next token does not complete.
+class TEXT(str):
+    pass
+
+
 RAW_COMPLETIONS = [
-    ("invalid_utf8_twice", None, [["<|start|>assistant<|message|>"], [9552, 9552],
-                                  ["worked<|end|>"]]),
-    ("invalid_utf8_then_ascii", None, [["<|start|>assistant<|message|>"], [9552],
-                                       ["XY<|end|>"]]),
+    ("invalid_utf8_twice", None, ["<|start|>assistant<|message|>", [9552, 9552],
+                                  "worked<|end|>"]),
+    ("invalid_utf8_then_ascii", None, ["<|start|>assistant<|message|>", [9552], "XY<|end|>"]),
     ("invalid_utf8_then_word_no_eos_marker", None,
-     [["<|start|>assistant<|message|>"], [9552], [" interesting story"]]),
+     ["<|start|>assistant<|message|>", [9552], " interesting story"]),
+    ("literal_special_text_in_content", "assistant",
+     ["<|channel|>final<|message|>", TEXT("Use the <|start|> token? No: a < b | c > d."),
+      "<|return|>"]),
+    ("literal_special_text_in_header_recipient", "assistant",
+     ["<|channel|>commentary", TEXT(" to=functions.x<|end|>"), "<|message|>{}<|call|>"]),
 ]
 
 # Malformed model output. Each case is a list of pieces; the parser gets their concatenation.

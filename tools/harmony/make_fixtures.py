@@ -123,7 +123,12 @@ def main():
         for name, role, parts in cases.RAW_COMPLETIONS:
             tokens = []
             for part in parts:
-                tokens += encode(part[0]) if isinstance(part[0], str) else part
+                if isinstance(part, cases.TEXT):
+                    tokens += enc.encode(str(part), disallowed_special=())
+                elif isinstance(part, str):
+                    tokens += encode(part)
+                else:
+                    tokens += part
             steps, messages = parse_stepwise(enc, role, tokens)
             f.write(dumps({"name": name, "role": role, "tokens": tokens, "steps": steps,
                            "messages": messages}) + "\n")

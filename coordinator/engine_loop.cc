@@ -1,0 +1,228 @@
+#include "coordinator/engine_loop.h"
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/core/status.h"
+
+namespace gptoss {
+
+absl::StatusOr<std::unique_ptr<EngineLoop>> EngineLoop::Create(const SchedulerConfig& config,
+                                                               StepRunner* runner,
+                                                               EngineOptions options) {
+  if (runner == nullptr) return absl::InvalidArgumentError("engine loop needs a step runner");
+  std::unique_ptr<EngineLoop> loop(new EngineLoop(config, runner, options));
+  ASSIGN_OR_RETURN(loop->scheduler_, Scheduler::Create(config, &loop->clock_));
+  return loop;
+}
+
+EngineLoop::EngineLoop(const SchedulerConfig& config, StepRunner* runner, EngineOptions options)
+    : config_(config), runner_(runner), options_(options) {}
+
+EngineLoop::~EngineLoop() { Stop(); }
+
+void EngineLoop::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable() || stop_) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+absl::StatusOr<SequenceId> EngineLoop::Submit(SequenceRequest request,
+                                              std::shared_ptr<RequestObserver> observer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (draining_ || stop_) return absl::UnavailableError("server is shutting down");
+  if (!runner_->ready()) return absl::UnavailableError("no workers are ready");
+  ASSIGN_OR_RETURN(SequenceId id, scheduler_->Add(std::move(request)));
+  entries_[id] = Entry{std::move(observer), absl::OkStatus()};
+  cv_.notify_all();
+  return id;
+}
+
+void EngineLoop::Cancel(SequenceId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!entries_.contains(id)) return;  // already ended
+  scheduler_->Cancel(id).IgnoreError();  // NotFound: it finished meanwhile
+  cv_.notify_all();
+}
+
+int EngineLoop::num_live() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(entries_.size());
+}
+
+bool EngineLoop::draining() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return draining_;
+}
+
+SchedulerStats EngineLoop::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scheduler_->stats();
+}
+
+void EngineLoop::Drain(absl::Duration grace) {
+  std::unique_lock<std::mutex> lock(mu_);
+  draining_ = true;
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(grace);
+  cv_.wait_until(lock, deadline, [&] { return entries_.empty() || stop_; });
+  if (entries_.empty() || stop_ || !thread_.joinable()) return;
+  // Grace is over: the rest end as cancelled by the server (FINISH_REASON_CANCELLED).
+  for (auto& [id, entry] : entries_) scheduler_->Finish(id, FinishReason::kCancelled).IgnoreError();
+  cv_.notify_all();
+  cv_.wait_for(lock, std::chrono::seconds(10), [&] { return entries_.empty() || stop_; });
+}
+
+void EngineLoop::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  // Anyone still live (an abrupt stop) hears about it: their streams must end.
+  std::vector<Ending> endings;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, entry] : entries_)
+      endings.push_back({entry.observer, FinishReason::kCancelled, absl::OkStatus()});
+    entries_.clear();
+  }
+  for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
+}
+
+void EngineLoop::CollectEndings(const std::vector<FinishedSequence>& finished,
+                                std::vector<Ending>& out) {
+  for (const FinishedSequence& f : finished) {
+    auto it = entries_.find(f.id);
+    if (it == entries_.end()) continue;  // already ended (stop string)
+    absl::Status error = it->second.error;
+    if (f.reason == FinishReason::kError && error.ok())
+      error = absl::InternalError(f.message.empty() ? "step failed" : f.message);
+    out.push_back({std::move(it->second.observer), f.reason, std::move(error)});
+    entries_.erase(it);
+  }
+  if (!out.empty()) cv_.notify_all();
+}
+
+void EngineLoop::FailAllLocked(const absl::Status& error) {
+  for (auto& [id, entry] : entries_) {
+    entry.error = error;
+    scheduler_->Finish(id, FinishReason::kError).IgnoreError();
+  }
+}
+
+void EngineLoop::LogStep(const ScheduledStep& step, double step_s) const {
+  const SchedulerStats s = scheduler_->stats();
+  std::vector<std::string> ended;
+  for (const FinishedSequence& f : step.finished)
+    ended.push_back(absl::StrCat(f.id, ":", FinishReasonName(f.reason)));
+  std::fprintf(stderr,
+               "engine: step=%llu seqs=%zu prefill=%d decode=%d ended=[%s] preempted=%zu "
+               "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.1f\n",
+               static_cast<unsigned long long>(step.plan.step_id), step.plan.sequences.size(),
+               step.num_prefill_tokens, step.num_decode_tokens, absl::StrJoin(ended, ",").c_str(),
+               step.preempted.size(), s.num_running, s.num_waiting, s.free_full_blocks,
+               config_.kv.num_full_blocks, s.free_sliding_blocks, config_.kv.num_sliding_blocks,
+               step_s * 1e3);
+}
+
+void EngineLoop::Loop() {
+  while (true) {
+    ScheduledStep step;
+    std::vector<Ending> endings;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !scheduler_->idle(); });
+      if (stop_) return;
+      absl::StatusOr<ScheduledStep> scheduled = scheduler_->Schedule();
+      if (!scheduled.ok()) {
+        // A scheduler invariant broke: nothing sane can run. Fail everyone, keep serving.
+        std::fprintf(stderr, "engine: schedule failed: %s\n",
+                     std::string(scheduled.status().message()).c_str());
+        FailAllLocked(absl::InternalError(
+            absl::StrCat("scheduler failed: ", scheduled.status().message())));
+        for (auto& [id, entry] : entries_)
+          endings.push_back({entry.observer, FinishReason::kError, entry.error});
+        entries_.clear();
+        cv_.notify_all();
+      } else {
+        step = std::move(*scheduled);
+        CollectEndings(step.finished, endings);
+        // Steps that run are logged after they ran; a plan that only ends sequences now.
+        if (options_.log_steps && step.plan.sequences.empty() && !step.finished.empty())
+          LogStep(step, 0.0);
+      }
+    }
+    for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
+    endings.clear();
+
+    pending_frees_.insert(pending_frees_.end(), step.plan.free_sequence_ids.begin(),
+                          step.plan.free_sequence_ids.end());
+    if (step.plan.sequences.empty()) {
+      // Nothing runnable (only frees, kept for the next plan: step ids must increase, and a
+      // worker forgets a sequence just as well one step later). Should the scheduler still
+      // hold work it cannot place, do not spin.
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!scheduler_->idle() && !stop_) cv_.wait_for(lock, std::chrono::milliseconds(5));
+      continue;
+    }
+    step.plan.free_sequence_ids = std::move(pending_frees_);
+    pending_frees_.clear();
+
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<StepResult> result = runner_->RunStep(step.plan);
+    const double step_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    std::vector<std::pair<std::shared_ptr<RequestObserver>, SequenceUpdate>> tokens;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      absl::Status failure = result.status();
+      if (result.ok()) {
+        absl::StatusOr<std::vector<SequenceUpdate>> updates = scheduler_->OnStepResult(*result);
+        if (updates.ok()) {
+          for (SequenceUpdate& u : *updates) {
+            auto it = entries_.find(u.id);
+            if (it == entries_.end()) continue;
+            tokens.emplace_back(it->second.observer, std::move(u));
+            if (tokens.back().second.finish != FinishReason::kNone) entries_.erase(it);
+          }
+          if (!tokens.empty()) cv_.notify_all();
+        } else {
+          failure = absl::InternalError(
+              absl::StrCat("workers returned an unusable result: ", updates.status().message()));
+        }
+      }
+      if (!failure.ok()) {
+        std::fprintf(stderr, "engine: step %llu failed: %s\n",
+                     static_cast<unsigned long long>(step.plan.step_id),
+                     std::string(failure.message()).c_str());
+        // A failure ends the step's sequences (if OnStepResult did not take the result).
+        if (scheduler_->step_in_flight()) {
+          std::vector<FinishedSequence> aborted = scheduler_->AbortStep(failure);
+          for (const FinishedSequence& f : aborted) {
+            if (auto it = entries_.find(f.id); it != entries_.end()) it->second.error = failure;
+          }
+          CollectEndings(aborted, endings);
+        }
+        if (!runner_->ready()) FailAllLocked(failure);
+      }
+      if (options_.log_steps) LogStep(step, step_s);
+    }
+    for (auto& [observer, update] : tokens) {
+      const bool stop = observer->OnToken(update);
+      if (stop && update.finish == FinishReason::kNone) {
+        std::lock_guard<std::mutex> lock(mu_);
+        scheduler_->Finish(update.id, FinishReason::kStop).IgnoreError();
+        entries_.erase(update.id);
+        cv_.notify_all();
+      }
+    }
+    for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
+  }
+}
+
+}  // namespace gptoss

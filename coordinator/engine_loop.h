@@ -1,0 +1,115 @@
+// EngineLoop: the coordinator's single engine thread. It owns the Scheduler and drives one
+// step at a time: Schedule() → StepRunner::RunStep (the WorkerPool sends the plan to every
+// rank and joins the results) → Scheduler::OnStepResult → every sampled token goes to its
+// request's RequestObserver (which streams it to the client).
+// Contract:
+//  - Submit() is admission: it returns at once with the sequence id, or INVALID_ARGUMENT (the
+//    scheduler's length/id checks), RESOURCE_EXHAUSTED (waiting queue full), UNAVAILABLE (no
+//    ready workers, or draining). Thread-safe.
+//  - Cancel() is thread-safe and idempotent; the scheduler frees the sequence's KV blocks at its
+//    next Schedule(), i.e. within one engine step, and the observer then gets OnEnded(kCancelled).
+//  - Every submitted request gets exactly one ending: a token with finish != kNone, a token for
+//    which OnToken() returned true (stop string), or OnEnded(). Observers are called from the
+//    engine thread only, in token order, never under the engine's lock (so an observer may call
+//    Cancel()), and must not block.
+//  - A failed step ends the sequences it carried with kError. If the runner is no longer ready
+//    afterwards (a worker died), every live request ends with kError: their KV cache is gone.
+//  - Drain(grace) stops admission, waits up to `grace` for live requests to end, then ends the
+//    rest with kCancelled. Stop() ends the thread (after Drain, or abruptly).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/scheduler/clock.h"
+#include "coordinator/scheduler/scheduler.h"
+#include "worker/engine/step_plan.h"
+
+namespace gptoss {
+
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  // One sampled token. update.finish != kNone: this token ended the request (stop id,
+  // max_tokens, context length). Returns true to end the request here (a stop string matched);
+  // either way the observer has then sent its final message.
+  virtual bool OnToken(const SequenceUpdate& update) = 0;
+  // The request ended without a token: kCancelled (client cancel, deadline, drain) or kError.
+  virtual void OnEnded(FinishReason reason, const absl::Status& error) = 0;
+};
+
+// Executes one step on the workers (WorkerPool; a fake in tests).
+class StepRunner {
+ public:
+  virtual ~StepRunner() = default;
+  virtual bool ready() const = 0;
+  // Rank 0's result. An error means the step did not run on every rank.
+  virtual absl::StatusOr<StepResult> RunStep(const StepPlan& plan) = 0;
+};
+
+struct EngineOptions {
+  bool log_steps = false;  // one line per step on stderr (tests check KV accounting with it)
+};
+
+class EngineLoop {
+ public:
+  static absl::StatusOr<std::unique_ptr<EngineLoop>> Create(const SchedulerConfig& config,
+                                                            StepRunner* runner,
+                                                            EngineOptions options = {});
+  ~EngineLoop();
+
+  void Start();
+  absl::StatusOr<SequenceId> Submit(SequenceRequest request,
+                                    std::shared_ptr<RequestObserver> observer);
+  void Cancel(SequenceId id);
+  void Drain(absl::Duration grace);
+  void Stop();
+
+  int num_live() const;
+  bool draining() const;
+  SchedulerStats stats() const;
+  const SchedulerConfig& config() const { return config_; }
+
+ private:
+  struct Entry {
+    std::shared_ptr<RequestObserver> observer;
+    absl::Status error;  // why it is being ended with kError
+  };
+  struct Ending {
+    std::shared_ptr<RequestObserver> observer;
+    FinishReason reason;
+    absl::Status error;
+  };
+
+  EngineLoop(const SchedulerConfig& config, StepRunner* runner, EngineOptions options);
+  void Loop();
+  // Under mu_: observers of sequences the scheduler reported finished, removed from entries_.
+  void CollectEndings(const std::vector<FinishedSequence>& finished, std::vector<Ending>& out);
+  // Under mu_: ends every live request with kError (the workers lost their state).
+  void FailAllLocked(const absl::Status& error);
+  void LogStep(const ScheduledStep& step, double step_s) const;
+
+  const SchedulerConfig config_;
+  StepRunner* const runner_;
+  const EngineOptions options_;
+  SystemClock clock_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // work arrived, or a request ended (Drain waits on it)
+  std::unique_ptr<Scheduler> scheduler_;
+  absl::flat_hash_map<SequenceId, Entry> entries_;
+  bool draining_ = false;
+  bool stop_ = false;
+  std::vector<SequenceId> pending_frees_;  // engine thread only: frees of plans that ran nothing
+  std::thread thread_;
+};
+
+}  // namespace gptoss

@@ -1,0 +1,149 @@
+#include "coordinator/generate_call.h"
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/status_mapping.h"
+#include "kernels/core/status.h"
+
+namespace gptoss {
+
+GenerateCall::GenerateCall(const CallEnv& env)
+    : env_(env), detokenizer_(env.tokenizer) {}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateCall::Start(
+    const CallEnv& env, const v1::GenerateRequest& request) {
+  std::shared_ptr<GenerateCall> call(new GenerateCall(env));
+  call->Retain();
+  if (absl::Status st = call->Submit(request); !st.ok()) call->End(ToGrpcStatus(st));
+  return call.get();
+}
+
+absl::Status GenerateCall::Submit(const v1::GenerateRequest& request) {
+  const ServingLimits& limits = env_.limits;
+  ASSIGN_OR_RETURN(CommonParams params,
+                   ValidateCommon(request.sampling(), request.stop(), request.logprobs(),
+                                  request.priority(), request.request_id(), limits, RandomSeed()));
+  std::vector<int32_t> prompt;
+  switch (request.prompt_case()) {
+    case v1::GenerateRequest::kText: {
+      std::vector<int> ids = env_.tokenizer->Encode(request.text());
+      prompt.assign(ids.begin(), ids.end());
+      break;
+    }
+    case v1::GenerateRequest::kTokenIds:
+      RETURN_IF_ERROR(
+          ValidateTokenIds(request.token_ids().ids(), "prompt.token_ids", limits.vocab_size));
+      prompt.assign(request.token_ids().ids().begin(), request.token_ids().ids().end());
+      break;
+    default:
+      return absl::InvalidArgumentError("prompt: empty (set text or token_ids)");
+  }
+  RETURN_IF_ERROR(ValidatePromptLength(prompt.size(), params.max_tokens, limits));
+  if (!env_.engine) return absl::UnavailableError("no workers are ready");
+
+  prompt_tokens_ = static_cast<int>(prompt.size());
+  seed_ = params.sampling.seed;
+  request_id_ = params.request_id;
+  want_logprobs_ = params.logprobs;
+  if (!params.stop_strings.empty()) stops_.emplace(params.stop_strings);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SequenceId id,
+                   env_.engine->Submit(MakeSequenceRequest(std::move(prompt), params, limits),
+                                       std::static_pointer_cast<GenerateCall>(shared_from_this())));
+  id_ = id;
+  if (cancel_requested_) env_.engine->Cancel(id);
+  return absl::OkStatus();
+}
+
+void GenerateCall::OnCancelled() {
+  std::optional<SequenceId> id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel_requested_ = true;
+    id = id_;
+  }
+  // Not admitted (yet): Submit() sees cancel_requested_ or already ended the call.
+  if (id) env_.engine->Cancel(*id);
+}
+
+bool GenerateCall::MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) {
+  if (!into.has_chunk() || !next.has_chunk()) return false;
+  v1::GenerateChunk* a = into.mutable_chunk();
+  const v1::GenerateChunk& b = next.chunk();
+  a->mutable_token_ids()->MergeFrom(b.token_ids());
+  a->mutable_text()->append(b.text());
+  a->mutable_logprobs()->MergeFrom(b.logprobs());
+  return true;
+}
+
+void GenerateCall::SendFinal(v1::FinishReason reason, const std::string& stop_reason,
+                             const std::string& error_message) {
+  v1::GenerateResponse response;
+  v1::FinalInfo* final = response.mutable_final();
+  tracker_.FillFinal(reason, prompt_tokens_, seed_, request_id_, final);
+  final->set_stop_reason(stop_reason);
+  final->set_error_message(error_message);
+  Send(std::move(response));
+}
+
+bool GenerateCall::OnToken(const SequenceUpdate& update) {
+  tracker_.OnToken();
+  const bool stop_token = update.finish == FinishReason::kStop;
+  std::string piece;
+  if (!stop_token) {
+    // An id the tokenizer cannot decode cannot come from a valid step (ids are range-checked),
+    // so an error here only loses that token's text.
+    if (absl::StatusOr<std::string> text = detokenizer_.Push(update.token_id); text.ok())
+      piece = std::move(*text);
+  }
+  if (update.finish != FinishReason::kNone) piece += detokenizer_.Flush();
+
+  std::optional<std::string> matched;
+  std::string text;
+  if (stops_) {
+    StopStringMatcher::Output out = stops_->Push(piece);
+    text = std::move(out.text);
+    matched = std::move(out.match);
+    if (!matched && update.finish != FinishReason::kNone) text += stops_->Flush();
+  } else {
+    text = std::move(piece);
+  }
+
+  v1::GenerateResponse response;
+  v1::GenerateChunk* chunk = response.mutable_chunk();
+  chunk->add_token_ids(update.token_id);
+  chunk->set_text(std::move(text));
+  if (want_logprobs_) FillTokenLogprob(update, *env_.tokenizer, chunk->add_logprobs());
+  Send(std::move(response));
+
+  if (matched) {
+    SendFinal(v1::FINISH_REASON_STOP, *matched, "");
+    End(grpc::Status::OK);
+    return true;
+  }
+  if (update.finish == FinishReason::kStop) {
+    absl::StatusOr<std::string_view> literal = env_.tokenizer->TokenBytes(update.token_id);
+    SendFinal(v1::FINISH_REASON_STOP, literal.ok() ? std::string(*literal) : "", "");
+    End(grpc::Status::OK);
+  } else if (update.finish == FinishReason::kLength) {
+    SendFinal(v1::FINISH_REASON_LENGTH, "", "");
+    End(grpc::Status::OK);
+  }
+  return false;
+}
+
+void GenerateCall::OnEnded(FinishReason reason, const absl::Status& error) {
+  if (reason == FinishReason::kCancelled) {
+    if (client_cancelled()) {
+      End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    } else {  // the server ended it (drain at shutdown)
+      SendFinal(v1::FINISH_REASON_CANCELLED, "", "");
+      End(grpc::Status::OK);
+    }
+    return;
+  }
+  SendFinal(v1::FINISH_REASON_ERROR, "", std::string(error.message()));
+  End(FailureStatus(error));
+}
+
+}  // namespace gptoss

@@ -1,0 +1,55 @@
+// GenerateCall: one Inference.Generate stream (inference.proto). Validates the request,
+// submits it to the engine and turns every sampled token into a GenerateChunk: token ids, text
+// that never splits a UTF-8 code point (StreamingDetokenizer), text held back while it may
+// begin a stop string (StopStringMatcher), logprobs when asked; then exactly one FinalInfo.
+// Contract: invalid requests end with INVALID_ARGUMENT naming the field before anything is
+// streamed; admission errors (RESOURCE_EXHAUSTED, UNAVAILABLE) likewise. A stop token is
+// returned in token_ids but adds no text. A client cancel/deadline cancels the sequence in the
+// engine (its KV blocks are freed at the next step).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "coordinator/call_common.h"
+#include "coordinator/stop_strings.h"
+#include "coordinator/stream_reactor.h"
+
+namespace gptoss {
+
+class GenerateCall final : public StreamReactor<v1::GenerateResponse>, public RequestObserver {
+ public:
+  // Creates the call, validates and submits; returns the reactor for the gRPC handler.
+  static grpc::ServerWriteReactor<v1::GenerateResponse>* Start(const CallEnv& env,
+                                                               const v1::GenerateRequest& request);
+
+  bool OnToken(const SequenceUpdate& update) override;
+  void OnEnded(FinishReason reason, const absl::Status& error) override;
+
+ private:
+  explicit GenerateCall(const CallEnv& env);
+  absl::Status Submit(const v1::GenerateRequest& request);
+  void SendFinal(v1::FinishReason reason, const std::string& stop_reason,
+                 const std::string& error_message);
+
+  bool MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) override;
+  void OnCancelled() override;
+
+  const CallEnv env_;
+  // Engine-thread state.
+  StreamingDetokenizer detokenizer_;
+  std::optional<StopStringMatcher> stops_;
+  RequestTracker tracker_;
+  int prompt_tokens_ = 0;
+  uint64_t seed_ = 0;
+  std::string request_id_;
+  bool want_logprobs_ = false;
+  // Submission vs. cancellation.
+  std::mutex mu_;
+  std::optional<SequenceId> id_;
+  bool cancel_requested_ = false;
+};
+
+}  // namespace gptoss

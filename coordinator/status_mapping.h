@@ -1,0 +1,21 @@
+// The one place where absl::Status and grpc::Status meet.
+// Contract:
+//  - ToGrpcStatus() is the only absl → gRPC mapping in the tree: every service (public Inference,
+//    internal Coordinator and Worker planes) ends its calls through it. Codes map one to one (both
+//    follow google.rpc.Code); the message is kept verbatim. An OK status maps to grpc::Status::OK.
+//  - FromGrpcStatus() is the inverse, for clients of our own services (the coordinator's worker
+//    pool, the CLI, tests): the message is prefixed with `context` when one is given.
+// No other file converts codes by hand.
+#pragma once
+
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "grpcpp/support/status.h"
+
+namespace gptoss {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status, std::string_view context = {});
+
+}  // namespace gptoss

@@ -1,0 +1,566 @@
+#include "coordinator/worker_pool.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "coordinator/status_mapping.h"
+#include "kernels/core/status.h"
+#include "worker/model/parallel_layout.h"
+#include "worker/step_plan_proto.h"
+
+namespace gptoss {
+namespace {
+
+constexpr int kMaxStoreWaiters = 1024;
+constexpr auto kPollInterval = std::chrono::milliseconds(100);
+
+// "host:port" or "[v6]:port" with a port in 1..65535.
+bool IsHostPort(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  int port = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port)) return false;
+  return port >= 1 && port <= 65535;
+}
+
+DType KvDType(const std::string& backend) {
+  // The KV cache has the activation dtype: F32 on CpuOps, BF16 on CudaOps.
+  return backend == "cuda" ? DType::kBF16 : DType::kF32;
+}
+
+void FillLayout(const ParallelLayout& layout, v1::ParallelLayoutInfo* out) {
+  out->set_rank(layout.rank);
+  out->set_world_size(layout.world_size);
+  out->set_first_head(layout.first_head());
+  out->set_local_heads(layout.local_heads());
+  out->set_first_kv_head(layout.first_kv_head());
+  out->set_local_kv_heads(layout.local_kv_heads());
+  out->set_first_expert(layout.first_expert());
+  out->set_local_experts(layout.local_experts());
+}
+
+absl::StatusCode CodeFromInt(int code) {
+  if (code <= 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated))
+    return absl::StatusCode::kInternal;
+  return static_cast<absl::StatusCode>(code);
+}
+
+}  // namespace
+
+// A Register call waiting for the rest of the world. A cancelled call (the worker gave up or
+// died) leaves the pending list.
+class WorkerPool::RegisterReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit RegisterReactor(WorkerPool* pool) : pool_(pool) {}
+  void OnCancel() override { pool_->RemoveRegistrant(this); }
+  void OnDone() override { delete this; }
+
+ private:
+  WorkerPool* const pool_;
+};
+
+WorkerPool::WorkerPool(const ModelConfig& config, WorkerPoolOptions options)
+    : config_(config), options_(std::move(options)) {}
+
+WorkerPool::~WorkerPool() {
+  Shutdown();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+void WorkerPool::SetReadinessCallback(std::function<void(bool)> callback) {
+  std::lock_guard<std::mutex> lock(mu_);
+  readiness_callback_ = std::move(callback);
+}
+
+void WorkerPool::NotifyReadiness(bool ready) {
+  std::function<void(bool)> callback;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    callback = readiness_callback_;
+  }
+  if (callback) callback(ready);
+}
+
+bool WorkerPool::ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return phase_ == Phase::kReady;
+}
+
+std::optional<KvPoolSpec> WorkerPool::kv_spec() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return kv_spec_;
+}
+
+bool WorkerPool::WaitForKvSpec(absl::Duration timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+               [&] { return kv_spec_.has_value() || phase_ == Phase::kStopped; });
+  return kv_spec_.has_value();
+}
+
+std::string WorkerPool::backend() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return backend_;
+}
+
+void WorkerPool::FillParallelInfo(v1::ParallelInfo* info) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  info->set_world_size(options_.world_size);
+  info->set_tensor_parallel(options_.world_size);
+  info->set_expert_parallel(options_.world_size);
+  for (size_t r = 0; r < ranks_.size(); ++r) {
+    v1::WorkerInfo* w = info->add_workers();
+    w->set_rank(static_cast<uint32_t>(r));
+    w->set_address(ranks_[r].address);
+    w->set_device(ranks_[r].device);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------------------------
+
+absl::Status WorkerPool::CheckRegistrationLocked(const v1::RegisterRequest& req) const {
+  if (phase_ == Phase::kStopped) return absl::UnavailableError("coordinator is shutting down");
+  if (phase_ != Phase::kRegistering)
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the world of ", options_.world_size, " workers is already complete"));
+  if (!IsHostPort(req.address()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("address: '", req.address(), "' is not host:port"));
+  if (req.backend() != "cpu" && req.backend() != "cuda")
+    return absl::InvalidArgumentError(
+        absl::StrCat("backend: '", req.backend(), "' is neither \"cpu\" nor \"cuda\""));
+  if (req.model_fingerprint() != options_.model_fingerprint)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model_fingerprint: the worker's config.json (sha256 ", req.model_fingerprint(),
+        ") differs from the coordinator's (", options_.model_fingerprint, ")"));
+  if (req.rank_hint() < -1 || req.rank_hint() >= options_.world_size)
+    return absl::InvalidArgumentError(absl::StrCat("rank_hint: ", req.rank_hint(),
+                                                   " not in [-1, ", options_.world_size, ")"));
+  for (const Registrant& p : pending_) {
+    if (p.request.backend() != req.backend())
+      return absl::FailedPreconditionError(
+          absl::StrCat("backend: '", req.backend(), "' differs from rank candidates using '",
+                       p.request.backend(), "'"));
+    if (req.rank_hint() >= 0 && p.request.rank_hint() == req.rank_hint())
+      return absl::AlreadyExistsError(
+          absl::StrCat("rank_hint: rank ", req.rank_hint(), " is taken by ", p.request.address()));
+    if (p.request.address() == req.address())
+      return absl::AlreadyExistsError(
+          absl::StrCat("address: ", req.address(), " is already registered"));
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* WorkerPool::Register(grpc::CallbackServerContext* /*context*/,
+                                               const v1::RegisterRequest* request,
+                                               v1::RegisterResponse* response) {
+  auto* reactor = new RegisterReactor(this);
+  std::vector<std::pair<RegisterReactor*, grpc::Status>> answers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::Status status = CheckRegistrationLocked(*request);
+    if (!status.ok()) {
+      std::fprintf(stderr, "coordinator: rejected worker %s: %s\n", request->address().c_str(),
+                   std::string(status.message()).c_str());
+      answers.emplace_back(reactor, ToGrpcStatus(status));
+    } else {
+      pending_.push_back({reactor, *request, response});
+      std::fprintf(stderr, "coordinator: worker %s (%s) registered, %zu/%d\n",
+                   request->address().c_str(), request->device().c_str(), pending_.size(),
+                   options_.world_size);
+      if (static_cast<int>(pending_.size()) == options_.world_size) CompleteWorldLocked();
+    }
+  }
+  for (auto& [r, status] : answers) r->Finish(status);
+  return reactor;
+}
+
+void WorkerPool::RemoveRegistrant(RegisterReactor* reactor) {
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (it->reactor != reactor) continue;
+      std::fprintf(stderr, "coordinator: worker %s left before the world was complete\n",
+                   it->request.address().c_str());
+      pending_.erase(it);
+      found = true;
+      break;
+    }
+  }
+  if (found) reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "registration cancelled"));
+}
+
+void WorkerPool::CompleteWorldLocked() {
+  const int world = options_.world_size;
+  std::vector<Registrant> regs;
+  regs.swap(pending_);
+  auto fail_all = [&](const absl::Status& status) {
+    std::fprintf(stderr, "coordinator: world rejected: %s\n",
+                 std::string(status.message()).c_str());
+    // Finish() outside the reactor's own callbacks is fine; no lock is taken by it.
+    for (Registrant& r : regs) r.reactor->Finish(ToGrpcStatus(status));
+  };
+
+  // Hinted ranks first, then the others in registration order.
+  std::vector<int> rank_of(regs.size(), -1);
+  std::vector<bool> taken(world, false);
+  for (size_t i = 0; i < regs.size(); ++i) {
+    const int hint = regs[i].request.rank_hint();
+    if (hint >= 0) rank_of[i] = hint, taken[hint] = true;
+  }
+  int next = 0;
+  for (size_t i = 0; i < regs.size(); ++i) {
+    if (rank_of[i] >= 0) continue;
+    while (taken[next]) ++next;
+    rank_of[i] = next;
+    taken[next] = true;
+  }
+
+  std::vector<ParallelLayout> layouts(world);
+  for (int r = 0; r < world; ++r) {
+    absl::StatusOr<ParallelLayout> layout =
+        ParallelLayout::Create(r, world, config_.num_attention_heads, config_.num_key_value_heads,
+                               config_.num_local_experts);
+    if (!layout.ok()) return fail_all(layout.status());
+    layouts[r] = *layout;
+  }
+
+  const std::string backend = regs[0].request.backend();
+  const DType dtype = KvDType(backend);
+  uint64_t min_bytes = UINT64_MAX;
+  for (const Registrant& r : regs) min_bytes = std::min(min_bytes, r.request.kv_cache_bytes());
+  KvPoolSpec spec;
+  if (kv_spec_) {
+    spec = *kv_spec_;
+  } else if (options_.num_full_blocks > 0 && options_.num_sliding_blocks > 0) {
+    spec = {options_.block_size, options_.num_full_blocks, options_.num_sliding_blocks};
+  } else {
+    absl::StatusOr<KvPoolSpec> planned = KvCachePool::PlanForBudget(
+        config_, layouts[0], dtype, static_cast<int64_t>(std::min<uint64_t>(min_bytes, INT64_MAX)),
+        options_.block_size, options_.max_num_seqs, options_.max_batch_tokens);
+    if (!planned.ok()) return fail_all(planned.status());
+    spec = *planned;
+  }
+  const int64_t need =
+      KvCachePool::FullBlockBytes(config_, layouts[0], dtype, spec.block_size) *
+          spec.num_full_blocks +
+      KvCachePool::SlidingBlockBytes(config_, layouts[0], dtype, spec.block_size) *
+          spec.num_sliding_blocks;
+  if (static_cast<uint64_t>(need) > min_bytes)
+    return fail_all(absl::ResourceExhaustedError(
+        absl::StrCat("kv_cache_bytes: the KV geometry (", spec.num_full_blocks, " full + ",
+                     spec.num_sliding_blocks, " sliding blocks of ", spec.block_size,
+                     " tokens) needs ", need, " bytes per rank, a worker offers ", min_bytes)));
+  if (!kv_spec_) {
+    kv_spec_ = spec;
+    std::fprintf(stderr,
+                 "coordinator: KV cache: %d full + %d sliding blocks of %d tokens per rank\n",
+                 spec.num_full_blocks, spec.num_sliding_blocks, spec.block_size);
+  }
+
+  ranks_.assign(world, Rank{});
+  std::string nccl_id;
+  for (size_t i = 0; i < regs.size(); ++i) {
+    ranks_[rank_of[i]] = {regs[i].request.address(), regs[i].request.device()};
+    if (rank_of[i] == 0) nccl_id = regs[i].request.nccl_unique_id_candidate();
+  }
+  for (size_t i = 0; i < regs.size(); ++i) {
+    v1::RegisterResponse* resp = regs[i].response;
+    const int rank = rank_of[i];
+    resp->set_rank(rank);
+    resp->set_world_size(world);
+    FillLayout(layouts[rank], resp->mutable_layout());
+    resp->mutable_kv_cache()->set_block_size(spec.block_size);
+    resp->mutable_kv_cache()->set_num_full_blocks(spec.num_full_blocks);
+    resp->mutable_kv_cache()->set_num_sliding_blocks(spec.num_sliding_blocks);
+    resp->set_nccl_unique_id(nccl_id);
+    resp->set_store_prefix(absl::StrCat("world", generation_, "/"));
+    for (const Rank& r : ranks_) resp->add_worker_addresses(r.address);
+  }
+  backend_ = backend;
+  phase_ = Phase::kStarting;
+  cv_.notify_all();
+  threads_.emplace_back([this, gen = generation_] { BringUp(gen); });
+  for (Registrant& r : regs) r.reactor->Finish(grpc::Status::OK);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bring-up and steps
+// ---------------------------------------------------------------------------------------------
+
+void WorkerPool::BringUp(uint64_t generation) {
+  std::vector<Rank> ranks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (generation != generation_ || phase_ != Phase::kStarting) return;
+    ranks = ranks_;
+  }
+  const int world = static_cast<int>(ranks.size());
+  std::vector<std::unique_ptr<v1::Worker::Stub>> stubs;
+  for (const Rank& r : ranks)
+    stubs.push_back(v1::Worker::NewStub(
+        grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials())));
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + absl::ToChronoNanoseconds(options_.ready_timeout);
+  std::vector<bool> is_ready(world, false);
+  std::vector<std::chrono::steady_clock::time_point> last_seen(world, start);
+  std::string failure;
+  while (failure.empty()) {
+    int num_ready = 0;
+    for (int r = 0; r < world; ++r) {
+      if (is_ready[r]) {
+        ++num_ready;
+        continue;
+      }
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      v1::ShardInfo info;
+      grpc::Status st = stubs[r]->GetShardInfo(&ctx, v1::GetShardInfoRequest(), &info);
+      const auto now = std::chrono::steady_clock::now();
+      if (st.ok()) {
+        last_seen[r] = now;
+        if (absl::StartsWith(info.status_message(), "failed")) {
+          failure = absl::StrCat("rank ", r, " (", ranks[r].address, ") ", info.status_message());
+          break;
+        }
+        if (info.ready()) {
+          is_ready[r] = true;
+          ++num_ready;
+          std::fprintf(stderr, "coordinator: rank %d ready (%s, %.1f MB weights)\n", r,
+                       info.device().c_str(), info.weight_bytes() / 1e6);
+        }
+      } else if (now - last_seen[r] > absl::ToChronoNanoseconds(options_.unreachable_grace)) {
+        failure = absl::StrCat("rank ", r, " (", ranks[r].address,
+                               ") is unreachable: ", st.error_message());
+        break;
+      }
+    }
+    if (!failure.empty() || num_ready == world) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      failure = "workers did not become ready within the ready timeout";
+      break;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, kPollInterval,
+                 [&] { return generation != generation_ || phase_ == Phase::kStopped; });
+    if (generation != generation_ || phase_ == Phase::kStopped) return;
+  }
+
+  std::lock_guard<std::mutex> step_lock(step_mu_);
+  if (failure.empty()) {
+    absl::Status opened = OpenStreams(generation);
+    if (opened.ok()) return;
+    failure = std::string(opened.message());
+  }
+  ResetWorldLocked(generation, failure);
+}
+
+absl::Status WorkerPool::OpenStreams(uint64_t generation) {
+  std::vector<Rank> ranks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (generation != generation_ || phase_ != Phase::kStarting)
+      return absl::CancelledError("world ended during start-up");
+    ranks = ranks_;
+  }
+  std::vector<Stream> streams;
+  std::vector<std::shared_ptr<grpc::ClientContext>> contexts;
+  for (const Rank& r : ranks) {
+    Stream s;
+    s.context = std::make_shared<grpc::ClientContext>();
+    s.stub = v1::Worker::NewStub(grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials()));
+    s.rw = s.stub->StepStream(s.context.get());
+    contexts.push_back(s.context);
+    streams.push_back(std::move(s));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (generation != generation_ || phase_ != Phase::kStarting) {
+      for (auto& c : contexts) c->TryCancel();
+      return absl::CancelledError("world ended during start-up");
+    }
+    live_contexts_ = contexts;
+    phase_ = Phase::kReady;
+  }
+  streams_ = std::move(streams);
+  std::fprintf(stderr, "coordinator: all %zu workers ready, serving\n", ranks.size());
+  NotifyReadiness(true);
+  return absl::OkStatus();
+}
+
+void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason) {
+  bool was_ready = false;
+  std::vector<std::shared_ptr<grpc::ClientContext>> contexts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (generation != generation_) return;  // already reset
+    was_ready = phase_ == Phase::kReady;
+    if (phase_ != Phase::kStopped) phase_ = Phase::kRegistering;
+    ++generation_;
+    ranks_.clear();
+    contexts.swap(live_contexts_);
+    cv_.notify_all();
+  }
+  std::fprintf(stderr, "coordinator: worker world reset: %s; waiting for workers to register\n",
+               reason.c_str());
+  for (auto& c : contexts) c->TryCancel();
+  for (Stream& s : streams_) s.rw->Finish().ok();  // cancelled: returns at once
+  streams_.clear();
+  if (was_ready) NotifyReadiness(false);
+}
+
+absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
+  std::lock_guard<std::mutex> step_lock(step_mu_);
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ != Phase::kReady) return absl::UnavailableError("no workers are ready");
+    generation = generation_;
+  }
+  v1::StepPlan proto;
+  ToProto(plan, &proto);
+  const int world = static_cast<int>(streams_.size());
+  auto broken = [&](int rank, const char* what) {
+    grpc::Status st = streams_[rank].rw->Finish();
+    std::string reason = absl::StrCat("rank ", rank, ": step stream broken (", what, "): ",
+                                      st.ok() ? "closed by the worker" : st.error_message());
+    ResetWorldLocked(generation, reason);
+    return absl::UnavailableError(reason);
+  };
+  for (int r = 0; r < world; ++r) {
+    if (!streams_[r].rw->Write(proto)) return broken(r, "write");
+  }
+  std::vector<v1::StepResult> results(world);
+  absl::Status step_error;
+  for (int r = 0; r < world; ++r) {
+    if (!streams_[r].rw->Read(&results[r])) return broken(r, "read");
+    if (results[r].step_id() != plan.step_id) {
+      std::string reason = absl::StrCat("rank ", r, " answered step ", results[r].step_id(),
+                                        " to step ", plan.step_id);
+      ResetWorldLocked(generation, reason);
+      return absl::InternalError(reason);
+    }
+    if (results[r].has_error() && step_error.ok())
+      step_error = absl::Status(CodeFromInt(results[r].error().code()),
+                                absl::StrCat("rank ", r, ": ", results[r].error().message()));
+  }
+  if (!step_error.ok()) return step_error;
+  return StepResultFromProto(results[0]);
+}
+
+void WorkerPool::Shutdown() {
+  std::vector<Registrant> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ == Phase::kStopped) return;
+    pending.swap(pending_);
+    // Cancel the streams first so that a step blocked on a dead worker returns.
+    for (auto& c : live_contexts_) c->TryCancel();
+  }
+  for (Registrant& r : pending)
+    r.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"));
+  std::lock_guard<std::mutex> step_lock(step_mu_);
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    phase_ = Phase::kStopped;
+    generation = generation_;
+    cv_.notify_all();
+  }
+  ResetWorldLocked(generation, "coordinator shutting down");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gloo rendezvous store
+// ---------------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* WorkerPool::StoreSet(grpc::CallbackServerContext* context,
+                                               const v1::StoreSetRequest* request,
+                                               v1::StoreSetResponse* /*response*/) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    store_[request->key()] = request->value();
+    cv_.notify_all();
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerPool::StoreGet(grpc::CallbackServerContext* context,
+                                               const v1::StoreGetRequest* request,
+                                               v1::StoreGetResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<std::string> keys = {request->key()};
+  const uint32_t timeout_ms = request->timeout_ms() ? request->timeout_ms() : 30000;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (store_waiters_ >= kMaxStoreWaiters) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many store waiters"));
+    return reactor;
+  }
+  ++store_waiters_;
+  // The store is only used during bring-up (a few calls per rank): a thread per blocking call
+  // keeps the callback threads free.
+  threads_.emplace_back([this, reactor, response, keys, timeout_ms] {
+    std::unique_lock<std::mutex> l(mu_);
+    const bool found = cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
+      return phase_ == Phase::kStopped || store_.contains(keys[0]);
+    });
+    --store_waiters_;
+    grpc::Status status;
+    if (found && store_.contains(keys[0])) {
+      response->set_value(store_[keys[0]]);
+    } else {
+      status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                            absl::StrCat("key '", keys[0], "' not set within ", timeout_ms, " ms"));
+    }
+    l.unlock();
+    reactor->Finish(status);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerPool::StoreWait(grpc::CallbackServerContext* context,
+                                                const v1::StoreWaitRequest* request,
+                                                v1::StoreWaitResponse* /*response*/) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<std::string> keys(request->keys().begin(), request->keys().end());
+  const uint32_t timeout_ms = request->timeout_ms() ? request->timeout_ms() : 30000;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (store_waiters_ >= kMaxStoreWaiters) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many store waiters"));
+    return reactor;
+  }
+  ++store_waiters_;
+  threads_.emplace_back([this, reactor, keys, timeout_ms] {
+    std::unique_lock<std::mutex> l(mu_);
+    auto all_set = [&] {
+      for (const std::string& k : keys)
+        if (!store_.contains(k)) return false;
+      return true;
+    };
+    const bool ok = cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
+                                 [&] { return phase_ == Phase::kStopped || all_set(); }) &&
+                    all_set();
+    --store_waiters_;
+    l.unlock();
+    reactor->Finish(ok ? grpc::Status::OK
+                       : grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                      absl::StrCat("keys not all set within ", timeout_ms, " ms")));
+  });
+  return reactor;
+}
+
+}  // namespace gptoss

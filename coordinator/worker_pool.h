@@ -1,0 +1,146 @@
+// WorkerPool: the coordinator's side of the internal plane (proto/gptoss/v1/worker.proto).
+//  - Serves gptoss.v1.Coordinator: Register blocks each worker until `world_size` workers have
+//    registered, then answers all of them with their rank, the parallel layout and the KV-cache
+//    geometry; Store* is the key-value store of Gloo's rendezvous.
+//  - Brings the world up: polls every rank's GetShardInfo until all are ready, then opens one
+//    StepStream per rank. Only then is it ready() (the coordinator's health turns SERVING).
+//  - RunStep() (engine thread only) writes the same StepPlan to every rank and joins one
+//    StepResult per rank; rank 0's carries the sampled tokens.
+// Contract:
+//  - The KV geometry is decided once, by the first complete world (the smallest kv_cache_bytes
+//    any rank offered, split by KvCachePool::PlanForBudget) unless fixed by the options; a later
+//    world (after a failure) must offer at least as much, else its registrations fail with
+//    RESOURCE_EXHAUSTED. kv_spec() is empty until then.
+//  - A broken step stream or a rank that disappears during start-up resets the world: ready()
+//    turns false, every stream is cancelled (workers stop), and new registrations are accepted.
+//    A step that a rank answers with StepResult.error fails that step only.
+//  - Register errors: INVALID_ARGUMENT (malformed address, rank_hint >= world size, unknown
+//    backend), FAILED_PRECONDITION (model fingerprint or backend differs), ALREADY_EXISTS
+//    (rank_hint taken), RESOURCE_EXHAUSTED (world full, or too little KV memory).
+//  - Thread-safe; the readiness callback runs without locks held, on whichever thread changed it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/engine_loop.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/gptoss/v1/inference.pb.h"
+#include "proto/gptoss/v1/worker.grpc.pb.h"
+#include "worker/engine/kv_cache_pool.h"
+#include "worker/model/config.h"
+
+namespace gptoss {
+
+struct WorkerPoolOptions {
+  int world_size = 1;
+  std::string model_fingerprint;  // hex sha256 of config.json; workers must match
+  int block_size = 16;
+  // Both > 0: a fixed geometry (the workers' kv_cache_bytes must hold it). Otherwise sized from
+  // the workers' offers with the scheduler limits below.
+  int num_full_blocks = 0;
+  int num_sliding_blocks = 0;
+  int max_num_seqs = 256;
+  int max_batch_tokens = 2048;
+  absl::Duration ready_timeout = absl::Minutes(30);  // registration → every rank ready
+  absl::Duration unreachable_grace = absl::Seconds(10);  // a rank unreachable this long is gone
+};
+
+class WorkerPool final : public v1::Coordinator::CallbackService, public StepRunner {
+ public:
+  WorkerPool(const ModelConfig& config, WorkerPoolOptions options);
+  ~WorkerPool() override;
+
+  // gptoss.v1.Coordinator
+  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* context,
+                                     const v1::RegisterRequest* request,
+                                     v1::RegisterResponse* response) override;
+  grpc::ServerUnaryReactor* StoreSet(grpc::CallbackServerContext* context,
+                                     const v1::StoreSetRequest* request,
+                                     v1::StoreSetResponse* response) override;
+  grpc::ServerUnaryReactor* StoreGet(grpc::CallbackServerContext* context,
+                                     const v1::StoreGetRequest* request,
+                                     v1::StoreGetResponse* response) override;
+  grpc::ServerUnaryReactor* StoreWait(grpc::CallbackServerContext* context,
+                                      const v1::StoreWaitRequest* request,
+                                      v1::StoreWaitResponse* response) override;
+
+  // StepRunner
+  bool ready() const override;
+  absl::StatusOr<StepResult> RunStep(const StepPlan& plan) override;
+
+  // Called with the new readiness whenever it changes.
+  void SetReadinessCallback(std::function<void(bool)> callback);
+  std::optional<KvPoolSpec> kv_spec() const;
+  // Blocks until the KV geometry is known (true) or Shutdown()/timeout (false).
+  bool WaitForKvSpec(absl::Duration timeout) const;
+  // World size, layout and the workers by rank (for GetModelInfo).
+  void FillParallelInfo(v1::ParallelInfo* info) const;
+  std::string backend() const;  // "cpu"/"cuda" of the current or last world; "" before any
+
+  // Fails pending registrations, stops the bring-up and closes every step stream (workers
+  // stop). Idempotent.
+  void Shutdown();
+
+ private:
+  class RegisterReactor;
+  struct Registrant {
+    RegisterReactor* reactor;
+    v1::RegisterRequest request;
+    v1::RegisterResponse* response;
+  };
+  struct Rank {
+    std::string address;
+    std::string device;
+  };
+  struct Stream {
+    std::shared_ptr<grpc::ClientContext> context;
+    std::unique_ptr<v1::Worker::Stub> stub;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::StepPlan, v1::StepResult>> rw;
+  };
+  enum class Phase { kRegistering, kStarting, kReady, kStopped };
+
+  absl::Status CheckRegistrationLocked(const v1::RegisterRequest& request) const;
+  // Under mu_: every rank registered; assigns ranks, fixes the geometry, answers everyone.
+  void CompleteWorldLocked();
+  void RemoveRegistrant(RegisterReactor* reactor);
+  // Bring-up thread: waits for every rank's shard, then opens the step streams.
+  void BringUp(uint64_t generation);
+  absl::Status OpenStreams(uint64_t generation);
+  // Ends the current world (step_mu_ must be held by the caller).
+  void ResetWorldLocked(uint64_t generation, const std::string& reason);
+  void NotifyReadiness(bool ready);
+
+  const ModelConfig config_;
+  const WorkerPoolOptions options_;
+
+  std::mutex step_mu_;  // the step streams; lock order: step_mu_ before mu_
+  std::vector<Stream> streams_;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  Phase phase_ = Phase::kRegistering;
+  uint64_t generation_ = 1;
+  std::vector<Registrant> pending_;
+  std::vector<Rank> ranks_;
+  std::string backend_;
+  std::optional<KvPoolSpec> kv_spec_;
+  std::vector<std::shared_ptr<grpc::ClientContext>> live_contexts_;  // for Shutdown's cancel
+  std::vector<std::thread> threads_;  // bring-up threads
+  std::function<void(bool)> readiness_callback_;
+  // Gloo rendezvous store.
+  std::map<std::string, std::string> store_;
+  int store_waiters_ = 0;
+};
+
+}  // namespace gptoss

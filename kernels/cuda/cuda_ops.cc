@@ -1,0 +1,451 @@
+// CudaOps: argument checks on the host, then one launcher per op (kernels/cuda/<op>.cu).
+#include "kernels/cuda/cuda_ops.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/core/rng.h"
+#include "kernels/core/status.h"
+#include "kernels/cuda/cublaslt_gemm.h"
+#include "kernels/cuda/cuda_check.h"
+
+namespace gptoss::cuda {
+namespace {
+
+bool IsFloat(DType t) { return t == DType::kBF16 || t == DType::kF32; }
+
+// `t` is device memory of rank `rank` whose dtype is `dtype` (or BF16/F32 when `any_float`).
+absl::Status Check(const TensorView& t, const char* name, DType dtype, int rank,
+                   bool any_float = false) {
+  if (t.device != Device::kCuda)
+    return absl::InvalidArgumentError(absl::StrCat(name, ": not in CUDA device memory"));
+  if (any_float ? !IsFloat(t.dtype) : t.dtype != dtype)
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": dtype ", std::string(DTypeName(t.dtype)), ", expected ",
+                     any_float ? std::string("BF16 or F32") : std::string(DTypeName(dtype))));
+  if (t.rank != rank)
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": rank ", t.rank, " (shape ", t.ShapeString(), "), expected ", rank));
+  for (int i = 0; i < t.rank; ++i)
+    if (t.dims[i] < 0)
+      return absl::InvalidArgumentError(absl::StrCat(name, ": negative dimension in ", t.ShapeString()));
+  if (t.numel() > 0 && t.data == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat(name, ": null data for shape ", t.ShapeString()));
+  return absl::OkStatus();
+}
+
+absl::Status CheckFloat(const TensorView& t, const char* name, int rank) {
+  return Check(t, name, DType::kF32, rank, /*any_float=*/true);
+}
+
+std::string DeviceErrorText(int bits) {
+  std::vector<std::string> what;
+  if (bits & kErrEmbeddingId) what.push_back("an Embedding id is outside the table");
+  if (bits & kErrKvSlot) what.push_back("an AppendKv slot is outside the cache");
+  if (bits & kErrBlockTable)
+    what.push_back("an attended position maps to a released (-1) or out-of-range cache block");
+  if (bits & kErrAttentionBatch)
+    what.push_back("query_start / context_len do not describe the batch");
+  if (bits & kErrPosition) what.push_back("a RoPE position is negative");
+  if (bits & kErrExpertId) what.push_back("a MoE expert id is negative");
+  return absl::StrJoin(what, "; ");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CudaOps>> CudaOps::Create(int device_ordinal) {
+  RETURN_IF_ERROR(CudaDeviceAvailable());
+  std::unique_ptr<CudaOps> ops(new CudaOps());
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(device_ordinal));
+  ASSIGN_OR_RETURN(ops->info_, GetDeviceInfo(device_ordinal));
+  ops->ctx_.num_sms = ops->info_.num_sms;
+  CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&ops->ctx_.stream, cudaStreamNonBlocking));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&ops->ctx_.error_flags, sizeof(int)));
+  CUDA_RETURN_IF_ERROR(cudaMemset(ops->ctx_.error_flags, 0, sizeof(int)));
+  CUDA_RETURN_IF_ERROR(cudaMallocHost(&ops->error_host_, sizeof(int)));
+  // Op scratch comes from the stream-ordered pool (cudaMallocAsync): keep freed memory cached
+  // instead of returning it to the driver at every synchronization.
+  cudaMemPool_t pool;
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetDefaultMemPool(&pool, device_ordinal));
+  uint64_t threshold = std::numeric_limits<uint64_t>::max();
+  CUDA_RETURN_IF_ERROR(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  ASSIGN_OR_RETURN(ops->gemm_, LtGemm::Create());
+  return ops;
+}
+
+CudaOps::~CudaOps() {
+  if (ctx_.stream != nullptr) cudaStreamSynchronize(ctx_.stream);
+  gemm_.reset();
+  if (error_host_ != nullptr) cudaFreeHost(error_host_);
+  if (ctx_.error_flags != nullptr) cudaFree(ctx_.error_flags);
+  if (ctx_.stream != nullptr) cudaStreamDestroy(ctx_.stream);
+}
+
+bool CudaOps::capturing() const {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(ctx_.stream, &status) != cudaSuccess) return false;
+  return status != cudaStreamCaptureStatusNone;
+}
+
+absl::Status CudaOps::TakeDeviceErrors() {
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(error_host_, ctx_.error_flags, sizeof(int),
+                                       cudaMemcpyDeviceToHost, ctx_.stream));
+  CUDA_RETURN_IF_ERROR(cudaMemsetAsync(ctx_.error_flags, 0, sizeof(int), ctx_.stream));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
+  const int bits = *error_host_;
+  if (bits != 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA kernels rejected their input: ", DeviceErrorText(bits)));
+  return absl::OkStatus();
+}
+
+absl::Status CudaOps::Synchronize() {
+  if (capturing()) return absl::FailedPreconditionError("Synchronize during CUDA graph capture");
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
+  return TakeDeviceErrors();
+}
+
+absl::StatusOr<std::shared_ptr<void>> CudaOps::Allocate(size_t bytes) {
+  if (capturing())
+    return absl::FailedPreconditionError(
+        "CudaOps::Allocate during CUDA graph capture: run the step once eagerly first so that "
+        "every buffer already has its size");
+  void* p = nullptr;
+  const size_t rounded = bytes == 0 ? 256 : bytes;
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&p, rounded));
+  const cudaError_t err = cudaMemsetAsync(p, 0, rounded, ctx_.stream);
+  if (err != cudaSuccess) {
+    cudaFree(p);
+    CUDA_RETURN_IF_ERROR(err);
+  }
+  // cudaFree waits for the device, so in-flight kernels that still use the memory finish first.
+  return std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
+}
+
+absl::Status CudaOps::CopyFromHost(void* device_dst, const void* host_src, size_t bytes) {
+  if (bytes == 0) return absl::OkStatus();
+  GPTOSS_CHECK_ARG(device_dst != nullptr && host_src != nullptr, "CopyFromHost: null pointer");
+  if (capturing()) return absl::FailedPreconditionError("CopyFromHost during CUDA graph capture");
+  CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, ctx_.stream));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
+  return absl::OkStatus();
+}
+
+absl::Status CudaOps::CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
+  if (bytes == 0) return absl::OkStatus();
+  GPTOSS_CHECK_ARG(host_dst != nullptr && device_src != nullptr, "CopyToHost: null pointer");
+  if (capturing()) return absl::FailedPreconditionError("CopyToHost during CUDA graph capture");
+  CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, ctx_.stream));
+  // The data is only meaningful if no kernel before it rejected its input.
+  return TakeDeviceErrors();
+}
+
+absl::Status CudaOps::Embedding(const TensorView& ids, const TensorView& table, TensorView out) {
+  RETURN_IF_ERROR(Check(ids, "Embedding ids", DType::kI32, 1));
+  RETURN_IF_ERROR(CheckFloat(table, "Embedding table", 2));
+  RETURN_IF_ERROR(CheckFloat(out, "Embedding out", 2));
+  const int64_t n = ids.dim(0), vocab = table.dim(0), hidden = table.dim(1);
+  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == hidden, "Embedding: out ", out.ShapeString(),
+                   " must be [", n, ",", hidden, "]");
+  GPTOSS_CHECK_ARG(out.data != table.data || n == 0, "Embedding: out must not alias the table");
+  return LaunchEmbedding(ctx_, ids.as<int32_t>(), n, table.data, table.dtype, vocab, hidden,
+                         out.data, out.dtype);
+}
+
+absl::Status CudaOps::RmsNorm(const TensorView& x, const TensorView& weight, float eps,
+                              TensorView out) {
+  RETURN_IF_ERROR(CheckFloat(x, "RmsNorm x", 2));
+  RETURN_IF_ERROR(CheckFloat(weight, "RmsNorm weight", 1));
+  RETURN_IF_ERROR(CheckFloat(out, "RmsNorm out", 2));
+  const int64_t n = x.dim(0), hidden = x.dim(1);
+  GPTOSS_CHECK_ARG(weight.dim(0) == hidden, "RmsNorm: weight ", weight.ShapeString(),
+                   " does not match x ", x.ShapeString());
+  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == hidden, "RmsNorm: out ", out.ShapeString(),
+                   " does not match x ", x.ShapeString());
+  GPTOSS_CHECK_ARG(hidden > 0, "RmsNorm: empty hidden dimension");
+  GPTOSS_CHECK_ARG(out.data != x.data || out.dtype == x.dtype,
+                   "RmsNorm: in-place only with equal dtypes");
+  return LaunchRmsNorm(ctx_, x.data, x.dtype, weight.data, weight.dtype, eps, n, hidden, out.data,
+                       out.dtype);
+}
+
+absl::Status CudaOps::Linear(const TensorView& x, const TensorView& w, const TensorView& bias,
+                             TensorView out) {
+  RETURN_IF_ERROR(Check(x, "Linear x", DType::kBF16, 2));
+  RETURN_IF_ERROR(Check(w, "Linear w", DType::kBF16, 2));
+  RETURN_IF_ERROR(CheckFloat(out, "Linear out", 2));
+  const int64_t rows = x.dim(0), k = x.dim(1), n = w.dim(0);
+  GPTOSS_CHECK_ARG(w.dim(1) == k, "Linear: w ", w.ShapeString(), " does not match x ", x.ShapeString());
+  GPTOSS_CHECK_ARG(out.dim(0) == rows && out.dim(1) == n, "Linear: out ", out.ShapeString(),
+                   " must be [", rows, ",", n, "]");
+  GPTOSS_CHECK_ARG(k > 0 || rows == 0 || n == 0, "Linear: empty input dimension");
+  if (!bias.empty()) {
+    RETURN_IF_ERROR(CheckFloat(bias, "Linear bias", 1));
+    GPTOSS_CHECK_ARG(bias.dim(0) == n, "Linear: bias ", bias.ShapeString(), " must be [", n, "]");
+  }
+  GPTOSS_CHECK_ARG(out.data != x.data || rows == 0, "Linear: out must not alias x");
+  return gemm_->Run(ctx_, x.data, w.data, bias.empty() ? nullptr : bias.data, bias.dtype, out.data,
+                    out.dtype, rows, n, k);
+}
+
+absl::Status CudaOps::RopeYarn(TensorView q, TensorView k, const TensorView& positions,
+                               const RopeTable& rope) {
+  RETURN_IF_ERROR(CheckFloat(q, "RopeYarn q", 3));
+  RETURN_IF_ERROR(CheckFloat(k, "RopeYarn k", 3));
+  RETURN_IF_ERROR(Check(positions, "RopeYarn positions", DType::kI32, 1));
+  RETURN_IF_ERROR(Check(rope.inv_freq, "RopeYarn inv_freq", DType::kF32, 1));
+  const int64_t n = q.dim(0), head_dim = q.dim(2);
+  const int64_t half = rope.inv_freq.dim(0);
+  GPTOSS_CHECK_ARG(q.dtype == k.dtype, "RopeYarn: q and k dtypes differ");
+  GPTOSS_CHECK_ARG(k.dim(0) == n && positions.dim(0) == n, "RopeYarn: q ", q.ShapeString(), ", k ",
+                   k.ShapeString(), " and positions ", positions.ShapeString(), " disagree on T");
+  GPTOSS_CHECK_ARG(k.dim(2) == head_dim && head_dim == 2 * half, "RopeYarn: head dims of q ",
+                   q.ShapeString(), " / k ", k.ShapeString(), " must be 2 * inv_freq ", half);
+  return LaunchRopeYarn(ctx_, q.data, q.dim(1), k.data, k.dim(1), q.dtype, n, head_dim,
+                        positions.as<int32_t>(), rope.inv_freq.as<float>(),
+                        rope.attention_scaling);
+}
+
+absl::Status CudaOps::AppendKv(const TensorView& k, const TensorView& v, const TensorView& slots,
+                               KvLayerView cache) {
+  RETURN_IF_ERROR(CheckFloat(k, "AppendKv k", 3));
+  RETURN_IF_ERROR(CheckFloat(v, "AppendKv v", 3));
+  RETURN_IF_ERROR(Check(slots, "AppendKv slots", DType::kI32, 1));
+  RETURN_IF_ERROR(CheckFloat(cache.k, "cache.k", 4));
+  RETURN_IF_ERROR(CheckFloat(cache.v, "cache.v", 4));
+  const int64_t n = k.dim(0), kv_heads = k.dim(1), head_dim = k.dim(2);
+  for (int i = 0; i < 4; ++i)
+    GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], "AppendKv: cache.k ",
+                     cache.k.ShapeString(), " and cache.v ", cache.v.ShapeString(), " differ");
+  for (int i = 0; i < 3; ++i)
+    GPTOSS_CHECK_ARG(k.dims[i] == v.dims[i], "AppendKv: k ", k.ShapeString(), " and v ",
+                     v.ShapeString(), " differ");
+  GPTOSS_CHECK_ARG(k.dtype == v.dtype && k.dtype == cache.k.dtype && k.dtype == cache.v.dtype,
+                   "AppendKv: k, v and the cache must share one dtype");
+  GPTOSS_CHECK_ARG(slots.dim(0) == n, "AppendKv: slots ", slots.ShapeString(), " must be [", n, "]");
+  GPTOSS_CHECK_ARG(cache.k.dim(2) == kv_heads && cache.k.dim(3) == head_dim, "AppendKv: k ",
+                   k.ShapeString(), " does not match cache ", cache.k.ShapeString());
+  const int64_t capacity = cache.k.dim(0) * cache.k.dim(1);
+  return LaunchAppendKv(ctx_, k.data, v.data, slots.as<int32_t>(), n, kv_heads * head_dim, k.dtype,
+                        cache.k.data, cache.v.data, capacity);
+}
+
+absl::Status CudaOps::AttentionWithSinks(const TensorView& q, const KvLayerView& cache,
+                                         const TensorView& sinks, const AttentionBatch& batch,
+                                         int window, float scale, TensorView out) {
+  RETURN_IF_ERROR(Check(q, "Attention q", DType::kBF16, 3));
+  RETURN_IF_ERROR(Check(cache.k, "cache.k", DType::kBF16, 4));
+  RETURN_IF_ERROR(Check(cache.v, "cache.v", DType::kBF16, 4));
+  RETURN_IF_ERROR(CheckFloat(sinks, "Attention sinks", 1));
+  RETURN_IF_ERROR(Check(batch.query_start, "Attention query_start", DType::kI32, 1));
+  RETURN_IF_ERROR(Check(batch.context_len, "Attention context_len", DType::kI32, 1));
+  RETURN_IF_ERROR(Check(batch.block_tables, "Attention block_tables", DType::kI32, 2));
+  RETURN_IF_ERROR(Check(out, "Attention out", DType::kBF16, 2));
+  const int64_t n = q.dim(0), heads = q.dim(1), head_dim = q.dim(2);
+  const int64_t kv_heads = cache.k.dim(2);
+  const int64_t num_seqs = batch.num_seqs;
+  for (int i = 0; i < 4; ++i)
+    GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], "Attention: cache.k ",
+                     cache.k.ShapeString(), " and cache.v ", cache.v.ShapeString(), " differ");
+  GPTOSS_CHECK_ARG(cache.k.dim(3) == head_dim, "Attention: q ", q.ShapeString(),
+                   " head dim does not match cache ", cache.k.ShapeString());
+  GPTOSS_CHECK_ARG(cache.k.dim(1) > 0, "Attention: cache block size must be positive");
+  GPTOSS_CHECK_ARG(kv_heads > 0 && heads % kv_heads == 0, "Attention: ", heads,
+                   " query heads are not a multiple of ", kv_heads, " kv heads");
+  GPTOSS_CHECK_ARG(sinks.dim(0) == heads, "Attention: sinks ", sinks.ShapeString(), " must be [",
+                   heads, "]");
+  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == heads * head_dim, "Attention: out ",
+                   out.ShapeString(), " must be [", n, ",", heads * head_dim, "]");
+  GPTOSS_CHECK_ARG(batch.num_tokens == n, "Attention: batch.num_tokens ", batch.num_tokens,
+                   " != q rows ", n);
+  GPTOSS_CHECK_ARG(num_seqs >= 0 && batch.query_start.dim(0) == num_seqs + 1 &&
+                       batch.context_len.dim(0) == num_seqs &&
+                       batch.block_tables.dim(0) == num_seqs,
+                   "Attention: query_start ", batch.query_start.ShapeString(), ", context_len ",
+                   batch.context_len.ShapeString(), " and block_tables ",
+                   batch.block_tables.ShapeString(), " do not describe ", num_seqs, " sequences");
+  GPTOSS_CHECK_ARG(num_seqs > 0 || n == 0, "Attention: ", n, " tokens but no sequences");
+  GPTOSS_CHECK_ARG(window >= 0, "Attention: negative window ", window);
+  GPTOSS_CHECK_ARG(batch.max_context_len >= 0, "Attention: negative max_context_len");
+  GPTOSS_CHECK_ARG(n <= std::numeric_limits<int32_t>::max() &&
+                       batch.block_tables.dim(1) <= std::numeric_limits<int32_t>::max(),
+                   "Attention: batch too large");
+  AttentionArgs a;
+  a.q = q.data;
+  a.k_cache = cache.k.data;
+  a.v_cache = cache.v.data;
+  a.dtype = q.dtype;
+  a.sinks = sinks.data;
+  a.sinks_dtype = sinks.dtype;
+  a.query_start = batch.query_start.as<int32_t>();
+  a.context_len = batch.context_len.as<int32_t>();
+  a.block_tables = batch.block_tables.as<int32_t>();
+  a.num_seqs = batch.num_seqs;
+  a.num_tokens = static_cast<int>(n);
+  a.max_blocks = static_cast<int>(batch.block_tables.dim(1));
+  a.num_blocks = cache.k.dim(0);
+  a.block_size = static_cast<int>(cache.k.dim(1));
+  a.num_heads = static_cast<int>(heads);
+  a.num_kv_heads = static_cast<int>(kv_heads);
+  a.head_dim = static_cast<int>(head_dim);
+  a.window = window;
+  // The host bound sizes the split-K decision only; the kernel reads the real lengths.
+  a.max_context_len = batch.max_context_len > 0
+                          ? batch.max_context_len
+                          : static_cast<int>(std::min<int64_t>(
+                                batch.block_tables.dim(1) * cache.k.dim(1),
+                                std::numeric_limits<int32_t>::max()));
+  a.scale = scale;
+  a.out = out.data;
+  a.out_dtype = out.dtype;
+  return LaunchAttentionWithSinks(ctx_, a);
+}
+
+absl::Status CudaOps::RouterTopK(const TensorView& logits, int k, TensorView expert_ids,
+                                 TensorView expert_weights) {
+  RETURN_IF_ERROR(Check(logits, "RouterTopK logits", DType::kF32, 2));
+  RETURN_IF_ERROR(Check(expert_ids, "RouterTopK expert_ids", DType::kI32, 2));
+  RETURN_IF_ERROR(Check(expert_weights, "RouterTopK expert_weights", DType::kF32, 2));
+  const int64_t n = logits.dim(0), experts = logits.dim(1);
+  GPTOSS_CHECK_ARG(k >= 1 && k <= experts, "RouterTopK: k ", k, " must be in [1, ", experts, "]");
+  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n && expert_ids.dim(1) == k && expert_weights.dim(0) == n &&
+                       expert_weights.dim(1) == k,
+                   "RouterTopK: expert_ids ", expert_ids.ShapeString(), " and expert_weights ",
+                   expert_weights.ShapeString(), " must be [", n, ",", k, "]");
+  GPTOSS_CHECK_ARG(experts <= std::numeric_limits<int32_t>::max(), "RouterTopK: too many experts");
+  return LaunchRouterTopK(ctx_, logits.as<float>(), n, static_cast<int>(experts), k,
+                          expert_ids.as<int32_t>(), expert_weights.as<float>());
+}
+
+namespace {
+
+absl::Status CheckMxfp4(const TensorView& blocks, const TensorView& scales, const TensorView& bias,
+                        const char* name, int64_t experts, int64_t n, int64_t k) {
+  RETURN_IF_ERROR(Check(blocks, name, DType::kU8, 4));
+  RETURN_IF_ERROR(Check(scales, name, DType::kU8, 3));
+  RETURN_IF_ERROR(CheckFloat(bias, name, 2));
+  GPTOSS_CHECK_ARG(k % 32 == 0, "MoeMlp: ", name, " input dim ", k, " is not a multiple of 32");
+  GPTOSS_CHECK_ARG(blocks.dim(0) == experts && blocks.dim(1) == n && blocks.dim(2) == k / 32 &&
+                       blocks.dim(3) == 16,
+                   "MoeMlp: ", name, " blocks ", blocks.ShapeString(), " must be [", experts, ",",
+                   n, ",", k / 32, ",16]");
+  GPTOSS_CHECK_ARG(scales.dim(0) == experts && scales.dim(1) == n && scales.dim(2) == k / 32,
+                   "MoeMlp: ", name, " scales ", scales.ShapeString(), " must be [", experts, ",",
+                   n, ",", k / 32, "]");
+  GPTOSS_CHECK_ARG(bias.dim(0) == experts && bias.dim(1) == n, "MoeMlp: ", name, " bias ",
+                   bias.ShapeString(), " must be [", experts, ",", n, "]");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
+                             const ExpertWeights& ew, TensorView out) {
+  RETURN_IF_ERROR(Check(x, "MoeMlp x", DType::kBF16, 2));
+  RETURN_IF_ERROR(Check(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
+  RETURN_IF_ERROR(CheckFloat(out, "MoeMlp out", 3));
+  const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
+  const int64_t local = ew.num_local;
+  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n, "MoeMlp: expert_ids ", expert_ids.ShapeString(),
+                   " must have ", n, " rows");
+  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == k && out.dim(2) == hidden, "MoeMlp: out ",
+                   out.ShapeString(), " must be [", n, ",", k, ",", hidden, "]");
+  GPTOSS_CHECK_ARG(local >= 0 && ew.first_expert >= 0, "MoeMlp: bad local expert range");
+  GPTOSS_CHECK_ARG(ew.gate_up_blocks.rank == 4 && ew.gate_up_blocks.dim(1) % 2 == 0,
+                   "MoeMlp: gate_up blocks ", ew.gate_up_blocks.ShapeString(),
+                   " must be [E, 2I, H/32, 16]");
+  const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
+  RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
+                             local, 2 * inter, hidden));
+  RETURN_IF_ERROR(
+      CheckMxfp4(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden, inter));
+  GPTOSS_CHECK_ARG(ew.gate_up_bias.dtype == ew.down_bias.dtype,
+                   "MoeMlp: gate_up and down biases must share a dtype");
+  GPTOSS_CHECK_ARG(k <= std::numeric_limits<int32_t>::max(), "MoeMlp: k too large");
+  MoeArgs a;
+  a.x = x.data;
+  a.x_dtype = x.dtype;
+  a.expert_ids = expert_ids.as<int32_t>();
+  a.rows = n;
+  a.top_k = static_cast<int>(k);
+  a.hidden = hidden;
+  a.intermediate = inter;
+  a.gate_up_blocks = ew.gate_up_blocks.as<uint8_t>();
+  a.gate_up_scales = ew.gate_up_scales.as<uint8_t>();
+  a.gate_up_bias = ew.gate_up_bias.data;
+  a.down_blocks = ew.down_blocks.as<uint8_t>();
+  a.down_scales = ew.down_scales.as<uint8_t>();
+  a.down_bias = ew.down_bias.data;
+  a.bias_dtype = ew.gate_up_bias.dtype;
+  a.first_expert = ew.first_expert;
+  a.num_local = ew.num_local;
+  a.swiglu_limit = ew.swiglu_limit;
+  a.swiglu_alpha = ew.swiglu_alpha;
+  a.out = out.data;
+  a.out_dtype = out.dtype;
+  return LaunchMoeMlp(ctx_, a);
+}
+
+absl::Status CudaOps::MoeCombine(const TensorView& rows, const TensorView& weights,
+                                 TensorView residual) {
+  RETURN_IF_ERROR(CheckFloat(rows, "MoeCombine rows", 3));
+  RETURN_IF_ERROR(Check(weights, "MoeCombine weights", DType::kF32, 2));
+  RETURN_IF_ERROR(CheckFloat(residual, "MoeCombine residual", 2));
+  const int64_t n = rows.dim(0), k = rows.dim(1), hidden = rows.dim(2);
+  GPTOSS_CHECK_ARG(weights.dim(0) == n && weights.dim(1) == k, "MoeCombine: weights ",
+                   weights.ShapeString(), " must be [", n, ",", k, "]");
+  GPTOSS_CHECK_ARG(residual.dim(0) == n && residual.dim(1) == hidden, "MoeCombine: residual ",
+                   residual.ShapeString(), " must be [", n, ",", hidden, "]");
+  GPTOSS_CHECK_ARG(k <= std::numeric_limits<int32_t>::max(), "MoeCombine: k too large");
+  return LaunchMoeCombine(ctx_, rows.data, rows.dtype, weights.as<float>(), n,
+                          static_cast<int>(k), hidden, residual.data, residual.dtype);
+}
+
+absl::Status CudaOps::AddInPlace(const TensorView& x, TensorView residual) {
+  RETURN_IF_ERROR(CheckFloat(x, "AddInPlace x", x.rank));
+  RETURN_IF_ERROR(CheckFloat(residual, "AddInPlace residual", residual.rank));
+  GPTOSS_CHECK_ARG(x.rank == residual.rank, "AddInPlace: x ", x.ShapeString(),
+                   " does not match residual ", residual.ShapeString());
+  for (int i = 0; i < x.rank; ++i)
+    GPTOSS_CHECK_ARG(x.dims[i] == residual.dims[i], "AddInPlace: x ", x.ShapeString(),
+                     " does not match residual ", residual.ShapeString());
+  return LaunchAddInPlace(ctx_, x.data, x.dtype, residual.data, residual.dtype, x.numel());
+}
+
+absl::Status CudaOps::Sample(const TensorView& logits, const std::vector<SamplingParams>& params,
+                             TensorView ids, TensorView logprobs) {
+  RETURN_IF_ERROR(Check(logits, "Sample logits", DType::kF32, 2));
+  RETURN_IF_ERROR(Check(ids, "Sample ids", DType::kI32, 1));
+  RETURN_IF_ERROR(Check(logprobs, "Sample logprobs", DType::kF32, 1));
+  const int64_t rows = logits.dim(0), vocab = logits.dim(1);
+  GPTOSS_CHECK_ARG(vocab > 0, "Sample: empty vocabulary");
+  GPTOSS_CHECK_ARG(static_cast<int64_t>(params.size()) == rows && ids.dim(0) == rows &&
+                       logprobs.dim(0) == rows,
+                   "Sample: ", rows, " logit rows, ", params.size(), " params, ids ",
+                   ids.ShapeString(), ", logprobs ", logprobs.ShapeString());
+  GPTOSS_CHECK_ARG(rows <= std::numeric_limits<int32_t>::max() && vocab <= std::numeric_limits<int32_t>::max(),
+                   "Sample: logits too large");
+  std::vector<DeviceSamplingParams> device_params(rows);
+  for (int64_t b = 0; b < rows; ++b) {
+    const SamplingParams& p = params[b];
+    GPTOSS_CHECK_ARG(!std::isnan(p.temperature) && !std::isinf(p.temperature),
+                     "Sample: temperature of row ", b, " is not finite");
+    GPTOSS_CHECK_ARG(p.top_p > 0.0f && p.top_p <= 1.0f, "Sample: top_p ", p.top_p, " of row ", b,
+                     " must be in (0, 1]");
+    GPTOSS_CHECK_ARG(p.min_p >= 0.0f && p.min_p <= 1.0f, "Sample: min_p ", p.min_p, " of row ", b,
+                     " must be in [0, 1]");
+    GPTOSS_CHECK_ARG(p.top_k >= 0, "Sample: negative top_k ", p.top_k, " of row ", b);
+    // The uniform is drawn on the host with the same counter-based function as the CPU.
+    device_params[b] = DeviceSamplingParams{p.temperature, p.top_p, p.top_k, p.min_p,
+                                            UniformFromSeed(p.seed, p.step)};
+  }
+  return LaunchSample(ctx_, logits.as<float>(), static_cast<int>(rows), vocab, device_params,
+                      ids.as<int32_t>(), logprobs.as<float>());
+}
+
+}  // namespace gptoss::cuda

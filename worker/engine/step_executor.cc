@@ -1,0 +1,204 @@
+#include "worker/engine/step_executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/core/status.h"
+
+namespace gptoss {
+namespace {
+
+// Lays several host int32 arrays out back to back, for one upload.
+class Packer {
+ public:
+  size_t Add(const std::vector<int32_t>& v) {
+    const size_t offset = data_.size();
+    data_.insert(data_.end(), v.begin(), v.end());
+    return offset;
+  }
+  const std::vector<int32_t>& data() const { return data_; }
+
+ private:
+  std::vector<int32_t> data_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelConfig& config,
+                                                                   const ParallelLayout& layout,
+                                                                   Ops* ops,
+                                                                   Transformer* transformer,
+                                                                   KvCachePool* pool) {
+  GPTOSS_CHECK_ARG(ops != nullptr && transformer != nullptr && pool != nullptr,
+                   "StepExecutor needs ops, a transformer and a KV cache pool");
+  GPTOSS_CHECK_ARG(static_cast<int>(pool->cache().layers.size()) == config.num_hidden_layers,
+                   "KV cache has ", pool->cache().layers.size(), " layers, the model ",
+                   config.num_hidden_layers);
+  StepLimits limits;
+  limits.vocab_size = config.vocab_size;
+  limits.max_positions = config.max_position_embeddings;
+  limits.block_size = pool->spec().block_size;
+  limits.num_full_blocks = pool->spec().num_full_blocks;
+  limits.num_sliding_blocks = pool->spec().num_sliding_blocks;
+  limits.sliding_window = config.sliding_window;
+  limits.has_full_layers = std::count(config.layer_types.begin(), config.layer_types.end(),
+                                      LayerType::kFullAttention) > 0;
+  limits.has_sliding_layers = std::count(config.layer_types.begin(), config.layer_types.end(),
+                                         LayerType::kSlidingAttention) > 0;
+  if (limits.has_sliding_layers)
+    GPTOSS_CHECK_ARG(config.sliding_window > 0, "sliding layers need sliding_window > 0");
+  return std::unique_ptr<StepExecutor>(
+      new StepExecutor(config, layout, ops, transformer, pool, limits));
+}
+
+absl::StatusOr<void*> StepExecutor::Ensure(DeviceBuffer& buffer, size_t bytes) {
+  if (bytes > buffer.bytes) {
+    // Grow by 1.5x so that slowly growing steps do not reallocate every time.
+    const size_t grown = std::max(bytes, buffer.bytes + buffer.bytes / 2);
+    buffer.memory.reset();
+    ASSIGN_OR_RETURN(buffer.memory, ops_->Allocate(grown));
+    buffer.bytes = grown;
+  }
+  return buffer.memory.get();
+}
+
+absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
+  const auto start = std::chrono::steady_clock::now();
+  StepResult result;
+  result.step_id = plan.step_id;
+  result.rank = layout_.rank;
+  const bool sampler = layout_.rank == 0;
+  for (SequenceId id : plan.free_sequence_ids) histories_.Free(id);
+  if (plan.sequences.empty()) return result;
+
+  ASSIGN_OR_RETURN(HostStepBatch host, BuildStepBatch(plan, limits_));
+  if (sampler) {
+    RETURN_IF_ERROR(histories_.Check(plan));
+    histories_.Append(plan);
+  }
+
+  // One upload for all the metadata.
+  Packer pack;
+  const size_t o_ids = pack.Add(host.token_ids), o_pos = pack.Add(host.positions),
+               o_qs = pack.Add(host.query_start), o_ctx = pack.Add(host.context_len),
+               o_ft = pack.Add(host.full_block_tables), o_st = pack.Add(host.sliding_block_tables),
+               o_fs = pack.Add(host.full_slots), o_ss = pack.Add(host.sliding_slots),
+               o_rows = pack.Add(host.logit_rows);
+  const size_t meta_bytes = pack.data().size() * sizeof(int32_t);
+  ASSIGN_OR_RETURN(void* meta, Ensure(metadata_, meta_bytes));
+  RETURN_IF_ERROR(ops_->CopyFromHost(meta, pack.data().data(), meta_bytes));
+  int32_t* base = static_cast<int32_t*>(meta);
+  const Device dev = ops_->device();
+  const int64_t T = host.num_tokens, S = host.num_seqs;
+  const int64_t R = sampler ? static_cast<int64_t>(host.logit_rows.size()) : 0;
+
+  StepBatch batch;
+  batch.token_ids = TensorView(base + o_ids, DType::kI32, {T}, dev);
+  batch.positions = TensorView(base + o_pos, DType::kI32, {T}, dev);
+  for (AttentionBatch* ab : {&batch.full, &batch.sliding}) {
+    ab->query_start = TensorView(base + o_qs, DType::kI32, {S + 1}, dev);
+    ab->context_len = TensorView(base + o_ctx, DType::kI32, {S}, dev);
+    ab->num_seqs = host.num_seqs;
+    ab->num_tokens = host.num_tokens;
+    ab->max_context_len = host.max_context_len;
+  }
+  batch.full.block_tables = TensorView(base + o_ft, DType::kI32, {S, host.full_table_width}, dev);
+  batch.sliding.block_tables =
+      TensorView(base + o_st, DType::kI32, {S, host.sliding_table_width}, dev);
+  batch.full_slots = TensorView(base + o_fs, DType::kI32, {T}, dev);
+  batch.sliding_slots = TensorView(base + o_ss, DType::kI32, {T}, dev);
+  batch.logit_rows = TensorView(base + o_rows, DType::kI32, {R}, dev);
+
+  const int64_t vocab = config_.vocab_size;
+  ASSIGN_OR_RETURN(void* logits_mem,
+                   Ensure(logits_, static_cast<size_t>(std::max<int64_t>(R, 1) * vocab) * 4));
+  TensorView logits(logits_mem, DType::kF32, {R, vocab}, dev);
+  RETURN_IF_ERROR(transformer_->Forward(batch, pool_->cache(), logits));
+  if (R > 0) RETURN_IF_ERROR(Sample(plan, host, logits, result));
+  RETURN_IF_ERROR(ops_->Synchronize());
+  result.forward_time_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+absl::Status StepExecutor::Sample(const StepPlan& plan, const HostStepBatch& host,
+                                  TensorView logits, StepResult& result) {
+  const Device dev = ops_->device();
+  const int64_t R = logits.dim(0);
+  const std::vector<int>& rows = host.sampled;
+
+  // Penalties, only if some row has one (backends may not implement the op).
+  bool any_penalty = false;
+  int top_n = 0;
+  for (int r : rows) {
+    any_penalty |= plan.sequences[r].sampling.has_penalties();
+    if (plan.sequences[r].logprobs) top_n = std::max(top_n, plan.sequences[r].top_logprobs);
+  }
+  if (any_penalty) {
+    SequenceHistories::PenaltyInputs in = histories_.Penalties(plan, rows);
+    const size_t n = in.tokens.size();
+    ASSIGN_OR_RETURN(void* mem, Ensure(penalties_, 2 * n * sizeof(int32_t)));
+    int32_t* p = static_cast<int32_t*>(mem);
+    RETURN_IF_ERROR(ops_->CopyFromHost(p, in.tokens.data(), n * sizeof(int32_t)));
+    RETURN_IF_ERROR(ops_->CopyFromHost(p + n, in.counts.data(), n * sizeof(int32_t)));
+    RETURN_IF_ERROR(ops_->ApplyPenalties(logits, TensorView(p, DType::kI32, {R, in.width}, dev),
+                                         TensorView(p + n, DType::kI32, {R, in.width}, dev),
+                                         in.params));
+  }
+
+  // Top-n logprobs of the (penalized) distribution, before Sample sees it.
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_lp;
+  if (top_n > 0) {
+    const size_t n = static_cast<size_t>(R) * top_n;
+    ASSIGN_OR_RETURN(void* mem, Ensure(top_, 2 * n * 4));
+    TensorView ids(mem, DType::kI32, {R, top_n}, dev);
+    TensorView lp(static_cast<char*>(mem) + n * 4, DType::kF32, {R, top_n}, dev);
+    RETURN_IF_ERROR(ops_->TopLogprobs(logits, ids, lp));
+    top_ids.resize(n);
+    top_lp.resize(n);
+    RETURN_IF_ERROR(ops_->CopyToHost(top_ids.data(), ids.data, n * 4));
+    RETURN_IF_ERROR(ops_->CopyToHost(top_lp.data(), lp.data, n * 4));
+  }
+
+  std::vector<SamplingParams> params;
+  params.reserve(rows.size());
+  for (int r : rows) {
+    const SequenceStep& s = plan.sequences[r];
+    SamplingParams p;
+    p.temperature = s.sampling.temperature;
+    p.top_p = s.sampling.top_p;
+    p.top_k = s.sampling.top_k;
+    p.min_p = s.sampling.min_p;
+    p.seed = s.sampling.seed;
+    p.step = s.sample_index;  // the draw is a pure function of (seed, index in the completion)
+    params.push_back(p);
+  }
+  ASSIGN_OR_RETURN(void* mem, Ensure(samples_, static_cast<size_t>(R) * 8));
+  TensorView ids(mem, DType::kI32, {R}, dev);
+  TensorView lps(static_cast<char*>(mem) + R * 4, DType::kF32, {R}, dev);
+  RETURN_IF_ERROR(ops_->Sample(logits, params, ids, lps));
+  std::vector<int32_t> host_ids(R);
+  std::vector<float> host_lps(R);
+  RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), ids.data, R * 4));
+  RETURN_IF_ERROR(ops_->CopyToHost(host_lps.data(), lps.data, R * 4));
+
+  for (int64_t k = 0; k < R; ++k) {
+    const SequenceStep& s = plan.sequences[rows[k]];
+    SequenceResult r;
+    r.sequence_id = s.sequence_id;
+    r.token_id = host_ids[k];
+    if (s.logprobs) {
+      r.logprob = host_lps[k];
+      for (int j = 0; j < s.top_logprobs; ++j)
+        r.top_logprobs.emplace_back(top_ids[k * top_n + j], top_lp[k * top_n + j]);
+    }
+    result.results.push_back(std::move(r));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gptoss

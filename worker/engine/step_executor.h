@@ -1,0 +1,73 @@
+// StepExecutor: executes one StepPlan on this rank. It never decides: which tokens, positions,
+// blocks and sampling parameters come from the plan (the coordinator's scheduler).
+//
+// Execute(plan):
+//  1. forgets plan.free_sequence_ids;
+//  2. checks the plan (BuildStepBatch: ids, positions, block tables, slots; rank 0 also checks
+//     each sequence continues its history) — a bad plan is InvalidArgument before any device
+//     work, and the KV cache is untouched;
+//  3. uploads the step's metadata in one host→device copy and runs Transformer::Forward, which
+//     appends the new K/V to the paged cache and returns logits of the sampling rows;
+//  4. rank 0 only: applies repetition/presence/frequency penalties (Ops::ApplyPenalties, only if
+//     a row has one), computes top-n logprobs (Ops::TopLogprobs, only if a row asks), samples
+//     (Ops::Sample with the counter-based draw of (seed, sample_index)) and returns one
+//     SequenceResult per sampling sequence, in plan order. Other ranks return no results.
+// An error after step 2 leaves the cache holding this step's K/V for the plan's sequences; the
+// coordinator aborts them (their ids come back in a later free list).
+// Not thread-safe; one executor per rank.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "kernels/ops.h"
+#include "worker/engine/kv_cache_pool.h"
+#include "worker/engine/sequence_history.h"
+#include "worker/engine/step_batch_builder.h"
+#include "worker/engine/step_plan.h"
+#include "worker/model/config.h"
+#include "worker/model/parallel_layout.h"
+#include "worker/model/transformer.h"
+
+namespace gptoss {
+
+class StepExecutor {
+ public:
+  // `ops`, `transformer` and `pool` must outlive the executor.
+  static absl::StatusOr<std::unique_ptr<StepExecutor>> Create(const ModelConfig& config,
+                                                              const ParallelLayout& layout,
+                                                              Ops* ops, Transformer* transformer,
+                                                              KvCachePool* pool);
+
+  absl::StatusOr<StepResult> Execute(const StepPlan& plan);
+
+  // Sequences rank 0 currently remembers (for tests and metrics).
+  size_t num_tracked_sequences() const { return histories_.size(); }
+
+ private:
+  // A grow-only device buffer: pointers stay valid until it grows.
+  struct DeviceBuffer {
+    std::shared_ptr<void> memory;
+    size_t bytes = 0;
+  };
+  StepExecutor(const ModelConfig& config, const ParallelLayout& layout, Ops* ops,
+               Transformer* transformer, KvCachePool* pool, const StepLimits& limits)
+      : config_(config), layout_(layout), ops_(ops), transformer_(transformer), pool_(pool),
+        limits_(limits) {}
+
+  absl::StatusOr<void*> Ensure(DeviceBuffer& buffer, size_t bytes);
+  absl::Status Sample(const StepPlan& plan, const HostStepBatch& batch, TensorView logits,
+                      StepResult& result);
+
+  const ModelConfig config_;
+  const ParallelLayout layout_;
+  Ops* const ops_;
+  Transformer* const transformer_;
+  KvCachePool* const pool_;
+  const StepLimits limits_;
+  SequenceHistories histories_;
+  DeviceBuffer metadata_, logits_, penalties_, samples_, top_;
+};
+
+}  // namespace gptoss
