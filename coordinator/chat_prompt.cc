@@ -18,11 +18,11 @@ using harmony::Role;
 constexpr size_t kMaxNameBytes = 128;
 constexpr size_t kMaxToolNameBytes = 64;
 
-absl::Status Bad(std::string_view field, std::string_view what) {
+absl::Status Bad(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
-std::string MessageField(int i, std::string_view field) {
+std::string MessageField(int i, absl::string_view field) {
   return absl::StrCat("messages[", i, "].", field);
 }
 

@@ -16,7 +16,7 @@ constexpr uint32_t kMaxTopLogprobs = 20;
 constexpr int kMaxPriority = 100;
 constexpr size_t kMaxRequestIdBytes = 128;
 
-absl::Status Bad(std::string_view field, std::string_view what) {
+absl::Status Bad(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
@@ -33,7 +33,7 @@ uint64_t RandomSeed() {
 }
 
 absl::Status ValidateTokenIds(const google::protobuf::RepeatedField<int32_t>& ids,
-                              std::string_view field, int vocab_size) {
+                              absl::string_view field, int vocab_size) {
   for (int i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab_size)
       return Bad(absl::StrCat(field, "[", i, "]"),

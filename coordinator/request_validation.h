@@ -49,7 +49,7 @@ absl::StatusOr<CommonParams> ValidateCommon(const v1::SamplingParams& sampling,
 
 // Ids of a pre-tokenized prompt (field path "prompt.token_ids").
 absl::Status ValidateTokenIds(const google::protobuf::RepeatedField<int32_t>& ids,
-                              std::string_view field, int vocab_size);
+                              absl::string_view field, int vocab_size);
 
 // prompt non-empty, shorter than the context, and prompt + max_tokens within it.
 absl::Status ValidatePromptLength(size_t prompt_len, std::optional<int> max_tokens,

@@ -62,7 +62,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(ToGrpcCode(status.code()), std::string(status.message()));
 }
 
-absl::Status FromGrpcStatus(const grpc::Status& status, std::string_view context) {
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view context) {
   if (status.ok()) return absl::OkStatus();
   std::string message = context.empty() ? status.error_message()
                                         : absl::StrCat(context, ": ", status.error_message());

@@ -8,7 +8,7 @@
 // No other file converts codes by hand.
 #pragma once
 
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "grpcpp/support/status.h"
@@ -16,6 +16,6 @@
 namespace gptoss {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
-absl::Status FromGrpcStatus(const grpc::Status& status, std::string_view context = {});
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view context = {});
 
 }  // namespace gptoss

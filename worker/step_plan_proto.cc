@@ -10,7 +10,7 @@ namespace {
 
 constexpr int kMaxTopLogprobs = 20;
 
-absl::Status Bad(uint64_t sequence_id, std::string_view field, std::string_view what) {
+absl::Status Bad(uint64_t sequence_id, absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(
       absl::StrCat("step plan: sequence ", sequence_id, ": ", field, ": ", what));
 }

@@ -24,7 +24,7 @@ class BlockPool {
   absl::Status Free(int32_t block);
 
  private:
-  std::vector<int32_t> free_;     // stack: recently freed blocks are reused first
+  std::vector<int32_t> free_;  // stack: recently freed blocks are reused first
   std::vector<bool> allocated_;
 };
 

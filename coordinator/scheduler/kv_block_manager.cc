@@ -47,13 +47,12 @@ int KvBlockManager::MaxAllocatable(const Sequence& seq, int want) const {
 absl::Status KvBlockManager::Allocate(Sequence& seq, int n) {
   if (n <= 0) return absl::InvalidArgumentError(absl::StrCat("allocate ", n, " tokens"));
   const int blocks = BlocksFor(seq.num_computed + n);
-  const int need_full =
-      geometry_.has_full_layers ? std::max(0, blocks - static_cast<int>(seq.full_blocks.size()))
-                                : 0;
-  const int need_sliding =
-      geometry_.has_sliding_layers
-          ? std::max(0, blocks - static_cast<int>(seq.sliding_blocks.size()))
-          : 0;
+  const int need_full = geometry_.has_full_layers
+                            ? std::max(0, blocks - static_cast<int>(seq.full_blocks.size()))
+                            : 0;
+  const int need_sliding = geometry_.has_sliding_layers
+                               ? std::max(0, blocks - static_cast<int>(seq.sliding_blocks.size()))
+                               : 0;
   if (need_full > full_.num_free() || need_sliding > sliding_.num_free())
     return absl::ResourceExhaustedError(absl::StrCat(
         "sequence ", seq.id, " needs ", need_full, " full and ", need_sliding,

@@ -32,9 +32,8 @@ absl::StatusOr<SequenceId> Scheduler::Add(SequenceRequest request) {
           absl::StrCat("stop token id ", id, " not in [0, ", config_.vocab_size, ")"));
   const int max_len = config_.EffectiveMaxLen();
   if (prompt_len >= max_len)
-    return absl::InvalidArgumentError(absl::StrCat("prompt of ", prompt_len,
-                                                   " tokens leaves no room in the context of ",
-                                                   max_len, " tokens"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt of ", prompt_len, " tokens leaves no room in the context of ", max_len, " tokens"));
   if (request.max_tokens < 0)
     return absl::InvalidArgumentError(
         absl::StrCat("max_tokens must be >= 0, got ", request.max_tokens));
@@ -65,8 +64,7 @@ absl::Status Scheduler::Finish(SequenceId id, FinishReason reason) {
   auto it = sequences_.find(id);
   if (it == sequences_.end())
     return absl::NotFoundError(absl::StrCat("sequence ", id, " is not live"));
-  if (reason == FinishReason::kNone)
-    return absl::InvalidArgumentError("Finish() needs a reason");
+  if (reason == FinishReason::kNone) return absl::InvalidArgumentError("Finish() needs a reason");
   Sequence& seq = *it->second;
   if (seq.pending_finish == FinishReason::kNone) {
     seq.pending_finish = reason;
@@ -132,8 +130,7 @@ absl::Status Scheduler::Preempt(Sequence* seq, ScheduledStep& out) {
   return absl::OkStatus();
 }
 
-absl::Status Scheduler::ScheduleRunning(int& budget,
-                                        std::vector<std::pair<Sequence*, int>>& chunks,
+absl::Status Scheduler::ScheduleRunning(int& budget, std::vector<std::pair<Sequence*, int>>& chunks,
                                         std::vector<Sequence*>& preempted, ScheduledStep& out) {
   std::sort(running_.begin(), running_.end(), RunsBefore());
   size_t i = 0;
@@ -163,8 +160,7 @@ absl::Status Scheduler::ScheduleRunning(int& budget,
   return absl::OkStatus();
 }
 
-absl::Status Scheduler::AdmitWaiting(int& budget,
-                                     std::vector<std::pair<Sequence*, int>>& chunks) {
+absl::Status Scheduler::AdmitWaiting(int& budget, std::vector<std::pair<Sequence*, int>>& chunks) {
   while (!waiting_.empty() && budget > 0 &&
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Sequence* seq = waiting_.front();
@@ -244,8 +240,8 @@ absl::StatusOr<std::vector<SequenceUpdate>> Scheduler::OnStepResult(const StepRe
         absl::StrCat("no step in flight (got result of step ", result.step_id, ")"));
   const InFlight& flight = *in_flight_;
   if (result.step_id != flight.step_id)
-    return absl::InvalidArgumentError(absl::StrCat("result is for step ", result.step_id,
-                                                   ", step ", flight.step_id, " is in flight"));
+    return absl::InvalidArgumentError(absl::StrCat("result is for step ", result.step_id, ", step ",
+                                                   flight.step_id, " is in flight"));
   if (result.results.size() != flight.sampled.size())
     return absl::InvalidArgumentError(absl::StrCat("step ", flight.step_id, " expects ",
                                                    flight.sampled.size(), " sampled tokens, got ",
@@ -253,13 +249,12 @@ absl::StatusOr<std::vector<SequenceUpdate>> Scheduler::OnStepResult(const StepRe
   for (size_t k = 0; k < flight.sampled.size(); ++k) {
     const SequenceResult& r = result.results[k];
     if (r.sequence_id != flight.sampled[k])
-      return absl::InvalidArgumentError(absl::StrCat("result ", k, " is for sequence ",
-                                                     r.sequence_id, ", expected ",
-                                                     flight.sampled[k]));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "result ", k, " is for sequence ", r.sequence_id, ", expected ", flight.sampled[k]));
     if (r.token_id < 0 || r.token_id >= config_.vocab_size)
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", r.sequence_id,
-                                                     " sampled id ", r.token_id,
-                                                     ", not in [0, ", config_.vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", r.sequence_id, " sampled id ",
+                                                     r.token_id, ", not in [0, ",
+                                                     config_.vocab_size, ")"));
   }
 
   std::vector<SequenceUpdate> updates;

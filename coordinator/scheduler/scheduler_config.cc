@@ -17,9 +17,8 @@ absl::Status SchedulerConfig::Validate() const {
     GPTOSS_CHECK_ARG(kv.sliding_window > 0, "kv.sliding_window must be positive, got ",
                      kv.sliding_window);
     const int need = KvBlockManager::SlidingBlocksForDecode(kv.sliding_window, kv.block_size);
-    GPTOSS_CHECK_ARG(kv.num_sliding_blocks >= need, "kv.num_sliding_blocks ",
-                     kv.num_sliding_blocks, " cannot hold one sequence's window (needs ", need,
-                     ")");
+    GPTOSS_CHECK_ARG(kv.num_sliding_blocks >= need, "kv.num_sliding_blocks ", kv.num_sliding_blocks,
+                     " cannot hold one sequence's window (needs ", need, ")");
   }
   GPTOSS_CHECK_ARG(vocab_size > 0, "vocab_size must be positive, got ", vocab_size);
   GPTOSS_CHECK_ARG(max_context_len > 1, "max_context_len must be > 1, got ", max_context_len);

@@ -28,13 +28,13 @@ inline std::string_view FinishReasonName(FinishReason r) {
 // What a caller asks for. The coordinator service has already tokenized and validated the
 // sampling parameters; the scheduler validates what it relies on (lengths, ids).
 struct SequenceRequest {
-  std::vector<int32_t> prompt;          // >= 1 token ids in [0, vocab_size)
+  std::vector<int32_t> prompt;  // >= 1 token ids in [0, vocab_size)
   StepSampling sampling;
   int max_tokens = 0;                   // completion tokens; 0 = up to the context length
   std::vector<int32_t> stop_token_ids;  // the complete set (eos ids included by the caller)
   int priority = 0;                     // higher runs first and is preempted last
   bool logprobs = false;
-  int top_logprobs = 0;                 // 0..20
+  int top_logprobs = 0;  // 0..20
 };
 
 enum class SequenceState { kWaiting, kRunning };
@@ -44,7 +44,7 @@ struct Sequence {
   SequenceRequest request;
   std::vector<int32_t> tokens;  // prompt followed by the generated tokens
   int prompt_len = 0;
-  int max_len = 0;              // tokens.size() never exceeds this (prompt + max_tokens, capped)
+  int max_len = 0;  // tokens.size() never exceeds this (prompt + max_tokens, capped)
 
   SequenceState state = SequenceState::kWaiting;
   // Tokens whose K/V is in the cache once the in-flight step (if any) completes. The next step

@@ -29,15 +29,19 @@ absl::StatusOr<std::unique_ptr<BytePairEncoder>> BytePairEncoder::Create(
     bpe->blob_.append(t);
   }
   bpe->offsets_.push_back(static_cast<uint32_t>(bpe->blob_.size()));
-  // blob_ is complete and never changes again, so views into it stay valid.
-  std::fill(std::begin(bpe->byte_rank_), std::end(bpe->byte_rank_), kNoRank);
-  bpe->ranks_.reserve(token_bytes.size());
   for (uint32_t r = 0; r < token_bytes.size(); ++r) {
-    std::string_view t = bpe->Token(r);
-    if (t.empty()) return absl::InvalidArgumentError(absl::StrCat("token of rank ", r, " is empty"));
-    auto [it, inserted] = bpe->ranks_.emplace(t, r);
-    if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat("ranks ", it->second, " and ", r,
+    if (token_bytes[r].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("token of rank ", r, " is empty"));
+    }
+  }
+  // blob_ and offsets_ are complete and never change again; the table reads keys through them.
+  bpe->ranks_.Build(bpe->blob_.data(), bpe->offsets_.data(), static_cast<uint32_t>(token_bytes.size()));
+  std::fill(std::begin(bpe->byte_rank_), std::end(bpe->byte_rank_), kNoRank);
+  for (uint32_t r = 0; r < token_bytes.size(); ++r) {
+    const std::string_view t = bpe->Token(r);
+    const uint32_t found = bpe->ranks_.Find(t);  // the first rank inserted with these bytes
+    if (found != r) {
+      return absl::InvalidArgumentError(absl::StrCat("ranks ", found, " and ", r,
                                                      " have the same token bytes \"",
                                                      absl::CHexEscape(absl::string_view(t.data(), t.size())), "\""));
     }

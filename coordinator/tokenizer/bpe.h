@@ -15,14 +15,14 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "coordinator/tokenizer/bpe_rank_table.h"
 
 namespace gptoss {
 
 class BytePairEncoder {
  public:
-  static constexpr uint32_t kNoRank = UINT32_MAX;
+  static constexpr uint32_t kNoRank = RankTable::kNoRank;
 
   static absl::StatusOr<std::unique_ptr<BytePairEncoder>> Create(
       const std::vector<std::string>& token_bytes);
@@ -33,8 +33,7 @@ class BytePairEncoder {
   // Rank of exactly these bytes, or kNoRank.
   uint32_t Rank(std::string_view bytes) const {
     if (bytes.size() == 1) return byte_rank_[static_cast<uint8_t>(bytes[0])];
-    auto it = ranks_.find(bytes);
-    return it == ranks_.end() ? kNoRank : it->second;
+    return ranks_.Find(bytes);
   }
   // Bytes of token `rank`; rank must be < size().
   std::string_view Token(uint32_t rank) const {
@@ -49,7 +48,7 @@ class BytePairEncoder {
 
   std::string blob_;               // all token bytes, back to back, in rank order
   std::vector<uint32_t> offsets_;  // token r is blob_[offsets_[r], offsets_[r + 1])
-  absl::flat_hash_map<std::string_view, uint32_t> ranks_;  // views into blob_
+  RankTable ranks_;                // reads keys through blob_ and offsets_
   uint32_t byte_rank_[256];
 };
 

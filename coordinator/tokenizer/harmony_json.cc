@@ -1,13 +1,11 @@
 #include "coordinator/tokenizer/harmony_json.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <limits>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/tokenizer/harmony_serde_json.h"
 #include "kernels/core/status.h"
 
 namespace gptoss::harmony {
@@ -80,7 +78,7 @@ int NestingDepth(const Json& root) {
     stack.pop_back();
     if (!node->is_structured()) continue;
     max_depth = std::max(max_depth, depth);
-    if (depth > kMaxSchemaDepth) return depth;
+    if (depth > kSerdeMaxDepth) return depth;
     for (const Json& child : *node) stack.push_back({&child, depth + 1});
   }
   return max_depth;
@@ -92,9 +90,11 @@ absl::StatusOr<ToolDescription> ToolFromJson(const Json& j, const std::string& p
   ASSIGN_OR_RETURN(tool.name, RequiredString(j, path, "name"));
   ASSIGN_OR_RETURN(tool.description, RequiredString(j, path, "description"));
   if (const Json* p = Find(j, "parameters"); p != nullptr && !p->is_null()) {
-    if (NestingDepth(*p) > kMaxSchemaDepth) {
+    // Documents read from text are already limited; built ones are checked here because the
+    // renderer recurses into the schema.
+    if (NestingDepth(*p) > kSerdeMaxDepth) {
       return Bad(Field(path, "parameters"),
-                 absl::StrCat("JSON Schema nested deeper than ", kMaxSchemaDepth, " levels"));
+                 absl::StrCat("JSON Schema nested deeper than ", kSerdeMaxDepth, " levels"));
     }
     tool.parameters = *p;
   }
@@ -231,171 +231,6 @@ absl::StatusOr<Message> MessageAt(const Json& j, const std::string& path) {
   return m;
 }
 
-// ---- serde_json Display ----
-
-void AppendEscaped(std::string& out, const std::string& s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
-// ryu's format64 layout around the shortest round-trip digits (which std::to_chars also gives).
-void AppendFloat(std::string& out, double v) {
-  if (v != v || v == std::numeric_limits<double>::infinity() ||
-      v == -std::numeric_limits<double>::infinity()) {
-    out += "null";  // serde_json writes non-finite floats as null
-    return;
-  }
-  if (std::signbit(v)) {
-    out += '-';
-    v = -v;
-  }
-  if (v == 0) {
-    out += "0.0";
-    return;
-  }
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
-  std::string_view sci(buf, res.ptr - buf);  // "d.ddde+XX" or "de-XX"
-  const size_t e_pos = sci.find('e');
-  std::string digits;
-  for (char c : sci.substr(0, e_pos)) {
-    if (c != '.') digits += c;
-  }
-  int exp10 = 0;
-  std::from_chars(sci.data() + e_pos + 1 + (sci[e_pos + 1] == '+'), sci.data() + sci.size(),
-                  exp10);
-  const int length = static_cast<int>(digits.size());
-  const int kk = exp10 + 1;  // 10^(kk-1) <= v < 10^kk
-  const int k = kk - length;  // exponent of the last digit
-  if (k >= 0 && kk <= 16) {
-    out += digits;
-    out.append(k, '0');
-    out += ".0";
-  } else if (kk > 0 && kk <= 16) {
-    out += digits.substr(0, kk);
-    out += '.';
-    out += digits.substr(kk);
-  } else if (kk > -5 && kk <= 0) {
-    out += "0.";
-    out.append(-kk, '0');
-    out += digits;
-  } else {
-    out += digits[0];
-    if (length > 1) {
-      out += '.';
-      out += digits.substr(1);
-    }
-    out += 'e';
-    out += std::to_string(kk - 1);
-  }
-}
-
-void AppendSerde(std::string& out, const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::null:
-      out += "null";
-      return;
-    case Json::value_t::boolean:
-      out += v.get<bool>() ? "true" : "false";
-      return;
-    case Json::value_t::number_integer:
-      out += std::to_string(v.get<int64_t>());
-      return;
-    case Json::value_t::number_unsigned:
-      out += std::to_string(v.get<uint64_t>());
-      return;
-    case Json::value_t::number_float:
-      AppendFloat(out, v.get<double>());
-      return;
-    case Json::value_t::string:
-      AppendEscaped(out, v.get_ref<const std::string&>());
-      return;
-    case Json::value_t::array: {
-      out += '[';
-      bool first = true;
-      for (const Json& e : v) {
-        if (!first) out += ',';
-        first = false;
-        AppendSerde(out, e);
-      }
-      out += ']';
-      return;
-    }
-    case Json::value_t::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& [key, value] : v.items()) {
-        if (!first) out += ',';
-        first = false;
-        AppendEscaped(out, key);
-        out += ':';
-        AppendSerde(out, value);
-      }
-      out += '}';
-      return;
-    }
-    default:
-      out += "null";
-  }
-}
-
-// Records the first syntax error of a SAX parse (nlohmann reports it without throwing).
-struct ErrorFinder : nlohmann::json_sax<Json> {
-  std::string message;
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
-  bool parse_error(std::size_t position, const std::string& last_token,
-                   const nlohmann::detail::exception& ex) override {
-    message = absl::StrCat("at byte ", position, " near '", last_token.substr(0, 40),
-                           "': ", ex.what());
-    return false;
-  }
-};
-
 nlohmann::ordered_json NamespacesToJson(const ToolNamespaces& namespaces) {
   Json out = Json::object();
   for (const auto& [key, ns] : namespaces) {
@@ -448,17 +283,8 @@ Json ContentToJson(const Content& content) {
 
 }  // namespace
 
-absl::StatusOr<nlohmann::ordered_json> ParseJsonText(std::string_view text) {
-  Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (!j.is_discarded()) return j;
-  ErrorFinder finder;
-  Json::sax_parse(text.begin(), text.end(), &finder);
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid JSON ", finder.message.empty() ? "document" : finder.message));
-}
-
 absl::StatusOr<Conversation> ConversationFromJsonText(std::string_view json_text) {
-  ASSIGN_OR_RETURN(Json j, ParseJsonText(json_text));
+  ASSIGN_OR_RETURN(Json j, ParseSerdeJson(json_text));
   return ConversationFromJson(j);
 }
 
@@ -505,12 +331,6 @@ nlohmann::ordered_json ConversationToJson(const Conversation& conversation) {
   Json messages = Json::array();
   for (const Message& m : conversation.messages) messages.push_back(MessageToJson(m));
   return Json{{"messages", std::move(messages)}};
-}
-
-std::string SerdeJson(const nlohmann::ordered_json& value) {
-  std::string out;
-  AppendSerde(out, value);
-  return out;
 }
 
 }  // namespace gptoss::harmony

@@ -21,10 +21,9 @@
 //    "High". A bare top-level array is accepted as the message list.
 //  - Every malformed document gives InvalidArgument naming the field path, e.g.
 //    "messages[1].content[0].channel_config.valid_channels[2]: expected a string, got number".
-//    JSON Schema parameters nested deeper than kMaxSchemaDepth are rejected (they are rendered
-//    recursively).
-//  - SerdeJson() prints a JSON value exactly as Rust's serde_json Display does (compact; floats
-//    in ryu's shortest form: 1e20, 1.25e-7, 3.0). The renderer needs it for schema defaults.
+//  - Text is read with serde_json's semantics (harmony_serde_json.h): numbers get the exact
+//    values harmony sees, documents nested deeper than 127 levels are rejected (harmony's parser
+//    does the same; the renderer recurses into schemas).
 #pragma once
 
 #include <string>
@@ -36,8 +35,6 @@
 
 namespace gptoss::harmony {
 
-inline constexpr int kMaxSchemaDepth = 64;
-
 absl::StatusOr<Conversation> ConversationFromJsonText(std::string_view json_text);
 absl::StatusOr<Conversation> ConversationFromJson(const nlohmann::ordered_json& json);
 absl::StatusOr<Message> MessageFromJson(const nlohmann::ordered_json& json);
@@ -46,10 +43,5 @@ absl::StatusOr<Message> MessageFromJson(const nlohmann::ordered_json& json);
 // text content written as a plain string).
 nlohmann::ordered_json MessageToJson(const Message& message);
 nlohmann::ordered_json ConversationToJson(const Conversation& conversation);
-
-// Parses JSON text without exceptions; the error names the byte offset of the problem.
-absl::StatusOr<nlohmann::ordered_json> ParseJsonText(std::string_view text);
-
-std::string SerdeJson(const nlohmann::ordered_json& value);
 
 }  // namespace gptoss::harmony

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "coordinator/tokenizer/harmony_json.h"
+#include "coordinator/tokenizer/harmony_serde_json.h"
 
 namespace gptoss::harmony {
 namespace {

@@ -10,7 +10,7 @@
 //  - Descriptions are split into lines like Rust's str::lines(): on "\n", dropping one "\r"
 //    before it and the empty piece after a final "\n"; a bare "\r" stays in the line.
 //  - Total: any JSON value is accepted (non-schemas render as "any"); recursion depth is bounded
-//    by the loader (kMaxSchemaDepth in harmony_json.h).
+//    by the loader (kSerdeMaxDepth in harmony_serde_json.h).
 #pragma once
 
 #include <string>

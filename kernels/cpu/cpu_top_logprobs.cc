@@ -24,10 +24,10 @@ absl::Status CpuOps::TopLogprobs(const TensorView& logits, TensorView ids, Tenso
   RETURN_IF_ERROR(CheckTensor(ids, "TopLogprobs ids", DType::kI32, 2));
   RETURN_IF_ERROR(CheckTensor(logprobs, "TopLogprobs logprobs", DType::kF32, 2));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1), n = ids.dim(1);
-  GPTOSS_CHECK_ARG(ids.dim(0) == rows && logprobs.dim(0) == rows && logprobs.dim(1) == n &&
-                       n <= vocab,
-                   "TopLogprobs: logits ", logits.ShapeString(), ", ids ", ids.ShapeString(),
-                   ", logprobs ", logprobs.ShapeString());
+  GPTOSS_CHECK_ARG(
+      ids.dim(0) == rows && logprobs.dim(0) == rows && logprobs.dim(1) == n && n <= vocab,
+      "TopLogprobs: logits ", logits.ShapeString(), ", ids ", ids.ShapeString(), ", logprobs ",
+      logprobs.ShapeString());
   std::vector<int32_t> order(vocab);
   for (int64_t b = 0; b < rows; ++b) {
     const float* l = logits.as<float>() + b * vocab;

@@ -139,6 +139,12 @@ absl::Status LaunchSample(const LaunchContext& ctx, const float* logits, int num
                           int64_t vocab, const std::vector<DeviceSamplingParams>& params,
                           int32_t* ids, float* logprobs);
 
+// rows.cu: dst row i = src row index[i] (row_bytes each); dst row index[i] += src row i.
+absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t row_bytes,
+                              const int32_t* index, int64_t count, void* dst);
+absl::Status LaunchScatterAddRows(const LaunchContext& ctx, const void* src, DType dtype,
+                                  const int32_t* index, int64_t count, int64_t width, void* dst);
+
 // bandwidth.cu: streams `bytes` from src to dst (copy) or reads src into a checksum (read), for
 // measuring HBM bandwidth in gptoss-bench.
 absl::Status LaunchCopyKernel(const LaunchContext& ctx, const void* src, void* dst, size_t bytes);

@@ -16,8 +16,8 @@ namespace gptoss {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using testing::FakeKvModel;
+using ::testing::IsEmpty;
 
 constexpr int kVocab = 1000;
 
@@ -345,8 +345,8 @@ TEST_F(SchedulerTest, SlidingPoolHoldsOnlyTheWindow) {
     EXPECT_THAT(s.preempted, IsEmpty());
     for (const auto& seq : s.plan.sequences) {
       const int live = static_cast<int>(std::count_if(seq.sliding_block_table.begin(),
-                                                       seq.sliding_block_table.end(),
-                                                       [](int b) { return b >= 0; }));
+                                                      seq.sliding_block_table.end(),
+                                                      [](int b) { return b >= 0; }));
       EXPECT_LE(live, bound);
       // The full table keeps every block.
       EXPECT_THAT(seq.full_block_table, ::testing::Each(::testing::Ge(0)));
@@ -471,8 +471,7 @@ TEST_F(SchedulerTest, MismatchedResultsAreRejectedWithoutChange) {
   auto ok = scheduler_->OnStepResult(*good);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->size(), 2u);
-  EXPECT_EQ(scheduler_->OnStepResult(*good).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scheduler_->OnStepResult(*good).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SchedulerTest, AbortStepFailsEverySequenceInIt) {
@@ -519,8 +518,8 @@ TEST_F(SchedulerTest, RandomTrafficKeepsInvariants) {
     int added = 0;
     for (int step = 0; step < 3000 && (added < 40 || !scheduler_->idle()); ++step) {
       if (added < 40 && rng() % 3 == 0) {
-        SequenceRequest r = Request(1 + rng() % 30, 1 + rng() % 30,
-                                    static_cast<int>(rng() % 3) - 1);
+        SequenceRequest r =
+            Request(1 + rng() % 30, 1 + rng() % 30, static_cast<int>(rng() % 3) - 1);
         for (auto& t : r.prompt) t = rng() % kVocab;
         const SequenceId id = Add(r);
         requests[id] = r;

@@ -1,9 +1,8 @@
 // BuildStepBatch: the ragged layout of a plan, and rejection of every plan that could make a
 // kernel read or write out of bounds.
-#include "worker/engine/step_batch_builder.h"
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "worker/engine/step_batch_builder.h"
 
 namespace gptoss {
 namespace {
@@ -22,8 +21,8 @@ StepLimits Limits() {
   return l;
 }
 
-SequenceStep Seq(SequenceId id, std::vector<int32_t> tokens, int start,
-                 std::vector<int32_t> full, std::vector<int32_t> sliding, bool sample) {
+SequenceStep Seq(SequenceId id, std::vector<int32_t> tokens, int start, std::vector<int32_t> full,
+                 std::vector<int32_t> sliding, bool sample) {
   SequenceStep s;
   s.sequence_id = id;
   s.token_ids = std::move(tokens);
@@ -85,8 +84,8 @@ TEST(EngineBatchBuilderTest, RejectsMalformedPlans) {
   ExpectRejected(p, "token 1 has id 100");
   p.sequences = {Seq(1, {-3}, 0, {0}, {0}, true)};
   ExpectRejected(p, "has id -3");
-  p.sequences = {Seq(1, {1, 2}, 63, std::vector<int32_t>(16, 0), std::vector<int32_t>(16, 0),
-                     true)};
+  p.sequences = {
+      Seq(1, {1, 2}, 63, std::vector<int32_t>(16, 0), std::vector<int32_t>(16, 0), true)};
   ExpectRejected(p, "not within the context of 64");
   p.sequences = {Seq(1, {1}, -1, {0}, {0}, true)};
   ExpectRejected(p, "positions [-1");

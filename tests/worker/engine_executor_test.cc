@@ -1,13 +1,12 @@
 // StepExecutor and KvCachePool against CpuOps and a fake Transformer whose logits are a simple
 // function of the last token, so that sampling, penalties and top logprobs have known answers.
-#include "worker/engine/step_executor.h"
-
 #include <cmath>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "worker/engine/kv_cache_pool.h"
+#include "worker/engine/step_executor.h"
 
 namespace gptoss {
 namespace {
@@ -46,8 +45,7 @@ class FakeTransformer : public Transformer {
     tokens.assign(batch.token_ids.as<int32_t>(), batch.token_ids.as<int32_t>() + T);
     positions.assign(batch.positions.as<int32_t>(), batch.positions.as<int32_t>() + T);
     full_slots.assign(batch.full_slots.as<int32_t>(), batch.full_slots.as<int32_t>() + T);
-    sliding_slots.assign(batch.sliding_slots.as<int32_t>(),
-                         batch.sliding_slots.as<int32_t>() + T);
+    sliding_slots.assign(batch.sliding_slots.as<int32_t>(), batch.sliding_slots.as<int32_t>() + T);
     logit_rows.assign(batch.logit_rows.as<int32_t>(),
                       batch.logit_rows.as<int32_t>() + batch.logit_rows.dim(0));
     num_seqs = batch.full.num_seqs;
@@ -145,10 +143,9 @@ TEST_F(EngineExecutorTest, PlanForBudgetSizesTheSlidingPoolForTheWindows) {
   // Sliding: 4 sequences * (ceil(4/4) + 2) + ceil(16/4) = 16; the full pool gets the rest.
   EXPECT_EQ(spec->num_sliding_blocks, 16);
   EXPECT_EQ(spec->num_full_blocks, 84);
-  EXPECT_EQ(KvCachePool::PlanForBudget(config_, *layout, DType::kF32, 256 * 18, 4, 4, 16)
-                .status()
-                .code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(
+      KvCachePool::PlanForBudget(config_, *layout, DType::kF32, 256 * 18, 4, 4, 16).status().code(),
+      absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(KvCachePool::PlanForBudget(config_, *layout, DType::kF32, 0, 4, 4, 16).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -25,7 +25,7 @@ struct Result {
 };
 
 // Runs `gptoss make-checkpoint <args>`, capturing stderr (stdout is discarded).
-Result Run(const std::string& args) {
+Result RunMakeCheckpoint(const std::string& args) {
   const std::string cmd =
       std::string(GPTOSS_BINARY_DIR) + "/tools/cli/gptoss make-checkpoint " + args + " 2>&1 >/dev/null";
   Result r;
@@ -50,14 +50,14 @@ TEST(ModelIoCli, BadFlagsGiveOneMessageAndNonZeroExit) {
       {"--preset tiny --config " + dir + "/c.json" + out, "either --preset or --config"},
       {"--preset tiny --seed -3" + out, "--seed must be non-negative"},
       {"--preset tiny --seed abc" + out, "is not an integer"},
-      {"--preset tiny --seed" + out.substr(0, 6), "needs a value"},
+      {"--preset tiny" + out + " --seed", "needs a value"},
       {"--preset tiny --bogus 1" + out, "unknown flag --bogus"},
       {"--preset tiny extra" + out, "unexpected argument 'extra'"},
       {"--preset tiny --out ''", "--out must not be empty"},
       {"--config " + dir + "/missing.json" + out, "missing.json"},
   };
   for (const auto& [args, needle] : cases) {
-    Result r = Run(args);
+    Result r = RunMakeCheckpoint(args);
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_THAT(r.stderr_text, StartsWith("gptoss make-checkpoint: ")) << args;
     EXPECT_THAT(r.stderr_text, HasSubstr(needle)) << args;
@@ -69,7 +69,7 @@ TEST(ModelIoCli, BadFlagsGiveOneMessageAndNonZeroExit) {
 TEST(ModelIoCli, InvalidConfigFileIsRejectedNamingTheField) {
   const std::string dir = ScratchDir("cli_bad_config");
   gptoss::testing::WriteBytes(dir + "/config.json", R"({"model_type": "gpt_oss", "hidden_size": 100})");
-  Result r = Run("--config " + dir + "/config.json --out " + dir + "/ck");
+  Result r = RunMakeCheckpoint("--config " + dir + "/config.json --out " + dir + "/ck");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.stderr_text, HasSubstr("'hidden_size'"));
   EXPECT_EQ(std::count(r.stderr_text.begin(), r.stderr_text.end(), '\n'), 1) << r.stderr_text;
@@ -78,7 +78,7 @@ TEST(ModelIoCli, InvalidConfigFileIsRejectedNamingTheField) {
 TEST(ModelIoCli, ConfigFileDrivesTheShape) {
   const std::string dir = ScratchDir("cli_config");
   gptoss::testing::WriteBytes(dir + "/small.json", ModelConfigToJson(gptoss::testing::SmallConfig()));
-  Result r = Run("--config " + dir + "/small.json --seed 5 --out " + dir + "/ck");
+  Result r = RunMakeCheckpoint("--config " + dir + "/small.json --seed 5 --out " + dir + "/ck");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   EXPECT_EQ(gptoss::testing::ReadBytes(dir + "/ck/config.json"), gptoss::testing::ReadBytes(dir + "/small.json"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/ck/model.safetensors"));

@@ -146,7 +146,11 @@ def greedy(model, prompt):
         ids.append(int(order[0]))
     # transformers' own generate (with its KV cache) must agree with the recomputation (up to
     # an early stop at the config's eos id).
-    gen = model.generate(torch.tensor([prompt]), max_new_tokens=NEW_TOKENS, do_sample=False)
+    # (an explicit all-ones mask: otherwise generate() treats prompt tokens equal to pad_token_id
+    # as left padding)
+    x = torch.tensor([prompt])
+    gen = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=NEW_TOKENS,
+                         do_sample=False)
     got = gen[0].tolist()
     assert got == ids[:len(got)], "HF generate() and full recomputation disagree"
     return ids[len(prompt):]
@@ -179,6 +183,11 @@ def make_model(name, gptoss):
             tensors[f"prompt_{i}"] = np.array(prompt, dtype=np.int32)
             tensors[f"tokens_{i}"] = np.array(tokens, dtype=np.int32)
             tensors[f"logits_{i}"] = logits.astype(np.float32)
+    # Everything the C++ test needs is a tensor (it reads fixtures with our Checkpoint reader);
+    # the metadata repeats it for humans.
+    tensors["seed"] = np.array([seed], dtype=np.int32)
+    for f, digest in digests.items():
+        tensors["sha256." + f] = np.frombuffer(bytes.fromhex(digest), dtype=np.uint8).copy()
     meta = {**versions(), "config": f"configs/{name}.json", "seed": str(seed),
             "num_prompts": str(len(PROMPTS[name])), "checkpoint_sha256": json.dumps(digests)}
     path = os.path.join(OUT, name + ".safetensors")

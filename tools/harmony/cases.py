@@ -256,6 +256,36 @@ SCHEMA_ZOO = [
     }),
 ]
 
+# Number literals whose values serde_json computes in its own way (no float_roundtrip): digits
+# past u64 are truncated, "-0" is a float, tiny exponents underflow in steps.
+RAW_NUMBERS = ("""{"messages":[{"role":"developer","content":[{"type":"developer_content","""
+               """"tools":{"functions":{"name":"functions","tools":[{"name":"numbers","""
+               """"description":"serde number parsing","parameters":{"type":"object","""
+               """"properties":{""" + ",".join(
+                   f'"n{i}":{{"type":"number","default":{lit}}}' for i, lit in enumerate([
+                       "28838332508203042873", "-28838332508203042873",
+                       "18446744073709551616.5", "18446744073709551615.5",
+                       "1844674407370955161.6", "-0", "-0.0", "0.1e-400",
+                       "123456789012345678901234567890e-10", "1E5", "1e-7", "5e-324",
+                       "2.4703282292062327e-324", "1.0000000000000002", "9007199254740993",
+                       "9007199254740993.0", "0.30000000000000004", "1e23",
+                       "8.98846567431158e307", "1.7976931348623157e308", "12345678901234567890123",
+                       "0.000001234567890123456789", "7e+0", "1e-2147483649", "0e99999999999",
+                       "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+                       "18446744073709551615", "-18446744073709551615"])) +
+               """}}}]}}}]},{"role":"user","content":"go"}]}""")
+
+
+def nested_parameters(depth):
+    """A developer tool whose parameters nest `depth` levels: the document nests 9 + depth."""
+    schema = "{}"
+    for _ in range(depth - 1):
+        schema = '{"type":"array","items":' + schema + "}"
+    return ('{"messages":[{"role":"developer","content":[{"type":"developer_content","tools":'
+            '{"functions":{"name":"functions","tools":[{"name":"deep","description":"d",'
+            '"parameters":' + schema + "}]}}}]}]}")
+
+
 CONVERSATIONS = [
     ("default_system_user", [system(), user("What is 2 + 2?")]),
     ("effort_low", [system(effort="Low"), user("What is the capital of France?")]),
@@ -379,7 +409,13 @@ CONVERSATIONS = [
      [{"role": "user", "name": None, "content": "hello", "channel": None, "recipient": None,
        "content_type": None, "unknown_field": 1}]),
     ("empty_conversation", []),
+    # Raw JSON text (a str), passed to the oracle byte for byte: numbers that serde_json reads
+    # in its own way, and its nesting limit.
+    ("numbers_serde_quirks", RAW_NUMBERS),
+    ("nesting_at_serde_limit", nested_parameters(118)),
     # Conversations openai-harmony rejects: the C++ renderer must reject them too.
+    ("error_nesting_over_serde_limit", nested_parameters(119)),
+    ("error_number_out_of_range", RAW_NUMBERS.replace("1E5", "1e400")),
     ("error_system_content_in_user",
      [{"role": "user", "content": [{"type": "system_content", "model_identity": "x"}]}]),
     ("error_developer_content_in_system",

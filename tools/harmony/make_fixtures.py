@@ -6,7 +6,8 @@ Run from anywhere (needs tools/.venv, see tools/setup_oracles.sh):
 
 It points TIKTOKEN_ENCODINGS_BASE at the repository's committed o200k_base.tiktoken, so it runs
 offline. Outputs (all JSON Lines, UTF-8):
-  conversations.jsonl   {"name", "conversation"}: inputs, in openai-harmony's JSON shape.
+  conversations.jsonl   {"name", "conversation"}: inputs, in openai-harmony's JSON shape (or
+                         {"name", "conversation_text"}: the exact JSON text the oracle read).
   render_expected.jsonl {"name", "completion", "completion_keep_analysis", "conversation",
                          "training"}: token ids from render_conversation_for_completion(
                          conv, "assistant", auto_drop_analysis=True/False), render_conversation
@@ -108,9 +109,13 @@ def main():
         for name, messages in cases.CONVERSATIONS:
             assert name not in names, name
             names.add(name)
-            conversation = {"messages": resolve_placeholders(messages)}
-            conversation_json = dumps(conversation)
-            conv_f.write(dumps({"name": name, "conversation": conversation}) + "\n")
+            if isinstance(messages, str):  # raw JSON text, kept byte for byte
+                conversation_json = messages
+                conv_f.write(dumps({"name": name, "conversation_text": messages}) + "\n")
+            else:
+                conversation = {"messages": resolve_placeholders(messages)}
+                conversation_json = dumps(conversation)
+                conv_f.write(dumps({"name": name, "conversation": conversation}) + "\n")
             exp_f.write(dumps({"name": name, **render_all(enc, conversation_json)}) + "\n")
 
     encode = lambda text: enc.encode(text, allowed_special="all")  # noqa: E731

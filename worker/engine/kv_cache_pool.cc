@@ -9,8 +9,7 @@ namespace gptoss {
 namespace {
 
 int CountLayers(const ModelConfig& config, LayerType type) {
-  return static_cast<int>(
-      std::count(config.layer_types.begin(), config.layer_types.end(), type));
+  return static_cast<int>(std::count(config.layer_types.begin(), config.layer_types.end(), type));
 }
 
 // K and V of one block in one layer.
@@ -58,39 +57,40 @@ absl::StatusOr<KvPoolSpec> KvCachePool::PlanForBudget(const ModelConfig& config,
     if (full_blocks < max_num_seqs)
       return absl::ResourceExhaustedError(absl::StrCat(
           "KV budget of ", bytes, " bytes holds ", full_blocks, " full-attention blocks after ",
-          spec.num_sliding_blocks, " sliding blocks; need at least max_num_seqs = ",
-          max_num_seqs));
+          spec.num_sliding_blocks, " sliding blocks; need at least max_num_seqs = ", max_num_seqs));
     spec.num_full_blocks = static_cast<int>(std::min<int64_t>(full_blocks, INT32_MAX / 2));
   } else if (left < 0) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "KV budget of ", bytes, " bytes cannot hold ", spec.num_sliding_blocks,
-        " sliding blocks"));
+    return absl::ResourceExhaustedError(absl::StrCat("KV budget of ", bytes, " bytes cannot hold ",
+                                                     spec.num_sliding_blocks, " sliding blocks"));
   }
   return spec;
 }
 
 absl::StatusOr<std::unique_ptr<KvCachePool>> KvCachePool::Create(const ModelConfig& config,
                                                                  const ParallelLayout& layout,
-                                                                 const KvPoolSpec& spec,
-                                                                 Ops* ops) {
+                                                                 const KvPoolSpec& spec, Ops* ops) {
   GPTOSS_CHECK_ARG(ops != nullptr, "KvCachePool needs an Ops backend");
   GPTOSS_CHECK_ARG(spec.block_size > 0, "KV block size must be positive, got ", spec.block_size);
   GPTOSS_CHECK_ARG(static_cast<int>(config.layer_types.size()) == config.num_hidden_layers,
                    "config has ", config.layer_types.size(), " layer types for ",
                    config.num_hidden_layers, " layers");
   if (CountLayers(config, LayerType::kFullAttention) > 0)
-    GPTOSS_CHECK_ARG(spec.num_full_blocks > 0, "the model has full-attention layers but the "
-                     "full KV pool has ", spec.num_full_blocks, " blocks");
+    GPTOSS_CHECK_ARG(spec.num_full_blocks > 0,
+                     "the model has full-attention layers but the "
+                     "full KV pool has ",
+                     spec.num_full_blocks, " blocks");
   if (CountLayers(config, LayerType::kSlidingAttention) > 0)
-    GPTOSS_CHECK_ARG(spec.num_sliding_blocks > 0, "the model has sliding-window layers but the "
-                     "sliding KV pool has ", spec.num_sliding_blocks, " blocks");
+    GPTOSS_CHECK_ARG(spec.num_sliding_blocks > 0,
+                     "the model has sliding-window layers but the "
+                     "sliding KV pool has ",
+                     spec.num_sliding_blocks, " blocks");
   std::unique_ptr<KvCachePool> pool(new KvCachePool());
   pool->spec_ = spec;
   const DType dtype = ops->activation_dtype();
   const int64_t heads = layout.local_kv_heads(), dim = config.head_dim;
   for (LayerType type : config.layer_types) {
-    const int64_t blocks = type == LayerType::kFullAttention ? spec.num_full_blocks
-                                                             : spec.num_sliding_blocks;
+    const int64_t blocks =
+        type == LayerType::kFullAttention ? spec.num_full_blocks : spec.num_sliding_blocks;
     KvLayerView layer;
     TensorView* views[2] = {&layer.k, &layer.v};
     for (TensorView* view : views) {

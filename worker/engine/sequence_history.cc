@@ -12,13 +12,13 @@ absl::Status SequenceHistories::Check(const StepPlan& plan) const {
     auto it = histories_.find(s.sequence_id);
     const int32_t seen = it == histories_.end() ? 0 : it->second.length;
     if (it == histories_.end() || seen != s.start_position)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sequence ", s.sequence_id, " continues at position ", s.start_position,
-          " but this worker has fed ", seen, " positions of it",
-          it == histories_.end() ? " (unknown or freed sequence)" : ""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", s.sequence_id, " continues at position ", s.start_position,
+                       " but this worker has fed ", seen, " positions of it",
+                       it == histories_.end() ? " (unknown or freed sequence)" : ""));
     if (s.sampling.has_penalties() && !it->second.tracks_tokens)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sequence ", s.sequence_id, " changed its penalties after position 0"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", s.sequence_id, " changed its penalties after position 0"));
   }
   return absl::OkStatus();
 }

@@ -38,8 +38,8 @@ class SequenceHistories {
 
  private:
   struct History {
-    int32_t length = 0;          // positions fed so far
-    bool tracks_tokens = false;  // the sequence has penalties
+    int32_t length = 0;                                       // positions fed so far
+    bool tracks_tokens = false;                               // the sequence has penalties
     absl::flat_hash_map<int32_t, int32_t> completion_counts;  // 0 = seen in the prompt only
   };
   absl::flat_hash_map<SequenceId, History> histories_;

@@ -16,21 +16,19 @@ int BlocksFor(int64_t tokens, int block_size) {
 
 // Checks one pool's table for a sequence whose new tokens end at `end`: entries
 // [first_needed, need) must be valid blocks, earlier ones valid or -1 (released).
-absl::Status CheckTable(const SequenceStep& s, const std::vector<int32_t>& table,
-                        const char* pool, int need, int first_needed, int num_blocks) {
+absl::Status CheckTable(const SequenceStep& s, const std::vector<int32_t>& table, const char* pool,
+                        int need, int first_needed, int num_blocks) {
   if (static_cast<int>(table.size()) < need)
-    return absl::InvalidArgumentError(absl::StrCat("sequence ", s.sequence_id, ": ", pool,
-                                                   " block table has ", table.size(),
-                                                   " entries, positions up to ",
-                                                   s.end_position() - 1, " need ", need));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequence ", s.sequence_id, ": ", pool, " block table has ", table.size(),
+                     " entries, positions up to ", s.end_position() - 1, " need ", need));
   for (int b = 0; b < need; ++b) {
     const int32_t block = table[b];
     const bool released_ok = b < first_needed && block == -1;
     if (!released_ok && (block < 0 || block >= num_blocks))
       return absl::InvalidArgumentError(absl::StrCat(
           "sequence ", s.sequence_id, ": ", pool, " block table entry ", b, " is ", block,
-          ", not a block in [0, ", num_blocks, ")",
-          b < first_needed ? " or -1" : ""));
+          ", not a block in [0, ", num_blocks, ")", b < first_needed ? " or -1" : ""));
   }
   return absl::OkStatus();
 }
@@ -60,23 +58,20 @@ absl::Status ValidateSampling(const SequenceStep& step) {
   if (!std::isfinite(p.temperature))
     return absl::InvalidArgumentError(absl::StrCat(where("temperature"), " is not finite"));
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
-    return absl::InvalidArgumentError(absl::StrCat(where("top_p"), " ", p.top_p,
-                                                   " not in (0, 1]"));
+    return absl::InvalidArgumentError(absl::StrCat(where("top_p"), " ", p.top_p, " not in (0, 1]"));
   if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
-    return absl::InvalidArgumentError(absl::StrCat(where("min_p"), " ", p.min_p,
-                                                   " not in [0, 1]"));
+    return absl::InvalidArgumentError(absl::StrCat(where("min_p"), " ", p.min_p, " not in [0, 1]"));
   if (p.top_k < 0)
     return absl::InvalidArgumentError(absl::StrCat(where("top_k"), " ", p.top_k, " < 0"));
   if (!std::isfinite(p.presence_penalty) || !std::isfinite(p.frequency_penalty))
-    return absl::InvalidArgumentError(absl::StrCat(where("presence/frequency_penalty"),
-                                                   " is not finite"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where("presence/frequency_penalty"), " is not finite"));
   if (!(std::isfinite(p.repetition_penalty) && p.repetition_penalty > 0.0f))
-    return absl::InvalidArgumentError(absl::StrCat(where("repetition_penalty"), " ",
-                                                   p.repetition_penalty, " must be > 0"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where("repetition_penalty"), " ", p.repetition_penalty, " must be > 0"));
   if (step.top_logprobs < 0 || step.top_logprobs > 20)
-    return absl::InvalidArgumentError(absl::StrCat("sequence ", step.sequence_id,
-                                                   ": top_logprobs ", step.top_logprobs,
-                                                   " not in [0, 20]"));
+    return absl::InvalidArgumentError(absl::StrCat("sequence ", step.sequence_id, ": top_logprobs ",
+                                                   step.top_logprobs, " not in [0, 20]"));
   return absl::OkStatus();
 }
 
@@ -102,18 +97,17 @@ absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLim
                                                        limits.vocab_size, ")"));
     const int64_t end = static_cast<int64_t>(s.start_position) + s.token_ids.size();
     if (s.start_position < 0 || end > limits.max_positions)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sequence ", s.sequence_id, ": positions [", s.start_position, ", ", end,
-          ") not within the context of ", limits.max_positions));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", s.sequence_id, ": positions [", s.start_position, ", ", end,
+                       ") not within the context of ", limits.max_positions));
     if (s.prompt_len < 0)
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", s.sequence_id, ": prompt_len ", s.prompt_len, " < 0"));
     if (s.sample) RETURN_IF_ERROR(ValidateSampling(s));
     const int need = BlocksFor(end, bs);
     if (limits.has_full_layers) {
-      RETURN_IF_ERROR(
-          CheckTable(s, s.full_block_table, "full", need, /*first_needed=*/0,
-                     limits.num_full_blocks));
+      RETURN_IF_ERROR(CheckTable(s, s.full_block_table, "full", need, /*first_needed=*/0,
+                                 limits.num_full_blocks));
       out.full_table_width = std::max(out.full_table_width, need);
     }
     if (limits.has_sliding_layers) {
@@ -126,8 +120,7 @@ absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLim
   }
   // Second pass: the ragged layout, padded tables and slots.
   out.full_block_tables.assign(static_cast<size_t>(out.num_seqs) * out.full_table_width, -1);
-  out.sliding_block_tables.assign(static_cast<size_t>(out.num_seqs) * out.sliding_table_width,
-                                  -1);
+  out.sliding_block_tables.assign(static_cast<size_t>(out.num_seqs) * out.sliding_table_width, -1);
   absl::flat_hash_set<int64_t> full_seen, sliding_seen;
   for (int si = 0; si < out.num_seqs; ++si) {
     const SequenceStep& s = plan.sequences[si];
@@ -146,9 +139,9 @@ absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLim
       out.full_slots.insert(out.full_slots.end(), s.token_ids.size(), -1);
     }
     if (limits.has_sliding_layers) {
-      std::copy_n(s.sliding_block_table.begin(), need,
-                  out.sliding_block_tables.begin() +
-                      static_cast<size_t>(si) * out.sliding_table_width);
+      std::copy_n(
+          s.sliding_block_table.begin(), need,
+          out.sliding_block_tables.begin() + static_cast<size_t>(si) * out.sliding_table_width);
       RETURN_IF_ERROR(
           AddSlots(s, s.sliding_block_table, bs, "sliding", sliding_seen, out.sliding_slots));
     } else {

@@ -29,8 +29,8 @@ struct HostStepBatch {
   int num_seqs = 0;
   int num_tokens = 0;
   int max_context_len = 0;
-  int full_table_width = 1;     // columns of full_block_tables
-  int sliding_table_width = 1;  // columns of sliding_block_tables
+  int full_table_width = 1;                   // columns of full_block_tables
+  int sliding_table_width = 1;                // columns of sliding_block_tables
   std::vector<int32_t> token_ids;             // [T]
   std::vector<int32_t> positions;             // [T]
   std::vector<int32_t> query_start;           // [S+1]

@@ -53,7 +53,11 @@ class StepExecutor {
   };
   StepExecutor(const ModelConfig& config, const ParallelLayout& layout, Ops* ops,
                Transformer* transformer, KvCachePool* pool, const StepLimits& limits)
-      : config_(config), layout_(layout), ops_(ops), transformer_(transformer), pool_(pool),
+      : config_(config),
+        layout_(layout),
+        ops_(ops),
+        transformer_(transformer),
+        pool_(pool),
         limits_(limits) {}
 
   absl::StatusOr<void*> Ensure(DeviceBuffer& buffer, size_t bytes);

@@ -28,8 +28,8 @@ using SequenceId = uint64_t;
 struct StepSampling {
   float temperature = 0.0f;  // <= 0: greedy
   float top_p = 1.0f;
-  int top_k = 0;             // 0 = off
-  float min_p = 0.0f;        // 0 = off
+  int top_k = 0;       // 0 = off
+  float min_p = 0.0f;  // 0 = off
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   float repetition_penalty = 1.0f;  // 1 = off
@@ -51,7 +51,7 @@ struct SequenceStep {
   StepSampling sampling;
   uint64_t sample_index = 0;  // index of the sampled token within the completion
   bool logprobs = false;
-  int top_logprobs = 0;       // 0..20
+  int top_logprobs = 0;  // 0..20
 
   int32_t end_position() const {  // one past the last new token
     return start_position + static_cast<int32_t>(token_ids.size());

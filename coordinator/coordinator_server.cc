@@ -1,0 +1,250 @@
+#include "coordinator/coordinator_server.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/termination_signals.h"
+#include "coordinator/tokenizer/sha256.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "kernels/core/status.h"
+#include "tools/cli/flags.h"
+
+namespace gptoss {
+namespace {
+
+constexpr const char* kInferenceServiceName = "gptoss.v1.Inference";
+
+void Log(const std::string& line) { std::fprintf(stderr, "coordinator: %s\n", line.c_str()); }
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string BaseName(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+absl::StatusOr<int> IntFlag(const cli::Flags& flags, const std::string& name, int64_t fallback,
+                            int64_t lo, int64_t hi) {
+  ASSIGN_OR_RETURN(int64_t v, flags.GetInt(name, fallback));
+  if (v < lo || v > hi)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": ", v, " not in [", lo, ", ", hi, "]"));
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) {
+  ASSIGN_OR_RETURN(
+      cli::Flags flags,
+      cli::Flags::Parse(argc, argv,
+                        {"model", "tokenizer", "host", "port", "port-file", "world-size",
+                         "block-size", "kv-full-blocks", "kv-sliding-blocks", "max-num-seqs",
+                         "max-batch-tokens", "max-waiting", "drain-grace-s", "ready-timeout-s"},
+                        {"log-steps"}));
+  CoordinatorOptions o;
+  ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
+  o.tokenizer_path = flags.GetOr("tokenizer", "");
+  o.host = flags.GetOr("host", o.host);
+  o.port_file = flags.GetOr("port-file", "");
+  ASSIGN_OR_RETURN(o.port, IntFlag(flags, "port", o.port, 0, 65535));
+  ASSIGN_OR_RETURN(o.world_size, IntFlag(flags, "world-size", o.world_size, 1, 1024));
+  ASSIGN_OR_RETURN(o.block_size, IntFlag(flags, "block-size", o.block_size, 1, 1024));
+  ASSIGN_OR_RETURN(o.kv_full_blocks, IntFlag(flags, "kv-full-blocks", 0, 0, 1 << 30));
+  ASSIGN_OR_RETURN(o.kv_sliding_blocks, IntFlag(flags, "kv-sliding-blocks", 0, 0, 1 << 30));
+  if ((o.kv_full_blocks > 0) != (o.kv_sliding_blocks > 0))
+    return absl::InvalidArgumentError("--kv-full-blocks and --kv-sliding-blocks go together");
+  ASSIGN_OR_RETURN(o.max_num_seqs, IntFlag(flags, "max-num-seqs", o.max_num_seqs, 1, 1 << 16));
+  ASSIGN_OR_RETURN(o.max_batch_tokens,
+                   IntFlag(flags, "max-batch-tokens", o.max_batch_tokens, 1, 1 << 24));
+  ASSIGN_OR_RETURN(o.max_waiting, IntFlag(flags, "max-waiting", o.max_waiting, 0, 1 << 24));
+  ASSIGN_OR_RETURN(int drain, IntFlag(flags, "drain-grace-s", 30, 0, 86400));
+  o.drain_grace = absl::Seconds(drain);
+  ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
+  o.ready_timeout = absl::Seconds(ready);
+  o.log_steps = flags.Has("log-steps");
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
+  std::unique_ptr<Coordinator> c(new Coordinator(options));
+  const std::string config_path = options.model_dir + "/config.json";
+  ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
+  absl::StatusOr<ModelConfig> config = ParseModelConfig(config_text);
+  if (!config.ok())
+    return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", config.status().message()));
+  c->config_ = *config;
+  ASSIGN_OR_RETURN(c->tokenizer_, Tokenizer::Load(options.tokenizer_path));
+  ASSIGN_OR_RETURN(harmony::HarmonyRenderer renderer,
+                   harmony::HarmonyRenderer::Create(c->tokenizer_.get()));
+  c->renderer_.emplace(std::move(renderer));
+  if (c->config_.vocab_size < c->tokenizer_->vocab_size())
+    Log(absl::StrCat("warning: the model's vocabulary (", c->config_.vocab_size,
+                     ") is smaller than the tokenizer's (", c->tokenizer_->vocab_size(), ")"));
+
+  WorkerPoolOptions pool;
+  pool.world_size = options.world_size;
+  pool.model_fingerprint = Sha256Hex(config_text);
+  pool.block_size = options.block_size;
+  pool.num_full_blocks = options.kv_full_blocks;
+  pool.num_sliding_blocks = options.kv_sliding_blocks;
+  pool.max_num_seqs = options.max_num_seqs;
+  pool.max_batch_tokens = options.max_batch_tokens;
+  pool.ready_timeout = options.ready_timeout;
+  c->pool_ = std::make_unique<WorkerPool>(c->config_, pool);
+  c->service_ = std::make_unique<InferenceService>(c->config_, BaseName(options.model_dir),
+                                                   c->tokenizer_.get(), &*c->renderer_,
+                                                   c->pool_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
+                           grpc::InsecureServerCredentials(), &c->port_);
+  builder.RegisterService(c->service_.get());
+  builder.RegisterService(c->pool_.get());
+  c->server_ = builder.BuildAndStart();
+  if (!c->server_ || c->port_ == 0)
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.host, ":", options.port));
+  c->UpdateHealth();  // NOT_SERVING until the workers are ready
+  Coordinator* raw = c.get();
+  c->pool_->SetReadinessCallback([raw](bool) { raw->UpdateHealth(); });
+  c->starter_ = std::thread([raw] { raw->StartEngineWhenReady(); });
+  if (!options.port_file.empty()) {
+    std::ofstream out(options.port_file + ".tmp");
+    out << c->port_ << "\n";
+    out.close();
+    if (!out || std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str()) != 0)
+      return absl::UnavailableError(absl::StrCat("cannot write ", options.port_file));
+  }
+  Log(absl::StrCat("serving ", BaseName(options.model_dir), " on ", options.host, ":", c->port_,
+                   "; waiting for ", options.world_size, " worker(s)"));
+  return c;
+}
+
+Coordinator::~Coordinator() { Shutdown(); }
+
+std::string Coordinator::local_address() const {
+  const std::string host =
+      options_.host == "0.0.0.0" || options_.host == "[::]" || options_.host.empty()
+          ? "127.0.0.1"
+          : options_.host;
+  return absl::StrCat(host, ":", port_);
+}
+
+void Coordinator::UpdateHealth() {
+  bool serving;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!server_ || shut_down_) return;
+    serving = !draining_ && engine_ != nullptr && pool_->ready();
+  }
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(serving);
+  health->SetServingStatus(kInferenceServiceName, serving);
+}
+
+void Coordinator::StartEngineWhenReady() {
+  while (!pool_->WaitForKvSpec(absl::Seconds(1))) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_ || shut_down_) return;
+  }
+  const KvPoolSpec spec = *pool_->kv_spec();
+  SchedulerConfig sc;
+  sc.kv.block_size = spec.block_size;
+  sc.kv.num_full_blocks = spec.num_full_blocks;
+  sc.kv.num_sliding_blocks = spec.num_sliding_blocks;
+  const auto& types = config_.layer_types;
+  sc.kv.has_full_layers =
+      std::count(types.begin(), types.end(), LayerType::kFullAttention) > 0;
+  sc.kv.has_sliding_layers =
+      std::count(types.begin(), types.end(), LayerType::kSlidingAttention) > 0;
+  sc.kv.sliding_window = sc.kv.has_sliding_layers ? config_.sliding_window : 0;
+  sc.vocab_size = config_.vocab_size;
+  sc.max_context_len = config_.max_position_embeddings;
+  sc.max_num_seqs = options_.max_num_seqs;
+  sc.max_batch_tokens = options_.max_batch_tokens;
+  sc.max_waiting = options_.max_waiting;
+  EngineOptions eo;
+  eo.log_steps = options_.log_steps;
+  absl::StatusOr<std::unique_ptr<EngineLoop>> engine = EngineLoop::Create(sc, pool_.get(), eo);
+  if (!engine.ok()) {
+    Log(absl::StrCat("cannot start the engine: ", engine.status().message()));
+    return;
+  }
+  std::shared_ptr<EngineLoop> shared(std::move(*engine));
+  ServingLimits limits = InferenceService::DefaultLimits(config_);
+  limits.context_length = std::min(limits.context_length, sc.EffectiveMaxLen());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_ || shut_down_) return;
+    shared->Start();
+    engine_ = shared;
+  }
+  service_->SetEngine(shared, limits);
+  Log(absl::StrCat("engine started: context ", limits.context_length, " tokens, max ",
+                   sc.max_num_seqs, " sequences, ", sc.max_batch_tokens, " tokens per step"));
+  UpdateHealth();
+}
+
+void Coordinator::Shutdown() {
+  std::shared_ptr<EngineLoop> engine;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_ || !server_) return;
+    draining_ = true;
+    engine = engine_;
+  }
+  UpdateHealth();  // NOT_SERVING
+  if (engine) {
+    Log(absl::StrCat("draining ", engine->num_live(), " request(s), grace ",
+                     absl::FormatDuration(options_.drain_grace)));
+    engine->Drain(options_.drain_grace);
+  }
+  pool_->Shutdown();  // workers' streams end: they exit
+  if (engine) engine->Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+  }
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server_->Wait();
+  if (starter_.joinable()) starter_.join();
+  Log("stopped");
+}
+
+int RunCoordinatorMain(int argc, char** argv) {
+  BlockTerminationSignals();
+  absl::StatusOr<CoordinatorOptions> options = ParseCoordinatorFlags(argc, argv);
+  if (!options.ok()) {
+    std::fprintf(stderr, "gptoss-coordinator: %s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = Coordinator::Start(*options);
+  if (!coordinator.ok()) {
+    std::fprintf(stderr, "gptoss-coordinator: %s\n",
+                 std::string(coordinator.status().message()).c_str());
+    return 1;
+  }
+  std::printf("gptoss-coordinator: listening on %s\n", (*coordinator)->local_address().c_str());
+  std::fflush(stdout);
+  const int sig = WaitForSignal();
+  Log(absl::StrCat("signal ", sig, ": shutting down"));
+  (*coordinator)->Shutdown();
+  return 0;
+}
+
+}  // namespace gptoss

@@ -1,0 +1,63 @@
+// Row movement for expert dispatch (worker/comm): u8_gather_rows copies whole rows by index
+// (any dtype; 16-byte vectors when rows and pointers allow), bf16_scatter_add_rows accumulates
+// rows into indexed destination rows in fp32. Indices are validated on the host by the caller.
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_util.cuh"
+#include "kernels/cuda/launchers.h"
+
+namespace gptoss::cuda {
+namespace {
+
+template <typename V>
+__global__ void u8_gather_rows(const V* __restrict__ src, const int32_t* __restrict__ index,
+                               int64_t row_vecs, V* __restrict__ dst) {
+  const int64_t i = blockIdx.x;
+  const V* s = src + static_cast<int64_t>(index[i]) * row_vecs;
+  V* d = dst + i * row_vecs;
+  for (int64_t j = threadIdx.x; j < row_vecs; j += blockDim.x) d[j] = s[j];
+}
+
+template <typename T>
+__global__ void bf16_scatter_add_rows(const T* __restrict__ src, const int32_t* __restrict__ index,
+                                      int64_t width, T* __restrict__ dst) {
+  const int64_t i = blockIdx.x;
+  const T* s = src + i * width;
+  T* d = dst + static_cast<int64_t>(index[i]) * width;
+  for (int64_t j = threadIdx.x; j < width; j += blockDim.x)
+    d[j] = FromFloat<T>(ToFloat(d[j]) + ToFloat(s[j]));
+}
+
+}  // namespace
+
+absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t row_bytes,
+                              const int32_t* index, int64_t count, void* dst) {
+  if (count == 0 || row_bytes == 0) return absl::OkStatus();
+  if (count > 0x7fffffff) return absl::InvalidArgumentError("GatherRows: too many rows");
+  const bool vec = row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(src) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(dst) % 16 == 0;
+  if (vec) {
+    u8_gather_rows<uint4><<<static_cast<unsigned>(count), 128, 0, ctx.stream>>>(
+        static_cast<const uint4*>(src), index, row_bytes / 16, static_cast<uint4*>(dst));
+  } else {
+    u8_gather_rows<uint8_t><<<static_cast<unsigned>(count), 128, 0, ctx.stream>>>(
+        static_cast<const uint8_t*>(src), index, row_bytes, static_cast<uint8_t*>(dst));
+  }
+  CUDA_RETURN_IF_LAUNCH_ERROR("u8_gather_rows");
+  return absl::OkStatus();
+}
+
+absl::Status LaunchScatterAddRows(const LaunchContext& ctx, const void* src, DType dtype,
+                                  const int32_t* index, int64_t count, int64_t width, void* dst) {
+  if (count == 0 || width == 0) return absl::OkStatus();
+  if (count > 0x7fffffff) return absl::InvalidArgumentError("ScatterAddRows: too many rows");
+  if (!IsFloatDType(dtype)) return absl::InvalidArgumentError("ScatterAddRows: F32 or BF16 only");
+  DispatchFloat(dtype, [&](auto tv) {
+    using T = decltype(tv);
+    bf16_scatter_add_rows<T><<<static_cast<unsigned>(count), 256, 0, ctx.stream>>>(
+        static_cast<const T*>(src), index, width, static_cast<T*>(dst));
+  });
+  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_scatter_add_rows");
+  return absl::OkStatus();
+}
+
+}  // namespace gptoss::cuda

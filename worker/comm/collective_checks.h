@@ -1,0 +1,40 @@
+// Argument checks shared by the Communicator implementations, so that NCCL and host
+// communicators reject the same malformed calls with the same messages.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/core/tensor.h"
+
+namespace gptoss::comm_internal {
+
+// Non-null (unless empty), on `device`, non-negative dims.
+absl::Status CheckBuffer(const TensorView& t, const char* name, Device device);
+// F32, BF16 or I32.
+absl::Status CheckReducible(const TensorView& t, const char* name);
+absl::Status CheckAllGather(const TensorView& in, const TensorView& out, int world, Device device);
+absl::Status CheckReduceScatter(const TensorView& in, const TensorView& out, int world,
+                                Device device);
+
+// Validated geometry of an AllToAllV: row width in bytes and row offsets per rank.
+struct AllToAllGeometry {
+  int64_t row_bytes = 0;
+  std::vector<int64_t> send_offsets, recv_offsets;  // in rows, size world
+};
+absl::StatusOr<AllToAllGeometry> CheckAllToAllV(const TensorView& send,
+                                                const std::vector<int64_t>& send_counts,
+                                                const TensorView& recv,
+                                                const std::vector<int64_t>& recv_counts, int world,
+                                                Device device);
+
+// Row movement: src/dst same dtype and row width; every index < rows of the indexed tensor;
+// `distinct` additionally rejects repeated indices (scatter-add targets).
+absl::Status CheckRows(const TensorView& src, const std::vector<int32_t>& index,
+                       const TensorView& dst, bool gather, Device device);
+
+// Elements per leading-dimension row (1 for rank-1 tensors, 0 for empty leading dims).
+int64_t RowElems(const TensorView& t);
+
+}  // namespace gptoss::comm_internal

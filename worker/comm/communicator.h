@@ -1,0 +1,65 @@
+// Communicator: the collectives between the ranks (one per GPU, or per CPU process in tests) of
+// one model replica, as the tensor-parallel attention and expert-parallel MoE need them:
+//  - after o_proj: ReduceScatterSum (TP partial sums -> each rank owns a slice of the tokens);
+//  - around the experts: AllToAllV (dispatch rows to the ranks owning their experts, and back),
+//    driven by ExpertDispatcher (expert_dispatcher.h);
+//  - before the next attention: AllGather (every rank sees every token again);
+//  - AllReduceSum for anything replicated (e.g. logits when the vocab is sharded).
+// Implementations: NcclCommunicator (CUDA, nccl_communicator.h), LocalCommunicator (one host
+// rank, local_communicator.h); a Gloo CPU communicator plugs in behind the same interface.
+//
+// Contract:
+//  - Tensors are contiguous and live on device() (CUDA memory for NCCL, host memory otherwise).
+//  - Every rank calls the same collectives in the same order with matching shapes; shapes and
+//    dtypes are checked locally and mismatches are InvalidArgument naming the argument.
+//  - Device implementations are asynchronous, ordered on the stream they were created with
+//    (normally the CudaOps stream, so they interleave correctly with the math);
+//    Synchronize() waits. Host-valued results (ExchangeCounts) are synchronous.
+//  - Reductions support F32, BF16 and I32; movement (AllGather, AllToAllV, rows) any dtype.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/core/tensor.h"
+
+namespace gptoss {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  virtual Device device() const = 0;
+
+  // inout = elementwise sum over ranks, in place.
+  virtual absl::Status AllReduceSum(TensorView inout) = 0;
+  // out = concat over ranks (rank order) of `in`; out.numel() == world_size * in.numel().
+  virtual absl::Status AllGather(const TensorView& in, TensorView out) = 0;
+  // out = this rank's slice (rank order) of the elementwise sum over ranks of `in`;
+  // in.numel() == world_size * out.numel().
+  virtual absl::Status ReduceScatterSum(const TensorView& in, TensorView out) = 0;
+  // Row-wise all-to-all. A row is send.numel() / send.dim(0) elements (recv rows must have the
+  // same width and dtype). Rows [sum(send_counts[<r]), +send_counts[r]) of `send` go to rank r;
+  // recv_counts[r] rows arrive from rank r, packed in rank order into `recv`.
+  virtual absl::Status AllToAllV(const TensorView& send, const std::vector<int64_t>& send_counts,
+                                 TensorView recv, const std::vector<int64_t>& recv_counts) = 0;
+  // Host-level exchange of per-destination counts: returns c with c[r] = what rank r passed as
+  // send_counts[this rank]. Synchronous.
+  virtual absl::StatusOr<std::vector<int64_t>> ExchangeCounts(
+      const std::vector<int64_t>& send_counts) = 0;
+
+  // Local row movement used to pack and unpack dispatch buffers (no communication):
+  // dst[i,:] = src[index[i],:]  and  dst[index[i],:] += src[i,:] (F32/BF16 accumulate in fp32;
+  // indices must be distinct for ScatterAddRows). Indices are host-side and are checked.
+  virtual absl::Status GatherRows(const TensorView& src, const std::vector<int32_t>& index,
+                                  TensorView dst) = 0;
+  virtual absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
+                                      TensorView dst) = 0;
+
+  virtual absl::Status Synchronize() = 0;
+};
+
+}  // namespace gptoss

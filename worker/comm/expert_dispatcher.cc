@@ -1,0 +1,132 @@
+#include "worker/comm/expert_dispatcher.h"
+
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/core/status.h"
+
+namespace gptoss {
+
+int64_t DispatchHandle::num_recv() const {
+  return std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0});
+}
+
+absl::StatusOr<DispatchHandle> PlanDispatch(const std::vector<int32_t>& expert_ids,
+                                            int64_t num_tokens, int top_k,
+                                            const ParallelLayout& layout) {
+  GPTOSS_CHECK_ARG(num_tokens >= 0 && top_k >= 1, "PlanDispatch: ", num_tokens, " tokens, top_k ", top_k);
+  GPTOSS_CHECK_ARG(static_cast<int64_t>(expert_ids.size()) == num_tokens * top_k, "PlanDispatch: ",
+                   expert_ids.size(), " expert ids for ", num_tokens, " x ", top_k);
+  GPTOSS_CHECK_ARG(layout.world_size >= 1 && layout.num_experts % layout.world_size == 0 &&
+                       layout.num_experts > 0,
+                   "PlanDispatch: invalid layout");
+  const int world = layout.world_size;
+  DispatchHandle h;
+  h.num_tokens = num_tokens;
+  h.top_k = top_k;
+  h.send_counts.assign(world, 0);
+  std::vector<std::vector<int32_t>> per_rank(world);
+  std::vector<char> needs(world);
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    std::fill(needs.begin(), needs.end(), 0);
+    for (int j = 0; j < top_k; ++j) {
+      const int32_t e = expert_ids[t * top_k + j];
+      GPTOSS_CHECK_ARG(e >= 0 && e < layout.num_experts, "PlanDispatch: expert id ", e, " of token ",
+                       t, " is outside [0, ", layout.num_experts, ")");
+      needs[layout.ExpertOwner(e)] = 1;
+    }
+    for (int r = 0; r < world; ++r)
+      if (needs[r]) per_rank[r].push_back(static_cast<int32_t>(t));
+  }
+  for (int r = 0; r < world; ++r) {
+    h.send_counts[r] = static_cast<int64_t>(per_rank[r].size());
+    h.send_token.insert(h.send_token.end(), per_rank[r].begin(), per_rank[r].end());
+  }
+  return h;
+}
+
+absl::StatusOr<TensorView> ExpertDispatcher::View(Buffer& buffer, DType dtype, int64_t rows,
+                                                  int64_t width) {
+  TensorView view(nullptr, dtype, {rows, width}, ops_->device());
+  const size_t bytes = std::max<size_t>(view.bytes(), 1);
+  if (bytes > buffer.bytes) {
+    ASSIGN_OR_RETURN(buffer.memory, ops_->Allocate(bytes));
+    buffer.bytes = bytes;
+  }
+  view.data = buffer.memory.get();
+  return view;
+}
+
+absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
+                                                          const TensorView& expert_ids,
+                                                          const TensorView& expert_weights,
+                                                          DispatchedRows* rows) {
+  GPTOSS_CHECK_ARG(rows != nullptr, "Dispatch: null output");
+  GPTOSS_CHECK_ARG(x.rank == 2 && expert_ids.rank == 2 && expert_weights.rank == 2,
+                   "Dispatch: x ", x.ShapeString(), ", ids ", expert_ids.ShapeString(),
+                   " and weights ", expert_weights.ShapeString(), " must be rank 2");
+  GPTOSS_CHECK_ARG(expert_ids.dtype == DType::kI32 && expert_weights.dtype == DType::kF32,
+                   "Dispatch: ids must be I32 and weights F32");
+  const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
+  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n && expert_weights.dim(0) == n && expert_weights.dim(1) == k,
+                   "Dispatch: ids ", expert_ids.ShapeString(), " and weights ",
+                   expert_weights.ShapeString(), " must be [", n, ",k]");
+  GPTOSS_CHECK_ARG(x.device == comm_->device() && x.device == ops_->device(),
+                   "Dispatch: tensors must live on the communicator's device");
+
+  std::vector<int32_t> host_ids(static_cast<size_t>(n * k));
+  RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), expert_ids.data, host_ids.size() * sizeof(int32_t)));
+  ASSIGN_OR_RETURN(DispatchHandle h, PlanDispatch(host_ids, n, static_cast<int>(k), layout_));
+  ASSIGN_OR_RETURN(h.recv_counts, comm_->ExchangeCounts(h.send_counts));
+  const int64_t s = h.num_send(), r = h.num_recv();
+
+  ASSIGN_OR_RETURN(TensorView send_x, View(send_x_, x.dtype, s, hidden));
+  ASSIGN_OR_RETURN(TensorView send_ids, View(send_ids_, DType::kI32, s, k));
+  ASSIGN_OR_RETURN(TensorView send_w, View(send_w_, DType::kF32, s, k));
+  RETURN_IF_ERROR(comm_->GatherRows(x, h.send_token, send_x));
+  RETURN_IF_ERROR(comm_->GatherRows(expert_ids, h.send_token, send_ids));
+  RETURN_IF_ERROR(comm_->GatherRows(expert_weights, h.send_token, send_w));
+
+  ASSIGN_OR_RETURN(rows->x, View(recv_x_, x.dtype, r, hidden));
+  ASSIGN_OR_RETURN(rows->ids, View(recv_ids_, DType::kI32, r, k));
+  ASSIGN_OR_RETURN(rows->weights, View(recv_w_, DType::kF32, r, k));
+  RETURN_IF_ERROR(comm_->AllToAllV(send_x, h.send_counts, rows->x, h.recv_counts));
+  RETURN_IF_ERROR(comm_->AllToAllV(send_ids, h.send_counts, rows->ids, h.recv_counts));
+  RETURN_IF_ERROR(comm_->AllToAllV(send_w, h.send_counts, rows->weights, h.recv_counts));
+  return h;
+}
+
+absl::Status ExpertDispatcher::Combine(const DispatchHandle& h, const TensorView& results,
+                                       TensorView residual) {
+  GPTOSS_CHECK_ARG(results.rank == 2 && residual.rank == 2, "Combine: results ",
+                   results.ShapeString(), " and residual ", residual.ShapeString(), " must be rank 2");
+  GPTOSS_CHECK_ARG(results.dim(0) == h.num_recv() && residual.dim(0) == h.num_tokens &&
+                       results.dim(1) == residual.dim(1),
+                   "Combine: results ", results.ShapeString(), " / residual ",
+                   residual.ShapeString(), " do not match the handle (", h.num_recv(),
+                   " received rows, ", h.num_tokens, " tokens)");
+  GPTOSS_CHECK_ARG(results.dtype == residual.dtype, "Combine: results and residual dtypes differ");
+  // The reverse all-to-all: what was received from rank r goes back to rank r, and arrives in
+  // the order it was sent.
+  ASSIGN_OR_RETURN(TensorView back, View(back_, results.dtype, h.num_send(), results.dim(1)));
+  RETURN_IF_ERROR(comm_->AllToAllV(results, h.recv_counts, back, h.send_counts));
+  // A token sent to several ranks comes back several times: add one rank's block at a time so
+  // that the scatter indices of one call are distinct.
+  int64_t offset = 0;
+  for (size_t r = 0; r < h.send_counts.size(); ++r) {
+    const int64_t count = h.send_counts[r];
+    if (count > 0) {
+      TensorView block = back;
+      block.data = static_cast<char*>(back.data) +
+                   offset * back.dim(1) * static_cast<int64_t>(DTypeSize(back.dtype));
+      block.dims[0] = count;
+      const std::vector<int32_t> index(h.send_token.begin() + offset,
+                                       h.send_token.begin() + offset + count);
+      RETURN_IF_ERROR(comm_->ScatterAddRows(block, index, residual));
+    }
+    offset += count;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gptoss

@@ -1,0 +1,176 @@
+#include "worker/comm/nccl_communicator.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/core/status.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_buffer.h"
+#include "worker/comm/collective_checks.h"
+
+namespace gptoss {
+namespace {
+
+absl::StatusOr<ncclDataType_t> NcclType(DType t) {
+  switch (t) {
+    case DType::kF32: return ncclFloat32;
+    case DType::kBF16: return ncclBfloat16;
+    case DType::kI32: return ncclInt32;
+    case DType::kU8: return ncclUint8;
+  }
+  return absl::InvalidArgumentError("NCCL: unsupported dtype");
+}
+
+// Uploads host indices into stream-ordered scratch (pageable source: consumed on return).
+absl::StatusOr<int32_t*> UploadIndex(cuda::StreamScratch& scratch,
+                                     const std::vector<int32_t>& index, cudaStream_t stream) {
+  ASSIGN_OR_RETURN(int32_t* d, scratch.GetAs<int32_t>(index.size()));
+  if (!index.empty())
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d, index.data(), index.size() * sizeof(int32_t),
+                                         cudaMemcpyHostToDevice, stream));
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> NcclCommunicator::NewUniqueId() {
+  ncclUniqueId id;
+  NCCL_RETURN_IF_ERROR(ncclGetUniqueId(&id));
+  return std::string(id.internal, sizeof(id.internal));
+}
+
+absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
+    int rank, int world_size, const std::string& unique_id, cudaStream_t stream) {
+  GPTOSS_CHECK_ARG(world_size >= 1 && rank >= 0 && rank < world_size, "NCCL: rank ", rank,
+                   " out of world size ", world_size);
+  ncclUniqueId id;
+  GPTOSS_CHECK_ARG(unique_id.size() == sizeof(id.internal), "NCCL: unique id has ",
+                   unique_id.size(), " bytes, expected ", sizeof(id.internal));
+  std::memcpy(id.internal, unique_id.data(), sizeof(id.internal));
+  std::unique_ptr<NcclCommunicator> comm(new NcclCommunicator(rank, world_size, stream));
+  NCCL_RETURN_IF_ERROR(ncclCommInitRank(&comm->comm_, world_size, id, rank));
+  return comm;
+}
+
+absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::CreateSingle(
+    cudaStream_t stream) {
+  ASSIGN_OR_RETURN(const std::string id, NewUniqueId());
+  return Create(0, 1, id, stream);
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  if (comm_ != nullptr) {
+    cudaStreamSynchronize(stream_);
+    ncclCommDestroy(comm_);
+  }
+}
+
+cuda::LaunchContext NcclCommunicator::ctx() const {
+  cuda::LaunchContext c;
+  c.stream = stream_;
+  return c;
+}
+
+absl::Status NcclCommunicator::AllReduceSum(TensorView inout) {
+  RETURN_IF_ERROR(comm_internal::CheckBuffer(inout, "AllReduce inout", Device::kCuda));
+  RETURN_IF_ERROR(comm_internal::CheckReducible(inout, "AllReduce inout"));
+  ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(inout.dtype));
+  if (inout.numel() == 0) return absl::OkStatus();
+  NCCL_RETURN_IF_ERROR(ncclAllReduce(inout.data, inout.data, static_cast<size_t>(inout.numel()),
+                                     type, ncclSum, comm_, stream_));
+  return absl::OkStatus();
+}
+
+absl::Status NcclCommunicator::AllGather(const TensorView& in, TensorView out) {
+  RETURN_IF_ERROR(comm_internal::CheckAllGather(in, out, world_, Device::kCuda));
+  ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
+  if (in.numel() == 0) return absl::OkStatus();
+  NCCL_RETURN_IF_ERROR(ncclAllGather(in.data, out.data, static_cast<size_t>(in.numel()), type,
+                                     comm_, stream_));
+  return absl::OkStatus();
+}
+
+absl::Status NcclCommunicator::ReduceScatterSum(const TensorView& in, TensorView out) {
+  RETURN_IF_ERROR(comm_internal::CheckReduceScatter(in, out, world_, Device::kCuda));
+  ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
+  if (out.numel() == 0) return absl::OkStatus();
+  NCCL_RETURN_IF_ERROR(ncclReduceScatter(in.data, out.data, static_cast<size_t>(out.numel()), type,
+                                         ncclSum, comm_, stream_));
+  return absl::OkStatus();
+}
+
+absl::Status NcclCommunicator::AllToAllV(const TensorView& send,
+                                         const std::vector<int64_t>& send_counts, TensorView recv,
+                                         const std::vector<int64_t>& recv_counts) {
+  ASSIGN_OR_RETURN(const auto g, comm_internal::CheckAllToAllV(send, send_counts, recv, recv_counts,
+                                                               world_, Device::kCuda));
+  // Rows move as raw bytes: no arithmetic, any dtype.
+  NCCL_RETURN_IF_ERROR(ncclGroupStart());
+  ncclResult_t result = ncclSuccess;
+  for (int r = 0; r < world_ && result == ncclSuccess; ++r) {
+    if (send_counts[r] > 0)
+      result = ncclSend(static_cast<const char*>(send.data) + g.send_offsets[r] * g.row_bytes,
+                        static_cast<size_t>(send_counts[r] * g.row_bytes), ncclUint8, r, comm_,
+                        stream_);
+    if (result == ncclSuccess && recv_counts[r] > 0)
+      result = ncclRecv(static_cast<char*>(recv.data) + g.recv_offsets[r] * g.row_bytes,
+                        static_cast<size_t>(recv_counts[r] * g.row_bytes), ncclUint8, r, comm_,
+                        stream_);
+  }
+  const ncclResult_t end = ncclGroupEnd();
+  NCCL_RETURN_IF_ERROR(result);
+  NCCL_RETURN_IF_ERROR(end);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> NcclCommunicator::ExchangeCounts(
+    const std::vector<int64_t>& send_counts) {
+  GPTOSS_CHECK_ARG(static_cast<int>(send_counts.size()) == world_, "ExchangeCounts: ",
+                   send_counts.size(), " counts for world size ", world_);
+  cuda::StreamScratch scratch(stream_);
+  ASSIGN_OR_RETURN(int64_t* mine, scratch.GetAs<int64_t>(world_));
+  ASSIGN_OR_RETURN(int64_t* all, scratch.GetAs<int64_t>(static_cast<size_t>(world_) * world_));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(mine, send_counts.data(), world_ * sizeof(int64_t),
+                                       cudaMemcpyHostToDevice, stream_));
+  NCCL_RETURN_IF_ERROR(ncclAllGather(mine, all, static_cast<size_t>(world_), ncclInt64, comm_, stream_));
+  std::vector<int64_t> matrix(static_cast<size_t>(world_) * world_);
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(matrix.data(), all, matrix.size() * sizeof(int64_t),
+                                       cudaMemcpyDeviceToHost, stream_));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  std::vector<int64_t> recv(world_);
+  for (int r = 0; r < world_; ++r) recv[r] = matrix[static_cast<size_t>(r) * world_ + rank_];
+  return recv;
+}
+
+absl::Status NcclCommunicator::GatherRows(const TensorView& src, const std::vector<int32_t>& index,
+                                          TensorView dst) {
+  RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/true, Device::kCuda));
+  if (index.empty()) return absl::OkStatus();
+  cuda::StreamScratch scratch(stream_);
+  ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
+  const int64_t row_bytes =
+      comm_internal::RowElems(src) * static_cast<int64_t>(DTypeSize(src.dtype));
+  return cuda::LaunchGatherRows(ctx(), src.data, row_bytes, d_index,
+                                static_cast<int64_t>(index.size()), dst.data);
+}
+
+absl::Status NcclCommunicator::ScatterAddRows(const TensorView& src,
+                                              const std::vector<int32_t>& index, TensorView dst) {
+  RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/false, Device::kCuda));
+  if (index.empty()) return absl::OkStatus();
+  cuda::StreamScratch scratch(stream_);
+  ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
+  return cuda::LaunchScatterAddRows(ctx(), src.data, src.dtype, d_index,
+                                    static_cast<int64_t>(index.size()),
+                                    comm_internal::RowElems(src), dst.data);
+}
+
+absl::Status NcclCommunicator::Synchronize() {
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  ncclResult_t async_error = ncclSuccess;
+  NCCL_RETURN_IF_ERROR(ncclCommGetAsyncError(comm_, &async_error));
+  NCCL_RETURN_IF_ERROR(async_error);
+  return absl::OkStatus();
+}
+
+}  // namespace gptoss

@@ -1,0 +1,262 @@
+#include "worker/worker_process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/status_mapping.h"
+#include "coordinator/termination_signals.h"
+#include "coordinator/tokenizer/sha256.h"
+#include "grpcpp/grpcpp.h"
+#include "kernels/core/status.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "proto/gptoss/v1/worker.grpc.pb.h"
+#include "tools/cli/flags.h"
+#include "worker/engine/kv_cache_pool.h"
+#include "worker/engine/step_executor.h"
+#include "worker/model/config.h"
+#include "worker/model/safetensors.h"
+#include "worker/model/transformer.h"
+#include "worker/model/weights.h"
+#include "worker/worker_service.h"
+
+namespace gptoss {
+namespace {
+
+struct WorkerOptions {
+  std::string coordinator;
+  std::string model_dir;
+  std::string device = "cpu";
+  std::string listen = "127.0.0.1:0";
+  std::string advertise;  // host the coordinator reaches us at; default: the --listen host
+  int rank_hint = -1;
+  int64_t kv_cache_mb = 512;
+  int register_timeout_s = 600;
+};
+
+void Log(const std::string& line) { std::fprintf(stderr, "worker: %s\n", line.c_str()); }
+
+absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
+  ASSIGN_OR_RETURN(cli::Flags flags,
+                   cli::Flags::Parse(argc, argv,
+                                     {"coordinator", "model", "device", "listen", "advertise",
+                                      "rank-hint", "kv-cache-mb", "register-timeout-s"}));
+  WorkerOptions o;
+  ASSIGN_OR_RETURN(o.coordinator, flags.Required("coordinator"));
+  ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
+  o.device = flags.GetOr("device", o.device);
+  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
+    return absl::InvalidArgumentError(
+        absl::StrCat("--device: '", o.device, "' is not cpu, cuda or auto"));
+  o.listen = flags.GetOr("listen", o.listen);
+  o.advertise = flags.GetOr("advertise", "");
+  ASSIGN_OR_RETURN(int64_t hint, flags.GetInt("rank-hint", -1));
+  if (hint < -1 || hint > 1 << 20)
+    return absl::InvalidArgumentError(absl::StrCat("--rank-hint: ", hint, " out of range"));
+  o.rank_hint = static_cast<int>(hint);
+  ASSIGN_OR_RETURN(o.kv_cache_mb, flags.GetInt("kv-cache-mb", o.kv_cache_mb));
+  if (o.kv_cache_mb < 1 || o.kv_cache_mb > (int64_t{1} << 30))
+    return absl::InvalidArgumentError(absl::StrCat("--kv-cache-mb: ", o.kv_cache_mb,
+                                                   " out of range"));
+  ASSIGN_OR_RETURN(int64_t timeout, flags.GetInt("register-timeout-s", o.register_timeout_s));
+  if (timeout < 1 || timeout > 86400)
+    return absl::InvalidArgumentError(absl::StrCat("--register-timeout-s: ", timeout,
+                                                   " not in [1, 86400]"));
+  o.register_timeout_s = static_cast<int>(timeout);
+  return o;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Registers, retrying while the coordinator is unreachable or the call times out (the world may
+// take long to complete). Other errors are final.
+absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
+                                              const v1::RegisterRequest& request) {
+  auto stub = v1::Coordinator::NewStub(
+      grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials()));
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(options.register_timeout_s);
+  bool said_waiting = false;
+  while (true) {
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(true);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::RegisterResponse response;
+    grpc::Status st = stub->Register(&ctx, request, &response);
+    if (st.ok()) return response;
+    const bool retry = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                       st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (!retry || std::chrono::steady_clock::now() > give_up)
+      return FromGrpcStatus(st, absl::StrCat("registering with ", options.coordinator));
+    if (!said_waiting) {
+      Log(absl::StrCat("waiting for the coordinator at ", options.coordinator, " (",
+                       st.error_message(), ")"));
+      said_waiting = true;
+    }
+  }
+}
+
+// Everything the rank executes with, kept alive for the process.
+struct Shard {
+  std::unique_ptr<Ops> ops;
+  std::unique_ptr<Checkpoint> checkpoint;
+  ModelWeights weights;
+  std::unique_ptr<Transformer> transformer;
+  std::unique_ptr<KvCachePool> pool;
+};
+
+absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& options,
+                                                        const ModelConfig& config,
+                                                        const ParallelLayout& layout,
+                                                        const KvPoolSpec& spec, Shard& shard,
+                                                        uint64_t* weight_bytes) {
+  if (layout.world_size > 1)
+    return absl::UnimplementedError(
+        "multi-rank serving (world size > 1) is not supported yet: the transformer runs one rank");
+  ASSIGN_OR_RETURN(shard.checkpoint, Checkpoint::Open(options.model_dir));
+  ASSIGN_OR_RETURN(shard.weights, LoadWeights(*shard.checkpoint, config, layout));
+  *weight_bytes = 0;
+  for (const std::string& name : shard.checkpoint->names()) {
+    if (absl::StatusOr<TensorView> t = shard.checkpoint->Get(name); t.ok())
+      *weight_bytes += t->bytes();
+  }
+  ASSIGN_OR_RETURN(shard.transformer,
+                   Transformer::Create(config, shard.weights, layout, shard.ops.get()));
+  ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
+  return StepExecutor::Create(config, layout, shard.ops.get(), shard.transformer.get(),
+                              shard.pool.get());
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "gptoss-worker: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int RunWorkerMain(int argc, char** argv) {
+  BlockTerminationSignals();
+  absl::StatusOr<WorkerOptions> parsed = ParseOptions(argc, argv);
+  if (!parsed.ok()) return Fail(parsed.status());
+  const WorkerOptions& options = *parsed;
+
+  const std::string config_path = options.model_dir + "/config.json";
+  absl::StatusOr<std::string> config_text = ReadFile(config_path);
+  if (!config_text.ok()) return Fail(config_text.status());
+  absl::StatusOr<ModelConfig> config = ParseModelConfig(*config_text);
+  if (!config.ok())
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat(config_path, ": ", config.status().message())));
+
+  Shard shard;
+  std::string device_name;
+  if (options.device == "cuda")
+    return Fail(absl::UnimplementedError(
+        "--device cuda: the CUDA worker backend is not available yet; use --device cpu"));
+  shard.ops = std::make_unique<CpuOps>();
+  device_name = "cpu";
+
+  // Serve the Worker service first: the coordinator polls it right after registration.
+  WorkerService service;
+  service.SetStatus("registering");
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0)
+    return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen)));
+  std::string host = options.advertise;
+  if (host.empty()) {
+    host = options.listen.substr(0, options.listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
+  }
+  const std::string address = absl::StrCat(host, ":", port);
+  Log(absl::StrCat("serving the worker plane on ", address));
+
+  // A signal during registration or loading ends the process cleanly.
+  std::thread signals([&service] {
+    const int sig = WaitForSignal();
+    Log(absl::StrCat("signal ", sig, ", stopping"));
+    service.Shutdown();
+  });
+  auto finish = [&](int code) {
+    service.Shutdown();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server->Wait();
+    // The signal thread waits for a signal that may never come: wake it.
+    kill(getpid(), SIGTERM);
+    signals.join();
+    return code;
+  };
+
+  v1::RegisterRequest request;
+  request.set_address(address);
+  request.set_device(device_name);
+  request.set_backend(options.device == "cuda" ? "cuda" : "cpu");
+  request.set_rank_hint(options.rank_hint);
+  request.set_kv_cache_bytes(static_cast<uint64_t>(options.kv_cache_mb) << 20);
+  request.set_model_fingerprint(Sha256Hex(*config_text));
+  absl::StatusOr<v1::RegisterResponse> registered = Register(options, request);
+  if (!registered.ok()) {
+    Fail(registered.status());
+    return finish(1);
+  }
+  const int rank = static_cast<int>(registered->rank());
+  Log(absl::StrCat("rank ", rank, " of ", registered->world_size(), "; loading ",
+                   options.model_dir));
+  service.SetStatus("loading weights");
+
+  absl::StatusOr<ParallelLayout> layout =
+      ParallelLayout::Create(rank, static_cast<int>(registered->world_size()),
+                             config->num_attention_heads, config->num_key_value_heads,
+                             config->num_local_experts);
+  KvPoolSpec spec;
+  spec.block_size = static_cast<int>(registered->kv_cache().block_size());
+  spec.num_full_blocks = static_cast<int>(registered->kv_cache().num_full_blocks());
+  spec.num_sliding_blocks = static_cast<int>(registered->kv_cache().num_sliding_blocks());
+  uint64_t weight_bytes = 0;
+  absl::StatusOr<std::unique_ptr<StepExecutor>> executor =
+      layout.ok() ? LoadShard(options, *config, *layout, spec, shard, &weight_bytes)
+                  : absl::StatusOr<std::unique_ptr<StepExecutor>>(layout.status());
+  if (!executor.ok()) {
+    service.SetFailed(std::string(executor.status().message()));
+    Fail(executor.status());
+    // Let the coordinator read the failure before the process goes away.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    return finish(1);
+  }
+
+  v1::ShardInfo info;
+  info.set_status_message("ready");
+  info.mutable_layout()->CopyFrom(registered->layout());
+  info.mutable_kv_cache()->CopyFrom(registered->kv_cache());
+  info.set_num_layers(static_cast<uint32_t>(config->num_hidden_layers));
+  info.set_weight_bytes(weight_bytes);
+  info.set_kv_cache_bytes(static_cast<uint64_t>(shard.pool->bytes()));
+  info.set_device(device_name);
+  service.SetReady(std::move(info), std::move(*executor), rank,
+                   config->max_position_embeddings);
+  Log(absl::StrCat("rank ", rank, " ready (", spec.num_full_blocks, " full + ",
+                   spec.num_sliding_blocks, " sliding KV blocks)"));
+
+  service.WaitForStreamEnd();
+  Log("step stream ended, exiting");
+  return finish(0);
+}
+
+}  // namespace gptoss

@@ -1,0 +1,16 @@
+// The gptoss-worker process (also `gptoss worker`, which `gptoss serve` starts):
+//   gptoss-worker --coordinator HOST:PORT --model DIR [--device cpu] [--listen HOST:PORT]
+//                 [--advertise HOST] [--rank-hint N] [--kv-cache-mb MB] [--register-timeout-s S]
+// Life cycle (worker.proto): serve gptoss.v1.Worker on --listen (port 0 picks a free one),
+// register with the coordinator (retrying while it is unreachable, so workers may start before
+// or after it), load this rank's weight shard, allocate the KV pools the coordinator sized, report
+// ready, execute steps until the coordinator closes the step stream (or SIGTERM/SIGINT), exit 0.
+// A failure prints one line naming the problem and exits 1; a load failure is also reported to
+// the coordinator through GetShardInfo ("failed: ...").
+#pragma once
+
+namespace gptoss {
+
+int RunWorkerMain(int argc, char** argv);
+
+}  // namespace gptoss

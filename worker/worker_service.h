@@ -1,0 +1,73 @@
+// WorkerService: gptoss.v1.Worker on one rank (proto/gptoss/v1/worker.proto) — proto <->
+// internal conversion around the StepExecutor, nothing else.
+// Contract:
+//  - GetShardInfo never fails: before SetReady() it reports ready = false with what the worker
+//    is doing; after SetFailed() the status_message starts with "failed:" (the coordinator then
+//    gives up on this world at once instead of waiting for a timeout).
+//  - StepStream: FAILED_PRECONDITION if the worker is not ready or a stream is already active.
+//    Each StepPlan is answered by exactly one StepResult, in order, with this rank and the plan's
+//    step_id; a plan that does not convert or does not execute is answered with
+//    StepResult.error (its absl code and message) and the stream stays usable.
+//  - Steps execute on one dedicated thread (never on gRPC's callback threads); the executor is
+//    only ever used from that thread.
+//  - WaitForStreamEnd() returns once a step stream that was opened has ended (the coordinator
+//    closed or cancelled it, or went away) or Shutdown() was called: the worker's life is one
+//    stream.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "proto/gptoss/v1/worker.grpc.pb.h"
+#include "worker/engine/step_executor.h"
+
+namespace gptoss {
+
+class WorkerService final : public v1::Worker::CallbackService {
+ public:
+  WorkerService();
+  ~WorkerService() override;
+
+  void SetStatus(const std::string& message);
+  // `info` is what GetShardInfo reports (ready is set here). `max_positions` bounds plans.
+  void SetReady(v1::ShardInfo info, std::unique_ptr<StepExecutor> executor, int rank,
+                int max_positions);
+  void SetFailed(const std::string& message);
+
+  void WaitForStreamEnd();
+  void Shutdown();
+
+  grpc::ServerUnaryReactor* GetShardInfo(grpc::CallbackServerContext* context,
+                                         const v1::GetShardInfoRequest* request,
+                                         v1::ShardInfo* response) override;
+  grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult>* StepStream(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  class StepReactor;
+  // Runs `job` on the step thread.
+  void Post(std::function<void()> job);
+  void StepThread();
+  // Step thread: plan → result (errors become StepResult.error).
+  void Execute(const v1::StepPlan& plan, v1::StepResult* result);
+  void OnStreamEnded();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  v1::ShardInfo info_;
+  std::unique_ptr<StepExecutor> executor_;
+  int rank_ = 0;
+  int max_positions_ = 0;
+  bool stream_active_ = false;
+  bool stream_ended_ = false;
+  bool shutdown_ = false;
+  std::deque<std::function<void()>> jobs_;
+  std::thread thread_;
+};
+
+}  // namespace gptoss
