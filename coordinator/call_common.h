@@ -12,6 +12,7 @@
 #include "coordinator/request_validation.h"
 #include "coordinator/tokenizer/harmony_renderer.h"
 #include "coordinator/tokenizer/tokenizer.h"
+#include "grpcpp/support/status.h"
 #include "proto/gptoss/v1/inference.pb.h"
 
 namespace gptoss {

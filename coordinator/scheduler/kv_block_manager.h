@@ -11,6 +11,8 @@
 // Pure bookkeeping: no I/O, no device memory.
 #pragma once
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "coordinator/scheduler/block_pool.h"
 #include "coordinator/scheduler/sequence.h"
@@ -46,6 +48,14 @@ class KvBlockManager {
   // The largest n <= want such that blocks for tokens [num_computed, num_computed + n) can be
   // allocated from the currently free blocks (call ReleaseOutOfWindow first).
   int MaxAllocatable(const Sequence& seq, int want) const;
+
+  // Full-attention blocks `seq` still lacks to hold all of its tokens (the rest of a chunked
+  // prefill or recompute; 0 for a sequence that only decodes).
+  int FullBlocksOwed(const Sequence& seq) const {
+    if (!geometry_.has_full_layers) return 0;
+    const int need = BlocksFor(static_cast<int>(seq.tokens.size()));
+    return std::max(0, need - static_cast<int>(seq.full_blocks.size()));
+  }
 
   // Allocates the blocks that tokens [num_computed, num_computed + n) need in both pools.
   // All-or-nothing: ResourceExhausted and no change if either pool is short.

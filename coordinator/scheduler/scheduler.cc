@@ -161,17 +161,25 @@ absl::Status Scheduler::ScheduleRunning(int& budget, std::vector<std::pair<Seque
 }
 
 absl::Status Scheduler::AdmitWaiting(int& budget, std::vector<std::pair<Sequence*, int>>& chunks) {
+  // Full blocks already promised to running sequences whose prefill is not complete.
+  int owed = 0;
+  for (const Sequence* seq : running_) owed += blocks_.FullBlocksOwed(*seq);
   while (!waiting_.empty() && budget > 0 &&
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Sequence* seq = waiting_.front();
     const int want = std::min(seq->num_uncomputed(), budget);
-    int n = blocks_.MaxAllocatable(*seq, want);
-    // A partial first chunk is only taken when nothing else runs, which guarantees progress
-    // without admitting sequences into a nearly full cache.
-    if (n < want && !running_.empty()) break;
+    const int n = blocks_.MaxAllocatable(*seq, want);
     if (n == 0) break;
+    if (!running_.empty()) {
+      // While others run, admit only a sequence whose whole prefill (not just its first chunk)
+      // fits next to what the running prefills still need: otherwise it would be the first
+      // victim once the cache fills, and a long recompute would be evicted again mid-prefill.
+      // With nothing running, a partial chunk is taken so that progress is guaranteed.
+      if (n < want || owed + blocks_.FullBlocksOwed(*seq) > blocks_.free_full()) break;
+    }
     waiting_.PopFront();
     RETURN_IF_ERROR(blocks_.Allocate(*seq, n));
+    owed += blocks_.FullBlocksOwed(*seq);
     seq->state = SequenceState::kRunning;
     running_.push_back(seq);
     chunks.emplace_back(seq, n);

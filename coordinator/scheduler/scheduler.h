@@ -16,8 +16,11 @@
 //     itself) is preempted by recompute: its blocks are freed, its tokens (prompt and output so
 //     far) are kept, and it waits to be prefilled again.
 //  4. Waiting sequences, in the same order, are admitted while the budget, max_num_seqs and
-//     the free blocks allow. Strict head-of-line: if the first waiting sequence does not fit,
-//     nobody behind it is admitted (no starvation of large requests). Admission never preempts.
+//     the free blocks allow. While others run, a sequence is admitted only if its whole prefill
+//     (prompt, plus the output so far for a preempted one) fits in the free full-attention
+//     blocks not owed to running prefills; alone, it may start with whatever chunk fits.
+//     Strict head-of-line: if the first waiting sequence does not fit, nobody behind it is
+//     admitted (no starvation of large requests). Admission never preempts.
 //  5. The plan lists the new tokens, positions and both block tables of every scheduled
 //     sequence; a sequence samples when its chunk reaches its last token.
 #pragma once

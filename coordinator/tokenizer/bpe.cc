@@ -47,6 +47,11 @@ absl::StatusOr<std::unique_ptr<BytePairEncoder>> BytePairEncoder::Create(
     }
     if (t.size() == 1) bpe->byte_rank_[static_cast<uint8_t>(t[0])] = r;
   }
+  bpe->pair_rank_.assign(1 << 16, kNoRank);
+  for (uint32_t r = 0; r < token_bytes.size(); ++r) {
+    const std::string_view t = bpe->Token(r);
+    if (t.size() == 2) bpe->pair_rank_[static_cast<uint8_t>(t[0]) << 8 | static_cast<uint8_t>(t[1])] = r;
+  }
   for (int b = 0; b < 256; ++b) {
     if (bpe->byte_rank_[b] == kNoRank) {
       return absl::InvalidArgumentError(
@@ -61,7 +66,36 @@ void BytePairEncoder::EncodePiece(std::string_view piece, std::vector<int>* out)
   const uint32_t whole = Rank(piece);
   if (whole != kNoRank) {  // most pieces of real text are one token
     out->push_back(static_cast<int>(whole));
-  } else if (piece.size() < kSmallPiece) {
+  } else {
+    EncodeUnknownPiece(piece, out);
+  }
+}
+
+void BytePairEncoder::EncodePieces(std::span<const std::string_view> pieces,
+                                   std::vector<int>* out) const {
+  constexpr size_t kBatch = 32;
+  uint64_t hashes[kBatch];
+  for (size_t begin = 0; begin < pieces.size(); begin += kBatch) {
+    const size_t end = std::min(pieces.size(), begin + kBatch);
+    for (size_t i = begin; i < end; ++i) {
+      if (pieces[i].size() <= 2) continue;  // direct tables
+      hashes[i - begin] = ranks_.HashOf(pieces[i]);
+      ranks_.Prefetch(hashes[i - begin]);
+    }
+    for (size_t i = begin; i < end; ++i) {
+      const std::string_view piece = pieces[i];
+      const uint32_t whole = piece.size() <= 2 ? Rank(piece) : ranks_.Find(piece, hashes[i - begin]);
+      if (whole != kNoRank) {
+        out->push_back(static_cast<int>(whole));
+      } else {
+        EncodeUnknownPiece(piece, out);
+      }
+    }
+  }
+}
+
+void BytePairEncoder::EncodeUnknownPiece(std::string_view piece, std::vector<int>* out) const {
+  if (piece.size() < kSmallPiece) {
     MergeSmall(piece, out);
   } else {
     MergeLarge(piece, out);

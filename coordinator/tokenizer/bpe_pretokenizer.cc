@@ -1,9 +1,15 @@
 #include "coordinator/tokenizer/bpe_pretokenizer.h"
 
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <vector>
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/core/status.h"
 #include "coordinator/tokenizer/bpe_unicode16_delta.h"
 #include "coordinator/tokenizer/utf8.h"
 
@@ -50,6 +56,78 @@ Scratch& ThreadScratch() {
   return scratch;
 }
 
+// One bit per code point: set for the Unicode 16 additions and for U+180E.
+const std::vector<uint64_t>& StandInBitmap() {
+  static const std::vector<uint64_t>* const kBits = [] {
+    auto* bits = new std::vector<uint64_t>(0x110000 / 64, 0);
+    auto set = [&](uint32_t cp) { (*bits)[cp >> 6] |= uint64_t{1} << (cp & 63); };
+    for (const unicode16::Addition& a : unicode16::kAdditions) {
+      for (uint32_t cp = a.first; cp <= a.last; ++cp) set(cp);
+    }
+    set(unicode16::kPcre2OnlySpace);
+    return bits;
+  }();
+  return *kBits;
+}
+
+void EncodeUtf8(uint32_t cp, char* out) {  // cp >= U+0800
+  if (cp < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (cp >> 12));
+    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out[0] = static_cast<char>(0xF0 | (cp >> 18));
+    out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// The stand-in for a flagged code point of UTF-8 length `length` (3 or 4).
+uint32_t StandIn(uint32_t cp, size_t length) {
+  if (cp == unicode16::kPcre2OnlySpace) return unicode16::kNonSpaceStandIn;
+  const auto* it = std::upper_bound(std::begin(unicode16::kAdditions), std::end(unicode16::kAdditions), cp,
+                                    [](uint32_t c, const unicode16::Addition& a) { return c < a.first; });
+  const auto kind = static_cast<size_t>((it - 1)->kind);
+  return length == 3 ? unicode16::kStandIn3[kind] : unicode16::kStandIn4[kind];
+}
+
+// `run` (valid UTF-8) with every flagged character replaced by its stand-in, or nullopt if it
+// has none (the common case: one pass that skips ASCII eight bytes at a time and decodes only
+// 3- and 4-byte sequences, the only lengths the flagged code points have).
+std::optional<std::string> Unicode16Shadow(std::string_view run) {
+  const std::vector<uint64_t>& bits = StandInBitmap();
+  const auto* p = reinterpret_cast<const uint8_t*>(run.data());
+  const size_t n = run.size();
+  std::optional<std::string> shadow;
+  size_t i = 0;
+  while (i < n) {
+    if (i + 8 <= n) {
+      uint64_t word;
+      std::memcpy(&word, p + i, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    const uint8_t b = p[i];
+    if (b < 0xE0) {  // ASCII, a continuation byte, or a 2-byte lead: nothing to replace
+      ++i;
+      continue;
+    }
+    const size_t length = b < 0xF0 ? 3 : 4;
+    const uint32_t cp = length == 3
+        ? (b & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu)
+        : (b & 0x07u) << 18 | (p[i + 1] & 0x3Fu) << 12 | (p[i + 2] & 0x3Fu) << 6 | (p[i + 3] & 0x3Fu);
+    if ((bits[cp >> 6] >> (cp & 63)) & 1) {
+      if (!shadow) shadow.emplace(run);
+      EncodeUtf8(StandIn(cp, length), shadow->data() + i);
+    }
+    i += length;
+  }
+  return shadow;
+}
+
 }  // namespace
 
 struct Pretokenizer::Code {
@@ -58,34 +136,14 @@ struct Pretokenizer::Code {
   ~Code() { pcre2_code_free(code); }
 };
 
-Pretokenizer::Pretokenizer(std::unique_ptr<Code> code) : code_(std::move(code)) {}
+Pretokenizer::Pretokenizer(std::unique_ptr<Code> code, bool unicode16)
+    : code_(std::move(code)), unicode16_(unicode16) {}
 Pretokenizer::~Pretokenizer() = default;
 
-std::string Pretokenizer::O200kPcre2Pattern() {
-  // Same alternatives as kO200kPatStr; each class gains the code points that Unicode 16 assigned
-  // after PCRE2's Unicode 14, and \s/\S become Unicode White_Space (Rust's meaning) instead of
-  // PCRE2's \s (which adds U+180E). (?!\S) is spelled (?![^WS]).
-  const std::string ws(unicode16::kWhiteSpace);
-  const std::string not_letter_number =
-      absl::StrCat(R"(\p{L}\p{N})", std::string(unicode16::kAddLetterOrNumber));
-  const std::string upper = absl::StrCat(R"([\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M})",
-                                         std::string(unicode16::kAddUpperClass), "]");
-  const std::string lower = absl::StrCat(R"([\p{Ll}\p{Lm}\p{Lo}\p{M})",
-                                         std::string(unicode16::kAddLowerClass), "]");
-  const std::string lead = absl::StrCat(R"([^\r\n)", not_letter_number, "]?");
-  const std::string contraction = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)?)";
-  return absl::StrCat(
-      lead, upper, "*", lower, "+", contraction,                            //
-      "|", lead, upper, "+", lower, "*", contraction,                       //
-      "|", R"([\p{N})", std::string(unicode16::kAddNumber), "]{1,3}",                    //
-      "| ?[^", ws, not_letter_number, R"(]+[\r\n/]*)",                      //
-      "|[", ws, R"(]*[\r\n]+)",                                             //
-      "|[", ws, "]+(?![^", ws, "])",                                        //
-      "|[", ws, "]+");
-}
-
 absl::StatusOr<std::unique_ptr<Pretokenizer>> Pretokenizer::CreateO200k() {
-  return Create(O200kPcre2Pattern());
+  ASSIGN_OR_RETURN(std::unique_ptr<Pretokenizer> p, Create(std::string(kO200kPatStr)));
+  p->unicode16_ = true;
+  return p;
 }
 
 absl::StatusOr<std::unique_ptr<Pretokenizer>> Pretokenizer::Create(const std::string& pattern) {
@@ -105,7 +163,7 @@ absl::StatusOr<std::unique_ptr<Pretokenizer>> Pretokenizer::Create(const std::st
   }
   // Without JIT (e.g. an architecture PCRE2 cannot JIT for) the interpreter gives the same pieces.
   code->jit = pcre2_jit_compile(code->code, PCRE2_JIT_COMPLETE) == 0;
-  return std::unique_ptr<Pretokenizer>(new Pretokenizer(std::move(code)));
+  return std::unique_ptr<Pretokenizer>(new Pretokenizer(std::move(code), /*unicode16=*/false));
 }
 
 void Pretokenizer::Split(std::string_view text,
@@ -129,8 +187,17 @@ void Pretokenizer::Split(std::string_view text,
 
 void Pretokenizer::SplitValid(std::string_view run,
                               absl::FunctionRef<void(std::string_view)> on_piece) const {
+  if (unicode16_) {
+    const std::optional<std::string> shadow = Unicode16Shadow(run);
+    if (shadow) return Match(*shadow, run, on_piece);
+  }
+  Match(run, run, on_piece);
+}
+
+void Pretokenizer::Match(std::string_view subject_text, std::string_view run,
+                         absl::FunctionRef<void(std::string_view)> on_piece) const {
   Scratch& scratch = ThreadScratch();
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(run.data());
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(subject_text.data());
   size_t pos = 0;
   while (pos < run.size()) {
     int rc = PCRE2_ERROR_NOMATCH;

@@ -1,10 +1,12 @@
 // Pre-tokenizer: splits text into the pieces that BPE encodes independently, with a PCRE2 (JIT)
-// regex. For o200k that is tiktoken's o200k_base pat_str, adjusted so that PCRE2 10.42
-// (Unicode 14) classifies characters exactly like tiktoken's Rust regex (Unicode 16); see
-// bpe_unicode16_delta.h.
+// regex. For o200k that is tiktoken's o200k_base pat_str, verbatim.
 // Contract:
 //  - The pieces, in order, concatenate to the input exactly; none is empty.
-//  - Valid UTF-8 is split exactly like tiktoken's find_iter over the pattern.
+//  - Valid UTF-8 is split exactly like tiktoken's find_iter over the pattern. tiktoken's Rust
+//    regex uses Unicode 16 tables; Debian 12's PCRE2 10.42 has Unicode 14 and a \s that also
+//    matches U+180E. For o200k, a run that contains such a character is matched as a copy in
+//    which each one is replaced by a stand-in of the same kind and UTF-8 length that PCRE2
+//    classifies as tiktoken does (bpe_unicode16_delta.h); pieces are cut from the original.
 //  - Ill-formed UTF-8 (which a regex cannot match) splits the text: each maximal stretch of
 //    ill-formed bytes is one piece, and the valid runs around it are split as separate texts.
 //  - Split is thread-safe: match scratch space is per thread.
@@ -19,16 +21,15 @@
 
 namespace gptoss {
 
-// tiktoken_ext/openai_public.py o200k_base pat_str, verbatim (Rust regex syntax). HF
-// tokenizer.json files carry it in their Split pre-tokenizer.
+// tiktoken_ext/openai_public.py o200k_base pat_str, verbatim. HF tokenizer.json files carry it
+// in their Split pre-tokenizer.
 extern const std::string_view kO200kPatStr;
 
 class Pretokenizer {
  public:
-  // The o200k pattern in PCRE2 syntax with the Unicode 16 adjustments.
-  static std::string O200kPcre2Pattern();
   static absl::StatusOr<std::unique_ptr<Pretokenizer>> CreateO200k();
-  // Any PCRE2 pattern that cannot match the empty string (compiled UTF | UCP).
+  // Any PCRE2 pattern (compiled UTF | UCP), used as is. A position where it does not match
+  // becomes a one-character piece.
   static absl::StatusOr<std::unique_ptr<Pretokenizer>> Create(const std::string& pattern);
   ~Pretokenizer();
 
@@ -36,10 +37,14 @@ class Pretokenizer {
 
  private:
   struct Code;
-  explicit Pretokenizer(std::unique_ptr<Code> code);
+  Pretokenizer(std::unique_ptr<Code> code, bool unicode16);
   void SplitValid(std::string_view run, absl::FunctionRef<void(std::string_view)> on_piece) const;
+  // Matches `subject` (same length as `run`), reporting pieces as slices of `run`.
+  void Match(std::string_view subject, std::string_view run,
+             absl::FunctionRef<void(std::string_view)> on_piece) const;
 
   std::unique_ptr<Code> code_;
+  bool unicode16_;  // apply the Unicode 16 stand-ins
 };
 
 }  // namespace gptoss

@@ -24,10 +24,18 @@ class RankTable {
   // `blob` + `offsets`).
   void Build(const char* blob, const uint32_t* offsets, uint32_t count);
 
-  uint32_t Find(std::string_view key) const {
+  uint32_t Find(std::string_view key) const { return Find(key, HashOf(key)); }
+
+  // For batches: hash first, Prefetch, and Find later, so that several cache misses overlap.
+  uint64_t HashOf(std::string_view key) const {
+    return Hash(LoadHead(key.data(), key.size()), key.data(), key.size());
+  }
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
+
+  uint32_t Find(std::string_view key, uint64_t hash) const {
     const size_t n = key.size();
     const uint64_t head = LoadHead(key.data(), n);
-    size_t i = Hash(head, key.data(), n) & mask_;
+    size_t i = hash & mask_;
     while (true) {
       const Slot& s = slots_[i];
       if (s.length == 0) return kNoRank;

@@ -79,7 +79,18 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BpeTokenizer::CreateO200kHarmony(
 std::vector<int> BpeTokenizer::Encode(std::string_view text) const {
   std::vector<int> ids;
   ids.reserve(text.size() / 4 + 1);
-  pretokenizer_->Split(text, [&](std::string_view piece) { bpe_->EncodePiece(piece, &ids); });
+  // Pieces are encoded in batches so that their vocabulary lookups overlap (see EncodePieces).
+  constexpr size_t kBatch = 64;
+  std::string_view batch[kBatch];
+  size_t n = 0;
+  pretokenizer_->Split(text, [&](std::string_view piece) {
+    batch[n++] = piece;
+    if (n == kBatch) {
+      bpe_->EncodePieces(std::span(batch, n), &ids);
+      n = 0;
+    }
+  });
+  bpe_->EncodePieces(std::span(batch, n), &ids);
   return ids;
 }
 

@@ -1,6 +1,7 @@
 // Conversation JSON: the committed suite loads and round-trips; every malformed document is an
 // InvalidArgument that names the offending field.
 #include "coordinator/tokenizer/harmony_json.h"
+#include "coordinator/tokenizer/harmony_serde_json.h"
 
 #include <string>
 
@@ -11,13 +12,14 @@ namespace gptoss::harmony {
 namespace {
 
 using ::gptoss::harmony::testing::ReadJsonLines;
+using ::gptoss::harmony::testing::SuiteConversation;
 
 TEST(HarmonyJson, SuiteLoadsAndRoundTrips) {
   const auto cases = ReadJsonLines("conversations.jsonl");
   ASSERT_GE(cases.size(), 20u);
   for (const auto& c : cases) {
     SCOPED_TRACE(c["name"].get<std::string>());
-    absl::StatusOr<Conversation> conv = testing::SuiteConversation(c);
+    absl::StatusOr<Conversation> conv = SuiteConversation(c);
     if (c["name"].get<std::string>().starts_with("error_nesting") ||
         c["name"].get<std::string>().starts_with("error_number")) {
       EXPECT_FALSE(conv.ok());  // openai-harmony cannot read these either
@@ -156,16 +158,12 @@ TEST(HarmonyJson, DeepDocumentsAreRejectedNotRecursedInto) {
   // A document built in memory is checked where the renderer would recurse.
   nlohmann::ordered_json schema = nlohmann::ordered_json::object();
   for (int i = 0; i < 200; ++i) schema = {{"type", "array"}, {"items", std::move(schema)}};
-  nlohmann::ordered_json doc = {
-      {"messages",
-       {{{"role", "developer"},
-         {"content",
-          {{{"type", "developer_content"},
-            {"tools",
-             {{"functions",
-               {{"name", "functions"},
-                {"tools", {{{"name", "f"}, {"description", "d"}, {"parameters", schema}}}}}}}}}}}}}}};
-  conv = ConversationFromJson(doc);
+  absl::StatusOr<nlohmann::ordered_json> doc = ParseSerdeJson(
+      R"({"messages":[{"role":"developer","content":[{"type":"developer_content","tools":)"
+      R"({"functions":{"name":"functions","tools":[{"name":"f","description":"d"}]}}}]}]})");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  (*doc)["messages"][0]["content"][0]["tools"]["functions"]["tools"][0]["parameters"] = schema;
+  conv = ConversationFromJson(*doc);
   ASSERT_FALSE(conv.ok());
   EXPECT_NE(std::string(conv.status().message()).find("tools[0].parameters"), std::string::npos)
       << conv.status();

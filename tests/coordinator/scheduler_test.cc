@@ -233,6 +233,22 @@ TEST_F(SchedulerTest, HeadOfLineBlocksSmallerRequestsBehindIt) {
   EXPECT_THAT(Ids(s.plan), ElementsAre(big, small));
 }
 
+// A waiting sequence is admitted only once its whole prefill fits, not merely its first chunk
+// (otherwise it would be the first victim and be evicted mid-prefill).
+TEST_F(SchedulerTest, AdmissionWaitsUntilTheWholePrefillFits) {
+  Init(Config(/*full=*/16, /*sliding=*/64, /*window=*/8, /*budget=*/8));
+  const SequenceId a = Add(Request(8, /*max_tokens=*/4));  // 2 blocks, 3 once decoding
+  Step();
+  const SequenceId b = Add(Request(56));  // 14 blocks; its first chunk (8 tokens) would fit
+  for (int i = 0; i < 3; ++i) {
+    ScheduledStep s = Step();
+    EXPECT_THAT(Ids(s.plan), ElementsAre(a)) << "step " << i;
+  }
+  ScheduledStep s = Step();  // a finished: b starts
+  EXPECT_THAT(Ids(s.plan), ElementsAre(b));
+  EXPECT_EQ(s.plan.sequences[0].token_ids.size(), 8u);
+}
+
 // Preemption by recompute: when blocks run out, the lowest-priority latest arrival loses its
 // blocks, keeps its tokens, and is prefilled again (from position 0, prompt + output) later,
 // producing the same tokens as if it had never been preempted.

@@ -219,26 +219,17 @@ def random_mix(rng):
         yield f"random/atoms{i}", "".join(rng.choice(atoms) for _ in range(rng.randint(1, 60)))
 
 
-def delta_code_points():
-    text = DELTA_HEADER.read_text()
-    out = {}
-    for name, body in re.findall(r"inline constexpr std::string_view (\w+) =\s*(.*?);", text, re.S):
-        body = "".join(re.findall(r'"([^"]*)"', body))
-        ranges = []
-        for a, b in re.findall(r"\\\\x\{([0-9A-F]+)\}(?:-\\\\x\{([0-9A-F]+)\})?", body):
-            ranges.append((int(a, 16), int(b or a, 16)))
-        out[name] = ranges
-    return out
+def delta_ranges():
+    """The Unicode 16 additions listed in bpe_unicode16_delta.h: [(first, last, kind)]."""
+    return [(int(a, 16), int(b, 16), k) for a, b, k in
+            re.findall(r"\{0x([0-9A-F]+), 0x([0-9A-F]+), Kind::(\w+)\}", DELTA_HEADER.read_text())]
 
 
 def unicode16(rng):
-    """The code points PCRE2 10.42 does not know (Unicode 15/16), in letter/number contexts."""
-    delta = delta_code_points()
+    """Code points PCRE2 10.42 does not know (Unicode 15/16), and whitespace, in many contexts."""
     cps = set()
-    for name in ("kAddLetterOrNumber", "kAddNumber", "kAddUpperClass", "kAddLowerClass"):
-        for a, b in delta[name]:
-            picks = {a, b} | {rng.randint(a, b) for _ in range(3)}
-            cps |= picks
+    for a, b, _ in delta_ranges():
+        cps |= {a, b} | {rng.randint(a, b) for _ in range(3)}
     for cp in sorted(cps):
         c = chr(cp)
         ctx = ["a" + c, c + "a", "A" + c, c + "A", " " + c, c + c, "1" + c, c + "1", "'" + c + "'s",

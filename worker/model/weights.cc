@@ -50,6 +50,72 @@ absl::Status CheckLayout(const ModelConfig& c, const ParallelLayout& p) {
 
 }  // namespace
 
+absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorView>& views,
+                                             const ModelConfig& c, const ParallelLayout& p) {
+  RETURN_IF_ERROR(CheckLayout(c, p));
+  for (const CheckpointTensor& t : CheckpointTensors(c))
+    if (!views.count(t.spec.name))
+      return absl::InvalidArgumentError(absl::StrCat("AssembleWeights: no view for '", t.spec.name, "'"));
+  const int64_t D = c.head_dim, H = c.hidden_size;
+  const int heads = p.local_heads(), kv_heads = p.local_kv_heads();
+  ModelWeights w;
+  w.embed = views.at(kEmbedName);
+  w.final_norm = views.at(kFinalNormName);
+  w.lm_head = c.tie_word_embeddings ? w.embed : views.at(kLmHeadName);
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    auto get = [&](const char* suffix) -> TensorView {
+      auto it = views.find(LayerTensorName(l, suffix));
+      return it == views.end() ? TensorView() : it->second;  // absent: a bias without attention_bias
+    };
+    LayerWeights lw;
+    lw.type = c.layer_types[l];
+    lw.input_norm = get("input_layernorm.weight");
+    lw.post_attention_norm = get("post_attention_layernorm.weight");
+    lw.q_w = RowSlice(get("self_attn.q_proj.weight"), p.first_head() * D, heads * D);
+    lw.k_w = RowSlice(get("self_attn.k_proj.weight"), p.first_kv_head() * D, kv_heads * D);
+    lw.v_w = RowSlice(get("self_attn.v_proj.weight"), p.first_kv_head() * D, kv_heads * D);
+    if (c.attention_bias) {
+      lw.q_b = RowSlice(get("self_attn.q_proj.bias"), p.first_head() * D, heads * D);
+      lw.k_b = RowSlice(get("self_attn.k_proj.bias"), p.first_kv_head() * D, kv_heads * D);
+      lw.v_b = RowSlice(get("self_attn.v_proj.bias"), p.first_kv_head() * D, kv_heads * D);
+      // The reduce-scatter after o_proj sums the ranks' partial outputs: only rank 0 adds the bias.
+      if (p.rank == 0) lw.o_b = get("self_attn.o_proj.bias");
+    }
+    const TensorView o_full = get("self_attn.o_proj.weight");
+    if (p.world_size == 1) {
+      lw.o_w = o_full;
+    } else {
+      if (o_full.device != Device::kCpu)
+        return absl::InvalidArgumentError("AssembleWeights: sharding o_proj needs host views");
+      // Columns [first_head*D, (first_head+heads)*D) of every row: strided, so copied.
+      const int64_t cols = heads * D, full_cols = o_full.dim(1), first_col = p.first_head() * D;
+      auto copy = std::make_shared<HostTensor>(DType::kBF16, std::initializer_list<int64_t>{H, cols});
+      const auto* src = o_full.as<const uint16_t>();
+      auto* dst = copy->as<uint16_t>();
+      for (int64_t r = 0; r < H; ++r)
+        std::memcpy(dst + r * cols, src + r * full_cols + first_col, static_cast<size_t>(cols) * 2);
+      lw.o_w = copy->view();
+      w.owned.push_back(std::move(copy));
+    }
+    lw.sinks = RowSlice(get("self_attn.sinks"), p.first_head(), heads);
+    lw.router_w = get("mlp.router.weight");
+    lw.router_b = get("mlp.router.bias");
+    ExpertWeights& ex = lw.experts;
+    ex.first_expert = p.first_expert();
+    ex.num_local = p.local_experts();
+    ex.swiglu_limit = c.swiglu_limit;
+    ex.swiglu_alpha = c.swiglu_alpha;
+    ex.gate_up_blocks = RowSlice(get("mlp.experts.gate_up_proj_blocks"), ex.first_expert, ex.num_local);
+    ex.gate_up_scales = RowSlice(get("mlp.experts.gate_up_proj_scales"), ex.first_expert, ex.num_local);
+    ex.gate_up_bias = RowSlice(get("mlp.experts.gate_up_proj_bias"), ex.first_expert, ex.num_local);
+    ex.down_blocks = RowSlice(get("mlp.experts.down_proj_blocks"), ex.first_expert, ex.num_local);
+    ex.down_scales = RowSlice(get("mlp.experts.down_proj_scales"), ex.first_expert, ex.num_local);
+    ex.down_bias = RowSlice(get("mlp.experts.down_proj_bias"), ex.first_expert, ex.num_local);
+    w.layers.push_back(lw);
+  }
+  return w;
+}
+
 absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConfig& c, const ParallelLayout& p) {
   RETURN_IF_ERROR(CheckLayout(c, p));
   const std::vector<CheckpointTensor> expected = CheckpointTensors(c);
@@ -81,62 +147,7 @@ absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConf
     ASSIGN_OR_RETURN(views[t.spec.name], ckpt.Get(t.spec.name));
   }
 
-  const int64_t D = c.head_dim, H = c.hidden_size;
-  const int heads = p.local_heads(), kv_heads = p.local_kv_heads();
-  ModelWeights w;
-  w.embed = views[kEmbedName];
-  w.final_norm = views[kFinalNormName];
-  w.lm_head = c.tie_word_embeddings ? w.embed : views[kLmHeadName];
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
-    auto get = [&](const char* suffix) -> TensorView {
-      auto it = views.find(LayerTensorName(l, suffix));
-      return it == views.end() ? TensorView() : it->second;  // absent: a bias without attention_bias
-    };
-    LayerWeights lw;
-    lw.type = c.layer_types[l];
-    lw.input_norm = get("input_layernorm.weight");
-    lw.post_attention_norm = get("post_attention_layernorm.weight");
-    lw.q_w = RowSlice(get("self_attn.q_proj.weight"), p.first_head() * D, heads * D);
-    lw.k_w = RowSlice(get("self_attn.k_proj.weight"), p.first_kv_head() * D, kv_heads * D);
-    lw.v_w = RowSlice(get("self_attn.v_proj.weight"), p.first_kv_head() * D, kv_heads * D);
-    if (c.attention_bias) {
-      lw.q_b = RowSlice(get("self_attn.q_proj.bias"), p.first_head() * D, heads * D);
-      lw.k_b = RowSlice(get("self_attn.k_proj.bias"), p.first_kv_head() * D, kv_heads * D);
-      lw.v_b = RowSlice(get("self_attn.v_proj.bias"), p.first_kv_head() * D, kv_heads * D);
-      // The reduce-scatter after o_proj sums the ranks' partial outputs: only rank 0 adds the bias.
-      if (p.rank == 0) lw.o_b = get("self_attn.o_proj.bias");
-    }
-    const TensorView o_full = get("self_attn.o_proj.weight");
-    if (p.world_size == 1) {
-      lw.o_w = o_full;
-    } else {
-      // Columns [first_head*D, (first_head+heads)*D) of every row: strided, so copied.
-      const int64_t cols = heads * D, full_cols = o_full.dim(1), first_col = p.first_head() * D;
-      auto copy = std::make_shared<HostTensor>(DType::kBF16, std::initializer_list<int64_t>{H, cols});
-      const auto* src = o_full.as<const uint16_t>();
-      auto* dst = copy->as<uint16_t>();
-      for (int64_t r = 0; r < H; ++r)
-        std::memcpy(dst + r * cols, src + r * full_cols + first_col, static_cast<size_t>(cols) * 2);
-      lw.o_w = copy->view();
-      w.owned.push_back(std::move(copy));
-    }
-    lw.sinks = RowSlice(get("self_attn.sinks"), p.first_head(), heads);
-    lw.router_w = get("mlp.router.weight");
-    lw.router_b = get("mlp.router.bias");
-    ExpertWeights& ex = lw.experts;
-    ex.first_expert = p.first_expert();
-    ex.num_local = p.local_experts();
-    ex.swiglu_limit = c.swiglu_limit;
-    ex.swiglu_alpha = c.swiglu_alpha;
-    ex.gate_up_blocks = RowSlice(get("mlp.experts.gate_up_proj_blocks"), ex.first_expert, ex.num_local);
-    ex.gate_up_scales = RowSlice(get("mlp.experts.gate_up_proj_scales"), ex.first_expert, ex.num_local);
-    ex.gate_up_bias = RowSlice(get("mlp.experts.gate_up_proj_bias"), ex.first_expert, ex.num_local);
-    ex.down_blocks = RowSlice(get("mlp.experts.down_proj_blocks"), ex.first_expert, ex.num_local);
-    ex.down_scales = RowSlice(get("mlp.experts.down_proj_scales"), ex.first_expert, ex.num_local);
-    ex.down_bias = RowSlice(get("mlp.experts.down_proj_bias"), ex.first_expert, ex.num_local);
-    w.layers.push_back(lw);
-  }
-  return w;
+  return AssembleWeights(views, c, p);
 }
 
 }  // namespace gptoss

@@ -13,7 +13,9 @@
 // empty; with tie_word_embeddings lm_head is the embedding view.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -45,6 +47,15 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   std::vector<std::shared_ptr<HostTensor>> owned;  // host copies the views above may point into
 };
+
+// This rank's ModelWeights from views of every tensor CheckpointTensors(config) lists, by name,
+// in their full (unsharded) checkpoint shapes, which are not re-checked here. LoadWeights calls
+// it after validating a checkpoint; uploaded and synthetic device weights
+// (worker/model/device_weights.h) use it too. Sharding o_proj (world_size > 1) copies columns on
+// the host, so it needs host views.
+absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorView>& views,
+                                             const ModelConfig& config,
+                                             const ParallelLayout& layout);
 
 absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& checkpoint, const ModelConfig& config,
                                          const ParallelLayout& layout);

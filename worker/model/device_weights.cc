@@ -1,0 +1,149 @@
+#include "worker/model/device_weights.h"
+
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/core/rng.h"
+#include "kernels/core/status.h"
+
+namespace gptoss {
+namespace {
+
+// 64-bit FNV-1a of the tensor name (the generator's per-tensor stream).
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
+  return h;
+}
+
+// Base E8M0 exponent for MXFP4 weights of RMS ~ 1/sqrt(fan_in): codes uniform over the 16 E2M1
+// values (mean square 68.5/8), per-block offsets -1,0,0,+1 (mean square factor 1.5625); the
+// power of two within sqrt(2) of the target, found by exact doublings.
+int Mxfp4BaseExponent(int64_t fan_in) {
+  const double target =
+      1.0 / std::sqrt(static_cast<double>(fan_in)) / std::sqrt(68.5 / 8.0 * 1.5625);
+  const double sqrt2 = std::sqrt(2.0);
+  int e = 0;
+  double x = 1.0;
+  while (x > target * sqrt2) {
+    x *= 0.5;
+    --e;
+  }
+  while (x < target / sqrt2) {
+    x *= 2.0;
+    ++e;
+  }
+  return e;
+}
+
+// Keeps one allocation per tensor and its view.
+absl::StatusOr<TensorView> AllocateLike(Ops& ops, const TensorView& like, OwnedWeights& owned) {
+  ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops.Allocate(std::max<size_t>(like.bytes(), 1)));
+  TensorView view = like;
+  view.data = memory.get();
+  view.device = ops.device();
+  owned.memory.push_back(std::move(memory));
+  owned.bytes += like.bytes();
+  return view;
+}
+
+absl::Status Upload(Ops& ops, TensorView& field, OwnedWeights& owned) {
+  if (field.empty()) return absl::OkStatus();  // absent bias
+  GPTOSS_CHECK_ARG(field.device == Device::kCpu, "UploadWeights: source tensor is not in host memory");
+  const void* src = field.data;
+  ASSIGN_OR_RETURN(TensorView dst, AllocateLike(ops, field, owned));
+  RETURN_IF_ERROR(ops.CopyFromHost(dst.data, src, field.bytes()));
+  field = dst;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops) {
+  OwnedWeights owned;
+  owned.weights = host;
+  owned.weights.owned.clear();
+  ModelWeights& w = owned.weights;
+  const bool tied = host.lm_head.data == host.embed.data;
+  RETURN_IF_ERROR(Upload(ops, w.embed, owned));
+  RETURN_IF_ERROR(Upload(ops, w.final_norm, owned));
+  if (tied) {
+    w.lm_head = w.embed;
+  } else {
+    RETURN_IF_ERROR(Upload(ops, w.lm_head, owned));
+  }
+  for (LayerWeights& l : w.layers) {
+    for (TensorView* t : {&l.input_norm, &l.post_attention_norm, &l.q_w, &l.q_b, &l.k_w, &l.k_b,
+                          &l.v_w, &l.v_b, &l.o_w, &l.o_b, &l.sinks, &l.router_w, &l.router_b,
+                          &l.experts.gate_up_blocks, &l.experts.gate_up_scales,
+                          &l.experts.gate_up_bias, &l.experts.down_blocks,
+                          &l.experts.down_scales, &l.experts.down_bias})
+      RETURN_IF_ERROR(Upload(ops, *t, owned));
+  }
+  return owned;
+}
+
+SyntheticFill PlanSyntheticFill(const CheckpointTensor& t, uint64_t seed, int hidden_size) {
+  SyntheticFill f;
+  f.key = SplitMix64(SplitMix64(seed) ^ Fnv1a(t.spec.name));
+  // Irwin-Hall of four 16-bit uniforms: variance (65536^2 - 1) / 3 -> unit scale.
+  const double unit = std::sqrt(3.0 / 4294967295.0);
+  auto gaussian = [&](double mean, double sigma) {
+    f.kind = SyntheticFill::kGaussianBf16;
+    f.mean = mean;
+    f.scale = sigma * unit;
+  };
+  switch (t.role) {
+    case TensorRole::kEmbedding: gaussian(0.0, 1.0); break;
+    case TensorRole::kNorm: gaussian(1.0, 0.05); break;
+    case TensorRole::kLinear: gaussian(0.0, 1.0 / std::sqrt(static_cast<double>(t.fan_in))); break;
+    case TensorRole::kBias: gaussian(0.0, 0.05); break;
+    case TensorRole::kSinks: gaussian(0.0, 1.0); break;
+    case TensorRole::kLmHead:
+      gaussian(0.0, 2.0 / std::sqrt(static_cast<double>(hidden_size)));
+      break;
+    case TensorRole::kExpertBlocks: f.kind = SyntheticFill::kMxfp4Codes; break;
+    case TensorRole::kExpertScales:
+      f.kind = SyntheticFill::kE8M0Scales;
+      f.exponent = Mxfp4BaseExponent(t.fan_in);
+      break;
+  }
+  return f;
+}
+
+absl::Status FillSyntheticHost(const SyntheticFill& fill, TensorView dst) {
+  GPTOSS_CHECK_ARG(dst.device == Device::kCpu, "FillSyntheticHost: destination is not host memory");
+  const int64_t n = dst.numel();
+  if (fill.kind == SyntheticFill::kGaussianBf16) {
+    GPTOSS_CHECK_ARG(dst.dtype == DType::kBF16, "FillSyntheticHost: gaussian fill needs BF16");
+    for (int64_t i = 0; i < n; ++i) dst.as<uint16_t>()[i] = SyntheticBf16(fill, i);
+  } else {
+    GPTOSS_CHECK_ARG(dst.dtype == DType::kU8, "FillSyntheticHost: MXFP4 fills need U8");
+    for (int64_t i = 0; i < n; ++i) dst.as<uint8_t>()[i] = SyntheticByte(fill, i);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OwnedWeights> SyntheticWeights(const ModelConfig& config, uint64_t seed, Ops& ops,
+                                              const SyntheticFiller& fill) {
+  ASSIGN_OR_RETURN(const ParallelLayout layout,
+                   ParallelLayout::Create(0, 1, config.num_attention_heads,
+                                          config.num_key_value_heads, config.num_local_experts));
+  OwnedWeights owned;
+  std::map<std::string, TensorView> views;
+  for (const CheckpointTensor& t : CheckpointTensors(config)) {
+    TensorView like(nullptr, t.spec.dtype, {}, ops.device());
+    GPTOSS_CHECK_ARG(t.spec.shape.size() <= 4, "SyntheticWeights: rank of ", t.spec.name);
+    like.rank = static_cast<int>(t.spec.shape.size());
+    for (int i = 0; i < like.rank; ++i) like.dims[i] = t.spec.shape[i];
+    ASSIGN_OR_RETURN(TensorView view, AllocateLike(ops, like, owned));
+    RETURN_IF_ERROR(fill(PlanSyntheticFill(t, seed, config.hidden_size), view));
+    views[t.spec.name] = view;
+  }
+  ASSIGN_OR_RETURN(owned.weights, AssembleWeights(views, config, layout));
+  return owned;
+}
+
+}  // namespace gptoss

@@ -1,0 +1,46 @@
+// Model weights in Ops memory (device memory for CudaOps), owned together with their views:
+//  - UploadWeights: copies host ModelWeights (views into an mmapped checkpoint) tensor by tensor
+//    with Ops::Allocate + Ops::CopyFromHost.
+//  - SyntheticWeights: allocates every tensor of a config and fills it in place with the
+//    checkpoint generator's values for a seed (kernels/cuda/synthetic_values.h), so a GPU run of
+//    the 20b/120b shapes needs no checkpoint file. The filler is backend-specific: CUDA uses the
+//    fill kernel (kernels/cuda/synthetic_fill.h), the host one is FillSyntheticHost.
+// Contract: the returned views stay valid as long as the OwnedWeights lives; world size 1
+// (sharded device weights arrive with the multi-GPU engine).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/cuda/synthetic_values.h"
+#include "kernels/ops.h"
+#include "worker/model/checkpoint_layout.h"
+#include "worker/model/config.h"
+#include "worker/model/weights.h"
+
+namespace gptoss {
+
+struct OwnedWeights {
+  ModelWeights weights;
+  std::vector<std::shared_ptr<void>> memory;
+  uint64_t bytes = 0;  // total bytes allocated for tensors
+};
+
+absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops);
+
+// The generator's value plan for one tensor (same key, distribution and MXFP4 exponent as
+// worker/model/checkpoint_writer.cc; tests/worker/synthetic_weights_test.cc checks equality).
+SyntheticFill PlanSyntheticFill(const CheckpointTensor& tensor, uint64_t seed, int hidden_size);
+
+using SyntheticFiller = std::function<absl::Status(const SyntheticFill&, TensorView dst)>;
+
+// Fills a host tensor (BF16 for gaussian plans, U8 for MXFP4 plans).
+absl::Status FillSyntheticHost(const SyntheticFill& fill, TensorView dst);
+
+absl::StatusOr<OwnedWeights> SyntheticWeights(const ModelConfig& config, uint64_t seed, Ops& ops,
+                                              const SyntheticFiller& fill);
+
+}  // namespace gptoss
