@@ -74,10 +74,11 @@ absl::StatusOr<harmony::ToolDescription> ToolFrom(const v1::FunctionTool& tool, 
     return Bad(field + ".name", absl::StrCat("'", tool.name(), "' does not match [A-Za-z0-9_]{1,64}"));
   nlohmann::ordered_json spec = {{"name", tool.name()}, {"description", tool.description()}};
   if (!tool.parameters_json().empty()) {
-    absl::StatusOr<nlohmann::ordered_json> params = harmony::ParseJsonText(tool.parameters_json());
-    if (!params.ok()) return Bad(field + ".parameters_json", params.status().message());
-    if (!params->is_object()) return Bad(field + ".parameters_json", "not a JSON object");
-    spec["parameters"] = std::move(*params);
+    nlohmann::ordered_json params =
+        nlohmann::ordered_json::parse(tool.parameters_json(), nullptr, /*allow_exceptions=*/false);
+    if (params.is_discarded()) return Bad(field + ".parameters_json", "not valid JSON");
+    if (!params.is_object()) return Bad(field + ".parameters_json", "not a JSON object");
+    spec["parameters"] = std::move(params);
   }
   nlohmann::ordered_json developer = {
       {"role", "developer"},

@@ -118,7 +118,7 @@ void EngineLoop::LogStep(const ScheduledStep& step, double step_s) const {
   const SchedulerStats s = scheduler_->stats();
   std::vector<std::string> ended;
   for (const FinishedSequence& f : step.finished)
-    ended.push_back(absl::StrCat(f.id, ":", FinishReasonName(f.reason)));
+    ended.push_back(absl::StrCat(f.id, ":", std::string(FinishReasonName(f.reason))));
   std::fprintf(stderr,
                "engine: step=%llu seqs=%zu prefill=%d decode=%d ended=[%s] preempted=%zu "
                "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.1f\n",

@@ -33,8 +33,10 @@ YarnTable ComputeYarnTable(const YarnConfig& config) {
   // HF: beta_fast/beta_slow fall back to 32/1 when absent or zero ("or 32").
   const double beta_fast = config.beta_fast != 0 ? config.beta_fast : 32.0;
   const double beta_slow = config.beta_slow != 0 ? config.beta_slow : 1.0;
-  double low = FindCorrectionDim(beta_fast, dim, config.theta, config.original_max_position_embeddings);
-  double high = FindCorrectionDim(beta_slow, dim, config.theta, config.original_max_position_embeddings);
+  double low =
+      FindCorrectionDim(beta_fast, dim, config.theta, config.original_max_position_embeddings);
+  double high =
+      FindCorrectionDim(beta_slow, dim, config.theta, config.original_max_position_embeddings);
   // gpt-oss sets truncate: false, so the range keeps its fractional bounds (HF's default is true).
   if (config.truncate) {
     low = std::floor(low);

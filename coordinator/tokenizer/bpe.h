@@ -50,6 +50,24 @@ class BytePairEncoder {
 
  private:
   BytePairEncoder() = default;
+  // A lookup split in two so that the cache misses of independent lookups overlap: Start
+  // hashes and prefetches, Finish probes.
+  struct Lookup {
+    std::string_view key;
+    uint64_t hash;
+  };
+  Lookup Start(std::string_view key) const {
+    Lookup l{key, 0};
+    if (key.size() > 2) {
+      l.hash = ranks_.HashOf(key);
+      ranks_.Prefetch(l.hash);
+    }
+    return l;
+  }
+  uint32_t Finish(const Lookup& l) const {
+    return l.key.size() <= 2 ? Rank(l.key) : ranks_.Find(l.key, l.hash);
+  }
+
   void EncodeUnknownPiece(std::string_view piece, std::vector<int>* out) const;
   void MergeSmall(std::string_view piece, std::vector<int>* out) const;
   void MergeLarge(std::string_view piece, std::vector<int>* out) const;

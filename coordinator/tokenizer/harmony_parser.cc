@@ -79,6 +79,13 @@ std::vector<std::string> SplitAsciiWhitespace(std::string_view s) {
   return parts;
 }
 
+// Model output quoted in an error message: valid UTF-8, and short.
+std::string Quoted(std::string_view text) {
+  constexpr size_t kMax = 120;
+  if (text.size() <= kMax) return absl::StrCat("\"", utf8::ToValid(text), "\"");
+  return absl::StrCat("\"", utf8::ToValid(text.substr(0, kMax)), "...\"");
+}
+
 }  // namespace
 
 std::string_view ParserStateName(ParserState state) {
@@ -131,7 +138,7 @@ absl::StatusOr<MessageHeader> ParseMessageHeader(std::string_view text,
         parts.erase(parts.begin());
         role = Role::kTool;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("unknown role \"", parts[0], "\""));
+        return absl::InvalidArgumentError(absl::StrCat("unknown role ", Quoted(parts[0])));
       }
     }
   }
@@ -154,7 +161,7 @@ absl::StatusOr<MessageHeader> ParseMessageHeader(std::string_view text,
   }
   if (!parts.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unexpected words in message header: \"", absl::StrJoin(parts, " "), "\""));
+        absl::StrCat("unexpected words in message header: ", Quoted(absl::StrJoin(parts, " "))));
   }
   header.author.role = *role;
   if (*role == Role::kTool) header.author.name = role_word;
@@ -276,15 +283,14 @@ void HarmonyStreamParser::OnHeaderToken(int token, ParserStep& step) {
     }
     absl::StatusOr<MessageHeader> header = ParseMessageHeader(text, next_role_);
     if (!header.ok()) {
-      Fail(absl::StrCat("bad message header \"", utf8::ToValid(text), "\": ",
-                        header.status().message()),
+      Fail(absl::StrCat("bad message header ", Quoted(text), ": ", header.status().message()),
            step);
       return;
     }
     if (header->channel.has_value() && !options_.valid_channels.empty() &&
         std::find(options_.valid_channels.begin(), options_.valid_channels.end(),
                   *header->channel) == options_.valid_channels.end()) {
-      Fail(absl::StrCat("unknown channel \"", *header->channel, "\""), step);
+      Fail(absl::StrCat("unknown channel ", Quoted(*header->channel)), step);
       return;
     }
     header_ = *std::move(header);

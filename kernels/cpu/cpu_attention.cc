@@ -80,7 +80,8 @@ absl::Status CpuOps::AppendKv(const TensorView& k, const TensorView& v, const Te
   for (int i = 0; i < 3; ++i)
     GPTOSS_CHECK_ARG(k.dims[i] == v.dims[i], "AppendKv: k ", k.ShapeString(), " and v ",
                      v.ShapeString(), " differ");
-  GPTOSS_CHECK_ARG(slots.dim(0) == n, "AppendKv: slots ", slots.ShapeString(), " must be [", n, "]");
+  GPTOSS_CHECK_ARG(slots.dim(0) == n, "AppendKv: slots ", slots.ShapeString(), " must be [", n,
+                   "]");
   GPTOSS_CHECK_ARG(cache.k.dim(2) == kv_heads && cache.k.dim(3) == head_dim, "AppendKv: k ",
                    k.ShapeString(), " does not match cache ", cache.k.ShapeString());
   const int64_t capacity = cache.k.dim(0) * cache.k.dim(1);
@@ -102,7 +103,8 @@ absl::Status CpuOps::AttentionWithSinks(const TensorView& q, const KvLayerView& 
                                         int window, float scale, TensorView out) {
   RETURN_IF_ERROR(CheckTensor(q, "Attention q", DType::kF32, 3));
   RETURN_IF_ERROR(CheckCache(cache, "Attention"));
-  RETURN_IF_ERROR(CheckTensor(sinks, "Attention sinks", sinks.dtype == DType::kBF16 ? DType::kBF16 : DType::kF32, 1));
+  RETURN_IF_ERROR(CheckTensor(sinks, "Attention sinks",
+                              sinks.dtype == DType::kBF16 ? DType::kBF16 : DType::kF32, 1));
   RETURN_IF_ERROR(CheckTensor(batch.query_start, "Attention query_start", DType::kI32, 1));
   RETURN_IF_ERROR(CheckTensor(batch.context_len, "Attention context_len", DType::kI32, 1));
   RETURN_IF_ERROR(CheckTensor(batch.block_tables, "Attention block_tables", DType::kI32, 2));
@@ -115,13 +117,15 @@ absl::Status CpuOps::AttentionWithSinks(const TensorView& q, const KvLayerView& 
                    " head dim does not match cache ", cache.k.ShapeString());
   GPTOSS_CHECK_ARG(kv_heads > 0 && heads % kv_heads == 0, "Attention: ", heads,
                    " query heads are not a multiple of ", kv_heads, " kv heads");
-  GPTOSS_CHECK_ARG(sinks.dim(0) == heads, "Attention: sinks ", sinks.ShapeString(), " must be [", heads, "]");
+  GPTOSS_CHECK_ARG(sinks.dim(0) == heads, "Attention: sinks ", sinks.ShapeString(), " must be [",
+                   heads, "]");
   GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == heads * head_dim, "Attention: out ",
                    out.ShapeString(), " must be [", n, ",", heads * head_dim, "]");
   GPTOSS_CHECK_ARG(batch.num_tokens == n, "Attention: batch.num_tokens ", batch.num_tokens,
                    " != q rows ", n);
   GPTOSS_CHECK_ARG(num_seqs >= 0 && batch.query_start.dim(0) == num_seqs + 1 &&
-                       batch.context_len.dim(0) == num_seqs && batch.block_tables.dim(0) == num_seqs,
+                       batch.context_len.dim(0) == num_seqs &&
+                       batch.block_tables.dim(0) == num_seqs,
                    "Attention: query_start ", batch.query_start.ShapeString(), ", context_len ",
                    batch.context_len.ShapeString(), " and block_tables ",
                    batch.block_tables.ShapeString(), " do not describe ", num_seqs, " sequences");
@@ -135,8 +139,9 @@ absl::Status CpuOps::AttentionWithSinks(const TensorView& q, const KvLayerView& 
   for (int64_t s = 0; s < num_seqs; ++s) {
     const int64_t n_new = static_cast<int64_t>(qs[s + 1]) - qs[s];
     GPTOSS_CHECK_ARG(n_new >= 0, "Attention: query_start decreases at sequence ", s);
-    GPTOSS_CHECK_ARG(ctx[s] >= n_new && ctx[s] <= max_blocks * block_size, "Attention: sequence ", s,
-                     " context_len ", ctx[s], " must be in [", n_new, ", ", max_blocks * block_size, "]");
+    GPTOSS_CHECK_ARG(ctx[s] >= n_new && ctx[s] <= max_blocks * block_size, "Attention: sequence ",
+                     s, " context_len ", ctx[s], " must be in [", n_new, ", ",
+                     max_blocks * block_size, "]");
     if (n_new == 0) continue;
     // Keys read by this sequence: from the window start of its first new query to its end.
     const int64_t first_pos = ctx[s] - n_new;
@@ -167,7 +172,8 @@ absl::Status CpuOps::AttentionWithSinks(const TensorView& q, const KvLayerView& 
         const float* qh = q.as<float>() + (t * heads + h) * head_dim;
         const int64_t kvh = h / group;  // repeat_kv: query head h reads kv head h / group
         for (int64_t p = lo; p <= pos; ++p) {
-          const int64_t slot = tables[s * max_blocks + p / block_size] * block_size + p % block_size;
+          const int64_t slot =
+              tables[s * max_blocks + p / block_size] * block_size + p % block_size;
           const float* kh = kc + (slot * kv_heads + kvh) * head_dim;
           double dot = 0;
           for (int64_t d = 0; d < head_dim; ++d) dot += static_cast<double>(qh[d]) * kh[d];
@@ -185,7 +191,8 @@ absl::Status CpuOps::AttentionWithSinks(const TensorView& q, const KvLayerView& 
         }
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int64_t p = lo; p <= pos; ++p) {
-          const int64_t slot = tables[s * max_blocks + p / block_size] * block_size + p % block_size;
+          const int64_t slot =
+              tables[s * max_blocks + p / block_size] * block_size + p % block_size;
           const float* vh = vc + (slot * kv_heads + kvh) * head_dim;
           const double prob = logits[p - lo] / denom;
           for (int64_t d = 0; d < head_dim; ++d) acc[d] += prob * vh[d];

@@ -24,7 +24,8 @@ absl::Status CheckMxfp4(const TensorView& blocks, const TensorView& scales, cons
                         const char* name, int64_t experts, int64_t n, int64_t k) {
   RETURN_IF_ERROR(CheckTensor(blocks, name, DType::kU8, 4));
   RETURN_IF_ERROR(CheckTensor(scales, name, DType::kU8, 3));
-  RETURN_IF_ERROR(CheckTensor(bias, name, bias.dtype == DType::kF32 ? DType::kF32 : DType::kBF16, 2));
+  RETURN_IF_ERROR(
+      CheckTensor(bias, name, bias.dtype == DType::kF32 ? DType::kF32 : DType::kBF16, 2));
   GPTOSS_CHECK_ARG(k % 32 == 0, "MoeMlp: ", name, " input dim ", k, " is not a multiple of 32");
   GPTOSS_CHECK_ARG(blocks.dim(0) == experts && blocks.dim(1) == n && blocks.dim(2) == k / 32 &&
                        blocks.dim(3) == 16,
@@ -116,9 +117,10 @@ absl::Status CpuOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
                    "MoeMlp: gate_up blocks ", ew.gate_up_blocks.ShapeString(),
                    " must be [E, 2I, H/32, 16]");
   const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
-  RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up", local,
-                             2 * inter, hidden));
-  RETURN_IF_ERROR(CheckMxfp4(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden, inter));
+  RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
+                             local, 2 * inter, hidden));
+  RETURN_IF_ERROR(
+      CheckMxfp4(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden, inter));
   const int32_t* ids = expert_ids.as<int32_t>();
   for (int64_t i = 0; i < n * k; ++i)
     GPTOSS_CHECK_ARG(ids[i] >= 0, "MoeMlp: negative expert id ", ids[i], " at row ", i / k);
@@ -134,7 +136,8 @@ absl::Status CpuOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
     std::vector<const float*> in(pairs.size());
     for (size_t p = 0; p < pairs.size(); ++p) in[p] = x.as<float>() + (pairs[p] / k) * hidden;
     std::vector<std::vector<float>> gate_up(pairs.size(), std::vector<float>(2 * inter));
-    Mxfp4Project(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, e, 2 * inter, hidden, in, gate_up);
+    Mxfp4Project(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, e, 2 * inter, hidden, in,
+                 gate_up);
 
     std::vector<std::vector<float>> act(pairs.size(), std::vector<float>(inter));
     for (size_t p = 0; p < pairs.size(); ++p) {

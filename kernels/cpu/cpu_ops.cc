@@ -18,24 +18,28 @@ absl::Status CheckTensor(const TensorView& t, const char* name, DType dtype, int
   if (t.device != Device::kCpu)
     return absl::InvalidArgumentError(absl::StrCat(name, ": not in host memory"));
   if (t.dtype != dtype)
-    return absl::InvalidArgumentError(absl::StrCat(name, ": dtype ", std::string(DTypeName(t.dtype)),
-                                                   ", expected ", std::string(DTypeName(dtype))));
+    return absl::InvalidArgumentError(absl::StrCat(name, ": dtype ",
+                                                   std::string(DTypeName(t.dtype)), ", expected ",
+                                                   std::string(DTypeName(dtype))));
   if (t.rank != rank)
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": rank ", t.rank, " (shape ", t.ShapeString(), "), expected ", rank));
   for (int i = 0; i < t.rank; ++i) {
     if (t.dims[i] < 0)
-      return absl::InvalidArgumentError(absl::StrCat(name, ": negative dimension in ", t.ShapeString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": negative dimension in ", t.ShapeString()));
   }
   if (t.numel() > 0 && t.data == nullptr)
-    return absl::InvalidArgumentError(absl::StrCat(name, ": null data for shape ", t.ShapeString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": null data for shape ", t.ShapeString()));
   return absl::OkStatus();
 }
 
 float LoadFloat(const TensorView& t, int64_t i) {
   if (t.dtype == DType::kBF16) {
     uint16_t b;
-    std::memcpy(&b, static_cast<const char*>(t.data) + 2 * i, 2);  // checkpoint data may be unaligned
+    std::memcpy(&b, static_cast<const char*>(t.data) + 2 * i,
+                2);  // checkpoint data may be unaligned
     return Bf16ToF32(b);
   }
   float f;
@@ -96,7 +100,8 @@ absl::Status CpuOps::Embedding(const TensorView& ids, const TensorView& table, T
     GPTOSS_CHECK_ARG(id[t] >= 0 && id[t] < vocab, "Embedding: id ", id[t], " at row ", t,
                      " is outside the table of ", vocab, " rows");
   }
-  for (int64_t t = 0; t < n; ++t) LoadRow(table, id[t] * hidden, hidden, out.as<float>() + t * hidden);
+  for (int64_t t = 0; t < n; ++t)
+    LoadRow(table, id[t] * hidden, hidden, out.as<float>() + t * hidden);
   return absl::OkStatus();
 }
 
@@ -130,12 +135,14 @@ absl::Status CpuOps::Linear(const TensorView& x, const TensorView& w, const Tens
   RETURN_IF_ERROR(CheckWeight(w, "Linear w", 2));
   RETURN_IF_ERROR(CheckTensor(out, "Linear out", DType::kF32, 2));
   const int64_t n_rows = x.dim(0), k = x.dim(1), n_out = w.dim(0);
-  GPTOSS_CHECK_ARG(w.dim(1) == k, "Linear: w ", w.ShapeString(), " does not match x ", x.ShapeString());
+  GPTOSS_CHECK_ARG(w.dim(1) == k, "Linear: w ", w.ShapeString(), " does not match x ",
+                   x.ShapeString());
   GPTOSS_CHECK_ARG(out.dim(0) == n_rows && out.dim(1) == n_out, "Linear: out ", out.ShapeString(),
                    " must be [", n_rows, ",", n_out, "]");
   if (!bias.empty()) {
     RETURN_IF_ERROR(CheckWeight(bias, "Linear bias", 1));
-    GPTOSS_CHECK_ARG(bias.dim(0) == n_out, "Linear: bias ", bias.ShapeString(), " must be [", n_out, "]");
+    GPTOSS_CHECK_ARG(bias.dim(0) == n_out, "Linear: bias ", bias.ShapeString(), " must be [", n_out,
+                     "]");
   }
   GPTOSS_CHECK_ARG(out.data != x.data || n_rows == 0, "Linear: out must not alias x");
   std::vector<float> row(k);

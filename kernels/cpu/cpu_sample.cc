@@ -24,7 +24,8 @@ float LogProb(const float* logits, int64_t vocab, int64_t id) {
   float max_logit = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < vocab; ++i) max_logit = std::max(max_logit, RankKey(logits[i]));
   double sum = 0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(RankKey(logits[i])) - max_logit);
+  for (int64_t i = 0; i < vocab; ++i)
+    sum += std::exp(static_cast<double>(RankKey(logits[i])) - max_logit);
   return static_cast<float>(static_cast<double>(logits[id]) - max_logit - std::log(sum));
 }
 
@@ -55,7 +56,8 @@ int64_t Draw(const float* logits, int64_t vocab, const SamplingParams& p) {
   std::vector<double> prob(kept);
   double total = 0;
   for (int64_t j = 0; j < kept; ++j) {
-    prob[j] = std::isinf(z0) && z[order[j]] == z0 ? 1.0 : std::exp(static_cast<double>(z[order[j]]) - z0);
+    prob[j] =
+        std::isinf(z0) && z[order[j]] == z0 ? 1.0 : std::exp(static_cast<double>(z[order[j]]) - z0);
     total += prob[j];
   }
   for (int64_t j = 0; j < kept; ++j) prob[j] /= total;
@@ -97,10 +99,10 @@ absl::Status CpuOps::Sample(const TensorView& logits, const std::vector<Sampling
   RETURN_IF_ERROR(CheckTensor(logprobs, "Sample logprobs", DType::kF32, 1));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1);
   GPTOSS_CHECK_ARG(vocab > 0, "Sample: empty vocabulary");
-  GPTOSS_CHECK_ARG(static_cast<int64_t>(params.size()) == rows && ids.dim(0) == rows &&
-                       logprobs.dim(0) == rows,
-                   "Sample: ", rows, " logit rows, ", params.size(), " params, ids ",
-                   ids.ShapeString(), ", logprobs ", logprobs.ShapeString());
+  GPTOSS_CHECK_ARG(
+      static_cast<int64_t>(params.size()) == rows && ids.dim(0) == rows && logprobs.dim(0) == rows,
+      "Sample: ", rows, " logit rows, ", params.size(), " params, ids ", ids.ShapeString(),
+      ", logprobs ", logprobs.ShapeString());
   for (int64_t b = 0; b < rows; ++b) {
     const SamplingParams& p = params[b];
     GPTOSS_CHECK_ARG(!std::isnan(p.temperature) && !std::isinf(p.temperature),

@@ -1,7 +1,7 @@
 // MXFP4 decode, exactly as transformers' convert_moe_packed_tensors (integrations/mxfp4.py):
 // each byte holds two E2M1 codes, the LOW nibble first (even column), the high nibble second;
-// every 16 bytes (32 values) share one E8M0 scale byte s with value 2^(s-127), applied with
-// ldexp (so s = 255 with code 0.5 gives 2^127, not inf*0.5 rounding surprises).
+// every 16 bytes (32 values) share one E8M0 scale byte s with value 2^(s-127), applied as
+// ldexp(value, s - 127) like torch.ldexp (so s = 255 gives 2^127 for 0.5 and inf from 1.0 up).
 // Layout (HF checkpoint): blocks [..., N, K/32, 16], scales [..., N, K/32]; row n is an OUTPUT
 // feature and the 32*K/32 values of a row are its input features in order.
 #pragma once

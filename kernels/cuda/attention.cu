@@ -363,8 +363,10 @@ absl::Status LaunchAttentionWithSinks(const LaunchContext& ctx, const AttentionA
       return LaunchForHeadDim<64>(ctx, p, a);
     case 32:
       return LaunchForHeadDim<32>(ctx, p, a);
+    case 16:  // the tiny preset and several golden fixtures
+      return LaunchForHeadDim<16>(ctx, p, a);
     default:
-      return absl::UnimplementedError("Attention: CUDA supports head_dim 32 and 64");
+      return absl::UnimplementedError("Attention: CUDA supports head_dim 16, 32 and 64");
   }
 }
 

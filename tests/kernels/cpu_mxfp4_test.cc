@@ -20,7 +20,8 @@ uint32_t Bits(float f) {
 }
 
 TEST(CpuMxfp4, MatchesTransformersBitForBit) {
-  auto ckpt = Checkpoint::Open(std::string(GPTOSS_SOURCE_DIR) + "/tests/data/golden/mxfp4_decode.safetensors");
+  auto ckpt = Checkpoint::Open(std::string(GPTOSS_SOURCE_DIR) +
+                               "/tests/data/golden/mxfp4_decode.safetensors");
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   auto blocks = (*ckpt)->Get("blocks");
   auto scales = (*ckpt)->Get("scales");

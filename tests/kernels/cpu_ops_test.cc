@@ -8,8 +8,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <string>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -69,11 +69,14 @@ TEST_F(CpuOpsTest, ShapeAndDtypeMismatchesAreInvalidArgument) {
   HostTensor x = F32({3, 4}), w = Bf16({5, 4}, std::vector<float>(20, 0.5f)), out = F32({3, 5});
   EXPECT_TRUE(ops_.Linear(x.view(), w.view(), TensorView(), out.view()).ok());
   HostTensor wrong_out = F32({3, 4});
-  EXPECT_TRUE(absl::IsInvalidArgument(ops_.Linear(x.view(), w.view(), TensorView(), wrong_out.view())));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ops_.Linear(x.view(), w.view(), TensorView(), wrong_out.view())));
   HostTensor bad_bias = Bf16({4}, {0, 0, 0, 0});
-  EXPECT_TRUE(absl::IsInvalidArgument(ops_.Linear(x.view(), w.view(), bad_bias.view(), out.view())));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ops_.Linear(x.view(), w.view(), bad_bias.view(), out.view())));
   HostTensor i32_x = I32({3, 4}, {});
-  EXPECT_THAT(ops_.Linear(i32_x.view(), w.view(), TensorView(), out.view()).message(), HasSubstr("dtype"));
+  EXPECT_THAT(ops_.Linear(i32_x.view(), w.view(), TensorView(), out.view()).message(),
+              HasSubstr("dtype"));
   HostTensor norm_w = Bf16({3}, {1, 1, 1});
   EXPECT_TRUE(absl::IsInvalidArgument(ops_.RmsNorm(x.view(), norm_w.view(), 1e-5f, x.view())));
   TensorView on_gpu = x.view();
@@ -118,7 +121,9 @@ TEST_F(CpuOpsTest, AttentionIsInvariantToPagingAndNeverReadsReleasedBlocks) {
   HostTensor table1 = I32({1, 6}, {0, 1, 2, 3, 4, -1});
   HostTensor out1 = F32({n_new, 8}), out2 = F32({n_new, 8});
   AttentionBatch b1{qs.view(), cl.view(), table1.view(), 1, n_new, ctx};
-  ASSERT_TRUE(ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b1, window, 0.5f, out1.view()).ok());
+  ASSERT_TRUE(
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b1, window, 0.5f, out1.view())
+          .ok());
   // Scrambled layout holding the same rows; blocks wholly outside the window (positions < 16-5=11
   // for the first query at 16: blocks 0 and 1) are released and their memory poisoned.
   HostTensor table2 = I32({1, 6}, {-1, -1, 9, 7, 11, -1});
@@ -130,18 +135,22 @@ TEST_F(CpuOpsTest, AttentionIsInvariantToPagingAndNeverReadsReleasedBlocks) {
   std::fill_n(a.kc.as<float>(), 32, std::numeric_limits<float>::quiet_NaN());
   std::fill_n(a.vc.as<float>(), 32, std::numeric_limits<float>::quiet_NaN());
   AttentionBatch b2{qs.view(), cl.view(), table2.view(), 1, n_new, ctx};
-  ASSERT_TRUE(ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b2, window, 0.5f, out2.view()).ok());
+  ASSERT_TRUE(
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b2, window, 0.5f, out2.view())
+          .ok());
   for (int i = 0; i < n_new * 8; ++i) EXPECT_EQ(out1.as<float>()[i], out2.as<float>()[i]) << i;
 
   // A released block that the window does reach is an error, not a read.
   HostTensor table3 = I32({1, 6}, {-1, -1, -1, 7, 11, -1});
   AttentionBatch b3{qs.view(), cl.view(), table3.view(), 1, n_new, ctx};
-  absl::Status s = ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b3, window, 0.5f, out2.view());
+  absl::Status s =
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b3, window, 0.5f, out2.view());
   EXPECT_TRUE(absl::IsInvalidArgument(s));
   EXPECT_THAT(s.message(), HasSubstr("logical block 2"));
   HostTensor table4 = I32({1, 6}, {0, 1, 2, 3, 12, -1});  // physical block out of range
   AttentionBatch b4{qs.view(), cl.view(), table4.view(), 1, n_new, ctx};
-  EXPECT_TRUE(absl::IsInvalidArgument(ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b4, 0, 0.5f, out2.view())));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b4, 0, 0.5f, out2.view())));
 }
 
 TEST_F(CpuOpsTest, AttentionWindowEdgeAndSinkFollowTheDefinition) {
@@ -154,7 +163,8 @@ TEST_F(CpuOpsTest, AttentionWindowEdgeAndSinkFollowTheDefinition) {
   HostTensor out = F32({1, 8});
   AttentionBatch batch{qs.view(), cl.view(), table.view(), 1, 1, 6};
   const float scale = 0.5f;
-  ASSERT_TRUE(ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), batch, 3, scale, out.view()).ok());
+  ASSERT_TRUE(
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), batch, 3, scale, out.view()).ok());
   for (int h = 0; h < 2; ++h) {
     // GQA: both query heads read kv head 0.
     std::vector<double> e;
@@ -179,12 +189,15 @@ TEST_F(CpuOpsTest, AttentionRejectsInconsistentBatches) {
   HostTensor table = I32({1, 6}, {0, 1, 2, 3, 4, 5});
   HostTensor qs_bad = I32({2}, {0, 3}), cl = I32({1}, {5});
   AttentionBatch b1{qs_bad.view(), cl.view(), table.view(), 1, 2, 5};
-  EXPECT_TRUE(absl::IsInvalidArgument(ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b1, 0, 1, out.view())));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b1, 0, 1, out.view())));
   HostTensor qs = I32({2}, {0, 2}), cl_short = I32({1}, {1}), cl_long = I32({1}, {25});
   AttentionBatch b2{qs.view(), cl_short.view(), table.view(), 1, 2, 1};
-  EXPECT_TRUE(absl::IsInvalidArgument(ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b2, 0, 1, out.view())));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b2, 0, 1, out.view())));
   AttentionBatch b3{qs.view(), cl_long.view(), table.view(), 1, 2, 25};
-  EXPECT_TRUE(absl::IsInvalidArgument(ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b3, 0, 1, out.view())));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ops_.AttentionWithSinks(q.view(), a.cache(), sinks.view(), b3, 0, 1, out.view())));
 }
 
 TEST_F(CpuOpsTest, AppendKvChecksSlots) {
@@ -195,11 +208,13 @@ TEST_F(CpuOpsTest, AppendKvChecksSlots) {
   EXPECT_EQ(a.kc.as<float>()[5 * 4 + 2], 3.0f);
   EXPECT_EQ(a.kc.as<float>()[47 * 4 + 3], 8.0f);
   HostTensor bad = I32({2}, {5, 48});
-  EXPECT_THAT(ops_.AppendKv(k.view(), v.view(), bad.view(), a.cache()).message(), HasSubstr("slot 48"));
+  EXPECT_THAT(ops_.AppendKv(k.view(), v.view(), bad.view(), a.cache()).message(),
+              HasSubstr("slot 48"));
 }
 
 TEST_F(CpuOpsTest, RouterTopKSortsBreaksTiesLowAndNormalizesOverSelected) {
-  HostTensor logits = F32({1, 5}, {1.0f, 3.0f, 2.0f, 3.0f, std::numeric_limits<float>::quiet_NaN()});
+  HostTensor logits =
+      F32({1, 5}, {1.0f, 3.0f, 2.0f, 3.0f, std::numeric_limits<float>::quiet_NaN()});
   HostTensor ids = I32({1, 3}, {}), w = F32({1, 3});
   ASSERT_TRUE(ops_.RouterTopK(logits.view(), 3, ids.view(), w.view()).ok());
   EXPECT_EQ(ids.as<int32_t>()[0], 1);
@@ -213,15 +228,18 @@ TEST_F(CpuOpsTest, RouterTopKSortsBreaksTiesLowAndNormalizesOverSelected) {
 
 TEST_F(CpuOpsTest, MoeMlpZeroesNonLocalRowsAndChecksShapes) {
   const int hidden = 32, inter = 32, local = 2;
-  HostTensor gub(DType::kU8, {local, 2 * inter, hidden / 32, 16}), gus(DType::kU8, {local, 2 * inter, hidden / 32});
-  HostTensor db(DType::kU8, {local, hidden, inter / 32, 16}), ds(DType::kU8, {local, hidden, inter / 32});
+  HostTensor gub(DType::kU8, {local, 2 * inter, hidden / 32, 16}),
+      gus(DType::kU8, {local, 2 * inter, hidden / 32});
+  HostTensor db(DType::kU8, {local, hidden, inter / 32, 16}),
+      ds(DType::kU8, {local, hidden, inter / 32});
   HostTensor gbias = Bf16({local, 2 * inter}, std::vector<float>(2 * local * inter, 0.25f));
   HostTensor dbias = Bf16({local, hidden}, std::vector<float>(local * hidden, -0.5f));
   for (int64_t i = 0; i < gub.numel(); ++i) gub.as<uint8_t>()[i] = static_cast<uint8_t>(i * 37);
   for (int64_t i = 0; i < db.numel(); ++i) db.as<uint8_t>()[i] = static_cast<uint8_t>(i * 91);
   std::fill_n(gus.as<uint8_t>(), gus.numel(), 124);
   std::fill_n(ds.as<uint8_t>(), ds.numel(), 123);
-  ExpertWeights ew{gub.view(), gus.view(), gbias.view(), db.view(), ds.view(), dbias.view(), 2, local};
+  ExpertWeights ew{gub.view(),   gus.view(), gbias.view(), db.view(), ds.view(),
+                   dbias.view(), 2,          local};
   HostTensor x = F32({2, hidden});
   FillRandom(x, 7);
   HostTensor ids = I32({2, 2}, {2, 0, 3, 5});  // experts 2, 3 are local (first_expert = 2)
@@ -244,7 +262,8 @@ TEST_F(CpuOpsTest, MoeMlpZeroesNonLocalRowsAndChecksShapes) {
 TEST_F(CpuOpsTest, SampleGreedyTiesAndLogprob) {
   HostTensor logits = F32({2, 4}, {1.0f, 5.0f, 5.0f, -2.0f, 0.0f, 0.0f, 0.0f, 0.0f});
   HostTensor ids = I32({2}, {}), lp = F32({2});
-  ASSERT_TRUE(ops_.Sample(logits.view(), {SamplingParams{}, SamplingParams{}}, ids.view(), lp.view()).ok());
+  ASSERT_TRUE(
+      ops_.Sample(logits.view(), {SamplingParams{}, SamplingParams{}}, ids.view(), lp.view()).ok());
   EXPECT_EQ(ids.as<int32_t>()[0], 1);
   EXPECT_EQ(ids.as<int32_t>()[1], 0);
   const double lse = std::log(std::exp(1.0) + 2 * std::exp(5.0) + std::exp(-2.0));

@@ -1,6 +1,8 @@
 // YaRN tables vs transformers' _compute_yarn_parameters (fixture yarn_tables.safetensors from
 // tools/golden/make_fixtures.py --only yarn). torch evaluates base ** x with its vectorized pow
 // (about 1 ulp); ours is the correctly rounded std::pow, so we allow 1 ulp and nothing more.
+#include "kernels/rope_yarn.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -8,7 +10,6 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "kernels/rope_yarn.h"
 #include "worker/model/safetensors.h"
 
 namespace gptoss {
@@ -35,7 +36,8 @@ constexpr Case kCases[] = {{64, 150000.0, 32.0, 4096, false},
                            {32, 500000.0, 4.0, 128, true}};
 
 TEST(RopeYarn, MatchesTransformersWithinOneUlp) {
-  auto ckpt = Checkpoint::Open(std::string(GPTOSS_SOURCE_DIR) + "/tests/data/golden/yarn_tables.safetensors");
+  auto ckpt = Checkpoint::Open(std::string(GPTOSS_SOURCE_DIR) +
+                               "/tests/data/golden/yarn_tables.safetensors");
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   int64_t worst = 0;
   for (size_t i = 0; i < std::size(kCases); ++i) {

@@ -21,15 +21,16 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Run {
+struct CliRun {
   int exit_code = -1;
   std::string out, err;
 };
 
-Run Gptoss(const std::string& args, const std::string& scratch) {
+CliRun Gptoss(const std::string& args, const std::string& scratch) {
   const std::string err_path = scratch + "/stderr.txt";
-  const std::string cmd = std::string(GPTOSS_BINARY_DIR) + "/tools/cli/gptoss " + args + " 2>" + err_path;
-  Run r;
+  const std::string cmd =
+      std::string(GPTOSS_BINARY_DIR) + "/tools/cli/gptoss " + args + " 2>" + err_path;
+  CliRun r;
   std::FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
@@ -49,9 +50,9 @@ class GoldenCliTest : public ::testing::Test {
     golden_ = std::move(*golden);
     scratch_ = testing::ScratchDir("golden_cli");
     model_ = scratch_ + "/model";
-    Run r = Gptoss("make-checkpoint --config " + golden_.config_path + " --seed " +
-                       std::to_string(golden_.seed) + " --out " + model_,
-                   scratch_);
+    CliRun r = Gptoss("make-checkpoint --config " + golden_.config_path + " --seed " +
+                          std::to_string(golden_.seed) + " --out " + model_,
+                      scratch_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     for (const auto& [file, digest] : golden_.checkpoint_sha256)
       ASSERT_EQ(testing::Sha256OfFile(model_ + "/" + file), digest)
@@ -65,7 +66,9 @@ class GoldenCliTest : public ::testing::Test {
 TEST_F(GoldenCliTest, LogitsWritesEveryPosition) {
   const auto& seq = golden_.sequences[1];
   const std::string out = scratch_ + "/logits.safetensors";
-  Run r = Gptoss("logits --model " + model_ + " --ids \"" + absl::StrJoin(seq.full(), " ") + "\" --out " + out, scratch_);
+  CliRun r = Gptoss(
+      "logits --model " + model_ + " --ids \"" + absl::StrJoin(seq.full(), " ") + "\" --out " + out,
+      scratch_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto file = Checkpoint::Open(out);
   ASSERT_TRUE(file.ok()) << file.status();
@@ -82,9 +85,9 @@ TEST_F(GoldenCliTest, LogitsWritesEveryPosition) {
 
 TEST_F(GoldenCliTest, GeneratePrintsTheGreedyContinuation) {
   for (const auto& seq : golden_.sequences) {
-    Run r = Gptoss("generate --model " + model_ + " --ids \"" + absl::StrJoin(seq.prompt, ",") +
-                       "\" --max-tokens 32",
-                   scratch_);
+    CliRun r = Gptoss("generate --model " + model_ + " --ids \"" + absl::StrJoin(seq.prompt, ",") +
+                          "\" --max-tokens 32",
+                      scratch_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     // Generation ends early if HF's continuation contains an eos id of the config.
     std::vector<int32_t> want;
@@ -97,8 +100,10 @@ TEST_F(GoldenCliTest, GeneratePrintsTheGreedyContinuation) {
     EXPECT_EQ(r.out, absl::StrJoin(want, " ") + "\n");
   }
   // Sampling flags are accepted and seeded: the same seed prints the same ids.
-  const std::string sampled = "generate --model " + model_ + " --ids \"1 2 3\" --max-tokens 5 --temperature 0.8 --top-p 0.9 --seed 7";
-  Run a = Gptoss(sampled, scratch_), b = Gptoss(sampled, scratch_);
+  const std::string sampled =
+      "generate --model " + model_ +
+      " --ids \"1 2 3\" --max-tokens 5 --temperature 0.8 --top-p 0.9 --seed 7";
+  CliRun a = Gptoss(sampled, scratch_), b = Gptoss(sampled, scratch_);
   ASSERT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
 }
@@ -120,7 +125,7 @@ TEST_F(GoldenCliTest, BadInputExitsNonZeroWithOneMessage) {
       {"generate --model " + model_ + " --ids 1 --bogus 2", "unknown flag --bogus"},
   };
   for (const auto& [args, needle] : cases) {
-    Run r = Gptoss(args, scratch_);
+    CliRun r = Gptoss(args, scratch_);
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_THAT(r.err, HasSubstr(needle)) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;

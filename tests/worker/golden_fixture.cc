@@ -18,7 +18,8 @@ namespace {
 std::string GoldenDir() { return std::string(GPTOSS_SOURCE_DIR) + "/tests/data/golden"; }
 
 template <typename T>
-absl::StatusOr<std::vector<T>> ReadVector(const Checkpoint& file, const std::string& name, DType dtype) {
+absl::StatusOr<std::vector<T>> ReadVector(const Checkpoint& file, const std::string& name,
+                                          DType dtype) {
   ASSIGN_OR_RETURN(TensorView t, file.Get(name));
   if (t.dtype != dtype)
     return absl::InvalidArgumentError(absl::StrCat("golden fixture tensor ", name, " has dtype ",
@@ -45,16 +46,20 @@ std::vector<int32_t> GoldenSequence::full() const {
   return out;
 }
 
-std::vector<std::string> GoldenCaseNames() { return {"swa_yarn", "deep_gqa", "mha_top1", "batch2"}; }
+std::vector<std::string> GoldenCaseNames() {
+  return {"swa_yarn", "deep_gqa", "mha_top1", "batch2"};
+}
 
 absl::StatusOr<GoldenCase> LoadGoldenCase(const std::string& name) {
   GoldenCase golden;
   golden.name = name;
   golden.config_path = GoldenDir() + "/configs/" + name + ".json";
   ASSIGN_OR_RETURN(golden.config, LoadModelConfig(golden.config_path));
-  ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> file, Checkpoint::Open(GoldenDir() + "/" + name + ".safetensors"));
+  ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> file,
+                   Checkpoint::Open(GoldenDir() + "/" + name + ".safetensors"));
   ASSIGN_OR_RETURN(std::vector<int32_t> seed, ReadVector<int32_t>(*file, "seed", DType::kI32));
-  if (seed.size() != 1) return absl::InvalidArgumentError("golden fixture: seed must hold one value");
+  if (seed.size() != 1)
+    return absl::InvalidArgumentError("golden fixture: seed must hold one value");
   golden.seed = static_cast<uint64_t>(seed[0]);
   for (const std::string& tensor : file->names()) {
     if (tensor.rfind("sha256.", 0) != 0) continue;
@@ -69,12 +74,13 @@ absl::StatusOr<GoldenCase> LoadGoldenCase(const std::string& name) {
     ASSIGN_OR_RETURN(seq.tokens, ReadVector<int32_t>(*file, "tokens_" + suffix, DType::kI32));
     ASSIGN_OR_RETURN(seq.logits, ReadVector<float>(*file, "logits_" + suffix, DType::kF32));
     if (seq.logits.size() != (seq.prompt.size() + seq.tokens.size()) * static_cast<size_t>(vocab))
-      return absl::InvalidArgumentError(absl::StrCat("golden fixture ", name, ": logits_", i,
-                                                     " does not hold every position"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("golden fixture ", name, ": logits_", i, " does not hold every position"));
     golden.sequences.push_back(std::move(seq));
   }
   if (golden.sequences.empty() || golden.checkpoint_sha256.empty())
-    return absl::InvalidArgumentError(absl::StrCat("golden fixture ", name, " holds no sequences or digests"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("golden fixture ", name, " holds no sequences or digests"));
   return golden;
 }
 
@@ -89,15 +95,17 @@ absl::Status WriteGoldenCheckpoint(const GoldenCase& golden, const std::string& 
   std::vector<std::string> expected;
   for (const auto& [file, digest] : golden.checkpoint_sha256) expected.push_back(file);
   if (written != expected)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "generator drift: the checkpoint for ", golden.name, " has files {", absl::StrJoin(written, ", "),
-        "}, the fixture {", absl::StrJoin(expected, ", "), "}; regenerate the fixtures"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("generator drift: the checkpoint for ", golden.name, " has files {",
+                     absl::StrJoin(written, ", "), "}, the fixture {",
+                     absl::StrJoin(expected, ", "), "}; regenerate the fixtures"));
   for (const auto& [file, digest] : golden.checkpoint_sha256) {
     const std::string got = Sha256OfFile(dir + "/" + file);
     if (got != digest)
-      return absl::FailedPreconditionError(absl::StrCat(
-          "generator drift: ", golden.name, "/", file, " has sha256 ", got, ", the fixture was made from ",
-          digest, "; regenerate the fixtures (tests/data/golden/README.md)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("generator drift: ", golden.name, "/", file, " has sha256 ", got,
+                       ", the fixture was made from ", digest,
+                       "; regenerate the fixtures (tests/data/golden/README.md)"));
   }
   return absl::OkStatus();
 }

@@ -39,13 +39,15 @@ class GoldenModelTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(ckpt.ok()) << ckpt.status();
     checkpoint_ = std::move(*ckpt);
     const ModelConfig& c = golden_.config;
-    auto layout = ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads, c.num_local_experts);
+    auto layout = ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads,
+                                         c.num_local_experts);
     ASSERT_TRUE(layout.ok());
     auto weights = LoadWeights(*checkpoint_, c, *layout);
     ASSERT_TRUE(weights.ok()) << weights.status();
     weights_ = std::move(*weights);
     size_t longest = 0;
-    for (const auto& seq : golden_.sequences) longest = std::max(longest, seq.prompt.size() + seq.tokens.size());
+    for (const auto& seq : golden_.sequences)
+      longest = std::max(longest, seq.prompt.size() + seq.tokens.size());
     SimpleRunner::Options options;
     options.max_seqs = 2;
     options.max_len = static_cast<int>(longest);

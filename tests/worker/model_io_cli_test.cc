@@ -26,8 +26,8 @@ struct Result {
 
 // Runs `gptoss make-checkpoint <args>`, capturing stderr (stdout is discarded).
 Result RunMakeCheckpoint(const std::string& args) {
-  const std::string cmd =
-      std::string(GPTOSS_BINARY_DIR) + "/tools/cli/gptoss make-checkpoint " + args + " 2>&1 >/dev/null";
+  const std::string cmd = std::string(GPTOSS_BINARY_DIR) + "/tools/cli/gptoss make-checkpoint " +
+                          args + " 2>&1 >/dev/null";
   Result r;
   std::FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
@@ -61,14 +61,16 @@ TEST(ModelIoCli, BadFlagsGiveOneMessageAndNonZeroExit) {
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_THAT(r.stderr_text, StartsWith("gptoss make-checkpoint: ")) << args;
     EXPECT_THAT(r.stderr_text, HasSubstr(needle)) << args;
-    EXPECT_EQ(std::count(r.stderr_text.begin(), r.stderr_text.end(), '\n'), 1) << args << ": " << r.stderr_text;
+    EXPECT_EQ(std::count(r.stderr_text.begin(), r.stderr_text.end(), '\n'), 1)
+        << args << ": " << r.stderr_text;
   }
   EXPECT_FALSE(std::filesystem::exists(dir + "/ck"));
 }
 
 TEST(ModelIoCli, InvalidConfigFileIsRejectedNamingTheField) {
   const std::string dir = ScratchDir("cli_bad_config");
-  gptoss::testing::WriteBytes(dir + "/config.json", R"({"model_type": "gpt_oss", "hidden_size": 100})");
+  gptoss::testing::WriteBytes(dir + "/config.json",
+                              R"({"model_type": "gpt_oss", "hidden_size": 100})");
   Result r = RunMakeCheckpoint("--config " + dir + "/config.json --out " + dir + "/ck");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.stderr_text, HasSubstr("'hidden_size'"));
@@ -77,10 +79,12 @@ TEST(ModelIoCli, InvalidConfigFileIsRejectedNamingTheField) {
 
 TEST(ModelIoCli, ConfigFileDrivesTheShape) {
   const std::string dir = ScratchDir("cli_config");
-  gptoss::testing::WriteBytes(dir + "/small.json", ModelConfigToJson(gptoss::testing::SmallConfig()));
+  gptoss::testing::WriteBytes(dir + "/small.json",
+                              ModelConfigToJson(gptoss::testing::SmallConfig()));
   Result r = RunMakeCheckpoint("--config " + dir + "/small.json --seed 5 --out " + dir + "/ck");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-  EXPECT_EQ(gptoss::testing::ReadBytes(dir + "/ck/config.json"), gptoss::testing::ReadBytes(dir + "/small.json"));
+  EXPECT_EQ(gptoss::testing::ReadBytes(dir + "/ck/config.json"),
+            gptoss::testing::ReadBytes(dir + "/small.json"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/ck/model.safetensors"));
 }
 

@@ -28,7 +28,8 @@ const std::string& Official20b() {
   return *text;
 }
 const std::string& Official120b() {
-  static const std::string* text = new std::string(ReadText("tests/data/configs/gpt-oss-120b.json"));
+  static const std::string* text =
+      new std::string(ReadText("tests/data/configs/gpt-oss-120b.json"));
   return *text;
 }
 
@@ -57,7 +58,9 @@ TEST(ModelIoConfig, Parses20bOfficialConfig) {
   EXPECT_EQ(c->pad_token_id, 199999);
   ASSERT_EQ(c->layer_types.size(), 24u);
   for (int i = 0; i < 24; ++i)
-    EXPECT_EQ(c->layer_types[i], i % 2 == 0 ? LayerType::kSlidingAttention : LayerType::kFullAttention) << i;
+    EXPECT_EQ(c->layer_types[i],
+              i % 2 == 0 ? LayerType::kSlidingAttention : LayerType::kFullAttention)
+        << i;
   EXPECT_EQ(c->rope.head_dim, 64);
   EXPECT_DOUBLE_EQ(c->rope.theta, 150000.0);
   EXPECT_DOUBLE_EQ(c->rope.factor, 32.0);
@@ -87,7 +90,8 @@ TEST(ModelIoConfig, ToJsonReproducesOfficialConfigsByteForByte) {
 }
 
 TEST(ModelIoConfig, LoadModelConfigReadsFileAndNamesPathOnError) {
-  auto c = LoadModelConfig(std::string(GPTOSS_SOURCE_DIR) + "/tests/data/configs/gpt-oss-120b.json");
+  auto c =
+      LoadModelConfig(std::string(GPTOSS_SOURCE_DIR) + "/tests/data/configs/gpt-oss-120b.json");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->num_local_experts, 128);
   auto missing = LoadModelConfig("/nonexistent/dir/config.json");
@@ -96,7 +100,8 @@ TEST(ModelIoConfig, LoadModelConfigReadsFileAndNamesPathOnError) {
 }
 
 TEST(ModelIoConfig, AbsentFieldsTakeGptOssConfigDefaults) {
-  auto c = ParseModelConfig(R"({"model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}})");
+  auto c = ParseModelConfig(
+      R"({"model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}})");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->num_hidden_layers, 36);
   EXPECT_EQ(c->num_local_experts, 128);
@@ -143,9 +148,10 @@ TEST(ModelIoConfig, RopeDictFallbacksFollowTransformers) {
   // transformers 5 layout: rope_parameters with rope_theta inside (wins over the top level).
   auto v5 = ParseEdited([](Json& j) {
     j.erase("rope_scaling");
-    j["rope_parameters"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"rope_theta", 5000.0},
-                            {"original_max_position_embeddings", 128}, {"truncate", false},
-                            {"beta_fast", 16}, {"beta_slow", 2}};
+    j["rope_parameters"] = {{"rope_type", "yarn"},  {"factor", 4.0},
+                            {"rope_theta", 5000.0}, {"original_max_position_embeddings", 128},
+                            {"truncate", false},    {"beta_fast", 16},
+                            {"beta_slow", 2}};
   });
   ASSERT_TRUE(v5.ok()) << v5.status();
   EXPECT_DOUBLE_EQ(v5->rope.theta, 5000.0);
@@ -165,7 +171,7 @@ TEST(ModelIoConfig, EosListAliasesAndNulls) {
     j["num_experts"] = 16;
     j["pad_token_id"] = nullptr;
     j["num_attention_heads"] = 32;
-    j["head_dim"] = nullptr;            // HF: hidden_size / num_attention_heads
+    j["head_dim"] = nullptr;             // HF: hidden_size / num_attention_heads
     j["num_key_value_heads"] = nullptr;  // HF: num_attention_heads
   });
   ASSERT_TRUE(c.ok()) << c.status();
@@ -233,11 +239,16 @@ TEST(ModelIoConfig, EachInvalidFieldIsRejectedByName) {
       {"head_dim zero", [](Json& j) { j["head_dim"] = 0; }, "head_dim"},
       {"experts zero", [](Json& j) { j["num_local_experts"] = 0; }, "num_local_experts"},
       {"experts alias disagree", [](Json& j) { j["num_experts"] = 16; }, "num_experts"},
-      {"topk > experts", [](Json& j) { j["num_experts_per_tok"] = 33; j["experts_per_token"] = 33; },
+      {"topk > experts",
+       [](Json& j) {
+         j["num_experts_per_tok"] = 33;
+         j["experts_per_token"] = 33;
+       },
        "num_experts_per_tok"},
       {"topk zero", [](Json& j) { j["num_experts_per_tok"] = 0; }, "num_experts_per_tok"},
       {"topk alias disagree", [](Json& j) { j["experts_per_token"] = 2; }, "experts_per_token"},
-      {"max_pos zero", [](Json& j) { j["max_position_embeddings"] = 0; }, "max_position_embeddings"},
+      {"max_pos zero", [](Json& j) { j["max_position_embeddings"] = 0; },
+       "max_position_embeddings"},
       {"eps zero", [](Json& j) { j["rms_norm_eps"] = 0; }, "rms_norm_eps"},
       {"eps string", [](Json& j) { j["rms_norm_eps"] = "1e-5"; }, "rms_norm_eps"},
       {"swiglu_limit negative", [](Json& j) { j["swiglu_limit"] = -7.0; }, "swiglu_limit"},
@@ -245,22 +256,32 @@ TEST(ModelIoConfig, EachInvalidFieldIsRejectedByName) {
       {"attention_bias string", [](Json& j) { j["attention_bias"] = "yes"; }, "attention_bias"},
       {"tie string", [](Json& j) { j["tie_word_embeddings"] = 0; }, "tie_word_embeddings"},
       {"layer_types short", [](Json& j) { j["layer_types"].erase(0); }, "layer_types"},
-      {"layer_types not array", [](Json& j) { j["layer_types"] = "sliding_attention"; }, "layer_types"},
-      {"layer type unknown", [](Json& j) { j["layer_types"][3] = "chunked_attention"; }, "layer_types[3]"},
+      {"layer_types not array", [](Json& j) { j["layer_types"] = "sliding_attention"; },
+       "layer_types"},
+      {"layer type unknown", [](Json& j) { j["layer_types"][3] = "chunked_attention"; },
+       "layer_types[3]"},
       {"layer type number", [](Json& j) { j["layer_types"][5] = 1; }, "layer_types[5]"},
       {"sliding_window zero", [](Json& j) { j["sliding_window"] = 0; }, "sliding_window"},
       {"sliding_window null with sliding layers", [](Json& j) { j["sliding_window"] = nullptr; },
        "sliding_window"},
       {"rope_scaling not object", [](Json& j) { j["rope_scaling"] = 32; }, "rope_scaling"},
-      {"rope_type linear", [](Json& j) { j["rope_scaling"]["rope_type"] = "linear"; }, "rope_scaling.rope_type"},
-      {"rope_type missing", [](Json& j) { j["rope_scaling"].erase("rope_type"); }, "rope_scaling.rope_type"},
-      {"rope factor < 1", [](Json& j) { j["rope_scaling"]["factor"] = 0.5; }, "rope_scaling.factor"},
-      {"rope factor string", [](Json& j) { j["rope_scaling"]["factor"] = "32"; }, "rope_scaling.factor"},
-      {"rope beta_fast zero", [](Json& j) { j["rope_scaling"]["beta_fast"] = 0; }, "rope_scaling.beta_fast"},
-      {"rope beta_slow negative", [](Json& j) { j["rope_scaling"]["beta_slow"] = -1; }, "rope_scaling.beta_slow"},
-      {"rope original zero", [](Json& j) { j["rope_scaling"]["original_max_position_embeddings"] = 0; },
+      {"rope_type linear", [](Json& j) { j["rope_scaling"]["rope_type"] = "linear"; },
+       "rope_scaling.rope_type"},
+      {"rope_type missing", [](Json& j) { j["rope_scaling"].erase("rope_type"); },
+       "rope_scaling.rope_type"},
+      {"rope factor < 1", [](Json& j) { j["rope_scaling"]["factor"] = 0.5; },
+       "rope_scaling.factor"},
+      {"rope factor string", [](Json& j) { j["rope_scaling"]["factor"] = "32"; },
+       "rope_scaling.factor"},
+      {"rope beta_fast zero", [](Json& j) { j["rope_scaling"]["beta_fast"] = 0; },
+       "rope_scaling.beta_fast"},
+      {"rope beta_slow negative", [](Json& j) { j["rope_scaling"]["beta_slow"] = -1; },
+       "rope_scaling.beta_slow"},
+      {"rope original zero",
+       [](Json& j) { j["rope_scaling"]["original_max_position_embeddings"] = 0; },
        "rope_scaling.original_max_position_embeddings"},
-      {"rope truncate string", [](Json& j) { j["rope_scaling"]["truncate"] = "false"; }, "rope_scaling.truncate"},
+      {"rope truncate string", [](Json& j) { j["rope_scaling"]["truncate"] = "false"; },
+       "rope_scaling.truncate"},
       {"rope mscale", [](Json& j) { j["rope_scaling"]["mscale"] = 1.0; }, "rope_scaling.mscale"},
       {"rope attention_factor", [](Json& j) { j["rope_scaling"]["attention_factor"] = 1.2; },
        "rope_scaling.attention_factor"},
@@ -269,11 +290,17 @@ TEST(ModelIoConfig, EachInvalidFieldIsRejectedByName) {
       {"rope_theta zero", [](Json& j) { j["rope_theta"] = 0; }, "rope_theta"},
       {"rope_theta string", [](Json& j) { j["rope_theta"] = "150000"; }, "rope_theta"},
       {"eos out of vocab", [](Json& j) { j["eos_token_id"] = 201088; }, "eos_token_id"},
-      {"eos negative in list", [](Json& j) { j["eos_token_id"] = {200002, -1}; }, "eos_token_id[1]"},
+      {"eos negative in list",
+       [](Json& j) {
+         j["eos_token_id"] = {200002, -1};
+       },
+       "eos_token_id[1]"},
       {"eos string", [](Json& j) { j["eos_token_id"] = "200002"; }, "eos_token_id"},
       {"pad out of vocab", [](Json& j) { j["pad_token_id"] = 300000; }, "pad_token_id"},
-      {"no quantization (bf16 experts)", [](Json& j) { j.erase("quantization_config"); }, "quantization_config"},
-      {"quantization not object", [](Json& j) { j["quantization_config"] = "mxfp4"; }, "quantization_config"},
+      {"no quantization (bf16 experts)", [](Json& j) { j.erase("quantization_config"); },
+       "quantization_config"},
+      {"quantization not object", [](Json& j) { j["quantization_config"] = "mxfp4"; },
+       "quantization_config"},
       {"quant method other", [](Json& j) { j["quantization_config"]["quant_method"] = "gptq"; },
        "quantization_config.quant_method"},
       {"quant method missing", [](Json& j) { j["quantization_config"].erase("quant_method"); },
@@ -288,7 +315,8 @@ TEST(ModelIoConfig, EachInvalidFieldIsRejectedByName) {
 }
 
 TEST(ModelIoConfig, MalformedJsonIsRejected) {
-  for (const char* text : {"", "{", "[1,2]", "null", "{\"model_type\": \"gpt_oss\",}", "\xff\xfe", "42"}) {
+  for (const char* text :
+       {"", "{", "[1,2]", "null", "{\"model_type\": \"gpt_oss\",}", "\xff\xfe", "42"}) {
     auto c = ParseModelConfig(text);
     ASSERT_FALSE(c.ok()) << text;
     EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << text;

@@ -1,15 +1,15 @@
 // The deterministic checkpoint generator: pinned bytes, seeds, sharding, presets, value sanity.
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
-#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "tests/worker/model_io_test_util.h"
 #include "tests/worker/sha256_for_test.h"
@@ -32,10 +32,13 @@ using ::testing::HasSubstr;
 // change must be deliberate, because the golden fixtures (tests/data/) were computed by the
 // Python oracles from checkpoints this generator wrote; update these only together with them.
 // (Checked against `sha256sum` on the files the CLI writes.)
-constexpr char kTinyConfigSha256[] = "e9b7ead8d62c75a539d33c6bf263159493d75544b202eb7fcbcdf05ea2aa7c5d";
-constexpr char kTinyWeightsSha256[] = "feeb4a3c40ba735a37292be83ca05eca6da66f3e9dc3c45a4f2e75d538c135a0";
+constexpr char kTinyConfigSha256[] =
+    "e9b7ead8d62c75a539d33c6bf263159493d75544b202eb7fcbcdf05ea2aa7c5d";
+constexpr char kTinyWeightsSha256[] =
+    "feeb4a3c40ba735a37292be83ca05eca6da66f3e9dc3c45a4f2e75d538c135a0";
 
-void Write(const ModelConfig& c, const std::string& dir, uint64_t seed, uint64_t max_shard = uint64_t{4} << 30) {
+void Write(const ModelConfig& c, const std::string& dir, uint64_t seed,
+           uint64_t max_shard = uint64_t{4} << 30) {
   CheckpointWriterOptions opt;
   opt.seed = seed;
   opt.max_shard_bytes = max_shard;
@@ -62,9 +65,11 @@ TEST(ModelIoGenerator, TinyPresetIsDeterministicAndPinned) {
 TEST(ModelIoGenerator, Sha256HelperMatchesKnownVectors) {
   const std::string dir = ScratchDir("gen_sha");
   gptoss::testing::WriteBytes(dir + "/abc", "abc");
-  EXPECT_EQ(Sha256OfFile(dir + "/abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256OfFile(dir + "/abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   gptoss::testing::WriteBytes(dir + "/empty", "");
-  EXPECT_EQ(Sha256OfFile(dir + "/empty"), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256OfFile(dir + "/empty"),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST(ModelIoGenerator, SeedChangesWeightsNotConfig) {
@@ -122,11 +127,13 @@ TEST(ModelIoGenerator, ShardedCheckpointHoldsTheSameBytes) {
 }
 
 TEST(ModelIoGenerator, OfficialPresetsAreTheOfficialConfigs) {
-  for (const auto& [preset, file] : {std::pair<std::string, std::string>{"20b", "gpt-oss-20b.json"},
-                                     std::pair<std::string, std::string>{"120b", "gpt-oss-120b.json"}}) {
+  for (const auto& [preset, file] :
+       {std::pair<std::string, std::string>{"20b", "gpt-oss-20b.json"},
+        std::pair<std::string, std::string>{"120b", "gpt-oss-120b.json"}}) {
     auto c = PresetConfig(preset);
     ASSERT_TRUE(c.ok());
-    EXPECT_EQ(ModelConfigToJson(*c), ReadBytes(std::string(GPTOSS_SOURCE_DIR) + "/tests/data/configs/" + file))
+    EXPECT_EQ(ModelConfigToJson(*c),
+              ReadBytes(std::string(GPTOSS_SOURCE_DIR) + "/tests/data/configs/" + file))
         << preset;
   }
   // Tensor bytes equal the official checkpoints' "total_size" (20b: model.safetensors.index.json
@@ -144,8 +151,9 @@ TEST(ModelIoGenerator, TinyPresetShape) {
   EXPECT_EQ(c.vocab_size, 201088);  // the real vocabulary: served with the real tokenizer
   EXPECT_EQ(c.hidden_size, 64);
   EXPECT_EQ(c.num_hidden_layers, 4);
-  EXPECT_EQ(c.layer_types, std::vector<LayerType>({LayerType::kSlidingAttention, LayerType::kFullAttention,
-                                                   LayerType::kSlidingAttention, LayerType::kFullAttention}));
+  EXPECT_EQ(c.layer_types,
+            std::vector<LayerType>({LayerType::kSlidingAttention, LayerType::kFullAttention,
+                                    LayerType::kSlidingAttention, LayerType::kFullAttention}));
   EXPECT_EQ(c.num_attention_heads, 8);
   EXPECT_EQ(c.num_key_value_heads, 2);
   EXPECT_EQ(c.head_dim, 16);
@@ -199,13 +207,15 @@ TEST(ModelIoGenerator, ValuesAreFiniteAndRealisticallyScaled) {
       }
     } else if (t.role == TensorRole::kExpertScales) {
       int lo = 255, hi = 0;
-      for (int64_t i = 0; i < n; ++i) lo = std::min<int>(lo, v->as<uint8_t>()[i]), hi = std::max<int>(hi, v->as<uint8_t>()[i]);
-      EXPECT_LT(hi, 255) << t.spec.name;   // 255 is NaN in E8M0
+      for (int64_t i = 0; i < n; ++i)
+        lo = std::min<int>(lo, v->as<uint8_t>()[i]), hi = std::max<int>(hi, v->as<uint8_t>()[i]);
+      EXPECT_LT(hi, 255) << t.spec.name;     // 255 is NaN in E8M0
       EXPECT_EQ(hi - lo, 2) << t.spec.name;  // base exponent -1, 0, +1
     }
   }
   // Dequantized MXFP4 RMS within a factor sqrt(2) of 1/sqrt(fan_in): E2M1 magnitudes by code.
-  static const float kE2M1[16] = {0, .5f, 1, 1.5f, 2, 3, 4, 6, -0.f, -.5f, -1, -1.5f, -2, -3, -4, -6};
+  static const float kE2M1[16] = {0,    .5f,  1,  1.5f,  2,  3,  4,  6,
+                                  -0.f, -.5f, -1, -1.5f, -2, -3, -4, -6};
   auto blocks = (*ckpt)->Get(LayerTensorName(0, "mlp.experts.gate_up_proj_blocks")).value();
   auto scales = (*ckpt)->Get(LayerTensorName(0, "mlp.experts.gate_up_proj_scales")).value();
   double sq = 0;

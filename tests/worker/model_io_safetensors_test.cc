@@ -20,7 +20,8 @@ using ::gptoss::testing::WriteBytes;
 using ::testing::HasSubstr;
 
 // u64 little-endian header length + header + data.
-std::string RawFile(const std::string& header, const std::string& data, uint64_t claimed_len = ~uint64_t{0}) {
+std::string RawFile(const std::string& header, const std::string& data,
+                    uint64_t claimed_len = ~uint64_t{0}) {
   const uint64_t n = claimed_len == ~uint64_t{0} ? header.size() : claimed_len;
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
@@ -146,22 +147,29 @@ TEST_F(SafetensorsTest, MalformedHeaderJsonIsRejected) {
 }
 
 TEST_F(SafetensorsTest, EntryFieldErrorsNameTheTensor) {
-  ExpectRejected(RawFile(R"({"t":{"shape":[1],"data_offsets":[0,1]}})", "x"), {"tensor 't'", "dtype"});
+  ExpectRejected(RawFile(R"({"t":{"shape":[1],"data_offsets":[0,1]}})", "x"),
+                 {"tensor 't'", "dtype"});
   ExpectRejected(RawFile(R"({"t":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", "xx"),
                  {"tensor 't'", "unsupported dtype 'F16'"});
   ExpectRejected(RawFile(R"({"t":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}})", "x"),
                  {"tensor 't'", "unsupported dtype 'F8_E4M3'"});
-  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":"1","data_offsets":[0,1]}})", "x"), {"tensor 't'", "shape"});
-  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}})", "x"), {"tensor 't'", "shape"});
-  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}})", "x"), {"tensor 't'", "shape"});
+  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":"1","data_offsets":[0,1]}})", "x"),
+                 {"tensor 't'", "shape"});
+  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}})", "x"),
+                 {"tensor 't'", "shape"});
+  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}})", "x"),
+                 {"tensor 't'", "shape"});
   ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1,1,1,1,1],"data_offsets":[0,1]}})", "x"),
                  {"tensor 't'", "rank > 4"});
-  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,1]}})", "x"),
-                 {"tensor 't'", "too large"});
-  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0]}})", "x"), {"tensor 't'", "data_offsets"});
+  ExpectRejected(
+      RawFile(R"({"t":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,1]}})", "x"),
+      {"tensor 't'", "too large"});
+  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0]}})", "x"),
+                 {"tensor 't'", "data_offsets"});
   ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,-1]}})", "x"),
                  {"tensor 't'", "data_offsets"});
-  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}})", "x"), {"tensor 't'", "end before begin"});
+  ExpectRejected(RawFile(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}})", "x"),
+                 {"tensor 't'", "end before begin"});
 }
 
 TEST_F(SafetensorsTest, DtypeShapeSizeMismatchIsRejected) {
@@ -184,7 +192,8 @@ TEST_F(SafetensorsTest, OffsetsOutOfRangeOverlappingOrLeavingGapsAreRejected) {
                          R"("b":{"dtype":"U8","shape":[2],"data_offsets":[3,5]}})",
                          "xxxxx"),
                  {"tensor 'b'", "gap"});
-  ExpectRejected(RawFile(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}})", "xxx"), {"tensor 'a'", "gap"});
+  ExpectRejected(RawFile(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}})", "xxx"),
+                 {"tensor 'a'", "gap"});
   // Bytes after the last tensor that no tensor claims.
   ExpectRejected(RawFile(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", "xxxx"),
                  {"data section is 4 bytes but the tensors cover 2"});
@@ -207,9 +216,12 @@ class ShardedTest : public SafetensorsTest {
     ASSERT_TRUE(WriteSafetensors(Path("s0.safetensors"), {{"a", TensorView(a_, DType::kU8, {2})},
                                                           {"b", TensorView(a_, DType::kU8, {2})}})
                     .ok());
-    ASSERT_TRUE(WriteSafetensors(Path("s1.safetensors"), {{"c", TensorView(a_, DType::kU8, {2})}}).ok());
+    ASSERT_TRUE(
+        WriteSafetensors(Path("s1.safetensors"), {{"c", TensorView(a_, DType::kU8, {2})}}).ok());
   }
-  void WriteIndex(const std::string& text) { WriteBytes(Path("model.safetensors.index.json"), text); }
+  void WriteIndex(const std::string& text) {
+    WriteBytes(Path("model.safetensors.index.json"), text);
+  }
   void ExpectIndexRejected(const std::vector<std::string>& needles) {
     auto ckpt = Checkpoint::Open(dir_);
     ASSERT_FALSE(ckpt.ok());
@@ -253,34 +265,41 @@ TEST_F(ShardedTest, BadIndexIsRejected) {
 
 TEST_F(ShardedTest, MissingShardIsRejected) {
   WriteShards();
-  WriteIndex(R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s9.safetensors"}})");
+  WriteIndex(
+      R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s9.safetensors"}})");
   ExpectIndexRejected({"shard 's9.safetensors' does not exist"});
 }
 
 TEST_F(ShardedTest, InconsistentMappingsAreRejected) {
   WriteShards();
   // c is in s1 but mapped to s0.
-  WriteIndex(R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s0.safetensors"}})");
+  WriteIndex(
+      R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s0.safetensors"}})");
   ExpectIndexRejected({"'c'", "does not hold it"});
   // b is in s0 but the map does not list it.
   WriteIndex(R"({"weight_map": {"a": "s0.safetensors", "c": "s1.safetensors"}})");
   ExpectIndexRejected({"tensor 'b'", "does not list it"});
   // a mapped to s1, where it is not; it is in s0 (mapped for b).
-  WriteIndex(R"({"weight_map": {"a": "s1.safetensors", "b": "s0.safetensors", "c": "s1.safetensors"}})");
+  WriteIndex(
+      R"({"weight_map": {"a": "s1.safetensors", "b": "s0.safetensors", "c": "s1.safetensors"}})");
   ExpectIndexRejected({"tensor 'a'", "maps it to 's1.safetensors'"});
 }
 
 TEST_F(ShardedTest, TensorInTwoShardsIsRejected) {
   WriteShards();
-  ASSERT_TRUE(WriteSafetensors(Path("s2.safetensors"), {{"a", TensorView(a_, DType::kU8, {2})}}).ok());
-  WriteIndex(R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s2.safetensors"}})");
+  ASSERT_TRUE(
+      WriteSafetensors(Path("s2.safetensors"), {{"a", TensorView(a_, DType::kU8, {2})}}).ok());
+  WriteIndex(
+      R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s2.safetensors"}})");
   ExpectIndexRejected({"tensor 'a' is in two shards"});
 }
 
 TEST_F(ShardedTest, CorruptShardIsRejectedNamingIt) {
   WriteShards();
-  WriteBytes(Path("s1.safetensors"), RawFile(R"({"c":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", "x"));
-  WriteIndex(R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s1.safetensors"}})");
+  WriteBytes(Path("s1.safetensors"),
+             RawFile(R"({"c":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", "x"));
+  WriteIndex(
+      R"({"weight_map": {"a": "s0.safetensors", "b": "s0.safetensors", "c": "s1.safetensors"}})");
   ExpectIndexRejected({"s1.safetensors", "tensor 'c'"});
 }
 

@@ -16,7 +16,8 @@ namespace gptoss::testing {
 // A fresh, empty directory for this test: $GPTOSS_TEST_TMPDIR (set by ctest) or gtest's temp dir.
 inline std::string ScratchDir(const std::string& name) {
   const char* root = std::getenv("GPTOSS_TEST_TMPDIR");
-  std::filesystem::path dir = std::filesystem::path(root && *root ? root : ::testing::TempDir()) / name;
+  std::filesystem::path dir =
+      std::filesystem::path(root && *root ? root : ::testing::TempDir()) / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

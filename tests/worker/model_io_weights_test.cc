@@ -42,7 +42,8 @@ TEST(ModelIoWeights, SingleRankViewsAreTheCheckpointTensors) {
   const ModelConfig c = SmallConfig();
   auto ckpt = Generate(c, ScratchDir("weights_single"));
   ASSERT_NE(ckpt, nullptr);
-  auto layout = ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads, c.num_local_experts);
+  auto layout = ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads,
+                                       c.num_local_experts);
   ASSERT_TRUE(layout.ok());
   auto w = LoadWeights(*ckpt, c, *layout);
   ASSERT_TRUE(w.ok()) << w.status();
@@ -89,7 +90,8 @@ TEST(ModelIoWeights, TwoRanksGetHeadAndExpertSlices) {
   ASSERT_NE(ckpt, nullptr);
   const int64_t D = c.head_dim, H = c.hidden_size;
   for (int rank = 0; rank < 2; ++rank) {
-    auto layout = ParallelLayout::Create(rank, 2, c.num_attention_heads, c.num_key_value_heads, c.num_local_experts);
+    auto layout = ParallelLayout::Create(rank, 2, c.num_attention_heads, c.num_key_value_heads,
+                                         c.num_local_experts);
     ASSERT_TRUE(layout.ok());
     auto w = LoadWeights(*ckpt, c, *layout);
     ASSERT_TRUE(w.ok()) << w.status();
@@ -109,7 +111,8 @@ TEST(ModelIoWeights, TwoRanksGetHeadAndExpertSlices) {
     const TensorView o = full("self_attn.o_proj.weight");
     for (int64_t r = 0; r < H; ++r)
       for (int64_t col = 0; col < 32; ++col)
-        ASSERT_EQ(lw.o_w.as<uint16_t>()[r * 32 + col], o.as<uint16_t>()[r * 64 + rank * 32 + col]) << r << "," << col;
+        ASSERT_EQ(lw.o_w.as<uint16_t>()[r * 32 + col], o.as<uint16_t>()[r * 64 + rank * 32 + col])
+            << r << "," << col;
     EXPECT_EQ(w->owned.size(), 2u);  // one o_proj copy per layer
     // The o_proj bias is added once, on rank 0.
     EXPECT_EQ(lw.o_b.empty(), rank != 0);
@@ -118,11 +121,16 @@ TEST(ModelIoWeights, TwoRanksGetHeadAndExpertSlices) {
     EXPECT_EQ(ex.first_expert, 2 * rank);
     EXPECT_EQ(ex.num_local, 2);
     EXPECT_EQ(ex.gate_up_blocks.ShapeString(), "[2,64,2,16]");
-    EXPECT_EQ(ex.gate_up_blocks.data, full("mlp.experts.gate_up_proj_blocks").as<uint8_t>() + rank * 2 * 64 * 2 * 16);
-    EXPECT_EQ(ex.gate_up_scales.data, full("mlp.experts.gate_up_proj_scales").as<uint8_t>() + rank * 2 * 64 * 2);
-    EXPECT_EQ(ex.gate_up_bias.data, full("mlp.experts.gate_up_proj_bias").as<uint16_t>() + rank * 2 * 64);
-    EXPECT_EQ(ex.down_blocks.data, full("mlp.experts.down_proj_blocks").as<uint8_t>() + rank * 2 * 64 * 1 * 16);
-    EXPECT_EQ(ex.down_scales.data, full("mlp.experts.down_proj_scales").as<uint8_t>() + rank * 2 * 64);
+    EXPECT_EQ(ex.gate_up_blocks.data,
+              full("mlp.experts.gate_up_proj_blocks").as<uint8_t>() + rank * 2 * 64 * 2 * 16);
+    EXPECT_EQ(ex.gate_up_scales.data,
+              full("mlp.experts.gate_up_proj_scales").as<uint8_t>() + rank * 2 * 64 * 2);
+    EXPECT_EQ(ex.gate_up_bias.data,
+              full("mlp.experts.gate_up_proj_bias").as<uint16_t>() + rank * 2 * 64);
+    EXPECT_EQ(ex.down_blocks.data,
+              full("mlp.experts.down_proj_blocks").as<uint8_t>() + rank * 2 * 64 * 1 * 16);
+    EXPECT_EQ(ex.down_scales.data,
+              full("mlp.experts.down_proj_scales").as<uint8_t>() + rank * 2 * 64);
     EXPECT_EQ(ex.down_bias.data, full("mlp.experts.down_proj_bias").as<uint16_t>() + rank * 2 * 64);
     // Replicated.
     EXPECT_EQ(lw.router_w.data, full("mlp.router.weight").data);
@@ -138,7 +146,8 @@ TEST(ModelIoWeights, TiedEmbeddingsAndNoAttentionBias) {
   ASSERT_NE(ckpt, nullptr);
   EXPECT_FALSE(ckpt->Has(kLmHeadName));
   EXPECT_FALSE(ckpt->Has(LayerTensorName(0, "self_attn.q_proj.bias")));
-  auto layout = ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads, c.num_local_experts);
+  auto layout = ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads,
+                                       c.num_local_experts);
   auto w = LoadWeights(*ckpt, c, *layout);
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->lm_head.data, w->embed.data);
@@ -196,15 +205,16 @@ class EditedCheckpointTest : public ::testing::Test {
     original_ = Generate(config_, src);
     EXPECT_NE(original_, nullptr);
     std::vector<std::pair<std::string, TensorView>> tensors;
-    for (const std::string& name : original_->names()) tensors.emplace_back(name, MustGet(*original_, name));
+    for (const std::string& name : original_->names())
+      tensors.emplace_back(name, MustGet(*original_, name));
     edit(tensors);
     const std::string dst = ScratchDir("weights_edit_dst");
     EXPECT_TRUE(WriteSafetensors(dst + "/model.safetensors", tensors).ok());
     auto ckpt = Checkpoint::Open(dst);
     EXPECT_TRUE(ckpt.ok()) << ckpt.status();
     edited_ = std::move(*ckpt);
-    auto layout = ParallelLayout::Create(0, 1, config_.num_attention_heads, config_.num_key_value_heads,
-                                         config_.num_local_experts);
+    auto layout = ParallelLayout::Create(0, 1, config_.num_attention_heads,
+                                         config_.num_key_value_heads, config_.num_local_experts);
     return LoadWeights(*edited_, config_, *layout);
   }
   ModelConfig config_ = SmallConfig();
@@ -214,35 +224,45 @@ class EditedCheckpointTest : public ::testing::Test {
 
 TEST_F(EditedCheckpointTest, MissingTensorIsNamed) {
   auto w = LoadEdited([](auto& t) {
-    t.erase(std::find_if(t.begin(), t.end(),
-                         [](auto& p) { return p.first == "model.layers.1.mlp.experts.down_proj_scales"; }));
+    t.erase(std::find_if(t.begin(), t.end(), [](auto& p) {
+      return p.first == "model.layers.1.mlp.experts.down_proj_scales";
+    }));
   });
   ASSERT_FALSE(w.ok());
-  EXPECT_THAT(w.status().message(), HasSubstr("1 missing tensors: model.layers.1.mlp.experts.down_proj_scales"));
+  EXPECT_THAT(w.status().message(),
+              HasSubstr("1 missing tensors: model.layers.1.mlp.experts.down_proj_scales"));
 }
 
 TEST_F(EditedCheckpointTest, ExtraTensorIsNamed) {
-  auto w = LoadEdited([&](auto& t) { t.emplace_back("model.layers.0.mlp.shared_expert", t[0].second); });
+  auto w =
+      LoadEdited([&](auto& t) { t.emplace_back("model.layers.0.mlp.shared_expert", t[0].second); });
   ASSERT_FALSE(w.ok());
-  EXPECT_THAT(w.status().message(), HasSubstr("1 unexpected tensors: model.layers.0.mlp.shared_expert"));
+  EXPECT_THAT(w.status().message(),
+              HasSubstr("1 unexpected tensors: model.layers.0.mlp.shared_expert"));
 }
 
 TEST_F(EditedCheckpointTest, WrongDtypeIsNamed) {
   auto w = LoadEdited([&](auto& t) {
     for (auto& [name, view] : t)
-      if (name == "model.layers.0.self_attn.sinks") view = TensorView(f32_sinks_.data(), DType::kF32, {4});
+      if (name == "model.layers.0.self_attn.sinks")
+        view = TensorView(f32_sinks_.data(), DType::kF32, {4});
   });
   ASSERT_FALSE(w.ok());
-  EXPECT_THAT(w.status().message(), HasSubstr("'model.layers.0.self_attn.sinks' is F32 [4] but the config needs BF16 [4]"));
+  EXPECT_THAT(
+      w.status().message(),
+      HasSubstr("'model.layers.0.self_attn.sinks' is F32 [4] but the config needs BF16 [4]"));
 }
 
 TEST_F(EditedCheckpointTest, WrongShapeIsNamed) {
   auto w = LoadEdited([&](auto& t) {
     for (auto& [name, view] : t)
-      if (name == "model.layers.1.mlp.experts.gate_up_proj_blocks") view = view.Reshaped({4, 32, 4, 16});
+      if (name == "model.layers.1.mlp.experts.gate_up_proj_blocks")
+        view = view.Reshaped({4, 32, 4, 16});
   });
   ASSERT_FALSE(w.ok());
-  EXPECT_THAT(w.status().message(), HasSubstr("gate_up_proj_blocks' is U8 [4,32,4,16] but the config needs U8 [4,64,2,16]"));
+  EXPECT_THAT(
+      w.status().message(),
+      HasSubstr("gate_up_proj_blocks' is U8 [4,32,4,16] but the config needs U8 [4,64,2,16]"));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Transformer + SimpleRunner on CpuOps: how a step is cut must not change the numbers
 // (chunked prefill, prefill mixed with decode, several sequences), and bad input is an error
 // naming the problem. Numerical parity with HF is golden_model_test's job.
+#include "worker/model/transformer.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,7 +14,6 @@
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/simple_runner.h"
-#include "worker/model/transformer.h"
 #include "worker/model/weights.h"
 
 namespace gptoss {
@@ -24,7 +25,8 @@ class TransformerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // The golden swa_yarn config: sliding window 16, YaRN beyond 48 positions, top-2 of 8.
-    auto config = LoadModelConfig(std::string(GPTOSS_SOURCE_DIR) + "/tests/data/golden/configs/swa_yarn.json");
+    auto config = LoadModelConfig(std::string(GPTOSS_SOURCE_DIR) +
+                                  "/tests/data/golden/configs/swa_yarn.json");
     ASSERT_TRUE(config.ok()) << config.status();
     config_ = *config;
     const std::string dir = testing::ScratchDir("transformer_test");
@@ -40,8 +42,8 @@ class TransformerTest : public ::testing::Test {
   }
 
   ParallelLayout Layout(int world = 1) const {
-    return ParallelLayout::Create(0, world, config_.num_attention_heads, config_.num_key_value_heads,
-                                  config_.num_local_experts)
+    return ParallelLayout::Create(0, world, config_.num_attention_heads,
+                                  config_.num_key_value_heads, config_.num_local_experts)
         .value();
   }
   std::unique_ptr<SimpleRunner> Runner(int max_seqs = 3, int max_len = 80, int block_size = 8) {
@@ -145,10 +147,12 @@ TEST_F(TransformerTest, BadInputIsAnErrorNamingTheProblem) {
   EXPECT_EQ(runner->length(0), 0);  // failed steps change nothing
   EXPECT_TRUE(runner->Step({{0, Tokens(20, 5), false}}).ok());
 
-  EXPECT_TRUE(absl::IsUnimplemented(Transformer::Create(config_, weights_, Layout(2), &ops_).status()));
+  EXPECT_TRUE(
+      absl::IsUnimplemented(Transformer::Create(config_, weights_, Layout(2), &ops_).status()));
   ModelWeights missing_layer = weights_;
   missing_layer.layers.pop_back();
-  EXPECT_TRUE(absl::IsInvalidArgument(Transformer::Create(config_, missing_layer, Layout(), &ops_).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      Transformer::Create(config_, missing_layer, Layout(), &ops_).status()));
 
   auto transformer = Transformer::Create(config_, weights_, Layout(), &ops_);
   ASSERT_TRUE(transformer.ok());

@@ -53,15 +53,16 @@ int RunMakeCheckpoint(int argc, char** argv) {
       const int pct = static_cast<int>(done * 100 / all);
       if (pct / 5 == last / 5 && done != all) return;
       last = pct;
-      std::fprintf(stderr, "make-checkpoint: %3d%%  %.1f / %.1f GB  %s\n", pct, done / 1e9, all / 1e9,
-                   file.c_str());
+      std::fprintf(stderr, "make-checkpoint: %3d%%  %.1f / %.1f GB  %s\n", pct, done / 1e9,
+                   all / 1e9, file.c_str());
       std::fflush(stderr);
     };
   }
   const auto start = std::chrono::steady_clock::now();
   absl::Status st = WriteCheckpoint(*config, *out, options);
   if (!st.ok()) return Fail(1, std::string(st.message()));
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("wrote %s (%.1f MB of weights, seed %lld) in %.1f s\n", out->c_str(), total / 1e6,
               static_cast<long long>(*seed), secs);
   return 0;

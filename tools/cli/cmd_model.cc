@@ -47,9 +47,9 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& dir, i
   ASSIGN_OR_RETURN(model->config, LoadModelConfig(dir + "/config.json"));
   ASSIGN_OR_RETURN(model->checkpoint, Checkpoint::Open(dir));
   const ModelConfig& c = model->config;
-  ASSIGN_OR_RETURN(ParallelLayout layout, ParallelLayout::Create(0, 1, c.num_attention_heads,
-                                                                 c.num_key_value_heads,
-                                                                 c.num_local_experts));
+  ASSIGN_OR_RETURN(ParallelLayout layout,
+                   ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads,
+                                          c.num_local_experts));
   ASSIGN_OR_RETURN(model->weights, LoadWeights(*model->checkpoint, c, layout));
   SimpleRunner::Options options;
   options.max_seqs = 1;
@@ -78,8 +78,8 @@ absl::Status Logits(int argc, char** argv) {
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
   ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
   if (static_cast<int64_t>(ids.size()) > config.max_position_embeddings)
-    return absl::InvalidArgumentError(absl::StrCat(ids.size(), " ids exceed max_position_embeddings ",
-                                                   config.max_position_embeddings));
+    return absl::InvalidArgumentError(absl::StrCat(
+        ids.size(), " ids exceed max_position_embeddings ", config.max_position_embeddings));
   ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(ids.size())));
   ASSIGN_OR_RETURN(std::vector<float> logits, model->runner->PromptLogits(ids));
   TensorView view(logits.data(), DType::kF32,
@@ -102,11 +102,12 @@ absl::Status Generate(int argc, char** argv) {
   ASSIGN_OR_RETURN(int64_t seed, flags.GetInt("seed", 0));
   const int64_t total = static_cast<int64_t>(ids.size()) + max_tokens;
   if (max_tokens < 0 || total > config.max_position_embeddings)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max-tokens ", max_tokens, " must be >= 0 and, with the ", ids.size(),
-        " prompt ids, fit max_position_embeddings ", config.max_position_embeddings));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-tokens ", max_tokens, " must be >= 0 and, with the ", ids.size(),
+                     " prompt ids, fit max_position_embeddings ", config.max_position_embeddings));
   if (!(temperature >= 0.0) || temperature > 1e6)
-    return absl::InvalidArgumentError(absl::StrCat("--temperature ", temperature, " must be in [0, 1e6]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--temperature ", temperature, " must be in [0, 1e6]"));
   if (!(top_p > 0.0 && top_p <= 1.0))
     return absl::InvalidArgumentError(absl::StrCat("--top-p ", top_p, " must be in (0, 1]"));
   if (!(min_p >= 0.0 && min_p <= 1.0))
@@ -123,7 +124,8 @@ absl::Status Generate(int argc, char** argv) {
   options.sampling.min_p = static_cast<float>(min_p);
   options.sampling.seed = static_cast<uint64_t>(seed);
   options.stop_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
-  ASSIGN_OR_RETURN(std::vector<SimpleRunner::Generation> out, model->runner->Generate({ids}, options));
+  ASSIGN_OR_RETURN(std::vector<SimpleRunner::Generation> out,
+                   model->runner->Generate({ids}, options));
   std::printf("%s\n", absl::StrJoin(out[0].tokens, " ").c_str());
   return absl::OkStatus();
 }

@@ -1,8 +1,349 @@
-// Stub until the serving issue lands: serve, chat.
+// `gptoss serve` and `gptoss chat`.
+//
+//   gptoss serve --model DIR [--port 50051] [--host 127.0.0.1] [--workers 1] [--device cpu]
+//                [--kv-cache-mb 512] [--max-num-seqs 64] [--max-batch-tokens 2048]
+//                [--max-waiting 256] [--drain-grace-s 30] [--port-file FILE] [--log-steps]
+//     Runs the coordinator in this process and starts --workers worker processes (this binary's
+//     `worker` command) that register with it. SIGINT/SIGTERM drain and stop everything; a worker
+//     that dies stops the server with exit code 1. --workers > 1 is refused until multi-rank
+//     serving (the communicator) lands.
+//
+//   gptoss chat [--server 127.0.0.1:50051] [--system TEXT] [--developer TEXT]
+//               [--reasoning low|medium|high] [--max-tokens 512] [--temperature T] [--top-p P]
+//               [--seed S] [--hide-analysis] [--wait-ready-s S] [--timeout-s 600]
+//     An interactive harmony chat: each line of stdin is one user turn (a prompt "> " is shown
+//     when stdin is a terminal); stdin may be piped. The reply streams as it is generated, the
+//     reasoning ("analysis" channel) and the answer ("final") under separate headings, tool calls
+//     as "[tool call]". The conversation (user turns and final answers) is kept across turns.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/coordinator_server.h"
+#include "coordinator/status_mapping.h"
+#include "coordinator/termination_signals.h"
+#include "proto/gptoss/v1/inference.grpc.pb.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/flags.h"
+#include "tools/cli/health_client.h"
+#include "worker/worker_process.h"
+
 namespace gptoss::cli {
-static int NotYet(const char* n) { std::fprintf(stderr, "gptoss %s: not implemented yet\n", n); return 1; }
-int RunServe(int, char**) { return NotYet("serve"); }
-int RunChat(int, char**) { return NotYet("chat"); }
+namespace {
+
+int Fail(const char* command, int code, absl::string_view message) {
+  std::fprintf(stderr, "gptoss %s: %s\n", command, std::string(message).c_str());
+  return code;
+}
+
+absl::StatusOr<int> IntIn(const Flags& flags, const std::string& name, int64_t fallback,
+                          int64_t lo, int64_t hi) {
+  absl::StatusOr<int64_t> v = flags.GetInt(name, fallback);
+  if (!v.ok()) return v.status();
+  if (*v < lo || *v > hi)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": ", *v, " not in [", lo, ", ", hi, "]"));
+  return static_cast<int>(*v);
+}
+
+// Starts `gptoss worker ...` (this executable) as a child that dies with us.
+absl::StatusOr<pid_t> SpawnWorker(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec.
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, nullptr);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with code ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return absl::StrCat("killed by signal ", WTERMSIG(status));
+  return "stopped";
+}
+
+}  // namespace
+
+int RunCoordinator(int argc, char** argv) { return RunCoordinatorMain(argc, argv); }
+int RunWorker(int argc, char** argv) { return RunWorkerMain(argc, argv); }
+
+int RunServe(int argc, char** argv) {
+  BlockTerminationSignals();
+  absl::StatusOr<Flags> flags = Flags::Parse(
+      argc, argv,
+      {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
+       "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer"},
+      {"log-steps"});
+  if (!flags.ok()) return Fail("serve", 2, flags.status().message());
+  CoordinatorOptions o;
+  absl::StatusOr<std::string> model = flags->Required("model");
+  if (!model.ok()) return Fail("serve", 2, model.status().message());
+  o.model_dir = *model;
+  o.host = flags->GetOr("host", "127.0.0.1");
+  o.port_file = flags->GetOr("port-file", "");
+  o.tokenizer_path = flags->GetOr("tokenizer", "");
+  o.log_steps = flags->Has("log-steps");
+  absl::StatusOr<int> port = IntIn(*flags, "port", 50051, 0, 65535);
+  absl::StatusOr<int> workers = IntIn(*flags, "workers", 1, 1, 1024);
+  absl::StatusOr<int> kv_mb = IntIn(*flags, "kv-cache-mb", 512, 1, 1 << 30);
+  absl::StatusOr<int> seqs = IntIn(*flags, "max-num-seqs", o.max_num_seqs, 1, 1 << 16);
+  absl::StatusOr<int> batch = IntIn(*flags, "max-batch-tokens", o.max_batch_tokens, 1, 1 << 24);
+  absl::StatusOr<int> waiting = IntIn(*flags, "max-waiting", o.max_waiting, 0, 1 << 24);
+  absl::StatusOr<int> grace = IntIn(*flags, "drain-grace-s", 30, 0, 86400);
+  for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace})
+    if (!v->ok()) return Fail("serve", 2, v->status().message());
+  const std::string device = flags->GetOr("device", "cpu");
+  if (*workers > 1)
+    return Fail("serve", 2,
+                absl::StrCat("--workers ", *workers, ": multi-rank serving is not supported yet "
+                             "(it needs the communicator); use --workers 1"));
+  o.port = *port;
+  o.world_size = *workers;
+  o.max_num_seqs = *seqs;
+  o.max_batch_tokens = *batch;
+  o.max_waiting = *waiting;
+  o.drain_grace = absl::Seconds(*grace);
+
+  absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = Coordinator::Start(o);
+  if (!coordinator.ok()) return Fail("serve", 1, coordinator.status().message());
+  const std::string address = (*coordinator)->local_address();
+
+  std::vector<pid_t> pids;
+  for (int i = 0; i < *workers; ++i) {
+    absl::StatusOr<pid_t> pid = SpawnWorker(
+        {"gptoss", "worker", "--coordinator", address, "--model", o.model_dir, "--device", device,
+         "--listen", "127.0.0.1:0", "--rank-hint", absl::StrCat(i), "--kv-cache-mb",
+         absl::StrCat(*kv_mb)});
+    if (!pid.ok()) return Fail("serve", 1, pid.status().message());
+    pids.push_back(*pid);
+  }
+  std::printf("gptoss serve: %s on %s with %d worker(s); Ctrl-C stops\n", o.model_dir.c_str(),
+              address.c_str(), *workers);
+  std::fflush(stdout);
+
+  int exit_code = 0;
+  while (true) {
+    const int sig = WaitForSignal(/*include_sigchld=*/true);
+    if (sig != SIGCHLD) {
+      std::fprintf(stderr, "gptoss serve: signal %d, shutting down\n", sig);
+      break;
+    }
+    int status = 0;
+    pid_t pid;
+    bool worker_died = false;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      for (size_t i = 0; i < pids.size(); ++i) {
+        if (pids[i] != pid) continue;
+        std::fprintf(stderr, "gptoss serve: worker %zu %s\n", i, DescribeExit(status).c_str());
+        pids[i] = -1;
+        worker_died = true;
+      }
+    }
+    if (worker_died) {
+      exit_code = 1;
+      break;
+    }
+  }
+  (*coordinator)->Shutdown();  // drains, then closes the step streams: workers exit
+  for (pid_t& pid : pids) {
+    if (pid <= 0) continue;
+    for (int i = 0; i < 100 && waitpid(pid, nullptr, WNOHANG) == 0; ++i) usleep(100000);
+    if (waitpid(pid, nullptr, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  return exit_code;
+}
+
+namespace {
+
+const char* ChannelLabel(v1::Channel c) {
+  switch (c) {
+    case v1::CHANNEL_ANALYSIS: return "analysis";
+    case v1::CHANNEL_COMMENTARY: return "commentary";
+    case v1::CHANNEL_FINAL: return "final";
+    default: return "text";
+  }
+}
+
+const char* FinishLabel(v1::FinishReason r) {
+  switch (r) {
+    case v1::FINISH_REASON_STOP: return "stop";
+    case v1::FINISH_REASON_LENGTH: return "length";
+    case v1::FINISH_REASON_CANCELLED: return "cancelled";
+    case v1::FINISH_REASON_ERROR: return "error";
+    case v1::FINISH_REASON_TOOL_CALLS: return "tool_calls";
+    default: return "unspecified";
+  }
+}
+
+struct ChatFlags {
+  std::string server = "127.0.0.1:50051";
+  v1::ChatRequest base;  // everything but the messages
+  bool show_analysis = true;
+  int wait_ready_s = 0;
+  int timeout_s = 600;
+};
+
+absl::StatusOr<ChatFlags> ParseChatFlags(int argc, char** argv) {
+  absl::StatusOr<Flags> flags = Flags::Parse(
+      argc, argv,
+      {"server", "system", "developer", "reasoning", "max-tokens", "temperature", "top-p", "seed",
+       "wait-ready-s", "timeout-s"},
+      {"hide-analysis"});
+  if (!flags.ok()) return flags.status();
+  ChatFlags c;
+  c.server = flags->GetOr("server", c.server);
+  c.show_analysis = !flags->Has("hide-analysis");
+  c.base.set_include_analysis(c.show_analysis);
+  if (auto s = flags->Get("system")) {
+    v1::ChatMessage* m = c.base.add_messages();
+    m->set_role(v1::ROLE_SYSTEM);
+    m->set_content(*s);
+  }
+  if (auto d = flags->Get("developer")) {
+    v1::ChatMessage* m = c.base.add_messages();
+    m->set_role(v1::ROLE_DEVELOPER);
+    m->set_content(*d);
+  }
+  const std::string effort = flags->GetOr("reasoning", "medium");
+  if (effort == "low") c.base.set_reasoning_effort(v1::REASONING_EFFORT_LOW);
+  else if (effort == "medium") c.base.set_reasoning_effort(v1::REASONING_EFFORT_MEDIUM);
+  else if (effort == "high") c.base.set_reasoning_effort(v1::REASONING_EFFORT_HIGH);
+  else return absl::InvalidArgumentError(absl::StrCat("--reasoning: '", effort, "' is not low, medium or high"));
+  absl::StatusOr<int> max_tokens = IntIn(*flags, "max-tokens", 512, 1, 1 << 24);
+  if (!max_tokens.ok()) return max_tokens.status();
+  c.base.mutable_stop()->set_max_tokens(*max_tokens);
+  if (flags->Has("temperature")) {
+    absl::StatusOr<double> t = flags->GetDouble("temperature", 1.0);
+    if (!t.ok()) return t.status();
+    c.base.mutable_sampling()->set_temperature(static_cast<float>(*t));
+  }
+  if (flags->Has("top-p")) {
+    absl::StatusOr<double> p = flags->GetDouble("top-p", 1.0);
+    if (!p.ok()) return p.status();
+    c.base.mutable_sampling()->set_top_p(static_cast<float>(*p));
+  }
+  if (flags->Has("seed")) {
+    absl::StatusOr<int64_t> s = flags->GetInt("seed", 0);
+    if (!s.ok()) return s.status();
+    if (*s < 0) return absl::InvalidArgumentError("--seed must be non-negative");
+    c.base.mutable_sampling()->set_seed(static_cast<uint64_t>(*s));
+  }
+  absl::StatusOr<int> wait = IntIn(*flags, "wait-ready-s", 0, 0, 86400);
+  if (!wait.ok()) return wait.status();
+  c.wait_ready_s = *wait;
+  absl::StatusOr<int> timeout = IntIn(*flags, "timeout-s", 600, 1, 86400);
+  if (!timeout.ok()) return timeout.status();
+  c.timeout_s = *timeout;
+  return c;
+}
+
+// One assistant turn: streams it to stdout; returns the final-channel text.
+absl::StatusOr<std::string> ChatTurn(v1::Inference::Stub& stub, const v1::ChatRequest& request,
+                                     const ChatFlags& flags) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(flags.timeout_s));
+  std::unique_ptr<grpc::ClientReader<v1::ChatResponse>> reader = stub.Chat(&ctx, request);
+  v1::ChatResponse response;
+  std::string final_text;
+  int channel = -1;
+  bool printed_any = false;
+  while (reader->Read(&response)) {
+    if (response.has_delta()) {
+      const v1::ChatDelta& d = response.delta();
+      if (d.channel() != channel) {
+        channel = d.channel();
+        std::printf("%s[%s]%s ", printed_any ? "\n" : "", ChannelLabel(d.channel()),
+                    d.recipient().empty() ? "" : absl::StrCat(" to=", d.recipient()).c_str());
+      }
+      std::fputs(d.text().c_str(), stdout);
+      std::fflush(stdout);
+      printed_any = true;
+      if (d.channel() == v1::CHANNEL_FINAL) final_text += d.text();
+    } else if (response.has_tool_call()) {
+      const v1::ToolCall& t = response.tool_call();
+      std::printf("%s[tool call] %s(%s)", printed_any ? "\n" : "", t.name().c_str(),
+                  t.arguments_json().c_str());
+      printed_any = true;
+      channel = -1;
+    } else if (response.has_final()) {
+      const v1::FinalInfo& f = response.final();
+      if (!printed_any) std::printf("(no channel text in the reply)");
+      std::printf("\n(finish: %s, %u prompt + %u completion tokens, %.2f s%s%s)\n",
+                  FinishLabel(f.finish_reason()), f.usage().prompt_tokens(),
+                  f.usage().completion_tokens(), f.total_time_s(),
+                  f.error_message().empty() ? "" : ", error: ", f.error_message().c_str());
+      std::fflush(stdout);
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    if (printed_any) std::printf("\n");
+    return FromGrpcStatus(status, "chat");
+  }
+  return final_text;
+}
+
+}  // namespace
+
+int RunChat(int argc, char** argv) {
+  absl::StatusOr<ChatFlags> flags = ParseChatFlags(argc, argv);
+  if (!flags.ok()) return Fail("chat", 2, flags.status().message());
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(flags->server, grpc::InsecureChannelCredentials());
+  if (flags->wait_ready_s > 0) {
+    absl::Status ready = WaitForServing(channel, "", absl::Seconds(flags->wait_ready_s));
+    if (!ready.ok()) return Fail("chat", 1, absl::StrCat(flags->server, ": ", ready.message()));
+  }
+  std::unique_ptr<v1::Inference::Stub> stub = v1::Inference::NewStub(channel);
+  const bool interactive = isatty(STDIN_FILENO);
+  v1::ChatRequest request = flags->base;
+  std::string line;
+  int failures = 0;
+  while (true) {
+    if (interactive) {
+      std::printf("> ");
+      std::fflush(stdout);
+    }
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    v1::ChatMessage* user = request.add_messages();
+    user->set_role(v1::ROLE_USER);
+    user->set_content(line);
+    if (!interactive) std::printf("> %s\n", line.c_str());
+    absl::StatusOr<std::string> answer = ChatTurn(*stub, request, *flags);
+    if (!answer.ok()) {
+      std::fprintf(stderr, "gptoss chat: %s\n", std::string(answer.status().message()).c_str());
+      request.mutable_messages()->RemoveLast();  // the turn did not happen
+      ++failures;
+      continue;
+    }
+    v1::ChatMessage* assistant = request.add_messages();
+    assistant->set_role(v1::ROLE_ASSISTANT);
+    assistant->set_channel(v1::CHANNEL_FINAL);
+    assistant->set_content(*answer);
+  }
+  if (interactive) std::printf("\n");
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace gptoss::cli

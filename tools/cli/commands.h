@@ -13,6 +13,8 @@ int RunRenderChat(int argc, char** argv);      // cmd_render_chat.cc
 #ifdef GPTOSS_WITH_GRPC
 int RunServe(int argc, char** argv);           // cmd_serve.cc
 int RunChat(int argc, char** argv);            // cmd_serve.cc
+int RunCoordinator(int argc, char** argv);     // cmd_serve.cc (= gptoss-coordinator)
+int RunWorker(int argc, char** argv);          // cmd_serve.cc (= gptoss-worker)
 #endif
 
 }  // namespace gptoss::cli

@@ -4,8 +4,8 @@
 //
 //   model.embed_tokens.weight                      [V, H]            BF16
 //   model.layers.N.input_layernorm.weight          [H]               BF16
-//   model.layers.N.self_attn.q_proj.{weight,bias}  [Hq*D, H], [Hq*D] BF16 (biases iff attention_bias)
-//   model.layers.N.self_attn.k_proj.{weight,bias}  [Hk*D, H], [Hk*D] BF16
+//   model.layers.N.self_attn.q_proj.{weight,bias}  [Hq*D, H], [Hq*D] BF16 (biases iff
+//   attention_bias) model.layers.N.self_attn.k_proj.{weight,bias}  [Hk*D, H], [Hk*D] BF16
 //   model.layers.N.self_attn.v_proj.{weight,bias}  [Hk*D, H], [Hk*D] BF16
 //   model.layers.N.self_attn.o_proj.{weight,bias}  [H, Hq*D], [H]    BF16
 //   model.layers.N.self_attn.sinks                 [Hq]              BF16
@@ -18,7 +18,8 @@
 //   model.layers.N.mlp.experts.down_proj_scales    [E, H, I/32]      U8
 //   model.layers.N.mlp.experts.down_proj_bias      [E, H]            BF16
 //   model.norm.weight                              [H]               BF16
-//   lm_head.weight                                 [V, H]            BF16 (absent iff tie_word_embeddings)
+//   lm_head.weight                                 [V, H]            BF16 (absent iff
+//   tie_word_embeddings)
 #pragma once
 
 #include <string>

@@ -39,9 +39,9 @@ uint64_t Fnv1a(const std::string& s) {
 struct Fill {
   enum Kind { kGaussianBf16, kMxfp4Codes, kE8M0Scales } kind = kGaussianBf16;
   uint64_t key = 0;
-  double mean = 0.0;   // kGaussianBf16: value = mean + s * scale, s an Irwin-Hall integer
+  double mean = 0.0;  // kGaussianBf16: value = mean + s * scale, s an Irwin-Hall integer
   double scale = 0.0;
-  int exponent = 0;    // kE8M0Scales: base exponent of 2
+  int exponent = 0;  // kE8M0Scales: base exponent of 2
 };
 
 // Irwin-Hall: s = sum of four 16-bit uniforms minus their mean, an integer in [-131070, 131070]
@@ -53,7 +53,8 @@ double UnitScale() { return std::sqrt(3.0 / 4294967295.0); }
 // square factor 1.5625), so RMS = 2^e * sqrt(68.5/8 * 1.5625). e is the power of two within a
 // factor of sqrt(2) of the target, found with exact doublings only.
 int Mxfp4BaseExponent(int64_t fan_in) {
-  const double target = 1.0 / std::sqrt(static_cast<double>(fan_in)) / std::sqrt(68.5 / 8.0 * 1.5625);
+  const double target =
+      1.0 / std::sqrt(static_cast<double>(fan_in)) / std::sqrt(68.5 / 8.0 * 1.5625);
   const double sqrt2 = std::sqrt(2.0);
   int e = 0;
   double x = 1.0;
@@ -78,13 +79,27 @@ Fill PlanFill(const CheckpointTensor& t, uint64_t seed, int hidden_size) {
     f.scale = sigma * unit;
   };
   switch (t.role) {
-    case TensorRole::kEmbedding: gaussian(0.0, 1.0); break;
-    case TensorRole::kNorm: gaussian(1.0, 0.05); break;
-    case TensorRole::kLinear: gaussian(0.0, 1.0 / std::sqrt(static_cast<double>(t.fan_in))); break;
-    case TensorRole::kBias: gaussian(0.0, 0.05); break;
-    case TensorRole::kSinks: gaussian(0.0, 1.0); break;
-    case TensorRole::kLmHead: gaussian(0.0, 2.0 / std::sqrt(static_cast<double>(hidden_size))); break;
-    case TensorRole::kExpertBlocks: f.kind = Fill::kMxfp4Codes; break;
+    case TensorRole::kEmbedding:
+      gaussian(0.0, 1.0);
+      break;
+    case TensorRole::kNorm:
+      gaussian(1.0, 0.05);
+      break;
+    case TensorRole::kLinear:
+      gaussian(0.0, 1.0 / std::sqrt(static_cast<double>(t.fan_in)));
+      break;
+    case TensorRole::kBias:
+      gaussian(0.0, 0.05);
+      break;
+    case TensorRole::kSinks:
+      gaussian(0.0, 1.0);
+      break;
+    case TensorRole::kLmHead:
+      gaussian(0.0, 2.0 / std::sqrt(static_cast<double>(hidden_size)));
+      break;
+    case TensorRole::kExpertBlocks:
+      f.kind = Fill::kMxfp4Codes;
+      break;
     case TensorRole::kExpertScales:
       f.kind = Fill::kE8M0Scales;
       f.exponent = Mxfp4BaseExponent(t.fan_in);
@@ -99,8 +114,9 @@ void FillChunk(const Fill& f, uint64_t first, uint64_t count, uint8_t* out) {
     case Fill::kGaussianBf16:
       for (uint64_t i = 0; i < count; ++i) {
         const uint64_t r = SplitMix64(f.key + first + i);
-        const int64_t s = static_cast<int64_t>((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) +
-                                               (r >> 48)) - 131070;
+        const int64_t s = static_cast<int64_t>((r & 0xffff) + ((r >> 16) & 0xffff) +
+                                               ((r >> 32) & 0xffff) + (r >> 48)) -
+                          131070;
         const double v = f.mean + static_cast<double>(s) * f.scale;
         const uint16_t b = F32ToBf16(static_cast<float>(v));
         out[2 * i] = static_cast<uint8_t>(b & 0xff);
@@ -133,7 +149,8 @@ struct Shard {
   uint64_t bytes = 0;
 };
 
-std::vector<Shard> PlanShards(const std::vector<CheckpointTensor>& tensors, uint64_t max_shard_bytes) {
+std::vector<Shard> PlanShards(const std::vector<CheckpointTensor>& tensors,
+                              uint64_t max_shard_bytes) {
   std::vector<Shard> shards;
   uint64_t total = 0;
   for (const CheckpointTensor& t : tensors) total += t.spec.bytes();
@@ -143,30 +160,35 @@ std::vector<Shard> PlanShards(const std::vector<CheckpointTensor>& tensors, uint
     shards[0].bytes = total;
   } else {
     for (const CheckpointTensor& t : tensors) {
-      if (shards.empty() || (!shards.back().tensors.empty() && shards.back().bytes + t.spec.bytes() > max_shard_bytes))
+      if (shards.empty() || (!shards.back().tensors.empty() &&
+                             shards.back().bytes + t.spec.bytes() > max_shard_bytes))
         shards.emplace_back();
       shards.back().tensors.push_back(&t);
       shards.back().bytes += t.spec.bytes();
     }
     const int last = static_cast<int>(shards.size()) - 1;
-    for (int i = 0; i <= last; ++i) shards[i].file = absl::StrFormat("model-%05d-of-%05d.safetensors", i, last);
+    for (int i = 0; i <= last; ++i)
+      shards[i].file = absl::StrFormat("model-%05d-of-%05d.safetensors", i, last);
   }
   // Wider dtypes first inside each file, so every element is aligned to its size.
   for (Shard& s : shards)
-    std::stable_sort(s.tensors.begin(), s.tensors.end(), [](const CheckpointTensor* a, const CheckpointTensor* b) {
-      return DTypeSize(a->spec.dtype) > DTypeSize(b->spec.dtype);
-    });
+    std::stable_sort(s.tensors.begin(), s.tensors.end(),
+                     [](const CheckpointTensor* a, const CheckpointTensor* b) {
+                       return DTypeSize(a->spec.dtype) > DTypeSize(b->spec.dtype);
+                     });
   return shards;
 }
 
 absl::Status WriteTextFile(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat(tmp, ": cannot create: ", std::strerror(errno)));
+  if (f == nullptr)
+    return absl::InternalError(absl::StrCat(tmp, ": cannot create: ", std::strerror(errno)));
   const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   const bool closed = std::fclose(f) == 0;
   if (!wrote || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status st = absl::InternalError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
+    absl::Status st =
+        absl::InternalError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
     std::remove(tmp.c_str());
     return st;
   }
@@ -186,7 +208,8 @@ absl::Status WriteCheckpoint(const ModelConfig& config, const std::string& out_d
   // Round-trip the config through its own parser: never write a checkpoint we would refuse.
   const std::string config_json = ModelConfigToJson(config);
   RETURN_IF_ERROR(ParseModelConfig(config_json).status());
-  if (options.max_shard_bytes == 0) return absl::InvalidArgumentError("max_shard_bytes must be positive");
+  if (options.max_shard_bytes == 0)
+    return absl::InvalidArgumentError("max_shard_bytes must be positive");
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
@@ -198,7 +221,8 @@ absl::Status WriteCheckpoint(const ModelConfig& config, const std::string& out_d
   const std::vector<Shard> shards = PlanShards(tensors, options.max_shard_bytes);
   const bool sharded = shards.size() > 1 || shards[0].file != kSingleFile;
   // A stale file of the other layout would be picked up by Checkpoint::Open: remove it.
-  std::filesystem::remove(std::filesystem::path(out_dir) / (sharded ? kSingleFile : kIndexFile), ec);
+  std::filesystem::remove(std::filesystem::path(out_dir) / (sharded ? kSingleFile : kIndexFile),
+                          ec);
   std::filesystem::remove(std::filesystem::path(out_dir) / "config.json", ec);
 
   uint64_t total = 0;

@@ -63,7 +63,8 @@ absl::StatusOr<int64_t> ReadInt(const Json& obj, const std::string& prefix, cons
     if (fallback) return *fallback;
     return FieldError(field, "is missing");
   }
-  if (!v->is_number_integer()) return FieldError(field, absl::StrCat("must be an integer, got ", Shown(*v)));
+  if (!v->is_number_integer())
+    return FieldError(field, absl::StrCat("must be an integer, got ", Shown(*v)));
   if (v->is_number_unsigned()) {
     const uint64_t u = v->get<uint64_t>();
     if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
@@ -83,8 +84,8 @@ absl::StatusOr<int> ReadIntIn(const Json& obj, const std::string& prefix, const 
 }
 
 // A finite number (integer or floating JSON number).
-absl::StatusOr<double> ReadNumber(const Json& obj, const std::string& prefix, const std::string& key,
-                                  std::optional<double> fallback) {
+absl::StatusOr<double> ReadNumber(const Json& obj, const std::string& prefix,
+                                  const std::string& key, std::optional<double> fallback) {
   const std::string field = prefix + key;
   const Json* v = Find(obj, key);
   if (v == nullptr) {
@@ -97,8 +98,8 @@ absl::StatusOr<double> ReadNumber(const Json& obj, const std::string& prefix, co
   return d;
 }
 
-absl::StatusOr<double> ReadPositive(const Json& obj, const std::string& prefix, const std::string& key,
-                                    std::optional<double> fallback) {
+absl::StatusOr<double> ReadPositive(const Json& obj, const std::string& prefix,
+                                    const std::string& key, std::optional<double> fallback) {
   ASSIGN_OR_RETURN(double d, ReadNumber(obj, prefix, key, fallback));
   if (!(d > 0)) return FieldError(prefix + key, absl::StrCat("must be > 0, got ", d));
   return d;
@@ -108,7 +109,8 @@ absl::StatusOr<bool> ReadBool(const Json& obj, const std::string& prefix, const 
                               bool fallback) {
   const Json* v = Find(obj, key);
   if (v == nullptr) return fallback;
-  if (!v->is_boolean()) return FieldError(prefix + key, absl::StrCat("must be true or false, got ", Shown(*v)));
+  if (!v->is_boolean())
+    return FieldError(prefix + key, absl::StrCat("must be true or false, got ", Shown(*v)));
   return v->get<bool>();
 }
 
@@ -116,7 +118,8 @@ absl::StatusOr<std::optional<std::string>> ReadString(const Json& obj, const std
                                                       const std::string& key) {
   const Json* v = Find(obj, key);
   if (v == nullptr) return std::optional<std::string>();
-  if (!v->is_string()) return FieldError(prefix + key, absl::StrCat("must be a string, got ", Shown(*v)));
+  if (!v->is_string())
+    return FieldError(prefix + key, absl::StrCat("must be a string, got ", Shown(*v)));
   return std::optional<std::string>(v->get<std::string>());
 }
 
@@ -125,7 +128,8 @@ absl::StatusOr<int> ReadAliased(const Json& obj, const std::string& key, const s
                                 int64_t fallback, int64_t lo, int64_t hi) {
   const bool has_key = Find(obj, key) != nullptr;
   const bool has_alias = Find(obj, alias) != nullptr;
-  ASSIGN_OR_RETURN(int v, ReadIntIn(obj, "", has_key || !has_alias ? key : alias, fallback, lo, hi));
+  ASSIGN_OR_RETURN(int v,
+                   ReadIntIn(obj, "", has_key || !has_alias ? key : alias, fallback, lo, hi));
   if (has_key && has_alias) {
     ASSIGN_OR_RETURN(int a, ReadIntIn(obj, "", alias, fallback, lo, hi));
     if (a != v)
@@ -158,7 +162,8 @@ absl::Status ParseRope(const Json& root, ModelConfig& c) {
     y.truncate = false;
     return absl::OkStatus();
   }
-  if (!rope->is_object()) return FieldError(key, absl::StrCat("must be an object, got ", Shown(*rope)));
+  if (!rope->is_object())
+    return FieldError(key, absl::StrCat("must be an object, got ", Shown(*rope)));
   const std::string p = key + ".";
   ASSIGN_OR_RETURN(std::optional<std::string> type, ReadString(*rope, p, "rope_type"));
   if (!type) {
@@ -166,10 +171,12 @@ absl::Status ParseRope(const Json& root, ModelConfig& c) {
   }
   if (!type) return FieldError(p + "rope_type", "is missing (expected \"yarn\")");
   if (*type != "yarn")
-    return FieldError(p + "rope_type", absl::StrCat("'", *type, "' is unsupported (gpt-oss uses \"yarn\")"));
+    return FieldError(p + "rope_type",
+                      absl::StrCat("'", *type, "' is unsupported (gpt-oss uses \"yarn\")"));
   for (const char* unsupported : {"attention_factor", "mscale", "mscale_all_dim"}) {
     if (Find(*rope, unsupported) != nullptr)
-      return FieldError(p + unsupported, "is unsupported (the YaRN attention factor is derived from factor)");
+      return FieldError(p + unsupported,
+                        "is unsupported (the YaRN attention factor is derived from factor)");
   }
   if (const Json* prf = Find(*rope, "partial_rotary_factor")) {
     if (!prf->is_number() || prf->get<double>() != 1.0)
@@ -177,13 +184,14 @@ absl::Status ParseRope(const Json& root, ModelConfig& c) {
   }
   ASSIGN_OR_RETURN(y.theta, ReadPositive(*rope, p, "rope_theta", top_theta));
   ASSIGN_OR_RETURN(y.original_max_position_embeddings,
-                   ReadIntIn(*rope, p, "original_max_position_embeddings", c.max_position_embeddings, 1,
-                             kMaxPositions));
+                   ReadIntIn(*rope, p, "original_max_position_embeddings",
+                             c.max_position_embeddings, 1, kMaxPositions));
   // HF: a null factor means max_position_embeddings / original_max_position_embeddings.
   const double implicit_factor =
       static_cast<double>(c.max_position_embeddings) / y.original_max_position_embeddings;
   ASSIGN_OR_RETURN(y.factor, ReadNumber(*rope, p, "factor", implicit_factor));
-  if (!(y.factor >= 1.0)) return FieldError(p + "factor", absl::StrCat("must be >= 1, got ", y.factor));
+  if (!(y.factor >= 1.0))
+    return FieldError(p + "factor", absl::StrCat("must be >= 1, got ", y.factor));
   ASSIGN_OR_RETURN(y.beta_fast, ReadPositive(*rope, p, "beta_fast", 32.0));
   ASSIGN_OR_RETURN(y.beta_slow, ReadPositive(*rope, p, "beta_slow", 1.0));
   // HF: rope_parameters.get("truncate", True).
@@ -197,13 +205,16 @@ absl::Status ParseLayerTypes(const Json& root, ModelConfig& c) {
   if (lt == nullptr) {
     // GptOssConfig default: sliding for even layers, full for odd ones.
     for (int i = 0; i < c.num_hidden_layers; ++i)
-      c.layer_types.push_back(i % 2 == 0 ? LayerType::kSlidingAttention : LayerType::kFullAttention);
+      c.layer_types.push_back(i % 2 == 0 ? LayerType::kSlidingAttention
+                                         : LayerType::kFullAttention);
     return absl::OkStatus();
   }
-  if (!lt->is_array()) return FieldError("layer_types", absl::StrCat("must be an array, got ", Shown(*lt)));
+  if (!lt->is_array())
+    return FieldError("layer_types", absl::StrCat("must be an array, got ", Shown(*lt)));
   if (lt->size() != static_cast<size_t>(c.num_hidden_layers))
-    return FieldError("layer_types", absl::StrCat("has ", lt->size(), " entries but num_hidden_layers is ",
-                                                  c.num_hidden_layers));
+    return FieldError("layer_types",
+                      absl::StrCat("has ", lt->size(), " entries but num_hidden_layers is ",
+                                   c.num_hidden_layers));
   for (size_t i = 0; i < lt->size(); ++i) {
     const Json& e = (*lt)[i];
     const std::string field = absl::StrCat("layer_types[", i, "]");
@@ -214,7 +225,9 @@ absl::Status ParseLayerTypes(const Json& root, ModelConfig& c) {
     } else if (s == "full_attention") {
       c.layer_types.push_back(LayerType::kFullAttention);
     } else {
-      return FieldError(field, absl::StrCat("'", s, "' is not a known layer type (sliding_attention, full_attention)"));
+      return FieldError(
+          field,
+          absl::StrCat("'", s, "' is not a known layer type (sliding_attention, full_attention)"));
     }
   }
   return absl::OkStatus();
@@ -228,7 +241,8 @@ absl::Status ParseTokenIds(const Json& root, ModelConfig& c) {
         return FieldError(field, absl::StrCat("must be an integer token id, got ", Shown(v)));
       const int64_t id = v.get<int64_t>();
       if (id < 0 || id >= c.vocab_size)
-        return FieldError(field, absl::StrCat("token id ", id, " is outside the vocabulary [0, ", c.vocab_size, ")"));
+        return FieldError(field, absl::StrCat("token id ", id, " is outside the vocabulary [0, ",
+                                              c.vocab_size, ")"));
       c.eos_token_ids.push_back(static_cast<int>(id));
       return absl::OkStatus();
     };
@@ -241,7 +255,8 @@ absl::Status ParseTokenIds(const Json& root, ModelConfig& c) {
   }
   c.pad_token_id = -1;
   if (Find(root, "pad_token_id") != nullptr) {
-    ASSIGN_OR_RETURN(c.pad_token_id, ReadIntIn(root, "", "pad_token_id", std::nullopt, 0, c.vocab_size - 1));
+    ASSIGN_OR_RETURN(c.pad_token_id,
+                     ReadIntIn(root, "", "pad_token_id", std::nullopt, 0, c.vocab_size - 1));
   }
   return absl::OkStatus();
 }
@@ -249,12 +264,16 @@ absl::Status ParseTokenIds(const Json& root, ModelConfig& c) {
 absl::Status ParseQuantization(const Json& root, ModelConfig& c) {
   const Json* q = Find(root, "quantization_config");
   if (q == nullptr)
-    return FieldError("quantization_config",
-                      "is missing: bf16 experts are unsupported (only MXFP4 checkpoints such as the official "
-                      "gpt-oss releases can be served)");
-  if (!q->is_object()) return FieldError("quantization_config", absl::StrCat("must be an object, got ", Shown(*q)));
-  ASSIGN_OR_RETURN(std::optional<std::string> method, ReadString(*q, "quantization_config.", "quant_method"));
-  if (!method) return FieldError("quantization_config.quant_method", "is missing (expected \"mxfp4\")");
+    return FieldError(
+        "quantization_config",
+        "is missing: bf16 experts are unsupported (only MXFP4 checkpoints such as the official "
+        "gpt-oss releases can be served)");
+  if (!q->is_object())
+    return FieldError("quantization_config", absl::StrCat("must be an object, got ", Shown(*q)));
+  ASSIGN_OR_RETURN(std::optional<std::string> method,
+                   ReadString(*q, "quantization_config.", "quant_method"));
+  if (!method)
+    return FieldError("quantization_config.quant_method", "is missing (expected \"mxfp4\")");
   if (*method != "mxfp4")
     return FieldError("quantization_config.quant_method",
                       absl::StrCat("'", *method, "' is unsupported (only \"mxfp4\")"));
@@ -263,11 +282,13 @@ absl::Status ParseQuantization(const Json& root, ModelConfig& c) {
 }
 
 absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
-  if (!root.is_object()) return absl::InvalidArgumentError("config.json: the top level must be a JSON object");
+  if (!root.is_object())
+    return absl::InvalidArgumentError("config.json: the top level must be a JSON object");
   ASSIGN_OR_RETURN(std::optional<std::string> model_type, ReadString(root, "", "model_type"));
   if (!model_type) return FieldError("model_type", "is missing (expected \"gpt_oss\")");
   if (*model_type != "gpt_oss")
-    return FieldError("model_type", absl::StrCat("'", *model_type, "' is not supported (expected \"gpt_oss\")"));
+    return FieldError("model_type",
+                      absl::StrCat("'", *model_type, "' is not supported (expected \"gpt_oss\")"));
 
   ModelConfig c;
   // Defaults: transformers GptOssConfig.
@@ -275,36 +296,45 @@ absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
   ASSIGN_OR_RETURN(c.hidden_size, ReadIntIn(root, "", "hidden_size", 2880, 1, kMaxWidth));
   // MXFP4 packs 32 input features per scale: H is the input width of gate_up, I of down.
   if (c.hidden_size % 32 != 0)
-    return FieldError("hidden_size", absl::StrCat("must be a multiple of 32 (the MXFP4 block), got ", c.hidden_size));
-  ASSIGN_OR_RETURN(c.intermediate_size, ReadIntIn(root, "", "intermediate_size", 2880, 1, kMaxWidth));
+    return FieldError(
+        "hidden_size",
+        absl::StrCat("must be a multiple of 32 (the MXFP4 block), got ", c.hidden_size));
+  ASSIGN_OR_RETURN(c.intermediate_size,
+                   ReadIntIn(root, "", "intermediate_size", 2880, 1, kMaxWidth));
   if (c.intermediate_size % 32 != 0)
-    return FieldError("intermediate_size",
-                      absl::StrCat("must be a multiple of 32 (the MXFP4 block), got ", c.intermediate_size));
-  ASSIGN_OR_RETURN(c.num_hidden_layers, ReadIntIn(root, "", "num_hidden_layers", 36, 1, kMaxLayers));
-  ASSIGN_OR_RETURN(c.num_attention_heads, ReadIntIn(root, "", "num_attention_heads", 64, 1, kMaxHeads));
+    return FieldError(
+        "intermediate_size",
+        absl::StrCat("must be a multiple of 32 (the MXFP4 block), got ", c.intermediate_size));
+  ASSIGN_OR_RETURN(c.num_hidden_layers,
+                   ReadIntIn(root, "", "num_hidden_layers", 36, 1, kMaxLayers));
+  ASSIGN_OR_RETURN(c.num_attention_heads,
+                   ReadIntIn(root, "", "num_attention_heads", 64, 1, kMaxHeads));
   // HF: num_key_value_heads defaults to 8; an explicit null means num_attention_heads.
   ASSIGN_OR_RETURN(c.num_key_value_heads,
                    ReadIntIn(root, "", "num_key_value_heads",
-                             ExplicitNull(root, "num_key_value_heads") ? c.num_attention_heads : 8, 1,
-                             kMaxHeads));
+                             ExplicitNull(root, "num_key_value_heads") ? c.num_attention_heads : 8,
+                             1, kMaxHeads));
   if (c.num_attention_heads % c.num_key_value_heads != 0)
-    return FieldError("num_key_value_heads",
-                      absl::StrCat("(", c.num_key_value_heads, ") must divide num_attention_heads (",
-                                   c.num_attention_heads, ")"));
+    return FieldError("num_key_value_heads", absl::StrCat("(", c.num_key_value_heads,
+                                                          ") must divide num_attention_heads (",
+                                                          c.num_attention_heads, ")"));
   // HF: head_dim defaults to 64; an explicit null means hidden_size / num_attention_heads.
-  ASSIGN_OR_RETURN(c.head_dim,
-                   ReadIntIn(root, "", "head_dim",
-                             ExplicitNull(root, "head_dim") ? c.hidden_size / c.num_attention_heads : 64, 1,
-                             kMaxHeadDim));
+  ASSIGN_OR_RETURN(
+      c.head_dim,
+      ReadIntIn(root, "", "head_dim",
+                ExplicitNull(root, "head_dim") ? c.hidden_size / c.num_attention_heads : 64, 1,
+                kMaxHeadDim));
   if (c.head_dim % 2 != 0)
-    return FieldError("head_dim", absl::StrCat("must be even (RoPE rotates half-dim pairs), got ", c.head_dim));
+    return FieldError("head_dim",
+                      absl::StrCat("must be even (RoPE rotates half-dim pairs), got ", c.head_dim));
   ASSIGN_OR_RETURN(c.num_local_experts,
                    ReadAliased(root, "num_local_experts", "num_experts", 128, 1, kMaxExperts));
-  ASSIGN_OR_RETURN(c.num_experts_per_tok,
-                   ReadAliased(root, "num_experts_per_tok", "experts_per_token", 4, 1, kMaxExperts));
+  ASSIGN_OR_RETURN(c.num_experts_per_tok, ReadAliased(root, "num_experts_per_tok",
+                                                      "experts_per_token", 4, 1, kMaxExperts));
   if (c.num_experts_per_tok > c.num_local_experts)
-    return FieldError("num_experts_per_tok", absl::StrCat("(", c.num_experts_per_tok, ") exceeds num_local_experts (",
-                                                          c.num_local_experts, ")"));
+    return FieldError("num_experts_per_tok",
+                      absl::StrCat("(", c.num_experts_per_tok, ") exceeds num_local_experts (",
+                                   c.num_local_experts, ")"));
   ASSIGN_OR_RETURN(c.max_position_embeddings,
                    ReadIntIn(root, "", "max_position_embeddings", 131072, 1, kMaxPositions));
   ASSIGN_OR_RETURN(const double eps, ReadPositive(root, "", "rms_norm_eps", 1e-5));
@@ -321,10 +351,12 @@ absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
   for (LayerType t : c.layer_types) any_sliding |= t == LayerType::kSlidingAttention;
   if (ExplicitNull(root, "sliding_window")) {
     // Explicit null: no window. Only valid when no layer slides.
-    if (any_sliding) return FieldError("sliding_window", "is null but layer_types contains sliding_attention");
+    if (any_sliding)
+      return FieldError("sliding_window", "is null but layer_types contains sliding_attention");
     c.sliding_window = 0;
   } else {
-    ASSIGN_OR_RETURN(c.sliding_window, ReadIntIn(root, "", "sliding_window", 128, 1, kMaxPositions));
+    ASSIGN_OR_RETURN(c.sliding_window,
+                     ReadIntIn(root, "", "sliding_window", 128, 1, kMaxPositions));
   }
   RETURN_IF_ERROR(ParseRope(root, c));
   RETURN_IF_ERROR(ParseTokenIds(root, c));
@@ -363,7 +395,8 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
   if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read config file '", path, "'"));
   auto config = ParseModelConfig(text.str());
   if (!config.ok())
-    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
   return config;
 }
 
@@ -386,7 +419,8 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   j["intermediate_size"] = c.intermediate_size;
   Json layer_types = Json::array();
   for (LayerType t : c.layer_types)
-    layer_types.push_back(t == LayerType::kSlidingAttention ? "sliding_attention" : "full_attention");
+    layer_types.push_back(t == LayerType::kSlidingAttention ? "sliding_attention"
+                                                            : "full_attention");
   j["layer_types"] = layer_types;
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["model_type"] = "gpt_oss";
@@ -400,16 +434,18 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   if (c.experts_mxfp4) {
     j["quantization_config"] = {
         {"modules_to_not_convert",
-         Json::array({"model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"})},
+         Json::array({"model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens",
+                      "lm_head"})},
         {"quant_method", "mxfp4"}};
   }
   j["rms_norm_eps"] = FloatForJson(c.rms_norm_eps);
-  j["rope_scaling"] = {{"beta_fast", c.rope.beta_fast},
-                       {"beta_slow", c.rope.beta_slow},
-                       {"factor", c.rope.factor},
-                       {"original_max_position_embeddings", c.rope.original_max_position_embeddings},
-                       {"rope_type", "yarn"},
-                       {"truncate", c.rope.truncate}};
+  j["rope_scaling"] = {
+      {"beta_fast", c.rope.beta_fast},
+      {"beta_slow", c.rope.beta_slow},
+      {"factor", c.rope.factor},
+      {"original_max_position_embeddings", c.rope.original_max_position_embeddings},
+      {"rope_type", "yarn"},
+      {"truncate", c.rope.truncate}};
   j["rope_theta"] = NumberForJson(c.rope.theta);
   j["router_aux_loss_coef"] = 0.9;
   j["sliding_window"] = c.sliding_window > 0 ? Json(c.sliding_window) : Json(nullptr);

@@ -38,14 +38,14 @@ struct ModelConfig {
   int max_position_embeddings = 0;
   float rms_norm_eps = 1e-5f;
   float swiglu_limit = 7.0f;
-  float swiglu_alpha = 1.702f;         // sigmoid gain of the clamped SwiGLU (GptOssConfig default)
+  float swiglu_alpha = 1.702f;  // sigmoid gain of the clamped SwiGLU (GptOssConfig default)
   bool attention_bias = true;
   bool tie_word_embeddings = false;
   YarnConfig rope;                     // rope_theta + rope_scaling (yarn)
   std::vector<LayerType> layer_types;  // size num_hidden_layers
   std::vector<int> eos_token_ids;
   int pad_token_id = -1;
-  bool experts_mxfp4 = true;           // quantization_config.quant_method == "mxfp4"
+  bool experts_mxfp4 = true;  // quantization_config.quant_method == "mxfp4"
 };
 
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text);

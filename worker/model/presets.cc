@@ -26,8 +26,10 @@ ModelConfig Official(int layers, int experts) {
   c.swiglu_alpha = 1.702f;
   c.attention_bias = true;
   c.tie_word_embeddings = false;
-  c.rope = YarnConfig{/*head_dim=*/64, /*theta=*/150000.0, /*factor=*/32.0, /*beta_fast=*/32.0,
-                      /*beta_slow=*/1.0, /*original_max_position_embeddings=*/4096, /*truncate=*/false};
+  c.rope = YarnConfig{/*head_dim=*/64,   /*theta=*/150000.0,
+                      /*factor=*/32.0,   /*beta_fast=*/32.0,
+                      /*beta_slow=*/1.0, /*original_max_position_embeddings=*/4096,
+                      /*truncate=*/false};
   for (int i = 0; i < layers; ++i)
     c.layer_types.push_back(i % 2 == 0 ? LayerType::kSlidingAttention : LayerType::kFullAttention);
   c.eos_token_ids = {200002};  // <|return|>
@@ -58,8 +60,8 @@ absl::StatusOr<ModelConfig> PresetConfig(const std::string& name) {
   if (name == "tiny") return Tiny();
   if (name == "20b") return Official(/*layers=*/24, /*experts=*/32);
   if (name == "120b") return Official(/*layers=*/36, /*experts=*/128);
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown preset '", name, "' (known: ", absl::StrJoin(PresetNames(), ", "), ")"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown preset '", name, "' (known: ", absl::StrJoin(PresetNames(), ", "), ")"));
 }
 
 }  // namespace gptoss

@@ -37,7 +37,9 @@ absl::StatusOr<std::string> SafetensorsHeader(const std::vector<TensorSpec>& ten
     if (t.shape.size() > 4)
       return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "': rank > 4"));
     for (int64_t d : t.shape)
-      if (d < 0) return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "': negative dimension"));
+      if (d < 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", t.name, "': negative dimension"));
     const uint64_t end = offset + t.bytes();
     header[t.name] = {{"dtype", std::string(SafetensorsDTypeName(t.dtype))},
                       {"shape", t.shape},
@@ -78,22 +80,26 @@ SafetensorsWriter::~SafetensorsWriter() {
 }
 
 absl::Status SafetensorsWriter::Write(const void* data, size_t bytes) {
-  if (file_ == nullptr) return absl::FailedPreconditionError(absl::StrCat(path_, ": write after Finish"));
+  if (file_ == nullptr)
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": write after Finish"));
   if (bytes > total_ - written_)
-    return absl::InvalidArgumentError(
-        absl::StrCat(path_, ": writing ", bytes, " bytes overruns the planned data section (", total_ - written_,
-                     " bytes left)"));
-  if (bytes > 0 && data == nullptr) return absl::InvalidArgumentError(absl::StrCat(path_, ": null data"));
-  if (bytes > 0 && std::fwrite(data, 1, bytes, file_) != bytes) return IoError(tmp_path_, "write failed");
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": writing ", bytes,
+                                                   " bytes overruns the planned data section (",
+                                                   total_ - written_, " bytes left)"));
+  if (bytes > 0 && data == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": null data"));
+  if (bytes > 0 && std::fwrite(data, 1, bytes, file_) != bytes)
+    return IoError(tmp_path_, "write failed");
   written_ += bytes;
   return absl::OkStatus();
 }
 
 absl::Status SafetensorsWriter::Finish() {
-  if (file_ == nullptr) return absl::FailedPreconditionError(absl::StrCat(path_, ": Finish called twice"));
+  if (file_ == nullptr)
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": Finish called twice"));
   if (written_ != total_)
-    return absl::FailedPreconditionError(
-        absl::StrCat(path_, ": only ", written_, " of ", total_, " planned data bytes were written"));
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": only ", written_, " of ", total_,
+                                                      " planned data bytes were written"));
   std::FILE* f = file_;
   file_ = nullptr;
   const bool flushed = std::fflush(f) == 0;

@@ -49,8 +49,9 @@ class SafetensorsWriter {
 };
 
 // The complete header bytes (length prefix + padded JSON) for `tensors` laid out in order.
-absl::StatusOr<std::string> SafetensorsHeader(const std::vector<TensorSpec>& tensors,
-                                              const std::map<std::string, std::string>& metadata = {});
+absl::StatusOr<std::string> SafetensorsHeader(
+    const std::vector<TensorSpec>& tensors,
+    const std::map<std::string, std::string>& metadata = {});
 
 // Convenience for small outputs (logits files, tests): host tensors written in the given order.
 absl::Status WriteSafetensors(const std::string& path,

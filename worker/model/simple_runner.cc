@@ -24,7 +24,8 @@ absl::StatusOr<TensorView> Upload(Ops* ops, const std::vector<int32_t>& host,
 
 absl::StatusOr<std::unique_ptr<SimpleRunner>> SimpleRunner::Create(const ModelConfig& config,
                                                                    const ModelWeights& weights,
-                                                                   Ops* ops, const Options& options) {
+                                                                   Ops* ops,
+                                                                   const Options& options) {
   GPTOSS_CHECK_ARG(ops != nullptr, "SimpleRunner: null ops");
   GPTOSS_CHECK_ARG(options.max_seqs >= 1 && options.max_len >= 1 && options.block_size >= 1,
                    "SimpleRunner: max_seqs, max_len and block_size must be positive");
@@ -39,9 +40,10 @@ absl::StatusOr<std::unique_ptr<SimpleRunner>> SimpleRunner::Create(const ModelCo
     KvLayerView layer;
     TensorView* parts[2] = {&layer.k, &layer.v};
     for (TensorView* part : parts) {
-      *part = TensorView(nullptr, ops->activation_dtype(),
-                         {num_blocks, options.block_size, config.num_key_value_heads, config.head_dim},
-                         ops->device());
+      *part =
+          TensorView(nullptr, ops->activation_dtype(),
+                     {num_blocks, options.block_size, config.num_key_value_heads, config.head_dim},
+                     ops->device());
       ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(part->bytes()));
       part->data = memory.get();
       runner->cache_memory_.push_back(std::move(memory));
@@ -67,21 +69,26 @@ absl::Status SimpleRunner::Forward(const std::vector<SeqInput>& inputs, int64_t*
     if (in.seq < 0 || in.seq >= options_.max_seqs)
       return absl::InvalidArgumentError(
           absl::StrCat("sequence slot ", in.seq, " is outside [0, ", options_.max_seqs, ")"));
-    if (seen[in.seq]) return absl::InvalidArgumentError(absl::StrCat("sequence slot ", in.seq, " appears twice in one step"));
+    if (seen[in.seq])
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence slot ", in.seq, " appears twice in one step"));
     seen[in.seq] = 1;
-    if (in.tokens.empty()) return absl::InvalidArgumentError(absl::StrCat("sequence slot ", in.seq, " has no new tokens"));
+    if (in.tokens.empty())
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence slot ", in.seq, " has no new tokens"));
     const int start = lengths_[in.seq];
     if (static_cast<int64_t>(start) + static_cast<int64_t>(in.tokens.size()) > options_.max_len)
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "sequence slot ", in.seq, " would reach ", start + in.tokens.size(),
-          " positions, more than max_len ", options_.max_len));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("sequence slot ", in.seq, " would reach ", start + in.tokens.size(),
+                       " positions, more than max_len ", options_.max_len));
     for (size_t i = 0; i < in.tokens.size(); ++i) {
       const int32_t id = in.tokens[i];
       if (id < 0 || id >= config_.vocab_size)
         return absl::InvalidArgumentError(
             absl::StrCat("token id ", id, " is outside the vocabulary of ", config_.vocab_size));
       const int pos = start + static_cast<int>(i);
-      if (in.all_logits || i + 1 == in.tokens.size()) logit_rows.push_back(static_cast<int32_t>(ids.size()));
+      if (in.all_logits || i + 1 == in.tokens.size())
+        logit_rows.push_back(static_cast<int32_t>(ids.size()));
       ids.push_back(id);
       positions.push_back(pos);
       slots.push_back((in.seq * blocks_per_seq_ + pos / bs) * bs + pos % bs);
@@ -109,12 +116,16 @@ absl::Status SimpleRunner::Forward(const std::vector<SeqInput>& inputs, int64_t*
   ASSIGN_OR_RETURN(batch.logit_rows, Upload(ops_, logit_rows, {rows}, keep));
   ASSIGN_OR_RETURN(TensorView qs, Upload(ops_, query_start, {num_seqs + 1}, keep));
   ASSIGN_OR_RETURN(TensorView ctx, Upload(ops_, context_len, {num_seqs}, keep));
-  ASSIGN_OR_RETURN(TensorView full_tables_view, Upload(ops_, full_tables, {num_seqs, blocks_per_seq_}, keep));
+  ASSIGN_OR_RETURN(TensorView full_tables_view,
+                   Upload(ops_, full_tables, {num_seqs, blocks_per_seq_}, keep));
   ASSIGN_OR_RETURN(TensorView sliding_tables_view,
                    Upload(ops_, sliding_tables, {num_seqs, blocks_per_seq_}, keep));
-  const int max_ctx = context_len.empty() ? 0 : *std::max_element(context_len.begin(), context_len.end());
-  batch.full = AttentionBatch{qs, ctx, full_tables_view, static_cast<int>(num_seqs), static_cast<int>(n), max_ctx};
-  batch.sliding = AttentionBatch{qs, ctx, sliding_tables_view, static_cast<int>(num_seqs), static_cast<int>(n), max_ctx};
+  const int max_ctx =
+      context_len.empty() ? 0 : *std::max_element(context_len.begin(), context_len.end());
+  batch.full = AttentionBatch{
+      qs, ctx, full_tables_view, static_cast<int>(num_seqs), static_cast<int>(n), max_ctx};
+  batch.sliding = AttentionBatch{
+      qs, ctx, sliding_tables_view, static_cast<int>(num_seqs), static_cast<int>(n), max_ctx};
 
   logits_view_ = TensorView(nullptr, DType::kF32, {rows, config_.vocab_size}, ops_->device());
   if (logits_view_.bytes() > logits_bytes_) {
@@ -130,7 +141,8 @@ absl::Status SimpleRunner::Forward(const std::vector<SeqInput>& inputs, int64_t*
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::vector<float>>> SimpleRunner::Step(const std::vector<SeqInput>& inputs) {
+absl::StatusOr<std::vector<std::vector<float>>> SimpleRunner::Step(
+    const std::vector<SeqInput>& inputs) {
   int64_t rows = 0;
   RETURN_IF_ERROR(Forward(inputs, &rows));
   std::vector<float> all(rows * config_.vocab_size);
@@ -155,13 +167,15 @@ absl::StatusOr<std::vector<float>> SimpleRunner::PromptLogits(const std::vector<
 absl::StatusOr<std::vector<SimpleRunner::Generation>> SimpleRunner::Generate(
     const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& options) {
   GPTOSS_CHECK_ARG(!prompts.empty() && static_cast<int>(prompts.size()) <= options_.max_seqs,
-                   "Generate: ", prompts.size(), " prompts, the runner holds 1 to ", options_.max_seqs);
+                   "Generate: ", prompts.size(), " prompts, the runner holds 1 to ",
+                   options_.max_seqs);
   GPTOSS_CHECK_ARG(options.max_tokens >= 0, "Generate: negative max_tokens ", options.max_tokens);
   ResetAll();
   std::vector<Generation> result(prompts.size());
   if (options.max_tokens == 0) return result;
   std::vector<SeqInput> inputs;
-  for (size_t s = 0; s < prompts.size(); ++s) inputs.push_back(SeqInput{static_cast<int>(s), prompts[s], false});
+  for (size_t s = 0; s < prompts.size(); ++s)
+    inputs.push_back(SeqInput{static_cast<int>(s), prompts[s], false});
 
   while (!inputs.empty()) {
     int64_t rows = 0;
@@ -182,7 +196,8 @@ absl::StatusOr<std::vector<SimpleRunner::Generation>> SimpleRunner::Generate(
     std::vector<float> host_logits;
     if (options.record_logits) {
       host_logits.resize(rows * config_.vocab_size);
-      RETURN_IF_ERROR(ops_->CopyToHost(host_logits.data(), logits_view_.data, host_logits.size() * sizeof(float)));
+      RETURN_IF_ERROR(ops_->CopyToHost(host_logits.data(), logits_view_.data,
+                                       host_logits.size() * sizeof(float)));
     }
     std::vector<SeqInput> next;
     for (int64_t r = 0; r < rows; ++r) {

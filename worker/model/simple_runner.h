@@ -32,8 +32,8 @@ class SimpleRunner {
   };
 
   static absl::StatusOr<std::unique_ptr<SimpleRunner>> Create(const ModelConfig& config,
-                                                             const ModelWeights& weights, Ops* ops,
-                                                             const Options& options);
+                                                              const ModelWeights& weights, Ops* ops,
+                                                              const Options& options);
 
   // New tokens for sequence slot `seq`; logits of every new token if all_logits, else of the
   // last one only.

@@ -2,7 +2,8 @@
 // Reference: transformers 5.23.0 modeling_gpt_oss.py (GptOssModel / GptOssDecoderLayer) and
 // openai/gpt-oss torch/model.py. Per layer:
 //   x += o_proj(attention_with_sinks(rope(q), rope(k), v))      (pre-norm: input_layernorm)
-//   x += sum_j w_j * expert_{id_j}(h),  ids/w = router top-k      (pre-norm: post_attention_layernorm)
+//   x += sum_j w_j * expert_{id_j}(h),  ids/w = router top-k      (pre-norm:
+//   post_attention_layernorm)
 // then logits = lm_head(norm(x)) for the requested rows.
 //
 // Parallel structure: attention runs over this rank's heads and the MoE over this rank's expert
@@ -107,14 +108,15 @@ absl::Status TransformerImpl::Init() {
 absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, TensorView logits) {
   const int64_t n = batch.token_ids.dim(0);
   const int64_t rows = batch.logit_rows.dim(0);
-  GPTOSS_CHECK_ARG(batch.token_ids.rank == 1 && batch.positions.rank == 1 && batch.positions.dim(0) == n,
-                   "Forward: token_ids ", batch.token_ids.ShapeString(), " and positions ",
-                   batch.positions.ShapeString(), " must both be [T]");
+  GPTOSS_CHECK_ARG(
+      batch.token_ids.rank == 1 && batch.positions.rank == 1 && batch.positions.dim(0) == n,
+      "Forward: token_ids ", batch.token_ids.ShapeString(), " and positions ",
+      batch.positions.ShapeString(), " must both be [T]");
   GPTOSS_CHECK_ARG(static_cast<int>(cache.layers.size()) == config_.num_hidden_layers,
                    "Forward: KV cache has ", cache.layers.size(), " layers, the model ",
                    config_.num_hidden_layers);
-  GPTOSS_CHECK_ARG(logits.rank == 2 && logits.dim(0) == rows && logits.dim(1) == config_.vocab_size &&
-                       logits.dtype == DType::kF32,
+  GPTOSS_CHECK_ARG(logits.rank == 2 && logits.dim(0) == rows &&
+                       logits.dim(1) == config_.vocab_size && logits.dtype == DType::kF32,
                    "Forward: logits ", logits.ShapeString(), " must be F32 [", rows, ",",
                    config_.vocab_size, "]");
   if (n == 0) return absl::OkStatus();
@@ -192,9 +194,9 @@ absl::Status TransformerImpl::Layer(int l, const StepBatch& batch, KvLayerView c
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Create(const ModelConfig& config,
-                                                                const ModelWeights& weights,
-                                                                const ParallelLayout& layout,
-                                                                Ops* ops) {
+                                                                 const ModelWeights& weights,
+                                                                 const ParallelLayout& layout,
+                                                                 Ops* ops) {
   auto transformer = std::make_unique<TransformerImpl>(config, weights, layout, ops);
   RETURN_IF_ERROR(transformer->Init());
   return std::unique_ptr<Transformer>(std::move(transformer));

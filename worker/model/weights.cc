@@ -19,9 +19,11 @@ namespace {
 constexpr size_t kMaxNamesShown = 12;
 
 std::string NameList(const std::vector<std::string>& names) {
-  std::vector<std::string> shown(names.begin(), names.begin() + std::min(names.size(), kMaxNamesShown));
+  std::vector<std::string> shown(names.begin(),
+                                 names.begin() + std::min(names.size(), kMaxNamesShown));
   std::string out = absl::StrJoin(shown, ", ");
-  if (names.size() > kMaxNamesShown) absl::StrAppend(&out, ", ... and ", names.size() - kMaxNamesShown, " more");
+  if (names.size() > kMaxNamesShown)
+    absl::StrAppend(&out, ", ... and ", names.size() - kMaxNamesShown, " more");
   return out;
 }
 
@@ -29,7 +31,8 @@ std::string NameList(const std::vector<std::string>& names) {
 TensorView RowSlice(const TensorView& t, int64_t first, int64_t count) {
   TensorView v = t;
   const int64_t row_elems = t.rank > 1 ? t.numel() / t.dims[0] : 1;
-  v.data = static_cast<char*>(t.data) + first * row_elems * static_cast<int64_t>(DTypeSize(t.dtype));
+  v.data =
+      static_cast<char*>(t.data) + first * row_elems * static_cast<int64_t>(DTypeSize(t.dtype));
   v.dims[0] = count;
   return v;
 }
@@ -38,13 +41,14 @@ absl::Status CheckLayout(const ModelConfig& c, const ParallelLayout& p) {
   if (p.num_heads != c.num_attention_heads || p.num_kv_heads != c.num_key_value_heads ||
       p.num_experts != c.num_local_experts)
     return absl::InvalidArgumentError(absl::StrCat(
-        "parallel layout (heads ", p.num_heads, ", kv heads ", p.num_kv_heads, ", experts ", p.num_experts,
-        ") does not match the config (", c.num_attention_heads, ", ", c.num_key_value_heads, ", ",
-        c.num_local_experts, ")"));
+        "parallel layout (heads ", p.num_heads, ", kv heads ", p.num_kv_heads, ", experts ",
+        p.num_experts, ") does not match the config (", c.num_attention_heads, ", ",
+        c.num_key_value_heads, ", ", c.num_local_experts, ")"));
   // Re-check what ParallelLayout::Create checks, for layouts built by hand.
   if (p.world_size < 1 || p.rank < 0 || p.rank >= p.world_size || p.num_heads % p.world_size ||
       p.num_kv_heads % p.world_size || p.num_experts % p.world_size)
-    return absl::InvalidArgumentError(absl::StrCat("invalid parallel layout: rank ", p.rank, " of ", p.world_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid parallel layout: rank ", p.rank, " of ", p.world_size));
   return absl::OkStatus();
 }
 
@@ -55,7 +59,8 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
   RETURN_IF_ERROR(CheckLayout(c, p));
   for (const CheckpointTensor& t : CheckpointTensors(c))
     if (!views.count(t.spec.name))
-      return absl::InvalidArgumentError(absl::StrCat("AssembleWeights: no view for '", t.spec.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("AssembleWeights: no view for '", t.spec.name, "'"));
   const int64_t D = c.head_dim, H = c.hidden_size;
   const int heads = p.local_heads(), kv_heads = p.local_kv_heads();
   ModelWeights w;
@@ -65,7 +70,8 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     auto get = [&](const char* suffix) -> TensorView {
       auto it = views.find(LayerTensorName(l, suffix));
-      return it == views.end() ? TensorView() : it->second;  // absent: a bias without attention_bias
+      return it == views.end() ? TensorView()
+                               : it->second;  // absent: a bias without attention_bias
     };
     LayerWeights lw;
     lw.type = c.layer_types[l];
@@ -89,7 +95,8 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
         return absl::InvalidArgumentError("AssembleWeights: sharding o_proj needs host views");
       // Columns [first_head*D, (first_head+heads)*D) of every row: strided, so copied.
       const int64_t cols = heads * D, full_cols = o_full.dim(1), first_col = p.first_head() * D;
-      auto copy = std::make_shared<HostTensor>(DType::kBF16, std::initializer_list<int64_t>{H, cols});
+      auto copy =
+          std::make_shared<HostTensor>(DType::kBF16, std::initializer_list<int64_t>{H, cols});
       const auto* src = o_full.as<const uint16_t>();
       auto* dst = copy->as<uint16_t>();
       for (int64_t r = 0; r < H; ++r)
@@ -105,8 +112,10 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
     ex.num_local = p.local_experts();
     ex.swiglu_limit = c.swiglu_limit;
     ex.swiglu_alpha = c.swiglu_alpha;
-    ex.gate_up_blocks = RowSlice(get("mlp.experts.gate_up_proj_blocks"), ex.first_expert, ex.num_local);
-    ex.gate_up_scales = RowSlice(get("mlp.experts.gate_up_proj_scales"), ex.first_expert, ex.num_local);
+    ex.gate_up_blocks =
+        RowSlice(get("mlp.experts.gate_up_proj_blocks"), ex.first_expert, ex.num_local);
+    ex.gate_up_scales =
+        RowSlice(get("mlp.experts.gate_up_proj_scales"), ex.first_expert, ex.num_local);
     ex.gate_up_bias = RowSlice(get("mlp.experts.gate_up_proj_bias"), ex.first_expert, ex.num_local);
     ex.down_blocks = RowSlice(get("mlp.experts.down_proj_blocks"), ex.first_expert, ex.num_local);
     ex.down_scales = RowSlice(get("mlp.experts.down_proj_scales"), ex.first_expert, ex.num_local);
@@ -116,7 +125,8 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
   return w;
 }
 
-absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConfig& c, const ParallelLayout& p) {
+absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConfig& c,
+                                         const ParallelLayout& p) {
   RETURN_IF_ERROR(CheckLayout(c, p));
   const std::vector<CheckpointTensor> expected = CheckpointTensors(c);
 
@@ -131,7 +141,8 @@ absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConf
     if (!expected_names.count(name)) unexpected.push_back(name);
   if (!missing.empty() || !unexpected.empty()) {
     std::string msg = absl::StrCat("checkpoint '", ckpt.path(), "' does not match the config");
-    if (!missing.empty()) absl::StrAppend(&msg, "; ", missing.size(), " missing tensors: ", NameList(missing));
+    if (!missing.empty())
+      absl::StrAppend(&msg, "; ", missing.size(), " missing tensors: ", NameList(missing));
     if (!unexpected.empty())
       absl::StrAppend(&msg, "; ", unexpected.size(), " unexpected tensors: ", NameList(unexpected));
     return absl::InvalidArgumentError(msg);
@@ -142,8 +153,9 @@ absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConf
     ASSIGN_OR_RETURN(TensorSpec got, ckpt.Describe(t.spec.name));
     if (got.dtype != t.spec.dtype || got.shape != t.spec.shape)
       return absl::InvalidArgumentError(absl::StrCat(
-          ckpt.FileOf(t.spec.name), ": tensor '", t.spec.name, "' is ", std::string(DTypeName(got.dtype)), " ", got.ShapeString(),
-          " but the config needs ", std::string(DTypeName(t.spec.dtype)), " ", t.spec.ShapeString()));
+          ckpt.FileOf(t.spec.name), ": tensor '", t.spec.name, "' is ",
+          std::string(DTypeName(got.dtype)), " ", got.ShapeString(), " but the config needs ",
+          std::string(DTypeName(t.spec.dtype)), " ", t.spec.ShapeString()));
     ASSIGN_OR_RETURN(views[t.spec.name], ckpt.Get(t.spec.name));
   }
 

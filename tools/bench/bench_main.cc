@@ -1,0 +1,293 @@
+// gptoss-bench: prefill and decode throughput of the engine's forward pass on synthetic weights
+// (no checkpoint file, no gRPC), with each figure set against the roofline measured in the same
+// run: HBM bandwidth (device copy/read kernels) for decode, the bf16 GEMM rate for prefill.
+//
+//   gptoss-bench [--backend cuda|cpu] [--synthetic 20b|120b|tiny] [--seed N]
+//                [--prefill 1024,8192] [--batches 1,8,64,256] [--context 512]
+//                [--steps 16] [--warmup 3] [--prefill-repeats 2] [--block-size 16]
+//                [--no-graphs] [--bandwidth-mib 2048] [--gemm 8192] [--json FILE]
+//
+// Without a usable GPU (and --backend cuda, the default) it prints why and exits with status 2;
+// --backend cpu --synthetic tiny runs the same harness on CpuOps (used by CI).
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "kernels/core/status.h"
+#include "kernels/ops_factory.h"
+#include "nlohmann/json.hpp"
+#include "tools/bench/bench_runner.h"
+#include "tools/bench/roofline.h"
+#include "tools/cli/flags.h"
+#include "worker/model/device_weights.h"
+#include "worker/model/presets.h"
+
+#if defined(GPTOSS_HAVE_CUDA)
+#include "tools/bench/cuda_support.h"
+#endif
+
+namespace gptoss::bench {
+namespace {
+
+using json = nlohmann::json;
+
+double Seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+absl::StatusOr<std::vector<int>> ParseList(const std::string& flag, const std::string& text) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v < 0)
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": '", std::string(part), "' is not a non-negative integer"));
+    if (v > 0) out.push_back(v);
+  }
+  return out;
+}
+
+// Host memcpy bandwidth, the CPU backend's "HBM".
+double HostCopyBandwidth(size_t bytes) {
+  std::vector<char> a(bytes, 1), b(bytes);
+  std::memcpy(b.data(), a.data(), bytes);
+  const double start = Seconds();
+  const int iterations = 4;
+  for (int i = 0; i < iterations; ++i) std::memcpy((i % 2 ? a : b).data(), (i % 2 ? b : a).data(), bytes);
+  return 2.0 * bytes * iterations / (Seconds() - start);
+}
+
+// bf16 GEMM rate through Ops::Linear: [n, n] x [n, n]^T.
+absl::StatusOr<double> GemmFlops(Ops& ops, int n, int iterations) {
+  const DType act = ops.activation_dtype();
+  const size_t bytes = static_cast<size_t>(n) * n * DTypeSize(DType::kBF16);
+  ASSIGN_OR_RETURN(auto x_mem, ops.Allocate(static_cast<size_t>(n) * n * DTypeSize(act)));
+  ASSIGN_OR_RETURN(auto w_mem, ops.Allocate(bytes));
+  ASSIGN_OR_RETURN(auto o_mem, ops.Allocate(static_cast<size_t>(n) * n * DTypeSize(act)));
+  TensorView x(x_mem.get(), act, {n, n}, ops.device());
+  TensorView w(w_mem.get(), DType::kBF16, {n, n}, ops.device());
+  TensorView o(o_mem.get(), act, {n, n}, ops.device());
+  RETURN_IF_ERROR(ops.Linear(x, w, TensorView(), o));  // warm-up (plan selection)
+  RETURN_IF_ERROR(ops.Synchronize());
+  const double start = Seconds();
+  for (int i = 0; i < iterations; ++i) RETURN_IF_ERROR(ops.Linear(x, w, TensorView(), o));
+  RETURN_IF_ERROR(ops.Synchronize());
+  return 2.0 * n * static_cast<double>(n) * n * iterations / (Seconds() - start);
+}
+
+int Run(int argc, char** argv) {
+  auto flags = cli::Flags::Parse(argc, argv,
+                                 {"backend", "synthetic", "seed", "prefill", "batches", "context",
+                                  "steps", "warmup", "prefill-repeats", "block-size",
+                                  "bandwidth-mib", "gemm", "json"},
+                                 {"no-graphs", "help"});
+  if (!flags.ok()) {
+    std::fprintf(stderr, "gptoss-bench: %s\n", std::string(flags.status().message()).c_str());
+    return 2;
+  }
+  if (flags->Has("help")) {
+    std::printf("see the header of tools/bench/bench_main.cc or docs/GPU.md\n");
+    return 0;
+  }
+  const std::string backend = flags->GetOr("backend", "cuda");
+  const std::string model = flags->GetOr("synthetic", backend == "cpu" ? "tiny" : "20b");
+  auto get_int = [&](const char* name, int64_t fallback) -> int64_t {
+    auto v = flags->GetInt(name, fallback);
+    if (!v.ok()) {
+      std::fprintf(stderr, "gptoss-bench: %s\n", std::string(v.status().message()).c_str());
+      std::exit(2);
+    }
+    return *v;
+  };
+  const uint64_t seed = static_cast<uint64_t>(get_int("seed", 1));
+  const int context = static_cast<int>(get_int("context", 512));
+  const int steps = static_cast<int>(get_int("steps", 16));
+  const int warmup = static_cast<int>(get_int("warmup", 3));
+  const int prefill_repeats = static_cast<int>(get_int("prefill-repeats", 2));
+  const int block_size = static_cast<int>(get_int("block-size", 16));
+  const int64_t bandwidth_mib = get_int("bandwidth-mib", 2048);
+  const int gemm_n = static_cast<int>(get_int("gemm", backend == "cpu" ? 0 : 8192));
+  auto prefills = ParseList("prefill", flags->GetOr("prefill", "1024,8192"));
+  auto batches = ParseList("batches", flags->GetOr("batches", "1,8,64,256"));
+  if (!prefills.ok() || !batches.ok()) {
+    std::fprintf(stderr, "gptoss-bench: %s\n",
+                 std::string((prefills.ok() ? batches.status() : prefills.status()).message()).c_str());
+    return 2;
+  }
+  if (context < 0 || steps < 1 || warmup < 0 || prefill_repeats < 1 || block_size < 1) {
+    std::fprintf(stderr, "gptoss-bench: --context >= 0, --steps >= 1, --warmup >= 0, "
+                         "--prefill-repeats >= 1 and --block-size >= 1 are required\n");
+    return 2;
+  }
+
+  auto ops_or = CreateOps(backend);
+  if (!ops_or.ok()) {
+    std::fprintf(stderr, "gptoss-bench: backend '%s' is not available: %s\n", backend.c_str(),
+                 std::string(ops_or.status().message()).c_str());
+    return 2;
+  }
+  std::unique_ptr<Ops> ops = std::move(*ops_or);
+  auto config_or = PresetConfig(model);
+  if (!config_or.ok()) {
+    std::fprintf(stderr, "gptoss-bench: --synthetic: %s\n", std::string(config_or.status().message()).c_str());
+    return 2;
+  }
+  const ModelConfig config = *config_or;
+
+  json report;
+  report["backend"] = backend;
+  report["model"] = model;
+  report["seed"] = seed;
+  SyntheticFiller filler = FillSyntheticHost;
+  StepHook hook;
+#if defined(GPTOSS_HAVE_CUDA)
+  std::unique_ptr<CudaSupport> cuda;
+  if (ops->device() == Device::kCuda) {
+    auto support = CudaSupport::Create(ops.get());
+    if (!support.ok()) {
+      std::fprintf(stderr, "gptoss-bench: %s\n", std::string(support.status().message()).c_str());
+      return 1;
+    }
+    cuda = std::move(*support);
+    filler = cuda->Filler();
+    if (!flags->Has("no-graphs")) hook = cuda->GraphHook();
+    report["device"] = cuda->device_name();
+    report["datasheet_hbm_gbps"] = cuda->datasheet_bandwidth() / 1e9;
+  }
+#endif
+  if (!report.contains("device")) report["device"] = "host CPU";
+  report["cuda_graphs"] = static_cast<bool>(hook);
+  auto fail = [](const char* what, const absl::Status& st) {
+    std::fprintf(stderr, "gptoss-bench: %s: %s\n", what, std::string(st.message()).c_str());
+    return 1;
+  };
+
+  // --- Rooflines measured in this run.
+  double hbm = 0;
+  const size_t probe_bytes = static_cast<size_t>(bandwidth_mib) << 20;
+#if defined(GPTOSS_HAVE_CUDA)
+  if (cuda) {
+    auto bw = cuda->MeasureBandwidth(probe_bytes, 10);
+    if (!bw.ok()) return fail("bandwidth probe", bw.status());
+    hbm = bw->copy_bytes_per_s;
+    report["hbm_copy_gbps"] = bw->copy_bytes_per_s / 1e9;
+    report["hbm_read_gbps"] = bw->read_bytes_per_s / 1e9;
+  }
+#endif
+  if (hbm == 0) {
+    hbm = HostCopyBandwidth(std::min<size_t>(probe_bytes, size_t{256} << 20));
+    report["host_copy_gbps"] = hbm / 1e9;
+  }
+  double gemm = 0;
+  if (gemm_n > 0) {
+    auto flops = GemmFlops(*ops, gemm_n, 10);
+    if (!flops.ok()) return fail("GEMM probe", flops.status());
+    gemm = *flops;
+    report["bf16_gemm_tflops"] = gemm / 1e12;
+  }
+
+  // --- Synthetic weights, filled in place.
+  const double fill_start = Seconds();
+  auto weights = SyntheticWeights(config, seed, *ops, filler);
+  if (!weights.ok()) return fail("synthetic weights", weights.status());
+  if (absl::Status st = ops->Synchronize(); !st.ok()) return fail("synthetic weights", st);
+  report["weights_gb"] = weights->bytes / 1e9;
+  report["weights_fill_seconds"] = Seconds() - fill_start;
+  BenchRunner runner(config, weights->weights, ops.get(), block_size);
+  if (absl::Status st = runner.Init(); !st.ok()) return fail("transformer", st);
+
+  const ModelBytes mb = CountModelBytes(config);
+  const double b1_bytes = DecodeStepBytes(config, 1, context);
+  report["active_params_per_token"] = mb.active_params_per_token;
+  report["batch1_bytes_per_token"] = b1_bytes;
+  report["batch1_roofline_tok_per_s"] = hbm / b1_bytes;
+
+  std::printf("gptoss-bench: %s, model %s (synthetic seed %llu, %.2f GB of weights)\n",
+              report["device"].get<std::string>().c_str(), model.c_str(),
+              static_cast<unsigned long long>(seed), weights->bytes / 1e9);
+  std::printf("  measured bandwidth %.0f GB/s, bf16 GEMM %.1f TFLOP/s; batch-1 decode moves "
+              "%.3f GB/token -> roofline %.0f tok/s\n\n",
+              hbm / 1e9, gemm / 1e12, b1_bytes / 1e9, hbm / b1_bytes);
+
+  // --- Prefill.
+  std::printf("  %-8s %8s %12s %10s %12s\n", "prefill", "tokens", "tok/s", "TFLOP/s", "of GEMM");
+  json prefill_rows = json::array();
+  for (int len : *prefills) {
+    auto r = runner.Prefill(len, /*warmup=*/1, prefill_repeats, seed);
+    if (!r.ok()) {
+      std::printf("  %-8s %8d  skipped: %s\n", "", len, std::string(r.status().message()).c_str());
+      prefill_rows.push_back({{"tokens", len}, {"error", std::string(r.status().message())}});
+      continue;
+    }
+    const double flops = PrefillFlops(config, len) / r->step_seconds();
+    std::printf("  %-8s %8d %12.0f %10.1f %11.1f%%\n", "", len, r->tokens_per_second(), flops / 1e12,
+                gemm > 0 ? 100.0 * flops / gemm : 0.0);
+    prefill_rows.push_back({{"tokens", len},
+                            {"seconds", r->step_seconds()},
+                            {"tok_per_s", r->tokens_per_second()},
+                            {"tflops", flops / 1e12},
+                            {"fraction_of_gemm", gemm > 0 ? flops / gemm : 0.0}});
+  }
+  report["prefill"] = prefill_rows;
+
+  // --- Decode.
+  std::printf("\n  %-8s %8s %10s %12s %12s %10s %10s %14s\n", "decode", "batch", "step ms",
+              "tok/s", "GB/step", "GB/s", "of HBM", "roofline tok/s");
+  json decode_rows = json::array();
+  const int mid_context = context + warmup + steps / 2;
+  for (int batch : *batches) {
+    auto r = runner.Decode(batch, context, warmup, steps, seed, hook);
+    if (!r.ok()) {
+      std::printf("  %-8s %8d  skipped: %s\n", "", batch, std::string(r.status().message()).c_str());
+      decode_rows.push_back({{"batch", batch}, {"error", std::string(r.status().message())}});
+      continue;
+    }
+    const double bytes = DecodeStepBytes(config, batch, mid_context);
+    const double achieved = bytes / r->step_seconds();
+    const double roofline = batch * hbm / bytes;
+    std::printf("  %-8s %8d %10.3f %12.1f %12.3f %10.0f %9.1f%% %14.0f\n", "", batch,
+                1e3 * r->step_seconds(), r->tokens_per_second(), bytes / 1e9, achieved / 1e9,
+                100.0 * achieved / hbm, roofline);
+    decode_rows.push_back({{"batch", batch},
+                           {"context", context},
+                           {"step_ms", 1e3 * r->step_seconds()},
+                           {"tok_per_s", r->tokens_per_second()},
+                           {"bytes_per_step", bytes},
+                           {"achieved_gbps", achieved / 1e9},
+                           {"fraction_of_hbm", achieved / hbm},
+                           {"roofline_tok_per_s", roofline}});
+  }
+  report["decode"] = decode_rows;
+#if defined(GPTOSS_HAVE_CUDA)
+  if (cuda) {
+    report["graphs_captured"] = cuda->num_graphs();
+    if (!cuda->capture_error().empty()) {
+      report["graph_capture_error"] = cuda->capture_error();
+      std::printf("\n  note: %s\n", cuda->capture_error().c_str());
+    }
+  }
+#endif
+
+  const std::string text = report.dump(2);
+  if (auto path = flags->Get("json")) {
+    std::ofstream out(*path);
+    out << text << "\n";
+    if (!out) {
+      std::fprintf(stderr, "gptoss-bench: cannot write %s\n", path->c_str());
+      return 1;
+    }
+  }
+  std::printf("\n%s\n", text.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace gptoss::bench
+
+int main(int argc, char** argv) { return gptoss::bench::Run(argc - 1, argv + 1); }
