@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<CudaOps>> CudaOps::Create(int device_ordinal) {
   CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&ops->ctx_.stream, cudaStreamNonBlocking));
   CUDA_RETURN_IF_ERROR(cudaMalloc(&ops->ctx_.error_flags, sizeof(int)));
   CUDA_RETURN_IF_ERROR(cudaMemset(ops->ctx_.error_flags, 0, sizeof(int)));
+  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());  // legacy-stream memset vs our non-blocking stream
   CUDA_RETURN_IF_ERROR(cudaMallocHost(&ops->error_host_, sizeof(int)));
   // Op scratch comes from the stream-ordered pool (cudaMallocAsync): keep freed memory cached
   // instead of returning it to the driver at every synchronization.

@@ -22,7 +22,11 @@ absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes, bool zero) {
   if (bytes == 0) return buffer;
   CUDA_RETURN_IF_ERROR(cudaMalloc(&buffer.data_, bytes));
   buffer.bytes_ = bytes;
-  if (zero) CUDA_RETURN_IF_ERROR(cudaMemset(buffer.data_, 0, bytes));
+  if (zero) {
+    CUDA_RETURN_IF_ERROR(cudaMemset(buffer.data_, 0, bytes));
+    // cudaMemset runs on the legacy stream, which does not order with non-blocking streams.
+    CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  }
   return buffer;
 }
 
