@@ -401,22 +401,28 @@ absl::Status WorkerPool::OpenStreams(uint64_t generation) {
 }
 
 void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason) {
-  bool was_ready = false;
+  bool was_ready = false, stopped = false;
   std::vector<std::shared_ptr<grpc::ClientContext>> contexts;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (generation != generation_) return;  // already reset
     was_ready = phase_ == Phase::kReady;
+    stopped = phase_ == Phase::kStopped;
     if (phase_ != Phase::kStopped) phase_ = Phase::kRegistering;
     ++generation_;
     ranks_.clear();
     contexts.swap(live_contexts_);
     cv_.notify_all();
   }
-  std::fprintf(stderr, "coordinator: worker world reset: %s; waiting for workers to register\n",
-               reason.c_str());
+  if (stopped)
+    std::fprintf(stderr, "coordinator: closing the workers' step streams\n");
+  else
+    std::fprintf(stderr, "coordinator: worker world reset: %s; waiting for workers to register\n",
+                 reason.c_str());
   for (auto& c : contexts) c->TryCancel();
-  for (Stream& s : streams_) s.rw->Finish().ok();  // cancelled: returns at once
+  for (Stream& s : streams_) {
+    if (s.rw) s.rw->Finish().ok();  // cancelled: returns at once
+  }
   streams_.clear();
   if (was_ready) NotifyReadiness(false);
 }
@@ -434,6 +440,7 @@ absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
   const int world = static_cast<int>(streams_.size());
   auto broken = [&](int rank, const char* what) {
     grpc::Status st = streams_[rank].rw->Finish();
+    streams_[rank].rw.reset();  // finished: ResetWorldLocked must not finish it again
     std::string reason = absl::StrCat("rank ", rank, ": step stream broken (", what, "): ",
                                       st.ok() ? "closed by the worker" : st.error_message());
     ResetWorldLocked(generation, reason);

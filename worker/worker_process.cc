@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -189,12 +190,14 @@ int RunWorkerMain(int argc, char** argv) {
   Log(absl::StrCat("serving the worker plane on ", address));
 
   // A signal during registration or loading ends the process cleanly.
-  std::thread signals([&service] {
+  std::atomic<bool> exiting{false};
+  std::thread signals([&service, &exiting] {
     const int sig = WaitForSignal();
-    Log(absl::StrCat("signal ", sig, ", stopping"));
+    if (!exiting) Log(absl::StrCat("signal ", sig, ", stopping"));
     service.Shutdown();
   });
   auto finish = [&](int code) {
+    exiting = true;
     service.Shutdown();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     server->Wait();

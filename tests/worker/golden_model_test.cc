@@ -118,8 +118,9 @@ TEST_P(GoldenModelTest, BatchedSequencesEqualEachRunAlone) {
   for (size_t s = 0; s < prompts.size(); ++s) {
     auto alone = runner_->Generate({prompts[s]}, Greedy());
     ASSERT_TRUE(alone.ok()) << alone.status();
-    if (s < golden_.sequences.size())
+    if (s < golden_.sequences.size()) {
       EXPECT_EQ((*batched)[s].tokens, golden_.sequences[s].tokens) << "sequence " << s;
+    }
     EXPECT_EQ((*batched)[s].tokens, (*alone)[0].tokens) << "sequence " << s;
     // CpuOps computes every row independently of the rest of the batch: bit-identical.
     EXPECT_TRUE((*batched)[s].logits == (*alone)[0].logits) << "sequence " << s;

@@ -1,0 +1,110 @@
+// End-to-end test harness: real gptoss-coordinator / gptoss-worker processes on loopback.
+//  - Process: fork/exec with stdout+stderr to a log file; killed (SIGKILL) if still running when
+//    destroyed, so a failing test never leaks servers.
+//  - TinyCheckpoint(): `gptoss make-checkpoint --preset tiny` once per test binary.
+//  - Cluster: a coordinator on a free port (--port 0 --port-file) plus workers, with helpers to
+//    wait for health, read the coordinator's --log-steps lines and call the API.
+// Every wait is bounded; binaries come from the build tree (compile definitions).
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/gptoss/v1/inference.grpc.pb.h"
+#include "tools/cli/health_client.h"
+
+namespace gptoss::e2e {
+
+class Process {
+ public:
+  // Starts argv[0] with `args`; output goes to `log_path`.
+  static absl::StatusOr<std::unique_ptr<Process>> Start(const std::vector<std::string>& args,
+                                                        const std::string& log_path);
+  ~Process();
+  pid_t pid() const { return pid_; }
+  void Signal(int sig);
+  // The exit status (waitpid form) once it exited, or nullopt after `timeout`.
+  std::optional<int> Wait(absl::Duration timeout);
+  bool running();
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// A scratch directory for this test binary ($GPTOSS_TEST_TMPDIR or gtest's).
+std::string ScratchDir(const std::string& name);
+// The tiny preset checkpoint (generated once, reused).
+const std::string& TinyCheckpoint();
+
+struct ClusterOptions {
+  std::vector<std::string> coordinator_flags;  // extra flags
+  int workers = 1;
+  bool start_workers = true;
+  int kv_cache_mb = 64;
+};
+
+class Cluster {
+ public:
+  // Starts the coordinator (and workers unless !start_workers) and waits for the port file.
+  static absl::StatusOr<std::unique_ptr<Cluster>> Start(const std::string& name,
+                                                        const ClusterOptions& options = {});
+  ~Cluster();
+
+  std::string address() const;
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  v1::Inference::Stub& stub() { return *stub_; }
+  Process& coordinator() { return *coordinator_; }
+  Process& worker(int i) { return *workers_.at(i); }
+  absl::Status StartWorker();
+  absl::Status WaitServing(absl::Duration timeout = absl::Seconds(60));
+  absl::StatusOr<cli::HealthStatus> Health(const std::string& service = "");
+  std::vector<std::string> CoordinatorLogLines() const;
+
+ private:
+  std::string name_;
+  std::string dir_;
+  ClusterOptions options_;
+  int port_ = 0;
+  std::unique_ptr<Process> coordinator_;
+  std::vector<std::unique_ptr<Process>> workers_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Inference::Stub> stub_;
+};
+
+// One finished Generate stream.
+struct GenerateRun {
+  grpc::Status status;
+  std::vector<int32_t> token_ids;
+  std::string text;
+  int num_chunks = 0;
+  std::optional<v1::FinalInfo> final;
+  bool final_was_last = true;  // nothing came after the final message
+  std::vector<v1::TokenLogprob> logprobs;
+};
+GenerateRun RunGenerate(v1::Inference::Stub& stub, const v1::GenerateRequest& request,
+                        absl::Duration deadline = absl::Seconds(120));
+
+// One finished Chat stream.
+struct ChatRun {
+  grpc::Status status;
+  std::vector<v1::ChatResponse> events;  // deltas and tool calls
+  std::optional<v1::FinalInfo> final;
+  bool final_was_last = true;
+};
+ChatRun RunChat(v1::Inference::Stub& stub, const v1::ChatRequest& request,
+                absl::Duration deadline = absl::Seconds(120));
+
+// Greedy Generate request for a text prompt.
+v1::GenerateRequest GreedyRequest(const std::string& text, int max_tokens);
+
+}  // namespace gptoss::e2e
