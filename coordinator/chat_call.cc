@@ -10,9 +10,6 @@
 
 namespace gptoss {
 
-ChatCall::ChatCall(const CallEnv& env)
-    : env_(env), parser_(env.tokenizer, harmony::Role::kAssistant) {}
-
 grpc::ServerWriteReactor<v1::ChatResponse>* ChatCall::Start(const CallEnv& env,
                                                             const v1::ChatRequest& request) {
   std::shared_ptr<ChatCall> call(new ChatCall(env));
@@ -41,10 +38,9 @@ absl::Status ChatCall::Submit(const v1::ChatRequest& request) {
   prompt_tokens_ = static_cast<int>(prompt.size());
   seed_ = params.sampling.seed;
   request_id_ = params.request_id;
-  want_logprobs_ = params.logprobs;
-  include_analysis_ = request.include_analysis();
-  stop_strings_ = params.stop_strings;
-  if (!stop_strings_.empty()) stops_.emplace(stop_strings_);
+  events_.emplace(env_.tokenizer,
+                  ChatEventStream::Options{request.include_analysis(), params.logprobs,
+                                           params.stop_strings});
 
   SequenceRequest seq = MakeSequenceRequest(std::move(prompt), params, limits);
   for (int id : harmony::kGenerationStopTokens) {  // Chat always stops at these
@@ -83,26 +79,6 @@ bool ChatCall::MergeInto(v1::ChatResponse& into, const v1::ChatResponse& next) {
   return true;
 }
 
-void ChatCall::SendDelta(std::string text) {
-  if (text.empty()) return;
-  const v1::Channel channel = ChannelFromName(channel_);
-  if (channel == v1::CHANNEL_ANALYSIS && !include_analysis_) {
-    pending_ids_.clear();
-    pending_logprobs_.clear();
-    return;
-  }
-  v1::ChatResponse response;
-  v1::ChatDelta* delta = response.mutable_delta();
-  delta->set_channel(channel);
-  delta->set_text(std::move(text));
-  delta->set_recipient(recipient_);
-  delta->mutable_token_ids()->Add(pending_ids_.begin(), pending_ids_.end());
-  for (v1::TokenLogprob& lp : pending_logprobs_) *delta->add_logprobs() = std::move(lp);
-  pending_ids_.clear();
-  pending_logprobs_.clear();
-  Send(std::move(response));
-}
-
 void ChatCall::SendFinal(v1::FinishReason reason, const std::string& stop_reason,
                          const std::string& error_message) {
   v1::ChatResponse response;
@@ -115,67 +91,16 @@ void ChatCall::SendFinal(v1::FinishReason reason, const std::string& stop_reason
 
 bool ChatCall::OnToken(const SequenceUpdate& update) {
   tracker_.OnToken();
-  pending_ids_.push_back(update.token_id);
-  if (want_logprobs_) {
-    pending_logprobs_.emplace_back();
-    FillTokenLogprob(update, *env_.tokenizer, &pending_logprobs_.back());
-  }
-  harmony::ParserStep step = parser_.Process(update.token_id);
-  if (update.finish != FinishReason::kNone && !step.message_done) {
-    // max_tokens or the context ended the turn: close the open message like harmony at EOS.
-    harmony::ParserStep eos = parser_.ProcessEos();
-    if (eos.content_delta && !eos.content_delta->empty())
-      step.content_delta = step.content_delta.value_or("") + *eos.content_delta;
-    step.message_done = step.message_done || eos.message_done;
-  }
-  if (step.header_done) {
-    channel_ = parser_.current_channel().value_or("");
-    recipient_ = parser_.current_recipient().value_or("");
-  }
-
-  std::optional<std::string> matched;
-  if (step.content_delta && !step.content_delta->empty()) {
-    if (stops_) {
-      StopStringMatcher::Output out = stops_->Push(*step.content_delta);
-      SendDelta(std::move(out.text));
-      matched = std::move(out.match);
-    } else {
-      SendDelta(*step.content_delta);
-    }
-  }
-  if (matched) {
-    SendFinal(v1::FINISH_REASON_STOP, *matched, "");
+  ChatEventStream::Step step = events_->OnToken(update);
+  for (v1::ChatResponse& event : step.events) Send(std::move(event));
+  if (step.stop_string) {
+    SendFinal(v1::FINISH_REASON_STOP, *step.stop_string, "");
     End(grpc::Status::OK);
     return true;
   }
-  if (step.message_done) {
-    // A stop string never spans two messages: what was held back belongs to this one.
-    if (stops_) {
-      SendDelta(stops_->Flush());
-      stops_.emplace(std::vector<std::string>(stop_strings_));
-    }
-    if (!parser_.messages().empty()) {
-      if (std::optional<harmony::ToolCall> call = harmony::AsToolCall(parser_.messages().back())) {
-        v1::ChatResponse response;
-        v1::ToolCall* tool = response.mutable_tool_call();
-        tool->set_id(absl::StrCat("call_", num_tool_calls_++));
-        tool->set_name(call->namespace_name == "functions" ? call->name : call->recipient);
-        tool->set_arguments_json(call->arguments);
-        Send(std::move(response));
-      }
-    }
-  }
-
-  if (update.finish == FinishReason::kStop) {
-    if (update.token_id == harmony::kCallToken) {
-      SendFinal(v1::FINISH_REASON_TOOL_CALLS, "", "");
-    } else {
-      absl::StatusOr<std::string_view> literal = env_.tokenizer->TokenBytes(update.token_id);
-      SendFinal(v1::FINISH_REASON_STOP, literal.ok() ? std::string(*literal) : "", "");
-    }
-    End(grpc::Status::OK);
-  } else if (update.finish == FinishReason::kLength) {
-    SendFinal(v1::FINISH_REASON_LENGTH, "", "");
+  if (update.finish != FinishReason::kNone) {
+    std::string stop_reason;
+    SendFinal(events_->FinishReasonOf(update, &stop_reason), stop_reason, "");
     End(grpc::Status::OK);
   }
   return false;

@@ -1,7 +1,59 @@
 #!/usr/bin/env bash
-# Placeholder until the serving issue lands: builds and generates from the tiny checkpoint.
+# Sets up (Debian packages), builds, serves a gpt-oss checkpoint with `gptoss serve`, runs a
+# sample chat against it (the reply streams to stdout), then stops the server.
+#
+#   deploy/run.sh                    # generates the tiny random-weight checkpoint, serves it on CPU
+#   deploy/run.sh CHECKPOINT_DIR     # serves that directory (config.json + safetensors, HF layout,
+#                                    # e.g. a download of openai/gpt-oss-20b); GPU when available
+#
+# Environment: GPTOSS_BUILD_DIR (default build), GPTOSS_PORT (default 50051),
+# GPTOSS_DEVICE (auto|cpu|cuda, default auto: the GPU if this build has CUDA and one is usable),
+# GPTOSS_PROMPT (the sample question), GPTOSS_MAX_TOKENS (default 64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --build build -j "$(nproc)"
+BUILD=${GPTOSS_BUILD_DIR:-build}
+PORT=${GPTOSS_PORT:-50051}
+DEVICE=${GPTOSS_DEVICE:-auto}
+PROMPT=${GPTOSS_PROMPT:-"What is the capital of France? Answer in one sentence."}
+MAX_TOKENS=${GPTOSS_MAX_TOKENS:-64}
+
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$BUILD" -j "$(nproc)" --target gptoss gptoss-coordinator gptoss-worker
+GPTOSS="$BUILD/tools/cli/gptoss"
+
+MODEL=${1:-}
+if [ -z "$MODEL" ]; then
+  MODEL="$BUILD/gpt-oss-tiny"
+  if [ ! -f "$MODEL/config.json" ]; then
+    "$GPTOSS" make-checkpoint --preset tiny --out "$MODEL"
+  fi
+  echo "run: serving the generated tiny checkpoint (random weights: expect a meaningless reply)"
+fi
+if [ ! -f "$MODEL/config.json" ]; then
+  echo "run: $MODEL has no config.json" >&2
+  exit 1
+fi
+
+LOG="$BUILD/serve.log"
+"$GPTOSS" serve --model "$MODEL" --port "$PORT" --device "$DEVICE" >"$LOG" 2>&1 &
+SERVER=$!
+stop_server() {
+  if kill -0 "$SERVER" 2>/dev/null; then
+    kill -TERM "$SERVER"
+    wait "$SERVER" || true
+  fi
+}
+trap stop_server EXIT
+echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT, log in $LOG"
+
+# Waits for health SERVING (loading a real checkpoint can take minutes), then one chat turn.
+if ! echo "$PROMPT" | "$GPTOSS" chat --server "127.0.0.1:$PORT" --wait-ready-s 1800 \
+    --max-tokens "$MAX_TOKENS" --reasoning low; then
+  echo "run: the sample chat failed; server log:" >&2
+  tail -n 30 "$LOG" >&2
+  exit 1
+fi
+stop_server
+trap - EXIT
+echo "run: server stopped"

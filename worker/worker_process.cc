@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -18,12 +19,13 @@
 #include "coordinator/tokenizer/sha256.h"
 #include "grpcpp/grpcpp.h"
 #include "kernels/core/status.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops_factory.h"
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "tools/cli/flags.h"
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/engine/step_executor.h"
 #include "worker/model/config.h"
+#include "worker/model/device_weights.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/transformer.h"
 #include "worker/model/weights.h"
@@ -35,13 +37,16 @@ namespace {
 struct WorkerOptions {
   std::string coordinator;
   std::string model_dir;
-  std::string device = "cpu";
+  std::string device = "auto";
   std::string listen = "127.0.0.1:0";
   std::string advertise;  // host the coordinator reaches us at; default: the --listen host
   int rank_hint = -1;
-  int64_t kv_cache_mb = 512;
+  int64_t kv_cache_mb = 0;  // 0: the device's default (kDefaultKvMb*)
   int register_timeout_s = 600;
 };
+
+constexpr int64_t kDefaultKvMbCpu = 512;
+constexpr int64_t kDefaultKvMbGpu = 8192;
 
 void Log(const std::string& line) { std::fprintf(stderr, "worker: %s\n", line.c_str()); }
 
@@ -64,7 +69,7 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
     return absl::InvalidArgumentError(absl::StrCat("--rank-hint: ", hint, " out of range"));
   o.rank_hint = static_cast<int>(hint);
   ASSIGN_OR_RETURN(o.kv_cache_mb, flags.GetInt("kv-cache-mb", o.kv_cache_mb));
-  if (o.kv_cache_mb < 1 || o.kv_cache_mb > (int64_t{1} << 30))
+  if (o.kv_cache_mb < 0 || o.kv_cache_mb > (int64_t{1} << 30))  // 0: the default
     return absl::InvalidArgumentError(absl::StrCat("--kv-cache-mb: ", o.kv_cache_mb,
                                                    " out of range"));
   ASSIGN_OR_RETURN(int64_t timeout, flags.GetInt("register-timeout-s", o.register_timeout_s));
@@ -115,7 +120,8 @@ absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
 struct Shard {
   std::unique_ptr<Ops> ops;
   std::unique_ptr<Checkpoint> checkpoint;
-  ModelWeights weights;
+  ModelWeights host_weights;                 // views into the mmapped checkpoint
+  std::optional<OwnedWeights> device_weights;  // uploaded copies (GPU backends)
   std::unique_ptr<Transformer> transformer;
   std::unique_ptr<KvCachePool> pool;
 };
@@ -129,14 +135,21 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
     return absl::UnimplementedError(
         "multi-rank serving (world size > 1) is not supported yet: the transformer runs one rank");
   ASSIGN_OR_RETURN(shard.checkpoint, Checkpoint::Open(options.model_dir));
-  ASSIGN_OR_RETURN(shard.weights, LoadWeights(*shard.checkpoint, config, layout));
+  ASSIGN_OR_RETURN(shard.host_weights, LoadWeights(*shard.checkpoint, config, layout));
   *weight_bytes = 0;
   for (const std::string& name : shard.checkpoint->names()) {
     if (absl::StatusOr<TensorView> t = shard.checkpoint->Get(name); t.ok())
       *weight_bytes += t->bytes();
   }
+  const ModelWeights* weights = &shard.host_weights;
+  if (shard.ops->device() != Device::kCpu) {  // CpuOps reads the mmapped views directly
+    ASSIGN_OR_RETURN(OwnedWeights uploaded, UploadWeights(shard.host_weights, *shard.ops));
+    *weight_bytes = uploaded.bytes;
+    shard.device_weights = std::move(uploaded);
+    weights = &shard.device_weights->weights;
+  }
   ASSIGN_OR_RETURN(shard.transformer,
-                   Transformer::Create(config, shard.weights, layout, shard.ops.get()));
+                   Transformer::Create(config, *weights, layout, shard.ops.get()));
   ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
   return StepExecutor::Create(config, layout, shard.ops.get(), shard.transformer.get(),
                               shard.pool.get());
@@ -164,12 +177,11 @@ int RunWorkerMain(int argc, char** argv) {
         absl::StrCat(config_path, ": ", config.status().message())));
 
   Shard shard;
-  std::string device_name;
-  if (options.device == "cuda")
-    return Fail(absl::UnimplementedError(
-        "--device cuda: the CUDA worker backend is not available yet; use --device cpu"));
-  shard.ops = std::make_unique<CpuOps>();
-  device_name = "cpu";
+  absl::StatusOr<std::unique_ptr<Ops>> ops = CreateOps(options.device);
+  if (!ops.ok()) return Fail(ops.status());
+  shard.ops = std::move(*ops);
+  const bool cuda = shard.ops->device() == Device::kCuda;
+  const std::string device_name = cuda ? "cuda:0" : "cpu";
 
   // Serve the Worker service first: the coordinator polls it right after registration.
   WorkerService service;
@@ -210,9 +222,11 @@ int RunWorkerMain(int argc, char** argv) {
   v1::RegisterRequest request;
   request.set_address(address);
   request.set_device(device_name);
-  request.set_backend(options.device == "cuda" ? "cuda" : "cpu");
+  request.set_backend(cuda ? "cuda" : "cpu");
   request.set_rank_hint(options.rank_hint);
-  request.set_kv_cache_bytes(static_cast<uint64_t>(options.kv_cache_mb) << 20);
+  const int64_t kv_mb =
+      options.kv_cache_mb > 0 ? options.kv_cache_mb : (cuda ? kDefaultKvMbGpu : kDefaultKvMbCpu);
+  request.set_kv_cache_bytes(static_cast<uint64_t>(kv_mb) << 20);
   request.set_model_fingerprint(Sha256Hex(*config_text));
   absl::StatusOr<v1::RegisterResponse> registered = Register(options, request);
   if (!registered.ok()) {

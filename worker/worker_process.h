@@ -1,6 +1,9 @@
 // The gptoss-worker process (also `gptoss worker`, which `gptoss serve` starts):
-//   gptoss-worker --coordinator HOST:PORT --model DIR [--device cpu] [--listen HOST:PORT]
+//   gptoss-worker --coordinator HOST:PORT --model DIR [--device auto|cpu|cuda] [--listen HOST:PORT]
 //                 [--advertise HOST] [--rank-hint N] [--kv-cache-mb MB] [--register-timeout-s S]
+// --device auto (default) takes the GPU when this build has CUDA and a usable sm_90 device, else
+// the CPU (kernels/ops_factory.h). --kv-cache-mb is what this rank offers the KV cache (default
+// 512 on the CPU, 8192 on a GPU); the coordinator sizes both pools from the smallest offer.
 // Life cycle (worker.proto): serve gptoss.v1.Worker on --listen (port 0 picks a free one),
 // register with the coordinator (retrying while it is unreachable, so workers may start before
 // or after it), load this rank's weight shard, allocate the KV pools the coordinator sized, report

@@ -5,6 +5,7 @@
 //
 // Benchmarks (bytes/s counts UTF-8 input bytes, items/s counts tokens):
 //   BM_Encode/all          every corpus case, one Encode call each
+//   BM_Encode/varied       all but the long runs (scripts, emoji, whitespace, digits, ...)
 //   BM_Encode/natural      prose + code cases only (what real prompts look like)
 //   BM_Encode/long_runs    the 100k-repeated-character cases (BPE worst case)
 //   BM_Decode/all          Decode of the ids of every case
@@ -21,7 +22,7 @@
 namespace {
 
 struct Corpus {
-  std::vector<std::string> all, natural, long_runs;
+  std::vector<std::string> all, varied, natural, long_runs;
 };
 
 std::string Prefix(const std::string& name) { return name.substr(0, name.find('/')); }
@@ -50,6 +51,7 @@ const Corpus& LoadCorpus() {
       c->all.push_back(text);
       if (section == "prose" || section == "code") c->natural.push_back(text);
       if (section == "long") c->long_runs.push_back(text);
+      if (section != "long") c->varied.push_back(text);
     }
     return c;
   }();
@@ -112,6 +114,7 @@ void Load(benchmark::State& state) {
 int main(int argc, char** argv) {
   const Corpus& c = LoadCorpus();
   benchmark::RegisterBenchmark("BM_Encode/all", Encode, &c.all)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_Encode/varied", Encode, &c.varied)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Encode/natural", Encode, &c.natural)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Encode/long_runs", Encode, &c.long_runs)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Decode/all", Decode)->Unit(benchmark::kMillisecond);

@@ -1,7 +1,7 @@
 // `gptoss serve` and `gptoss chat`.
 //
-//   gptoss serve --model DIR [--port 50051] [--host 127.0.0.1] [--workers 1] [--device cpu]
-//                [--kv-cache-mb 512] [--max-num-seqs 64] [--max-batch-tokens 2048]
+//   gptoss serve --model DIR [--port 50051] [--host 127.0.0.1] [--workers 1]
+//                [--device auto|cpu|cuda] [--kv-cache-mb MB] [--max-num-seqs 64] [--max-batch-tokens 2048]
 //                [--max-waiting 256] [--drain-grace-s 30] [--port-file FILE] [--log-steps]
 //     Runs the coordinator in this process and starts --workers worker processes (this binary's
 //     `worker` command) that register with it. SIGINT/SIGTERM drain and stop everything; a worker
@@ -102,14 +102,14 @@ int RunServe(int argc, char** argv) {
   o.log_steps = flags->Has("log-steps");
   absl::StatusOr<int> port = IntIn(*flags, "port", 50051, 0, 65535);
   absl::StatusOr<int> workers = IntIn(*flags, "workers", 1, 1, 1024);
-  absl::StatusOr<int> kv_mb = IntIn(*flags, "kv-cache-mb", 512, 1, 1 << 30);
+  absl::StatusOr<int> kv_mb = IntIn(*flags, "kv-cache-mb", 0, 0, 1 << 30);  // 0: by device
   absl::StatusOr<int> seqs = IntIn(*flags, "max-num-seqs", o.max_num_seqs, 1, 1 << 16);
   absl::StatusOr<int> batch = IntIn(*flags, "max-batch-tokens", o.max_batch_tokens, 1, 1 << 24);
   absl::StatusOr<int> waiting = IntIn(*flags, "max-waiting", o.max_waiting, 0, 1 << 24);
   absl::StatusOr<int> grace = IntIn(*flags, "drain-grace-s", 30, 0, 86400);
   for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace})
     if (!v->ok()) return Fail("serve", 2, v->status().message());
-  const std::string device = flags->GetOr("device", "cpu");
+  const std::string device = flags->GetOr("device", "auto");
   if (*workers > 1)
     return Fail("serve", 2,
                 absl::StrCat("--workers ", *workers, ": multi-rank serving is not supported yet "
@@ -130,7 +130,7 @@ int RunServe(int argc, char** argv) {
     absl::StatusOr<pid_t> pid = SpawnWorker(
         {"gptoss", "worker", "--coordinator", address, "--model", o.model_dir, "--device", device,
          "--listen", "127.0.0.1:0", "--rank-hint", absl::StrCat(i), "--kv-cache-mb",
-         absl::StrCat(*kv_mb)});
+         absl::StrCat(*kv_mb)});  // 0 = the worker's default for its device
     if (!pid.ok()) return Fail("serve", 1, pid.status().message());
     pids.push_back(*pid);
   }

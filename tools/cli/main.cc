@@ -23,12 +23,12 @@ constexpr Command kCommands[] = {
     {"detokenize", gptoss::cli::RunDetokenize, "[--tokenizer PATH] [--jsonl] < ids"},
     {"render-chat", gptoss::cli::RunRenderChat, "[--tokenizer PATH] < conversation.json"},
 #ifdef GPTOSS_WITH_GRPC
-    {"serve", gptoss::cli::RunServe, "--model DIR [--port P] [--workers N] [--device cpu]"},
+    {"serve", gptoss::cli::RunServe, "--model DIR [--port P] [--workers N] [--device auto|cpu|cuda]"},
     {"chat", gptoss::cli::RunChat, "[--server ADDR] [--reasoning low|medium|high] < lines"},
     {"coordinator", gptoss::cli::RunCoordinator,
      "--model DIR [--port P] [--world-size N] (as gptoss-coordinator)"},
     {"worker", gptoss::cli::RunWorker,
-     "--coordinator ADDR --model DIR [--device cpu] (as gptoss-worker)"},
+     "--coordinator ADDR --model DIR [--device auto|cpu|cuda] (as gptoss-worker)"},
 #endif
 };
 

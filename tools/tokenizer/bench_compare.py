@@ -20,7 +20,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from make_fixtures import load_encoding  # noqa: E402
 
-SETS = {"all": lambda s: True, "natural": lambda s: s in ("prose", "code"), "long_runs": lambda s: s == "long"}
+SETS = {"all": lambda s: True, "varied": lambda s: s != "long", "natural": lambda s: s in ("prose", "code"),
+        "long_runs": lambda s: s == "long"}
 
 
 def corpus_sets(path):
