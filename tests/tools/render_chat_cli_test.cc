@@ -19,7 +19,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Run {
+struct CliRun {
   int exit_code;
   std::string out, err;
 };
@@ -31,7 +31,7 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-Run RenderChat(const std::string& args, const std::string& input) {
+CliRun RenderChat(const std::string& args, const std::string& input) {
   const char* base = std::getenv("GPTOSS_TEST_TMPDIR");
   std::filesystem::path dir =
       base ? base : std::filesystem::temp_directory_path() / "gptoss_render_chat_test";
@@ -64,7 +64,7 @@ TEST(RenderChatCli, PrintsOpenAiHarmonysIdsForTheSuite) {
     const std::string doc = in->contains("conversation_text")
                                 ? (*in)["conversation_text"].get<std::string>()
                                 : (*in)["conversation"].dump();
-    const Run r = RenderChat("", doc);
+    const CliRun r = RenderChat("", doc);
     if (want->contains("error")) {
       EXPECT_EQ(r.exit_code, 1);
       EXPECT_EQ(r.out, "");
@@ -80,7 +80,7 @@ TEST(RenderChatCli, PrintsOpenAiHarmonysIdsForTheSuite) {
 }
 
 TEST(RenderChatCli, BadInputIsOneClearMessage) {
-  Run r = RenderChat("", "{\"messages\": [{\"role\": \"user\"}]}");
+  CliRun r = RenderChat("", "{\"messages\": [{\"role\": \"user\"}]}");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_THAT(r.err, HasSubstr("messages[0].content"));
@@ -101,8 +101,8 @@ TEST(RenderChatCli, TokenizerFlagTakesTheRanksFile) {
   const std::string ranks =
       std::string(GPTOSS_SOURCE_DIR) + "/coordinator/tokenizer/assets/o200k_base.tiktoken";
   const std::string doc = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-  const Run plain = RenderChat("", doc);
-  const Run flagged = RenderChat("--tokenizer '" + ranks + "'", doc);
+  const CliRun plain = RenderChat("", doc);
+  const CliRun flagged = RenderChat("--tokenizer '" + ranks + "'", doc);
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   EXPECT_EQ(flagged.exit_code, 0) << flagged.err;
   EXPECT_EQ(flagged.out, plain.out);
