@@ -54,8 +54,9 @@ else
                     [cuda_model_test]="$BUILD/tests/worker/cuda_model_test"
                     [cuda_comm_test]="$BUILD/tests/worker/cuda_comm_test"
                     [gptoss-bench]="$BUILD/tools/bench/gptoss-bench")
-  export GPTOSS_TEST_TMPDIR="$OUT/tmp"
 fi
+export GPTOSS_TEST_TMPDIR="$PWD/$OUT/tmp"
+[ "${OUT#/}" != "$OUT" ] && export GPTOSS_TEST_TMPDIR="$OUT/tmp"
 mkdir -p "$GPTOSS_TEST_TMPDIR"
 
 # --- 2. gpu tests
@@ -91,8 +92,13 @@ for m in $MODELS; do
   "${PATHS[gptoss-bench]}" --synthetic "$m" --json "$OUT/bench-$m.json" "${BENCH_ARGS[@]}" \
     > "$OUT/bench-$m.log" 2>&1
   rc=$?
-  sed -n '1,/^{/p' "$OUT/bench-$m.log" | sed '$d'
-  [ $rc -eq 0 ] && RESULT[bench-$m]="ok" || RESULT[bench-$m]="FAILED (rc $rc)"
+  if [ $rc -eq 0 ]; then
+    sed -n '1,/^{/p' "$OUT/bench-$m.log" | sed '$d'  # the table, without the JSON
+    RESULT[bench-$m]="ok"
+  else
+    tail -5 "$OUT/bench-$m.log"
+    RESULT[bench-$m]="FAILED (rc $rc)"
+  fi
 done
 
 # --- 5. summary
