@@ -38,21 +38,19 @@ absl::Status ChatCall::Submit(const v1::ChatRequest& request) {
   prompt_tokens_ = static_cast<int>(prompt.size());
   seed_ = params.sampling.seed;
   request_id_ = params.request_id;
-  events_.emplace(env_.tokenizer,
-                  ChatEventStream::Options{request.include_analysis(), params.logprobs,
-                                           params.stop_strings});
+  events_.emplace(env_.tokenizer, ChatEventStream::Options{request.include_analysis(),
+                                                           params.logprobs, params.stop_strings});
 
   SequenceRequest seq = MakeSequenceRequest(std::move(prompt), params, limits);
   for (int id : harmony::kGenerationStopTokens) {  // Chat always stops at these
-    if (id < limits.vocab_size &&
-        std::find(seq.stop_token_ids.begin(), seq.stop_token_ids.end(), id) ==
-            seq.stop_token_ids.end())
+    if (id < limits.vocab_size && std::find(seq.stop_token_ids.begin(), seq.stop_token_ids.end(),
+                                            id) == seq.stop_token_ids.end())
       seq.stop_token_ids.push_back(id);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(SequenceId id,
-                   env_.engine->Submit(std::move(seq),
-                                       std::static_pointer_cast<ChatCall>(shared_from_this())));
+  ASSIGN_OR_RETURN(
+      SequenceId id,
+      env_.engine->Submit(std::move(seq), std::static_pointer_cast<ChatCall>(shared_from_this())));
   id_ = id;
   if (cancel_requested_) env_.engine->Cancel(id);
   return absl::OkStatus();

@@ -50,20 +50,28 @@ bool IsToolName(const std::string& s) {
 
 const char* ChannelName(v1::Channel c) {
   switch (c) {
-    case v1::CHANNEL_ANALYSIS: return "analysis";
-    case v1::CHANNEL_COMMENTARY: return "commentary";
-    case v1::CHANNEL_FINAL: return "final";
-    default: return nullptr;
+    case v1::CHANNEL_ANALYSIS:
+      return "analysis";
+    case v1::CHANNEL_COMMENTARY:
+      return "commentary";
+    case v1::CHANNEL_FINAL:
+      return "final";
+    default:
+      return nullptr;
   }
 }
 
 absl::StatusOr<harmony::ReasoningEffort> Effort(v1::ReasoningEffort e) {
   switch (e) {
     case v1::REASONING_EFFORT_UNSPECIFIED:
-    case v1::REASONING_EFFORT_MEDIUM: return harmony::ReasoningEffort::kMedium;
-    case v1::REASONING_EFFORT_LOW: return harmony::ReasoningEffort::kLow;
-    case v1::REASONING_EFFORT_HIGH: return harmony::ReasoningEffort::kHigh;
-    default: return Bad("reasoning_effort", absl::StrCat("unknown value ", static_cast<int>(e)));
+    case v1::REASONING_EFFORT_MEDIUM:
+      return harmony::ReasoningEffort::kMedium;
+    case v1::REASONING_EFFORT_LOW:
+      return harmony::ReasoningEffort::kLow;
+    case v1::REASONING_EFFORT_HIGH:
+      return harmony::ReasoningEffort::kHigh;
+    default:
+      return Bad("reasoning_effort", absl::StrCat("unknown value ", static_cast<int>(e)));
   }
 }
 
@@ -71,7 +79,8 @@ absl::StatusOr<harmony::ReasoningEffort> Effort(v1::ReasoningEffort e) {
 absl::StatusOr<harmony::ToolDescription> ToolFrom(const v1::FunctionTool& tool, int i) {
   const std::string field = absl::StrCat("tools[", i, "]");
   if (!IsToolName(tool.name()))
-    return Bad(field + ".name", absl::StrCat("'", tool.name(), "' does not match [A-Za-z0-9_]{1,64}"));
+    return Bad(field + ".name",
+               absl::StrCat("'", tool.name(), "' does not match [A-Za-z0-9_]{1,64}"));
   nlohmann::ordered_json spec = {{"name", tool.name()}, {"description", tool.description()}};
   if (!tool.parameters_json().empty()) {
     nlohmann::ordered_json params =
@@ -82,10 +91,9 @@ absl::StatusOr<harmony::ToolDescription> ToolFrom(const v1::FunctionTool& tool, 
   }
   nlohmann::ordered_json developer = {
       {"role", "developer"},
-      {"content",
-       nlohmann::ordered_json::array(
-           {{{"type", "developer_content"},
-             {"tools", {{"functions", {{"name", "functions"}, {"tools", {spec}}}}}}}})}};
+      {"content", nlohmann::ordered_json::array(
+                      {{{"type", "developer_content"},
+                        {"tools", {{"functions", {{"name", "functions"}, {"tools", {spec}}}}}}}})}};
   absl::StatusOr<Message> parsed = harmony::MessageFromJson(developer);
   if (!parsed.ok()) return Bad(field + ".parameters_json", parsed.status().message());
   const auto& content = std::get<harmony::DeveloperContent>(parsed->content.at(0));
@@ -94,9 +102,7 @@ absl::StatusOr<harmony::ToolDescription> ToolFrom(const v1::FunctionTool& tool, 
 
 }  // namespace
 
-std::string TodayUtc() {
-  return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
-}
+std::string TodayUtc() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()); }
 
 v1::Channel ChannelFromName(const std::string& name) {
   if (name == "analysis") return v1::CHANNEL_ANALYSIS;
@@ -137,7 +143,8 @@ absl::StatusOr<harmony::Conversation> ConversationFromChatRequest(const v1::Chat
 
     switch (role) {
       case v1::ROLE_SYSTEM:
-        if (i != 0) return Bad(MessageField(i, "role"), "a system message must be the first message");
+        if (i != 0)
+          return Bad(MessageField(i, "role"), "a system message must be the first message");
         system.model_identity = m.content();
         break;
       case v1::ROLE_DEVELOPER:
@@ -182,8 +189,8 @@ absl::StatusOr<harmony::Conversation> ConversationFromChatRequest(const v1::Chat
         break;
       }
       default:
-        return Bad(MessageField(i, "role"),
-                   role == v1::ROLE_UNSPECIFIED ? std::string("unspecified")
+        return Bad(MessageField(i, "role"), role == v1::ROLE_UNSPECIFIED
+                                                ? std::string("unspecified")
                                                 : absl::StrCat("unknown value ", role));
     }
   }
@@ -193,7 +200,8 @@ absl::StatusOr<harmony::Conversation> ConversationFromChatRequest(const v1::Chat
   for (int i = 0; i < request.tools_size(); ++i) {
     ASSIGN_OR_RETURN(harmony::ToolDescription tool, ToolFrom(request.tools(i), i));
     if (!names.insert(tool.name).second)
-      return Bad(absl::StrCat("tools[", i, "].name"), absl::StrCat("'", tool.name, "' is not unique"));
+      return Bad(absl::StrCat("tools[", i, "].name"),
+                 absl::StrCat("'", tool.name, "' is not unique"));
     tools.push_back(std::move(tool));
   }
 

@@ -103,9 +103,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   pool.max_batch_tokens = options.max_batch_tokens;
   pool.ready_timeout = options.ready_timeout;
   c->pool_ = std::make_unique<WorkerPool>(c->config_, pool);
-  c->service_ = std::make_unique<InferenceService>(c->config_, BaseName(options.model_dir),
-                                                   c->tokenizer_.get(), &*c->renderer_,
-                                                   c->pool_.get());
+  c->service_ = std::make_unique<InferenceService>(
+      c->config_, BaseName(options.model_dir), c->tokenizer_.get(), &*c->renderer_, c->pool_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -168,8 +167,7 @@ void Coordinator::StartEngineWhenReady() {
   sc.kv.num_full_blocks = spec.num_full_blocks;
   sc.kv.num_sliding_blocks = spec.num_sliding_blocks;
   const auto& types = config_.layer_types;
-  sc.kv.has_full_layers =
-      std::count(types.begin(), types.end(), LayerType::kFullAttention) > 0;
+  sc.kv.has_full_layers = std::count(types.begin(), types.end(), LayerType::kFullAttention) > 0;
   sc.kv.has_sliding_layers =
       std::count(types.begin(), types.end(), LayerType::kSlidingAttention) > 0;
   sc.kv.sliding_window = sc.kv.has_sliding_layers ? config_.sliding_window : 0;
@@ -230,7 +228,8 @@ int RunCoordinatorMain(int argc, char** argv) {
   BlockTerminationSignals();
   absl::StatusOr<CoordinatorOptions> options = ParseCoordinatorFlags(argc, argv);
   if (!options.ok()) {
-    std::fprintf(stderr, "gptoss-coordinator: %s\n", std::string(options.status().message()).c_str());
+    std::fprintf(stderr, "gptoss-coordinator: %s\n",
+                 std::string(options.status().message()).c_str());
     return 2;
   }
   absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = Coordinator::Start(*options);

@@ -44,6 +44,8 @@ absl::StatusOr<SequenceId> EngineLoop::Submit(SequenceRequest request,
 void EngineLoop::Cancel(SequenceId id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!entries_.contains(id)) return;  // already ended
+  if (options_.log_steps)
+    std::fprintf(stderr, "engine: cancel seq=%llu\n", static_cast<unsigned long long>(id));
   scheduler_->Cancel(id).IgnoreError();  // NotFound: it finished meanwhile
   cv_.notify_all();
 }
@@ -142,8 +144,8 @@ void EngineLoop::Loop() {
         // A scheduler invariant broke: nothing sane can run. Fail everyone, keep serving.
         std::fprintf(stderr, "engine: schedule failed: %s\n",
                      std::string(scheduled.status().message()).c_str());
-        FailAllLocked(absl::InternalError(
-            absl::StrCat("scheduler failed: ", scheduled.status().message())));
+        FailAllLocked(
+            absl::InternalError(absl::StrCat("scheduler failed: ", scheduled.status().message())));
         for (auto& [id, entry] : entries_)
           endings.push_back({entry.observer, FinishReason::kError, entry.error});
         entries_.clear();

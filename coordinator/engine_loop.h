@@ -56,7 +56,8 @@ class StepRunner {
 };
 
 struct EngineOptions {
-  bool log_steps = false;  // one line per step on stderr (tests check KV accounting with it)
+  // One line per step (and per cancel) on stderr; the e2e tests check KV accounting with it.
+  bool log_steps = false;
 };
 
 class EngineLoop {

@@ -6,8 +6,7 @@
 
 namespace gptoss {
 
-GenerateCall::GenerateCall(const CallEnv& env)
-    : env_(env), detokenizer_(env.tokenizer) {}
+GenerateCall::GenerateCall(const CallEnv& env) : env_(env), detokenizer_(env.tokenizer) {}
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateCall::Start(
     const CallEnv& env, const v1::GenerateRequest& request) {

@@ -60,8 +60,7 @@ ServingLimits InferenceService::DefaultLimits(const ModelConfig& config) {
 
 InferenceService::InferenceService(const ModelConfig& config, std::string model_name,
                                    const Tokenizer* tokenizer,
-                                   const harmony::HarmonyRenderer* renderer,
-                                   const WorkerPool* pool)
+                                   const harmony::HarmonyRenderer* renderer, const WorkerPool* pool)
     : config_(config),
       model_name_(std::move(model_name)),
       tokenizer_(tokenizer),
@@ -93,9 +92,8 @@ grpc::ServerWriteReactor<v1::ChatResponse>* InferenceService::Chat(
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
                                                      const v1::TokenizeRequest* request,
                                                      v1::TokenizeResponse* response) {
-  std::vector<int> ids = request->allow_special()
-                             ? EncodeWithSpecials(*tokenizer_, request->text())
-                             : tokenizer_->Encode(request->text());
+  std::vector<int> ids = request->allow_special() ? EncodeWithSpecials(*tokenizer_, request->text())
+                                                  : tokenizer_->Encode(request->text());
   response->mutable_token_ids()->Add(ids.begin(), ids.end());
   return Answer(context, absl::OkStatus());
 }
@@ -109,8 +107,8 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
   std::vector<int> ids(request->token_ids().begin(), request->token_ids().end());
   absl::StatusOr<std::string> raw = tokenizer_->Decode(ids);
   if (!raw.ok())
-    return Answer(context, absl::InvalidArgumentError(
-                               absl::StrCat("token_ids: ", raw.status().message())));
+    return Answer(context,
+                  absl::InvalidArgumentError(absl::StrCat("token_ids: ", raw.status().message())));
   response->set_text(utf8::ToValid(*raw));
   response->set_raw_bytes(std::move(*raw));
   return Answer(context, absl::OkStatus());

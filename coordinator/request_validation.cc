@@ -62,12 +62,10 @@ absl::StatusOr<CommonParams> ValidateCommon(const v1::SamplingParams& s, const v
     return Bad("sampling.min_p", absl::StrCat(sp.min_p, " not in [0, 1]"));
   sp.presence_penalty = s.presence_penalty();
   if (!InRange(sp.presence_penalty, -2.0f, 2.0f))
-    return Bad("sampling.presence_penalty",
-               absl::StrCat(sp.presence_penalty, " not in [-2, 2]"));
+    return Bad("sampling.presence_penalty", absl::StrCat(sp.presence_penalty, " not in [-2, 2]"));
   sp.frequency_penalty = s.frequency_penalty();
   if (!InRange(sp.frequency_penalty, -2.0f, 2.0f))
-    return Bad("sampling.frequency_penalty",
-               absl::StrCat(sp.frequency_penalty, " not in [-2, 2]"));
+    return Bad("sampling.frequency_penalty", absl::StrCat(sp.frequency_penalty, " not in [-2, 2]"));
   sp.repetition_penalty = s.has_repetition_penalty() ? s.repetition_penalty() : 1.0f;
   if (!InRange(sp.repetition_penalty, 0.0f, 10.0f, /*lo_open=*/true))
     return Bad("sampling.repetition_penalty",
@@ -94,8 +92,8 @@ absl::StatusOr<CommonParams> ValidateCommon(const v1::SamplingParams& s, const v
   if (stop.stop_token_ids_size() > kMaxStopTokenIds)
     return Bad("stop.stop_token_ids",
                absl::StrCat(stop.stop_token_ids_size(), " ids, at most ", kMaxStopTokenIds));
-  if (absl::Status st = ValidateTokenIds(stop.stop_token_ids(), "stop.stop_token_ids",
-                                         limits.vocab_size);
+  if (absl::Status st =
+          ValidateTokenIds(stop.stop_token_ids(), "stop.stop_token_ids", limits.vocab_size);
       !st.ok())
     return st;
   out.stop_token_ids.assign(stop.stop_token_ids().begin(), stop.stop_token_ids().end());
@@ -113,8 +111,8 @@ absl::StatusOr<CommonParams> ValidateCommon(const v1::SamplingParams& s, const v
     return Bad("priority", absl::StrCat(priority, " not in [-100, 100]"));
   out.priority = priority;
   if (request_id.size() > kMaxRequestIdBytes)
-    return Bad("request_id", absl::StrCat(request_id.size(), " bytes, at most ",
-                                          kMaxRequestIdBytes));
+    return Bad("request_id",
+               absl::StrCat(request_id.size(), " bytes, at most ", kMaxRequestIdBytes));
   out.request_id = request_id;
   return out;
 }
@@ -124,8 +122,9 @@ absl::Status ValidatePromptLength(size_t prompt_len, std::optional<int> max_toke
   if (prompt_len == 0) return Bad("prompt", "empty");
   const size_t context = static_cast<size_t>(limits.context_length);
   if (prompt_len >= context)
-    return Bad("prompt", absl::StrCat(prompt_len, " tokens; it must be shorter than the context "
-                                                  "length of ",
+    return Bad("prompt", absl::StrCat(prompt_len,
+                                      " tokens; it must be shorter than the context "
+                                      "length of ",
                                       context, " tokens"));
   if (max_tokens && prompt_len + static_cast<size_t>(*max_tokens) > context)
     return Bad("stop.max_tokens",

@@ -29,8 +29,8 @@ struct ServingLimits {
 
 // The request fields both rpcs share, validated.
 struct CommonParams {
-  StepSampling sampling;              // seed filled in (the request's or a random one)
-  std::optional<int> max_tokens;      // unset: up to the context length
+  StepSampling sampling;          // seed filled in (the request's or a random one)
+  std::optional<int> max_tokens;  // unset: up to the context length
   std::vector<std::string> stop_strings;
   std::vector<int32_t> stop_token_ids;  // extra ids from the request
   bool ignore_eos = false;

@@ -4,9 +4,9 @@
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "coordinator/status_mapping.h"
 #include "kernels/core/status.h"
 #include "worker/model/parallel_layout.h"
@@ -145,13 +145,13 @@ absl::Status WorkerPool::CheckRegistrationLocked(const v1::RegisterRequest& req)
         "model_fingerprint: the worker's config.json (sha256 ", req.model_fingerprint(),
         ") differs from the coordinator's (", options_.model_fingerprint, ")"));
   if (req.rank_hint() < -1 || req.rank_hint() >= options_.world_size)
-    return absl::InvalidArgumentError(absl::StrCat("rank_hint: ", req.rank_hint(),
-                                                   " not in [-1, ", options_.world_size, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank_hint: ", req.rank_hint(), " not in [-1, ", options_.world_size, ")"));
   for (const Registrant& p : pending_) {
     if (p.request.backend() != req.backend())
-      return absl::FailedPreconditionError(
-          absl::StrCat("backend: '", req.backend(), "' differs from rank candidates using '",
-                       p.request.backend(), "'"));
+      return absl::FailedPreconditionError(absl::StrCat("backend: '", req.backend(),
+                                                        "' differs from rank candidates using '",
+                                                        p.request.backend(), "'"));
     if (req.rank_hint() >= 0 && p.request.rank_hint() == req.rank_hint())
       return absl::AlreadyExistsError(
           absl::StrCat("rank_hint: rank ", req.rank_hint(), " is taken by ", p.request.address()));
@@ -253,11 +253,10 @@ void WorkerPool::CompleteWorldLocked() {
     if (!planned.ok()) return fail_all(planned.status());
     spec = *planned;
   }
-  const int64_t need =
-      KvCachePool::FullBlockBytes(config_, layouts[0], dtype, spec.block_size) *
-          spec.num_full_blocks +
-      KvCachePool::SlidingBlockBytes(config_, layouts[0], dtype, spec.block_size) *
-          spec.num_sliding_blocks;
+  const int64_t need = KvCachePool::FullBlockBytes(config_, layouts[0], dtype, spec.block_size) *
+                           spec.num_full_blocks +
+                       KvCachePool::SlidingBlockBytes(config_, layouts[0], dtype, spec.block_size) *
+                           spec.num_sliding_blocks;
   if (static_cast<uint64_t>(need) > min_bytes)
     return fail_all(absl::ResourceExhaustedError(
         absl::StrCat("kv_cache_bytes: the KV geometry (", spec.num_full_blocks, " full + ",
@@ -310,8 +309,8 @@ void WorkerPool::BringUp(uint64_t generation) {
   const int world = static_cast<int>(ranks.size());
   std::vector<std::unique_ptr<v1::Worker::Stub>> stubs;
   for (const Rank& r : ranks)
-    stubs.push_back(v1::Worker::NewStub(
-        grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials())));
+    stubs.push_back(
+        v1::Worker::NewStub(grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials())));
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + absl::ToChronoNanoseconds(options_.ready_timeout);
   std::vector<bool> is_ready(world, false);
@@ -380,7 +379,8 @@ absl::Status WorkerPool::OpenStreams(uint64_t generation) {
   for (const Rank& r : ranks) {
     Stream s;
     s.context = std::make_shared<grpc::ClientContext>();
-    s.stub = v1::Worker::NewStub(grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials()));
+    s.stub =
+        v1::Worker::NewStub(grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials()));
     s.rw = s.stub->StepStream(s.context.get());
     contexts.push_back(s.context);
     streams.push_back(std::move(s));
@@ -441,8 +441,8 @@ absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
   auto broken = [&](int rank, const char* what) {
     grpc::Status st = streams_[rank].rw->Finish();
     streams_[rank].rw.reset();  // finished: ResetWorldLocked must not finish it again
-    std::string reason = absl::StrCat("rank ", rank, ": step stream broken (", what, "): ",
-                                      st.ok() ? "closed by the worker" : st.error_message());
+    std::string reason = absl::StrCat("rank ", rank, ": step stream broken (", what,
+                                      "): ", st.ok() ? "closed by the worker" : st.error_message());
     ResetWorldLocked(generation, reason);
     return absl::UnavailableError(reason);
   };
@@ -558,9 +558,9 @@ grpc::ServerUnaryReactor* WorkerPool::StoreWait(grpc::CallbackServerContext* con
         if (!store_.contains(k)) return false;
       return true;
     };
-    const bool ok = cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
-                                 [&] { return phase_ == Phase::kStopped || all_set(); }) &&
-                    all_set();
+    const bool ok = cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
+      return phase_ == Phase::kStopped || all_set();
+    }) && all_set();
     --store_waiters_;
     l.unlock();
     reactor->Finish(ok ? grpc::Status::OK

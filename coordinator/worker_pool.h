@@ -52,7 +52,7 @@ struct WorkerPoolOptions {
   int num_sliding_blocks = 0;
   int max_num_seqs = 256;
   int max_batch_tokens = 2048;
-  absl::Duration ready_timeout = absl::Minutes(30);  // registration → every rank ready
+  absl::Duration ready_timeout = absl::Minutes(30);      // registration → every rank ready
   absl::Duration unreachable_grace = absl::Seconds(10);  // a rank unreachable this long is gone
 };
 
@@ -136,7 +136,7 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   std::string backend_;
   std::optional<KvPoolSpec> kv_spec_;
   std::vector<std::shared_ptr<grpc::ClientContext>> live_contexts_;  // for Shutdown's cancel
-  std::vector<std::thread> threads_;  // bring-up threads
+  std::vector<std::thread> threads_;                                 // bring-up threads
   std::function<void(bool)> readiness_callback_;
   // Gloo rendezvous store.
   std::map<std::string, std::string> store_;

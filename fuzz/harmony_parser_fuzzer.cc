@@ -11,8 +11,8 @@
 // the deltas of a message are a prefix of its final text; each step adds exactly the messages
 // and errors it reports; EOS leaves no message open.
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,10 +58,35 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_tokenizer = t->release();
   for (int id = 199998; id <= 200019; ++id) g_special.push_back(id);
   for (int id : {200100, 201087, -1, 201088, 1 << 30}) g_special.push_back(id);
-  for (const char* w : {"assistant", "user", "system", "developer", "tool", " to=", "to=",
-                        "functions", ".", "get_weather", "=", "analysis", "final", "commentary",
-                        " json", " code", " ", "  ", "\n", "\t", "\r", "\f", "\v", "\xC2\xA0",
-                        "\xE3\x80\x80", "\xC3\xA9", "hello", "{\"a\":1}", "browser.search"}) {
+  for (const char* w : {"assistant",
+                        "user",
+                        "system",
+                        "developer",
+                        "tool",
+                        " to=",
+                        "to=",
+                        "functions",
+                        ".",
+                        "get_weather",
+                        "=",
+                        "analysis",
+                        "final",
+                        "commentary",
+                        " json",
+                        " code",
+                        " ",
+                        "  ",
+                        "\n",
+                        "\t",
+                        "\r",
+                        "\f",
+                        "\v",
+                        "\xC2\xA0",
+                        "\xE3\x80\x80",
+                        "\xC3\xA9",
+                        "hello",
+                        "{\"a\":1}",
+                        "browser.search"}) {
     for (int id : g_tokenizer->Encode(w)) {
       if (SafeOrdinary(id)) g_words.push_back(id);
     }
@@ -75,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t mode = data[0];
   static constexpr std::optional<Role> kRoles[] = {std::nullopt, Role::kAssistant, Role::kUser,
-                                                    Role::kTool};
+                                                   Role::kTool};
   const std::optional<Role> role = kRoles[mode & 3];
 
   if (mode & 8) {  // header grammar on arbitrary bytes

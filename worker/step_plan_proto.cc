@@ -63,8 +63,8 @@ absl::StatusOr<StepPlan> StepPlanFromProto(const v1::StepPlan& plan, int max_pos
       return Bad(id, "start_position",
                  absl::StrCat(start, " + ", n, " tokens exceeds the context of ", max_positions));
     if (p.prompt_len() > static_cast<uint32_t>(max_positions))
-      return Bad(id, "prompt_len", absl::StrCat(p.prompt_len(), " exceeds the context of ",
-                                                max_positions));
+      return Bad(id, "prompt_len",
+                 absl::StrCat(p.prompt_len(), " exceeds the context of ", max_positions));
     if (p.sliding_first_block() > static_cast<uint32_t>(max_positions) ||
         p.sliding_first_block() + static_cast<int64_t>(p.sliding_block_table_size()) >
             static_cast<int64_t>(max_positions))

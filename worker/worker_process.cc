@@ -70,12 +70,12 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
   o.rank_hint = static_cast<int>(hint);
   ASSIGN_OR_RETURN(o.kv_cache_mb, flags.GetInt("kv-cache-mb", o.kv_cache_mb));
   if (o.kv_cache_mb < 0 || o.kv_cache_mb > (int64_t{1} << 30))  // 0: the default
-    return absl::InvalidArgumentError(absl::StrCat("--kv-cache-mb: ", o.kv_cache_mb,
-                                                   " out of range"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--kv-cache-mb: ", o.kv_cache_mb, " out of range"));
   ASSIGN_OR_RETURN(int64_t timeout, flags.GetInt("register-timeout-s", o.register_timeout_s));
   if (timeout < 1 || timeout > 86400)
-    return absl::InvalidArgumentError(absl::StrCat("--register-timeout-s: ", timeout,
-                                                   " not in [1, 86400]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--register-timeout-s: ", timeout, " not in [1, 86400]"));
   o.register_timeout_s = static_cast<int>(timeout);
   return o;
 }
@@ -120,7 +120,7 @@ absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
 struct Shard {
   std::unique_ptr<Ops> ops;
   std::unique_ptr<Checkpoint> checkpoint;
-  ModelWeights host_weights;                 // views into the mmapped checkpoint
+  ModelWeights host_weights;                   // views into the mmapped checkpoint
   std::optional<OwnedWeights> device_weights;  // uploaded copies (GPU backends)
   std::unique_ptr<Transformer> transformer;
   std::unique_ptr<KvCachePool> pool;
@@ -173,8 +173,8 @@ int RunWorkerMain(int argc, char** argv) {
   if (!config_text.ok()) return Fail(config_text.status());
   absl::StatusOr<ModelConfig> config = ParseModelConfig(*config_text);
   if (!config.ok())
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat(config_path, ": ", config.status().message())));
+    return Fail(
+        absl::InvalidArgumentError(absl::StrCat(config_path, ": ", config.status().message())));
 
   Shard shard;
   absl::StatusOr<std::unique_ptr<Ops>> ops = CreateOps(options.device);
@@ -238,10 +238,9 @@ int RunWorkerMain(int argc, char** argv) {
                    options.model_dir));
   service.SetStatus("loading weights");
 
-  absl::StatusOr<ParallelLayout> layout =
-      ParallelLayout::Create(rank, static_cast<int>(registered->world_size()),
-                             config->num_attention_heads, config->num_key_value_heads,
-                             config->num_local_experts);
+  absl::StatusOr<ParallelLayout> layout = ParallelLayout::Create(
+      rank, static_cast<int>(registered->world_size()), config->num_attention_heads,
+      config->num_key_value_heads, config->num_local_experts);
   KvPoolSpec spec;
   spec.block_size = static_cast<int>(registered->kv_cache().block_size());
   spec.num_full_blocks = static_cast<int>(registered->kv_cache().num_full_blocks());
@@ -266,8 +265,7 @@ int RunWorkerMain(int argc, char** argv) {
   info.set_weight_bytes(weight_bytes);
   info.set_kv_cache_bytes(static_cast<uint64_t>(shard.pool->bytes()));
   info.set_device(device_name);
-  service.SetReady(std::move(info), std::move(*executor), rank,
-                   config->max_position_embeddings);
+  service.SetReady(std::move(info), std::move(*executor), rank, config->max_position_embeddings);
   Log(absl::StrCat("rank ", rank, " ready (", spec.num_full_blocks, " full + ",
                    spec.num_sliding_blocks, " sliding KV blocks)"));
 

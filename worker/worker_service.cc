@@ -10,7 +10,8 @@ namespace gptoss {
 
 // One step stream. Reads a plan, has the step thread execute it, writes the result, reads the
 // next: at most one gRPC operation in flight, so no queue is needed on this side.
-class WorkerService::StepReactor final : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
+class WorkerService::StepReactor final
+    : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
  public:
   explicit StepReactor(WorkerService* service) : service_(service) { StartRead(&plan_); }
 

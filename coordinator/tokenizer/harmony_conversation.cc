@@ -81,9 +81,7 @@ bool operator==(const DeveloperContent& a, const DeveloperContent& b) {
   return a.instructions == b.instructions && a.tools == b.tools;
 }
 bool operator==(const TextContent& a, const TextContent& b) { return a.text == b.text; }
-bool operator==(const Author& a, const Author& b) {
-  return a.role == b.role && a.name == b.name;
-}
+bool operator==(const Author& a, const Author& b) { return a.role == b.role && a.name == b.name; }
 bool operator==(const Message& a, const Message& b) {
   return a.author == b.author && a.recipient == b.recipient && a.content == b.content &&
          a.channel == b.channel && a.content_type == b.content_type;

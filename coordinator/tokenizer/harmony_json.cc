@@ -118,7 +118,7 @@ absl::StatusOr<ToolNamespace> NamespaceFromJson(const Json& j, const std::string
 }
 
 absl::StatusOr<std::optional<ToolNamespaces>> NamespacesFromJson(const Json& obj,
-                                                                  const std::string& path) {
+                                                                 const std::string& path) {
   const Json* tools = Find(obj, "tools");
   if (tools == nullptr || tools->is_null()) return std::optional<ToolNamespaces>();
   if (!tools->is_object()) return WrongType(Field(path, "tools"), "an object or null", *tools);

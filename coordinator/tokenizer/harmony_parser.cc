@@ -46,8 +46,8 @@ char32_t NextCodePoint(std::string_view s, size_t& i) {
 // Rust's char::is_whitespace (Unicode White_Space).
 bool IsWhiteSpace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 // Rust's str::trim on valid UTF-8.
@@ -100,8 +100,7 @@ std::string_view ParserStateName(ParserState state) {
   return "ExpectStart";
 }
 
-absl::StatusOr<MessageHeader> ParseMessageHeader(std::string_view text,
-                                                 std::optional<Role> role) {
+absl::StatusOr<MessageHeader> ParseMessageHeader(std::string_view text, std::optional<Role> role) {
   if (!CheckUtf8(text).ok) return absl::InvalidArgumentError("header is not valid UTF-8");
   MessageHeader header;
   std::string rest(text);
@@ -121,8 +120,8 @@ absl::StatusOr<MessageHeader> ParseMessageHeader(std::string_view text,
   rest = std::string(TrimWhiteSpace(rest));
   // "to=foo<|constrain|>json": the content type is its own word.
   if (rest.find(kConstrainMarker) != std::string::npos) {
-    rest = std::string(TrimWhiteSpace(
-        absl::StrReplaceAll(rest, {{"<|constrain|>", " <|constrain|>"}})));
+    rest = std::string(
+        TrimWhiteSpace(absl::StrReplaceAll(rest, {{"<|constrain|>", " <|constrain|>"}})));
   }
   std::vector<std::string> parts = SplitAsciiWhitespace(rest);
 
@@ -185,8 +184,8 @@ std::optional<ToolCall> AsToolCall(const Message& message) {
   return call;
 }
 
-HarmonyStreamParser::HarmonyStreamParser(const Tokenizer* tokenizer,
-                                         std::optional<Role> start_role, ParserOptions options)
+HarmonyStreamParser::HarmonyStreamParser(const Tokenizer* tokenizer, std::optional<Role> start_role,
+                                         ParserOptions options)
     : tokenizer_(tokenizer),
       options_(std::move(options)),
       state_(start_role.has_value() ? ParserState::kHeader : ParserState::kExpectStart),

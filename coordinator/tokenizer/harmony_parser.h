@@ -42,8 +42,8 @@ struct ParserOptions {
 // What one token did.
 struct ParserStep {
   std::optional<std::string> content_delta;  // harmony's last_content_delta after this token
-  bool header_done = false;   // a header was parsed: current_*() describe the new message
-  bool message_done = false;  // messages().back() was completed by this token
+  bool header_done = false;          // a header was parsed: current_*() describe the new message
+  bool message_done = false;         // messages().back() was completed by this token
   std::optional<std::string> error;  // malformed output; the parser resyncs at <|start|>
 };
 
@@ -108,12 +108,12 @@ class HarmonyStreamParser {
   const Tokenizer* tokenizer_;
   ParserOptions options_;
   ParserState state_;
-  bool resyncing_ = false;          // in kExpectStart after an error: skip quietly to <|start|>
-  std::optional<Role> next_role_;   // role given for the first header
+  bool resyncing_ = false;         // in kExpectStart after an error: skip quietly to <|start|>
+  std::optional<Role> next_role_;  // role given for the first header
   std::vector<int> header_tokens_;
   MessageHeader header_;
-  std::string content_;             // decoded content of the open message
-  std::string pending_bytes_;       // bytes not yet decodable as UTF-8
+  std::string content_;        // decoded content of the open message
+  std::string pending_bytes_;  // bytes not yet decodable as UTF-8
   std::optional<std::string> last_delta_;
   std::vector<Message> messages_;
   std::vector<std::string> errors_;

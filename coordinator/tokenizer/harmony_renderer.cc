@@ -26,14 +26,15 @@ std::string SystemText(const SystemContent& sys, bool has_function_tools) {
   }
   if (!top.empty()) sections.push_back(absl::StrJoin(top, "\n"));
   if (sys.reasoning_effort.has_value()) {
-    sections.push_back(absl::StrCat("Reasoning: ", std::string(ReasoningEffortName(*sys.reasoning_effort))));
+    sections.push_back(
+        absl::StrCat("Reasoning: ", std::string(ReasoningEffortName(*sys.reasoning_effort))));
   }
   if (sys.tools.has_value() && !sys.tools->empty()) {
     sections.push_back(RenderToolsSection(*sys.tools));
   }
   if (sys.channel_config.has_value() && !sys.channel_config->valid_channels.empty()) {
-    std::string channels = absl::StrCat("# Valid channels: ",
-                                        absl::StrJoin(sys.channel_config->valid_channels, ", "), ".");
+    std::string channels = absl::StrCat(
+        "# Valid channels: ", absl::StrJoin(sys.channel_config->valid_channels, ", "), ".");
     if (sys.channel_config->channel_required) {
       channels += " Channel must be included for every message.";
     }
@@ -74,11 +75,14 @@ bool HasFunctionTools(const Conversation& conversation) {
 
 absl::StatusOr<HarmonyRenderer> HarmonyRenderer::Create(const Tokenizer* tokenizer) {
   if (tokenizer == nullptr) return absl::InvalidArgumentError("harmony renderer: null tokenizer");
-  const std::pair<const char*, int> kExpected[] = {
-      {"<|start|>", kStartToken},     {"<|message|>", kMessageToken},
-      {"<|end|>", kEndToken},         {"<|return|>", kReturnToken},
-      {"<|call|>", kCallToken},       {"<|channel|>", kChannelToken},
-      {"<|constrain|>", kConstrainToken}, {"<|endoftext|>", kEndOfTextToken}};
+  const std::pair<const char*, int> kExpected[] = {{"<|start|>", kStartToken},
+                                                   {"<|message|>", kMessageToken},
+                                                   {"<|end|>", kEndToken},
+                                                   {"<|return|>", kReturnToken},
+                                                   {"<|call|>", kCallToken},
+                                                   {"<|channel|>", kChannelToken},
+                                                   {"<|constrain|>", kConstrainToken},
+                                                   {"<|endoftext|>", kEndOfTextToken}};
   for (const auto& [name, id] : kExpected) {
     absl::StatusOr<int> got = tokenizer->SpecialTokenId(name);
     if (!got.ok()) {
@@ -137,24 +141,23 @@ absl::Status HarmonyRenderer::AppendMessage(const Message& message, bool has_fun
       AppendText(text->text, out);
     } else if (const auto* sys = std::get_if<SystemContent>(&content)) {
       if (role != Role::kSystem) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "system content may only appear in system messages, found in a ", std::string(RoleName(role)),
-            " message"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("system content may only appear in system messages, found in a ",
+                         std::string(RoleName(role)), " message"));
       }
       AppendText(SystemText(*sys, has_function_tools), out);
     } else {
       if (role != Role::kDeveloper) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "developer content may only appear in developer messages, found in a ",
-            std::string(RoleName(role)), " message"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("developer content may only appear in developer messages, found in a ",
+                         std::string(RoleName(role)), " message"));
       }
       AppendText(DeveloperText(std::get<DeveloperContent>(content)), out);
     }
   }
   // An assistant message addressed to someone is a tool call: it ends in <|call|> (even for
   // the recipient "all", which the header leaves out).
-  out.push_back(role == Role::kAssistant && message.recipient.has_value() ? kCallToken
-                                                                           : kEndToken);
+  out.push_back(role == Role::kAssistant && message.recipient.has_value() ? kCallToken : kEndToken);
   return absl::OkStatus();
 }
 

@@ -67,8 +67,8 @@ std::string TopLevelOneOf(const Json& variants, const std::string& indent) {
 }
 
 // A property whose schema is {"oneOf": [...]}: comments above, one " | variant" line each.
-void PropertyOneOf(std::string& out, const std::string& key, const Json& val,
-                   const Json& variants, bool required, const std::string& indent) {
+void PropertyOneOf(std::string& out, const std::string& key, const Json& val, const Json& variants,
+                   bool required, const std::string& indent) {
   const std::string* property_desc = GetString(val, "description");
   // The property description is not repeated when the first variant carries the same text.
   bool skip_desc = false;
@@ -181,7 +181,8 @@ std::string JsonSchemaToTypeScript(const Json& schema, const std::string& indent
     if (const Json* e = Get(schema, "enum"); e != nullptr && e->is_array()) {
       std::vector<std::string> values;
       for (const Json& v : *e) {
-        if (v.is_string()) values.push_back(absl::StrCat("\"", v.get_ref<const std::string&>(), "\""));
+        if (v.is_string())
+          values.push_back(absl::StrCat("\"", v.get_ref<const std::string&>(), "\""));
       }
       if (!values.empty()) return absl::StrJoin(values, " | ");
     }
@@ -230,8 +231,9 @@ std::string RenderToolsSection(const ToolNamespaces& namespaces) {
           parts.push_back(absl::StrCat("// ", std::string(line)));
         }
         if (tool.parameters.has_value()) {
-          parts.push_back(absl::StrCat("type ", tool.name, " = (_: ",
-                                       JsonSchemaToTypeScript(*tool.parameters, ""), ") => any;\n"));
+          parts.push_back(absl::StrCat("type ", tool.name,
+                                       " = (_: ", JsonSchemaToTypeScript(*tool.parameters, ""),
+                                       ") => any;\n"));
         } else {
           parts.push_back(absl::StrCat("type ", tool.name, " = () => any;\n"));
         }

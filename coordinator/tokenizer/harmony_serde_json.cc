@@ -29,8 +29,8 @@ std::vector<std::string_view> NumberTokens(std::string_view text) {
       ++i;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       const size_t start = i;
-      while (i < text.size() && std::string_view("0123456789+-.eE").find(text[i]) !=
-                                    std::string_view::npos) {
+      while (i < text.size() &&
+             std::string_view("0123456789+-.eE").find(text[i]) != std::string_view::npos) {
         ++i;
       }
       out.push_back(text.substr(start, i - start));
@@ -56,8 +56,8 @@ const std::vector<double>& Pow10() {
 std::optional<double> FromParts(bool positive, uint64_t significand, int64_t exponent) {
   double f = static_cast<double>(significand);
   while (true) {
-    const uint64_t mag = exponent < 0 ? static_cast<uint64_t>(-exponent)
-                                      : static_cast<uint64_t>(exponent);
+    const uint64_t mag =
+        exponent < 0 ? static_cast<uint64_t>(-exponent) : static_cast<uint64_t>(exponent);
     if (mag <= 308) {
       if (exponent >= 0) {
         f *= Pow10()[mag];
@@ -140,7 +140,8 @@ std::optional<Json> SerdeNumber(std::string_view s) {
   }
   if (positive) return Json(significand);
   // "-0" and magnitudes beyond i64 become floats.
-  if (significand == 0 || significand > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1) {
+  if (significand == 0 ||
+      significand > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1) {
     return Json(-static_cast<double>(significand));
   }
   return Json(static_cast<int64_t>(0 - significand));
@@ -175,8 +176,8 @@ class SerdeDomBuilder {
   bool parse_error(std::size_t position, const std::string& last_token,
                    const nlohmann::detail::exception& ex) {
     if (error_.empty()) {
-      error_ = absl::StrCat("at byte ", position, " near '", last_token.substr(0, 40), "': ",
-                            ex.what());
+      error_ =
+          absl::StrCat("at byte ", position, " near '", last_token.substr(0, 40), "': ", ex.what());
     }
     return false;
   }
@@ -377,8 +378,8 @@ absl::StatusOr<nlohmann::ordered_json> ParseSerdeJson(std::string_view text) {
   SerdeDomBuilder builder(NumberTokens(text));
   const bool ok = Json::sax_parse(text.begin(), text.end(), &builder);
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid JSON ", builder.error().empty() ? "document" : builder.error()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid JSON ", builder.error().empty() ? "document" : builder.error()));
   }
   return std::move(builder.root());
 }

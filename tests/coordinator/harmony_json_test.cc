@@ -1,10 +1,10 @@
 // Conversation JSON: the committed suite loads and round-trips; every malformed document is an
 // InvalidArgument that names the offending field.
 #include "coordinator/tokenizer/harmony_json.h"
-#include "coordinator/tokenizer/harmony_serde_json.h"
 
 #include <string>
 
+#include "coordinator/tokenizer/harmony_serde_json.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/harmony_test_util.h"
 
@@ -60,7 +60,8 @@ TEST(HarmonyJson, FieldsMeanWhatHarmonyMeans) {
   EXPECT_EQ(conv->messages[2].content_type, "<|constrain|>json");
 
   // A bare array is the message list.
-  absl::StatusOr<Conversation> list = ConversationFromJsonText(R"([{"role":"user","content":"hi"}])");
+  absl::StatusOr<Conversation> list =
+      ConversationFromJsonText(R"([{"role":"user","content":"hi"}])");
   ASSERT_TRUE(list.ok()) << list.status();
   EXPECT_EQ(list->messages.at(0).TextOf(), "hi");
 }
@@ -81,7 +82,8 @@ TEST(HarmonyJson, MalformedDocumentsNameTheField) {
       {"{\"messages\": [7]}", "messages[0]: expected a message object"},
       {"{\"messages\": [{\"content\": \"x\"}]}", "messages[0].role: missing"},
       {"{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}", "messages[0].role"},
-      {"{\"messages\": [{\"role\": 1, \"content\": \"x\"}]}", "messages[0].role: expected a string"},
+      {"{\"messages\": [{\"role\": 1, \"content\": \"x\"}]}",
+       "messages[0].role: expected a string"},
       {"{\"messages\": [{\"role\": \"user\"}]}", "messages[0].content: missing"},
       {"{\"messages\": [{\"role\": \"user\", \"content\": 5}]}", "messages[0].content: expected"},
       {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\", \"channel\": 5}]}",

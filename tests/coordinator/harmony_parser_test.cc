@@ -121,8 +121,8 @@ TEST(HarmonyParser, MalformedOutputIsReportedAndSkipped) {
     ASSERT_EQ(parser.messages().size(), want.size());
     for (size_t m = 0; m < want.size(); ++m) {
       EXPECT_TRUE(parser.messages()[m] == want[m])
-          << "message " << m << ": got " << MessageToJson(parser.messages()[m]).dump()
-          << ", want " << c["messages"][m].dump();
+          << "message " << m << ": got " << MessageToJson(parser.messages()[m]).dump() << ", want "
+          << c["messages"][m].dump();
       EXPECT_EQ(parser.messages()[m].TextOf().find("<|"), std::string::npos);
     }
   }
@@ -161,9 +161,17 @@ TEST(HarmonyParser, RandomTokenSoupNeverLeaksSpecialText) {
   const Tokenizer* t = SharedTokenizer();
   ASSERT_NE(t, nullptr);
   // Mostly harmony specials and a few ordinary words, so every state and transition is hit.
-  std::vector<int> alphabet = {kStartToken, kEndToken,   kMessageToken, kChannelToken,
-                               kConstrainToken, kReturnToken, kCallToken, kEndOfTextToken,
-                               200013,          201087,       -5};
+  std::vector<int> alphabet = {kStartToken,
+                               kEndToken,
+                               kMessageToken,
+                               kChannelToken,
+                               kConstrainToken,
+                               kReturnToken,
+                               kCallToken,
+                               kEndOfTextToken,
+                               200013,
+                               201087,
+                               -5};
   for (const char* w : {"assistant", "user", " to=functions.f", "final", "analysis", " json",
                         "hello", " ", "\xC3\xA9"}) {
     for (int id : t->Encode(w)) alphabet.push_back(id);

@@ -1,12 +1,11 @@
 // Renderer vs openai-harmony: every conversation of the committed suite renders to exactly the
 // oracle's ids (for completion with and without analysis dropping, plain, and for training),
 // and conversations the oracle rejects are rejected.
-#include "coordinator/tokenizer/harmony_renderer.h"
-
 #include <string>
 #include <vector>
 
 #include "coordinator/tokenizer/harmony_json.h"
+#include "coordinator/tokenizer/harmony_renderer.h"
 #include "coordinator/tokenizer/harmony_tokens.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/harmony_test_util.h"
@@ -114,9 +113,7 @@ TEST(HarmonyRender, TokenConstantsMatchTheTokenizer) {
   EXPECT_EQ(kGenerationStopTokens.size(), 3u);
 }
 
-TEST(HarmonyRender, RejectsANullTokenizer) {
-  EXPECT_FALSE(HarmonyRenderer::Create(nullptr).ok());
-}
+TEST(HarmonyRender, RejectsANullTokenizer) { EXPECT_FALSE(HarmonyRenderer::Create(nullptr).ok()); }
 
 }  // namespace
 }  // namespace gptoss::harmony

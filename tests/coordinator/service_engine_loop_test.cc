@@ -37,8 +37,9 @@ class FakeRunner : public StepRunner {
       if (!s.sample) continue;
       SequenceResult sr;
       sr.sequence_id = s.sequence_id;
-      sr.token_id = static_cast<int>(s.sample_index) == stop_at_ ? stop_token_
-                                                                  : 100 + static_cast<int>(s.sample_index);
+      sr.token_id = static_cast<int>(s.sample_index) == stop_at_
+                        ? stop_token_
+                        : 100 + static_cast<int>(s.sample_index);
       r.results.push_back(sr);
     }
     return r;
@@ -59,7 +60,8 @@ class FakeRunner : public StepRunner {
   std::vector<SequenceId> AllFreed() {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<SequenceId> out;
-    for (const StepPlan& p : plans_) out.insert(out.end(), p.free_sequence_ids.begin(), p.free_sequence_ids.end());
+    for (const StepPlan& p : plans_)
+      out.insert(out.end(), p.free_sequence_ids.begin(), p.free_sequence_ids.end());
     return out;
   }
   int entered() {

@@ -114,9 +114,18 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(const std::string& name,
   c->options_ = options;
   c->dir_ = ScratchDir(name);
   const std::string port_file = c->dir_ + "/port";
-  std::vector<std::string> args = {GPTOSS_COORDINATOR_BIN, "--model", model, "--host",
-                                   "127.0.0.1", "--port", "0", "--port-file", port_file,
-                                   "--world-size", absl::StrCat(options.workers), "--log-steps"};
+  std::vector<std::string> args = {GPTOSS_COORDINATOR_BIN,
+                                   "--model",
+                                   model,
+                                   "--host",
+                                   "127.0.0.1",
+                                   "--port",
+                                   "0",
+                                   "--port-file",
+                                   port_file,
+                                   "--world-size",
+                                   absl::StrCat(options.workers),
+                                   "--log-steps"};
   args.insert(args.end(), options.coordinator_flags.begin(), options.coordinator_flags.end());
   auto coordinator = Process::Start(args, c->dir_ + "/coordinator.log");
   if (!coordinator.ok()) return coordinator.status();
@@ -152,10 +161,10 @@ std::string Cluster::address() const { return absl::StrCat("127.0.0.1:", port_);
 
 absl::Status Cluster::StartWorker() {
   const int i = static_cast<int>(workers_.size());
-  auto w = Process::Start({GPTOSS_WORKER_BIN, "--coordinator", address(), "--model",
-                           TinyCheckpoint(), "--listen", "127.0.0.1:0", "--kv-cache-mb",
-                           absl::StrCat(options_.kv_cache_mb)},
-                          absl::StrCat(dir_, "/worker", i, ".log"));
+  auto w = Process::Start(
+      {GPTOSS_WORKER_BIN, "--coordinator", address(), "--model", TinyCheckpoint(), "--listen",
+       "127.0.0.1:0", "--kv-cache-mb", absl::StrCat(options_.kv_cache_mb)},
+      absl::StrCat(dir_, "/worker", i, ".log"));
   if (!w.ok()) return w.status();
   workers_.push_back(std::move(*w));
   return absl::OkStatus();

@@ -82,7 +82,7 @@ TEST(LifecycleTest, FullQueueIsResourceExhaustedAtOnce) {
 
   BackgroundStream running(stub, LongRequest("first"));
   ASSERT_TRUE(running.WaitForChunks(1, absl::Seconds(30)));  // admitted and running
-  BackgroundStream waiting(stub, LongRequest("second"));      // fills the waiting queue
+  BackgroundStream waiting(stub, LongRequest("second"));     // fills the waiting queue
   ASSERT_TRUE(WaitForLog(**cluster, "running=1 waiting=1", absl::Seconds(30)));
 
   const absl::Time start = absl::Now();

@@ -1,6 +1,7 @@
 // End to end over loopback with real processes: one coordinator + one CPU worker serving the
 // tiny checkpoint, shared by the tests below (gtest runs them one after another).
 #include <cmath>
+#include <cstring>
 #include <future>
 #include <map>
 #include <thread>
@@ -303,24 +304,43 @@ TEST_F(ServingTest, InvalidGenerateArgumentsNameTheField) {
   const std::vector<Case> cases = {
       {"prompt", [](auto& r) { r.clear_prompt(); }},
       {"prompt", [](auto& r) { r.set_text(""); }},
-      {"prompt.token_ids[1]", [](auto& r) { r.mutable_token_ids()->add_ids(5), r.mutable_token_ids()->add_ids(-1); }},
+      {"prompt.token_ids[1]",
+       [](auto& r) { r.mutable_token_ids()->add_ids(5), r.mutable_token_ids()->add_ids(-1); }},
       {"prompt.token_ids[0]", [](auto& r) { r.mutable_token_ids()->add_ids(201088); }},
-      {"prompt", [](auto& r) { for (int i = 0; i < 4096; ++i) r.mutable_token_ids()->add_ids(100); r.mutable_stop()->clear_max_tokens(); }},
-      {"stop.max_tokens", [](auto& r) { for (int i = 0; i < 4000; ++i) r.mutable_token_ids()->add_ids(100); r.mutable_stop()->set_max_tokens(97); }},
+      {"prompt",
+       [](auto& r) {
+         for (int i = 0; i < 4096; ++i) r.mutable_token_ids()->add_ids(100);
+         r.mutable_stop()->clear_max_tokens();
+       }},
+      {"stop.max_tokens",
+       [](auto& r) {
+         for (int i = 0; i < 4000; ++i) r.mutable_token_ids()->add_ids(100);
+         r.mutable_stop()->set_max_tokens(97);
+       }},
       {"stop.max_tokens", [](auto& r) { r.mutable_stop()->set_max_tokens(0); }},
       {"sampling.temperature", [](auto& r) { r.mutable_sampling()->set_temperature(2.5f); }},
-      {"sampling.temperature", [](auto& r) { r.mutable_sampling()->set_temperature(std::nanf("")); }},
+      {"sampling.temperature",
+       [](auto& r) { r.mutable_sampling()->set_temperature(std::nanf("")); }},
       {"sampling.top_p", [](auto& r) { r.mutable_sampling()->set_top_p(0.0f); }},
       {"sampling.top_p", [](auto& r) { r.mutable_sampling()->set_top_p(1.5f); }},
       {"sampling.top_k", [](auto& r) { r.mutable_sampling()->set_top_k(201089); }},
       {"sampling.min_p", [](auto& r) { r.mutable_sampling()->set_min_p(-0.1f); }},
-      {"sampling.presence_penalty", [](auto& r) { r.mutable_sampling()->set_presence_penalty(2.5f); }},
-      {"sampling.frequency_penalty", [](auto& r) { r.mutable_sampling()->set_frequency_penalty(-3.0f); }},
-      {"sampling.repetition_penalty", [](auto& r) { r.mutable_sampling()->set_repetition_penalty(0.0f); }},
-      {"stop.stop", [](auto& r) { for (int i = 0; i < 17; ++i) r.mutable_stop()->add_stop("x"); }},
+      {"sampling.presence_penalty",
+       [](auto& r) { r.mutable_sampling()->set_presence_penalty(2.5f); }},
+      {"sampling.frequency_penalty",
+       [](auto& r) { r.mutable_sampling()->set_frequency_penalty(-3.0f); }},
+      {"sampling.repetition_penalty",
+       [](auto& r) { r.mutable_sampling()->set_repetition_penalty(0.0f); }},
+      {"stop.stop",
+       [](auto& r) {
+         for (int i = 0; i < 17; ++i) r.mutable_stop()->add_stop("x");
+       }},
       {"stop.stop[0]", [](auto& r) { r.mutable_stop()->add_stop(""); }},
       {"stop.stop_token_ids[0]", [](auto& r) { r.mutable_stop()->add_stop_token_ids(300000); }},
-      {"logprobs.top_logprobs", [](auto& r) { r.mutable_logprobs()->set_enabled(true), r.mutable_logprobs()->set_top_logprobs(21); }},
+      {"logprobs.top_logprobs",
+       [](auto& r) {
+         r.mutable_logprobs()->set_enabled(true), r.mutable_logprobs()->set_top_logprobs(21);
+       }},
       {"logprobs.top_logprobs", [](auto& r) { r.mutable_logprobs()->set_top_logprobs(2); }},
       {"priority", [](auto& r) { r.set_priority(101); }},
       {"request_id", [](auto& r) { r.set_request_id(std::string(200, 'r')); }},
@@ -357,15 +377,30 @@ TEST_F(ServingTest, InvalidChatArgumentsNameTheField) {
       {"messages[1].role", [&](auto& r) { add(r, v1::ROLE_UNSPECIFIED, "x"); }},
       {"messages[1].name", [&](auto& r) { add(r, v1::ROLE_TOOL, "{}"); }},
       {"messages[0].name", [](auto& r) { r.mutable_messages(0)->set_name("bob"); }},
-      {"messages[0].recipient", [](auto& r) { r.mutable_messages(0)->set_recipient("functions.f"); }},
-      {"messages[0].channel", [](auto& r) { r.mutable_messages(0)->set_channel(v1::CHANNEL_FINAL); }},
+      {"messages[0].recipient",
+       [](auto& r) { r.mutable_messages(0)->set_recipient("functions.f"); }},
+      {"messages[0].channel",
+       [](auto& r) { r.mutable_messages(0)->set_channel(v1::CHANNEL_FINAL); }},
       {"messages[1].role", [&](auto& r) { add(r, v1::ROLE_SYSTEM, "late system"); }},
       {"messages[1].role", [&](auto& r) { add(r, v1::ROLE_DEVELOPER, "late developer"); }},
       {"tools[0].name", [](auto& r) { r.add_tools()->set_name("bad name!"); }},
-      {"tools[1].name", [](auto& r) { r.add_tools()->set_name("f"), r.add_tools()->set_name("f"); }},
-      {"tools[0].parameters_json", [](auto& r) { auto* t = r.add_tools(); t->set_name("f"), t->set_parameters_json("{"); }},
-      {"tools[0].parameters_json", [](auto& r) { auto* t = r.add_tools(); t->set_name("f"), t->set_parameters_json("[1,2]"); }},
-      {"tools[0].parameters_json", [&](auto& r) { auto* t = r.add_tools(); t->set_name("f"), t->set_parameters_json(deep); }},
+      {"tools[1].name",
+       [](auto& r) { r.add_tools()->set_name("f"), r.add_tools()->set_name("f"); }},
+      {"tools[0].parameters_json",
+       [](auto& r) {
+         auto* t = r.add_tools();
+         t->set_name("f"), t->set_parameters_json("{");
+       }},
+      {"tools[0].parameters_json",
+       [](auto& r) {
+         auto* t = r.add_tools();
+         t->set_name("f"), t->set_parameters_json("[1,2]");
+       }},
+      {"tools[0].parameters_json",
+       [&](auto& r) {
+         auto* t = r.add_tools();
+         t->set_name("f"), t->set_parameters_json(deep);
+       }},
       {"stop.ignore_eos", [](auto& r) { r.mutable_stop()->set_ignore_eos(true); }},
       {"current_date", [](auto& r) { r.set_current_date("tomorrow"); }},
       {"sampling.top_p", [](auto& r) { r.mutable_sampling()->set_top_p(2.0f); }},
@@ -393,25 +428,40 @@ std::pair<int, int> FreeFull(const std::string& line) {
   return {free, total};
 }
 
+// Cancel lines the engine has logged so far.
+int CountCancels(Cluster& cluster) {
+  int n = 0;
+  for (const std::string& line : cluster.CoordinatorLogLines())
+    n += absl::StartsWith(line, "engine: cancel seq=");
+  return n;
+}
+
 // After a client-side end (cancel or deadline) of the only running request, the engine must
-// drop it and return all its KV blocks, at most `max_steps` engine steps after log line
-// `log_lines_before_end` (< 0: no bound). A cancel may arrive while a step is in flight and
-// travels asynchronously, hence 2 for "within one engine step".
-void ExpectBlocksFreedSoonAfter(Cluster& cluster, size_t log_lines_before_end, int max_steps) {
+// drop it and return all its KV blocks within one engine step of learning about it: between the
+// engine's "cancel seq=N" line and the line that reports N cancelled (with every full block
+// free again), at most one step runs — the one that was in flight. `cancels_before` is
+// CountCancels() before the client ended the request: the next cancel line is this request's.
+void ExpectBlocksFreedWithinOneStep(Cluster& cluster, int cancels_before) {
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   while (true) {
-    std::vector<std::string> lines = cluster.CoordinatorLogLines();
-    int steps_after = 0;
-    for (size_t i = log_lines_before_end; i < lines.size(); ++i) {
-      if (!absl::StartsWith(lines[i], "engine: step=")) continue;
-      if (absl::StrContains(lines[i], ":cancelled]")) {
-        const auto [free, total] = FreeFull(lines[i]);
-        EXPECT_EQ(free, total) << lines[i];
-        if (max_steps >= 0)
-          EXPECT_LE(steps_after, max_steps) << "blocks freed " << steps_after << " steps later";
-        return;
+    const std::vector<std::string> lines = cluster.CoordinatorLogLines();
+    int cancel_line = -1;
+    for (int i = 0, seen = 0; i < static_cast<int>(lines.size()) && cancel_line < 0; ++i)
+      if (absl::StartsWith(lines[i], "engine: cancel seq=") && seen++ == cancels_before)
+        cancel_line = i;
+    if (cancel_line >= 0) {
+      const std::string seq = lines[cancel_line].substr(strlen("engine: cancel seq="));
+      int steps_between = 0;
+      for (size_t i = cancel_line + 1; i < lines.size(); ++i) {
+        if (!absl::StartsWith(lines[i], "engine: step=")) continue;
+        if (absl::StrContains(lines[i], absl::StrCat("[", seq, ":cancelled]"))) {
+          const auto [free, total] = FreeFull(lines[i]);
+          EXPECT_EQ(free, total) << lines[i];
+          EXPECT_LE(steps_between, 1) << "blocks freed " << steps_between << " steps later";
+          return;
+        }
+        ++steps_between;
       }
-      ++steps_after;
     }
     if (absl::Now() > deadline) {
       ADD_FAILURE() << "the cancelled sequence was never dropped:\n" << cluster.coordinator().Log();
@@ -430,12 +480,12 @@ TEST_F(ServingTest, CancelMidStreamFreesKvBlocks) {
   int chunks = 0;
   while (chunks < 3 && reader->Read(&resp)) chunks += resp.has_chunk();
   ASSERT_EQ(chunks, 3);
-  const size_t lines_before = cluster_->CoordinatorLogLines().size();
+  const int cancels_before = CountCancels(*cluster_);
   ctx.TryCancel();
   while (reader->Read(&resp)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  ExpectBlocksFreedSoonAfter(*cluster_, lines_before, /*max_steps=*/2);
+  ExpectBlocksFreedWithinOneStep(*cluster_, cancels_before);
   // The server keeps serving.
   GenerateRun after = RunGenerate(stub(), GreedyRequest("still there?", 2));
   EXPECT_TRUE(after.status.ok()) << after.status.error_message();
@@ -444,11 +494,11 @@ TEST_F(ServingTest, CancelMidStreamFreesKvBlocks) {
 TEST_F(ServingTest, DeadlineEndsTheRequestAndFreesKvBlocks) {
   v1::GenerateRequest r = GreedyRequest("Another very long story begins", 3000);
   r.mutable_stop()->set_ignore_eos(true);
-  const size_t lines_before = cluster_->CoordinatorLogLines().size();
+  const int cancels_before = CountCancels(*cluster_);
   GenerateRun run = RunGenerate(stub(), r, absl::Milliseconds(1500));
   EXPECT_EQ(run.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_FALSE(run.final.has_value());
-  ExpectBlocksFreedSoonAfter(*cluster_, lines_before, /*max_steps=*/-1);
+  ExpectBlocksFreedWithinOneStep(*cluster_, cancels_before);
   GenerateRun after = RunGenerate(stub(), GreedyRequest("and now?", 2));
   EXPECT_TRUE(after.status.ok()) << after.status.error_message();
 }

@@ -56,7 +56,7 @@ TEST(RenderChatCli, PrintsOpenAiHarmonysIdsForTheSuite) {
   int checked = 0;
   // A sample keeps the test fast (one process each); the library test covers the whole suite.
   for (int n = 0; std::getline(inputs, in_line) && std::getline(expected, want_line); ++n) {
-    if (n % 4 != 0) continue;
+    if (n % 8 != 0) continue;
     auto in = harmony::ParseSerdeJson(in_line);
     auto want = harmony::ParseSerdeJson(want_line);
     ASSERT_TRUE(in.ok() && want.ok());
@@ -76,7 +76,7 @@ TEST(RenderChatCli, PrintsOpenAiHarmonysIdsForTheSuite) {
     }
     ++checked;
   }
-  EXPECT_GE(checked, 10);
+  EXPECT_GE(checked, 5);
 }
 
 TEST(RenderChatCli, BadInputIsOneClearMessage) {

@@ -20,7 +20,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Run {
+struct CliResult {
   int exit_code;
   std::string out, err;
 };
@@ -41,7 +41,7 @@ std::string ReadAll(const std::string& path) {
 }
 
 // Runs `gptoss <args>` with `input` on stdin.
-Run Gptoss(const std::string& args, const std::string& input) {
+CliResult Gptoss(const std::string& args, const std::string& input) {
   const std::string dir = Scratch();
   {
     std::ofstream in(dir + "/stdin", std::ios::binary);
@@ -62,7 +62,7 @@ std::string IdsLine(const std::vector<int>& ids) { return absl::StrJoin(ids, " "
 
 TEST(TokenizerCli, TokenizePrintsIdsOnOneLine) {
   const std::string text = "Hello, world! <|start|> It's 2026.\n";
-  const Run r = Gptoss("tokenize", text);
+  const CliResult r = Gptoss("tokenize", text);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, IdsLine(Tok().Encode(text)));
   EXPECT_EQ(r.err, "");
@@ -75,9 +75,9 @@ TEST(TokenizerCli, TokenizePrintsIdsOnOneLine) {
 
 TEST(TokenizerCli, TokenizeThenDetokenizeIsTheIdentity) {
   const std::string text = "Multi-line\r\n\ttext: 中文, العربية, 😀👨‍👩‍👧, trailing   \n\n";
-  const Run ids = Gptoss("tokenize", text);
+  const CliResult ids = Gptoss("tokenize", text);
   ASSERT_EQ(ids.exit_code, 0) << ids.err;
-  const Run back = Gptoss("detokenize", ids.out);
+  const CliResult back = Gptoss("detokenize", ids.out);
   ASSERT_EQ(back.exit_code, 0) << back.err;
   EXPECT_EQ(back.out, text);
   // Commas, tabs and newlines also separate ids.
@@ -85,7 +85,7 @@ TEST(TokenizerCli, TokenizeThenDetokenizeIsTheIdentity) {
 }
 
 TEST(TokenizerCli, JsonlModes) {
-  const Run r = Gptoss("tokenize --jsonl", "\"a b\"\n\"<|end|>\\u00e9\"\n\"\"\n");
+  const CliResult r = Gptoss("tokenize --jsonl", "\"a b\"\n\"<|end|>\\u00e9\"\n\"\"\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
   ASSERT_EQ(lines.size(), 4u);
@@ -93,7 +93,7 @@ TEST(TokenizerCli, JsonlModes) {
   EXPECT_EQ(lines[1], "[" + absl::StrJoin(Tok().Encode("<|end|>\xC3\xA9"), ",") + "]");
   EXPECT_EQ(lines[2], "[]");
 
-  const Run d = Gptoss("detokenize --jsonl", lines[0] + "\n" + lines[1] + "\n[200006]\n[]\n");
+  const CliResult d = Gptoss("detokenize --jsonl", lines[0] + "\n" + lines[1] + "\n[200006]\n[]\n");
   ASSERT_EQ(d.exit_code, 0) << d.err;
   EXPECT_EQ(d.out, "\"a b\"\n\"<|end|>\xC3\xA9\"\n\"<|start|>\"\n\"\"\n");
   // A partial character becomes U+FFFD in JSON output (JSON strings must be UTF-8).
@@ -122,7 +122,7 @@ TEST(TokenizerCli, BadInputGivesOneMessageAndFails) {
       {"detokenize extra", "1", "unexpected argument 'extra'"},
   };
   for (const auto& c : cases) {
-    const Run r = Gptoss(c.args, c.input);
+    const CliResult r = Gptoss(c.args, c.input);
     EXPECT_NE(r.exit_code, 0) << c.args;
     EXPECT_THAT(r.err, HasSubstr(c.message)) << c.args << " <<< " << c.input;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

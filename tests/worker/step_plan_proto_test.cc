@@ -1,8 +1,9 @@
 // StepPlan / StepResult ⇄ proto (worker/step_plan_proto.h): round trips, and every malformed
 // plan field rejected before anything is allocated.
+#include "worker/step_plan_proto.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "worker/step_plan_proto.h"
 
 namespace gptoss {
 namespace {

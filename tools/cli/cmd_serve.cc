@@ -1,7 +1,8 @@
 // `gptoss serve` and `gptoss chat`.
 //
 //   gptoss serve --model DIR [--port 50051] [--host 127.0.0.1] [--workers 1]
-//                [--device auto|cpu|cuda] [--kv-cache-mb MB] [--max-num-seqs 64] [--max-batch-tokens 2048]
+//                [--device auto|cpu|cuda] [--kv-cache-mb MB] [--max-num-seqs 64]
+//                [--max-batch-tokens 2048]
 //                [--max-waiting 256] [--drain-grace-s 30] [--port-file FILE] [--log-steps]
 //     Runs the coordinator in this process and starts --workers worker processes (this binary's
 //     `worker` command) that register with it. SIGINT/SIGTERM drain and stop everything; a worker
@@ -44,8 +45,8 @@ int Fail(const char* command, int code, absl::string_view message) {
   return code;
 }
 
-absl::StatusOr<int> IntIn(const Flags& flags, const std::string& name, int64_t fallback,
-                          int64_t lo, int64_t hi) {
+absl::StatusOr<int> IntIn(const Flags& flags, const std::string& name, int64_t fallback, int64_t lo,
+                          int64_t hi) {
   absl::StatusOr<int64_t> v = flags.GetInt(name, fallback);
   if (!v.ok()) return v.status();
   if (*v < lo || *v > hi)
@@ -86,11 +87,11 @@ int RunWorker(int argc, char** argv) { return RunWorkerMain(argc, argv); }
 
 int RunServe(int argc, char** argv) {
   BlockTerminationSignals();
-  absl::StatusOr<Flags> flags = Flags::Parse(
-      argc, argv,
-      {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
-       "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer"},
-      {"log-steps"});
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(argc, argv,
+                   {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
+                    "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer"},
+                   {"log-steps"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
   CoordinatorOptions o;
   absl::StatusOr<std::string> model = flags->Required("model");
@@ -112,7 +113,8 @@ int RunServe(int argc, char** argv) {
   const std::string device = flags->GetOr("device", "auto");
   if (*workers > 1)
     return Fail("serve", 2,
-                absl::StrCat("--workers ", *workers, ": multi-rank serving is not supported yet "
+                absl::StrCat("--workers ", *workers,
+                             ": multi-rank serving is not supported yet "
                              "(it needs the communicator); use --workers 1"));
   o.port = *port;
   o.world_size = *workers;
@@ -177,21 +179,31 @@ namespace {
 
 const char* ChannelLabel(v1::Channel c) {
   switch (c) {
-    case v1::CHANNEL_ANALYSIS: return "analysis";
-    case v1::CHANNEL_COMMENTARY: return "commentary";
-    case v1::CHANNEL_FINAL: return "final";
-    default: return "text";
+    case v1::CHANNEL_ANALYSIS:
+      return "analysis";
+    case v1::CHANNEL_COMMENTARY:
+      return "commentary";
+    case v1::CHANNEL_FINAL:
+      return "final";
+    default:
+      return "text";
   }
 }
 
 const char* FinishLabel(v1::FinishReason r) {
   switch (r) {
-    case v1::FINISH_REASON_STOP: return "stop";
-    case v1::FINISH_REASON_LENGTH: return "length";
-    case v1::FINISH_REASON_CANCELLED: return "cancelled";
-    case v1::FINISH_REASON_ERROR: return "error";
-    case v1::FINISH_REASON_TOOL_CALLS: return "tool_calls";
-    default: return "unspecified";
+    case v1::FINISH_REASON_STOP:
+      return "stop";
+    case v1::FINISH_REASON_LENGTH:
+      return "length";
+    case v1::FINISH_REASON_CANCELLED:
+      return "cancelled";
+    case v1::FINISH_REASON_ERROR:
+      return "error";
+    case v1::FINISH_REASON_TOOL_CALLS:
+      return "tool_calls";
+    default:
+      return "unspecified";
   }
 }
 
@@ -204,11 +216,11 @@ struct ChatFlags {
 };
 
 absl::StatusOr<ChatFlags> ParseChatFlags(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = Flags::Parse(
-      argc, argv,
-      {"server", "system", "developer", "reasoning", "max-tokens", "temperature", "top-p", "seed",
-       "wait-ready-s", "timeout-s"},
-      {"hide-analysis"});
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(argc, argv,
+                   {"server", "system", "developer", "reasoning", "max-tokens", "temperature",
+                    "top-p", "seed", "wait-ready-s", "timeout-s"},
+                   {"hide-analysis"});
   if (!flags.ok()) return flags.status();
   ChatFlags c;
   c.server = flags->GetOr("server", c.server);
@@ -225,10 +237,15 @@ absl::StatusOr<ChatFlags> ParseChatFlags(int argc, char** argv) {
     m->set_content(*d);
   }
   const std::string effort = flags->GetOr("reasoning", "medium");
-  if (effort == "low") c.base.set_reasoning_effort(v1::REASONING_EFFORT_LOW);
-  else if (effort == "medium") c.base.set_reasoning_effort(v1::REASONING_EFFORT_MEDIUM);
-  else if (effort == "high") c.base.set_reasoning_effort(v1::REASONING_EFFORT_HIGH);
-  else return absl::InvalidArgumentError(absl::StrCat("--reasoning: '", effort, "' is not low, medium or high"));
+  if (effort == "low")
+    c.base.set_reasoning_effort(v1::REASONING_EFFORT_LOW);
+  else if (effort == "medium")
+    c.base.set_reasoning_effort(v1::REASONING_EFFORT_MEDIUM);
+  else if (effort == "high")
+    c.base.set_reasoning_effort(v1::REASONING_EFFORT_HIGH);
+  else
+    return absl::InvalidArgumentError(
+        absl::StrCat("--reasoning: '", effort, "' is not low, medium or high"));
   absl::StatusOr<int> max_tokens = IntIn(*flags, "max-tokens", 512, 1, 1 << 24);
   if (!max_tokens.ok()) return max_tokens.status();
   c.base.mutable_stop()->set_max_tokens(*max_tokens);

@@ -55,10 +55,14 @@ absl::StatusOr<HealthStatus> ParseResponse(const std::string& bytes) {
 
 const char* Name(HealthStatus s) {
   switch (s) {
-    case HealthStatus::kServing: return "SERVING";
-    case HealthStatus::kNotServing: return "NOT_SERVING";
-    case HealthStatus::kServiceUnknown: return "SERVICE_UNKNOWN";
-    default: return "UNKNOWN";
+    case HealthStatus::kServing:
+      return "SERVING";
+    case HealthStatus::kNotServing:
+      return "NOT_SERVING";
+    case HealthStatus::kServiceUnknown:
+      return "SERVICE_UNKNOWN";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -100,8 +104,8 @@ absl::Status WaitForServing(const std::shared_ptr<grpc::Channel>& channel,
     if (s.ok() && *s == HealthStatus::kServing) return absl::OkStatus();
     last = s.ok() ? Name(*s) : std::string(s.status().message());
     if (absl::Now() >= deadline)
-      return absl::DeadlineExceededError(
-          absl::StrCat("server not SERVING after ", absl::FormatDuration(timeout), " (", last, ")"));
+      return absl::DeadlineExceededError(absl::StrCat(
+          "server not SERVING after ", absl::FormatDuration(timeout), " (", last, ")"));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }

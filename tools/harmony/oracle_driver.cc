@@ -3,7 +3,7 @@
 //   {"render": <conversation>}            → {"ids": [...]} or {"error": "..."}
 //     (RenderForCompletion for the assistant, auto_drop_analysis on)
 //   {"parse": [ids], "role": "assistant"|null}
-//                                         → {"steps": [...], "eos_error": bool, "messages": [...]}
+//       → {"steps": [...], "eos_error": bool, "messages": [...]}
 //     (every channel accepted, as openai-harmony does; steps carry the same fields as
 //      completions.jsonl plus "error")
 // Usage: harmony_oracle_driver PATH/TO/o200k_base.tiktoken
@@ -39,8 +39,8 @@ Json Parse(const gptoss::Tokenizer* tokenizer, const Json& request) {
     const ParserStep step = parser.Process(token);
     Json s;
     s["state"] = std::string(ParserStateName(parser.state()));
-    s["role"] = parser.current_role() ? Json(std::string(RoleName(*parser.current_role())))
-                                      : Json(nullptr);
+    s["role"] =
+        parser.current_role() ? Json(std::string(RoleName(*parser.current_role()))) : Json(nullptr);
     s["channel"] = Opt(parser.current_channel());
     s["recipient"] = Opt(parser.current_recipient());
     s["content_type"] = Opt(parser.current_content_type());
@@ -53,7 +53,8 @@ Json Parse(const gptoss::Tokenizer* tokenizer, const Json& request) {
   const ParserStep eos = parser.ProcessEos();
   Json messages = Json::array();
   for (const Message& m : parser.messages()) messages.push_back(MessageToJson(m));
-  return {{"steps", std::move(steps)}, {"eos_error", eos.error.has_value()},
+  return {{"steps", std::move(steps)},
+          {"eos_error", eos.error.has_value()},
           {"messages", std::move(messages)}};
 }
 
