@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 #include <vector>
+#include <cstdio>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -207,6 +208,7 @@ void Pretokenizer::Match(std::string_view subject_text, std::string_view run,
                       : PCRE2_ERROR_JIT_BADOPTION;
       if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
         // JIT stack exhausted or no JIT: the interpreter (heap-based) gives the same match.
+        fprintf(stderr, "FALLBACK rc=%d\n", rc);
         rc = pcre2_match(code_->code, subject, run.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
                          scratch.match_data, scratch.context);
       }
@@ -216,7 +218,7 @@ void Pretokenizer::Match(std::string_view subject_text, std::string_view run,
     if (end <= pos || end > run.size()) {
       // Unreachable for the o200k pattern on valid UTF-8 (every character starts a match), and a
       // custom pattern may not match everything: take one character so nothing is lost or looped.
-      end = pos + utf8::ScanOne(run.substr(pos)).length;
+      end = pos + utf8::ScanOne(run.substr(pos)).length; fprintf(stderr, "ONECHAR rc=%d\n", rc);
     }
     on_piece(run.substr(pos, end - pos));
     pos = end;
