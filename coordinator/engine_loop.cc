@@ -116,29 +116,32 @@ void EngineLoop::FailAllLocked(const absl::Status& error) {
   }
 }
 
-void EngineLoop::LogStep(const ScheduledStep& step, double step_s) const {
-  const SchedulerStats s = scheduler_->stats();
+void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, double step_s,
+                         double worker_s, double coordinator_s) const {
   std::vector<std::string> ended;
   for (const FinishedSequence& f : step.finished)
     ended.push_back(absl::StrCat(f.id, ":", std::string(FinishReasonName(f.reason))));
   std::fprintf(stderr,
                "engine: step=%llu seqs=%zu prefill=%d decode=%d ended=[%s] preempted=%zu "
-               "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.1f\n",
+               "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.1f "
+               "worker_ms=%.1f coordinator_ms=%.2f\n",
                static_cast<unsigned long long>(step.plan.step_id), step.plan.sequences.size(),
                step.num_prefill_tokens, step.num_decode_tokens, absl::StrJoin(ended, ",").c_str(),
                step.preempted.size(), s.num_running, s.num_waiting, s.free_full_blocks,
                config_.kv.num_full_blocks, s.free_sliding_blocks, config_.kv.num_sliding_blocks,
-               step_s * 1e3);
+               step_s * 1e3, worker_s * 1e3, coordinator_s * 1e3);
 }
 
 void EngineLoop::Loop() {
   while (true) {
     ScheduledStep step;
     std::vector<Ending> endings;
+    std::chrono::steady_clock::time_point iteration_start;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !scheduler_->idle(); });
       if (stop_) return;
+      iteration_start = std::chrono::steady_clock::now();
       absl::StatusOr<ScheduledStep> scheduled = scheduler_->Schedule();
       if (!scheduled.ok()) {
         // A scheduler invariant broke: nothing sane can run. Fail everyone, keep serving.
@@ -155,7 +158,7 @@ void EngineLoop::Loop() {
         CollectEndings(step.finished, endings);
         // Steps that run are logged after they ran; a plan that only ends sequences now.
         if (options_.log_steps && step.plan.sequences.empty() && !step.finished.empty())
-          LogStep(step, 0.0);
+          LogStep(step, scheduler_->stats(), 0.0, 0.0, 0.0);
       }
     }
     for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
@@ -180,6 +183,7 @@ void EngineLoop::Loop() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::vector<std::pair<std::shared_ptr<RequestObserver>, SequenceUpdate>> tokens;
+    SchedulerStats stats;
     {
       std::lock_guard<std::mutex> lock(mu_);
       absl::Status failure = result.status();
@@ -212,7 +216,7 @@ void EngineLoop::Loop() {
         }
         if (!runner_->ready()) FailAllLocked(failure);
       }
-      if (options_.log_steps) LogStep(step, step_s);
+      stats = scheduler_->stats();
     }
     for (auto& [observer, update] : tokens) {
       const bool stop = observer->OnToken(update);
@@ -224,6 +228,13 @@ void EngineLoop::Loop() {
       }
     }
     for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
+    if (options_.log_steps) {
+      // coordinator_ms: this iteration minus RunStep (scheduling, bookkeeping, streaming out).
+      const double iteration_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - iteration_start).count();
+      LogStep(step, stats, step_s, result.ok() ? result->forward_time_s : 0.0,
+              iteration_s - step_s);
+    }
   }
 }
 

@@ -43,7 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
 
   const std::vector<int> ids = tok.Encode(text);
-  for (int id : ids) Check(id >= 0 && !tok.IsSpecial(id), "Encode produced a special or negative id");
+  for (int id : ids)
+    Check(id >= 0 && !tok.IsSpecial(id), "Encode produced a special or negative id");
   auto decoded = tok.Decode(ids);
   Check(decoded.ok() && *decoded == text, "Decode(Encode(x)) != x");
 
@@ -67,6 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     streamed += *piece;
   }
   streamed += detok.Flush();
-  if (!out_of_range) Check(streamed == gptoss::utf8::ToValid(*bytes), "stream != ToValid(Decode(ids))");
+  if (!out_of_range)
+    Check(streamed == gptoss::utf8::ToValid(*bytes), "stream != ToValid(Decode(ids))");
   return 0;
 }

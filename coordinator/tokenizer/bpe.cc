@@ -1,7 +1,6 @@
 #include "coordinator/tokenizer/bpe.h"
 
 #include <algorithm>
-#include <functional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -80,27 +79,30 @@ absl::StatusOr<std::unique_ptr<BytePairEncoder>> BytePairEncoder::Create(
     }
   }
   // blob_ and offsets_ are complete and never change again; the table reads keys through them.
-  bpe->ranks_.Build(bpe->blob_.data(), bpe->offsets_.data(), static_cast<uint32_t>(token_bytes.size()));
+  bpe->ranks_.Build(bpe->blob_.data(), bpe->offsets_.data(),
+                    static_cast<uint32_t>(token_bytes.size()));
   std::fill(std::begin(bpe->byte_rank_), std::end(bpe->byte_rank_), kNoRank);
   for (uint32_t r = 0; r < token_bytes.size(); ++r) {
     const std::string_view t = bpe->Token(r);
     const uint32_t found = bpe->ranks_.Find(t);  // the first rank inserted with these bytes
     if (found != r) {
-      return absl::InvalidArgumentError(absl::StrCat("ranks ", found, " and ", r,
-                                                     " have the same token bytes \"",
-                                                     absl::CHexEscape(absl::string_view(t.data(), t.size())), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ranks ", found, " and ", r, " have the same token bytes \"",
+                       absl::CHexEscape(absl::string_view(t.data(), t.size())), "\""));
     }
     if (t.size() == 1) bpe->byte_rank_[static_cast<uint8_t>(t[0])] = r;
   }
   bpe->pair_rank_.assign(1 << 16, kNoRank);
   for (uint32_t r = 0; r < token_bytes.size(); ++r) {
     const std::string_view t = bpe->Token(r);
-    if (t.size() == 2) bpe->pair_rank_[static_cast<uint8_t>(t[0]) << 8 | static_cast<uint8_t>(t[1])] = r;
+    if (t.size() == 2)
+      bpe->pair_rank_[static_cast<uint8_t>(t[0]) << 8 | static_cast<uint8_t>(t[1])] = r;
   }
   for (int b = 0; b < 256; ++b) {
     if (bpe->byte_rank_[b] == kNoRank) {
       return absl::InvalidArgumentError(
-          absl::StrCat("byte 0x", absl::Hex(b, absl::kZeroPad2), " is not a token; every single "
+          absl::StrCat("byte 0x", absl::Hex(b, absl::kZeroPad2),
+                       " is not a token; every single "
                        "byte must be one so that any text can be encoded"));
     }
   }
@@ -129,7 +131,8 @@ void BytePairEncoder::EncodePieces(std::span<const std::string_view> pieces,
     }
     for (size_t i = begin; i < end; ++i) {
       const std::string_view piece = pieces[i];
-      const uint32_t whole = piece.size() <= 2 ? Rank(piece) : ranks_.Find(piece, hashes[i - begin]);
+      const uint32_t whole =
+          piece.size() <= 2 ? Rank(piece) : ranks_.Find(piece, hashes[i - begin]);
       if (whole != kNoRank) {
         out->push_back(static_cast<int>(whole));
       } else {
@@ -211,8 +214,8 @@ void BytePairEncoder::MergeLarge(std::string_view piece, std::vector<int>* out) 
     const uint64_t top = heap.Pop();
     const uint32_t s = static_cast<uint32_t>(top);
     if (pair[s] != static_cast<uint32_t>(top >> 32)) continue;  // stale
-    const uint32_t t = end[s];  // the right part, absorbed into s
-    const uint32_t u = end[t];  // the new end of s
+    const uint32_t t = end[s];                                  // the right part, absorbed into s
+    const uint32_t u = end[t];                                  // the new end of s
     end[s] = u;
     pair[t] = kNoRank;
     if (u < n) prev[u] = s;

@@ -4,15 +4,14 @@
 #include <cstring>
 #include <optional>
 #include <vector>
-#include <cstdio>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/core/status.h"
 #include "coordinator/tokenizer/bpe_unicode16_delta.h"
 #include "coordinator/tokenizer/utf8.h"
+#include "kernels/core/status.h"
 
 namespace gptoss {
 
@@ -87,8 +86,9 @@ void EncodeUtf8(uint32_t cp, char* out) {  // cp >= U+0800
 // The stand-in for a flagged code point of UTF-8 length `length` (3 or 4).
 uint32_t StandIn(uint32_t cp, size_t length) {
   if (cp == unicode16::kPcre2OnlySpace) return unicode16::kNonSpaceStandIn;
-  const auto* it = std::upper_bound(std::begin(unicode16::kAdditions), std::end(unicode16::kAdditions), cp,
-                                    [](uint32_t c, const unicode16::Addition& a) { return c < a.first; });
+  const auto* it =
+      std::upper_bound(std::begin(unicode16::kAdditions), std::end(unicode16::kAdditions), cp,
+                       [](uint32_t c, const unicode16::Addition& a) { return c < a.first; });
   const auto kind = static_cast<size_t>((it - 1)->kind);
   return length == 3 ? unicode16::kStandIn3[kind] : unicode16::kStandIn4[kind];
 }
@@ -118,8 +118,9 @@ std::optional<std::string> Unicode16Shadow(std::string_view run) {
     }
     const size_t length = b < 0xF0 ? 3 : 4;
     const uint32_t cp = length == 3
-        ? (b & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu)
-        : (b & 0x07u) << 18 | (p[i + 1] & 0x3Fu) << 12 | (p[i + 2] & 0x3Fu) << 6 | (p[i + 3] & 0x3Fu);
+                            ? (b & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu)
+                            : (b & 0x07u) << 18 | (p[i + 1] & 0x3Fu) << 12 |
+                                  (p[i + 2] & 0x3Fu) << 6 | (p[i + 3] & 0x3Fu);
     if ((bits[cp >> 6] >> (cp & 63)) & 1) {
       if (!shadow) shadow.emplace(run);
       EncodeUtf8(StandIn(cp, length), shadow->data() + i);
@@ -159,8 +160,9 @@ absl::StatusOr<std::unique_ptr<Pretokenizer>> Pretokenizer::Create(const std::st
   if (code->code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof(message));
-    return absl::InvalidArgumentError(absl::StrCat("pre-tokenizer regex does not compile at offset ",
-                                                   offset, ": ", reinterpret_cast<char*>(message)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pre-tokenizer regex does not compile at offset ", offset, ": ",
+                     reinterpret_cast<char*>(message)));
   }
   // Without JIT (e.g. an architecture PCRE2 cannot JIT for) the interpreter gives the same pieces.
   code->jit = pcre2_jit_compile(code->code, PCRE2_JIT_COMPLETE) == 0;
@@ -208,7 +210,6 @@ void Pretokenizer::Match(std::string_view subject_text, std::string_view run,
                       : PCRE2_ERROR_JIT_BADOPTION;
       if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
         // JIT stack exhausted or no JIT: the interpreter (heap-based) gives the same match.
-        fprintf(stderr, "FALLBACK rc=%d\n", rc);
         rc = pcre2_match(code_->code, subject, run.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
                          scratch.match_data, scratch.context);
       }
@@ -218,7 +219,7 @@ void Pretokenizer::Match(std::string_view subject_text, std::string_view run,
     if (end <= pos || end > run.size()) {
       // Unreachable for the o200k pattern on valid UTF-8 (every character starts a match), and a
       // custom pattern may not match everything: take one character so nothing is lost or looped.
-      end = pos + utf8::ScanOne(run.substr(pos)).length; fprintf(stderr, "ONECHAR rc=%d\n", rc);
+      end = pos + utf8::ScanOne(run.substr(pos)).length;
     }
     on_piece(run.substr(pos, end - pos));
     pos = end;

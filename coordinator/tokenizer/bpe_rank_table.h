@@ -49,7 +49,7 @@ class RankTable {
 
  private:
   struct Slot {
-    uint64_t head;    // first min(length, 8) bytes, little-endian, zero padded
+    uint64_t head;  // first min(length, 8) bytes, little-endian, zero padded
     uint32_t rank;
     uint32_t length;  // 0 = empty
   };

@@ -43,13 +43,15 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BpeTokenizer::Create(
   for (SpecialToken& s : specials) {
     const int slot = s.id - first;
     if (slot < 0 || slot >= static_cast<int>(specials.size()) || !t->special_names_[slot].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "special token ", s.name, " has id ", s.id, "; special ids must be ", first, "..",
-          first + static_cast<int>(specials.size()) - 1, ", each used once"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("special token ", s.name, " has id ", s.id, "; special ids must be ", first,
+                       "..", first + static_cast<int>(specials.size()) - 1, ", each used once"));
     }
-    if (s.name.empty()) return absl::InvalidArgumentError(absl::StrCat("special token ", s.id, " has no name"));
+    if (s.name.empty())
+      return absl::InvalidArgumentError(absl::StrCat("special token ", s.id, " has no name"));
     if (!t->special_ids_.emplace(s.name, s.id).second) {
-      return absl::InvalidArgumentError(absl::StrCat("special token name ", s.name, " is used twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("special token name ", s.name, " is used twice"));
     }
     t->special_names_[slot] = std::move(s.name);
   }
@@ -67,8 +69,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BpeTokenizer::Create(
 absl::StatusOr<std::unique_ptr<Tokenizer>> BpeTokenizer::CreateO200kHarmony(
     const std::vector<std::string>& ranks) {
   if (ranks.size() != kO200kBaseRanks) {
-    return absl::InvalidArgumentError(absl::StrCat("o200k_base has ", kO200kBaseRanks,
-                                                   " ranks, got ", ranks.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("o200k_base has ", kO200kBaseRanks, " ranks, got ", ranks.size()));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BytePairEncoder> bpe, BytePairEncoder::Create(ranks));
   ASSIGN_OR_RETURN(std::unique_ptr<Pretokenizer> pretokenizer, Pretokenizer::CreateO200k());

@@ -43,7 +43,9 @@ absl::StatusOr<std::string> DecodeByteLevel(const std::string& text) {
     const utf8::ScanResult r = utf8::ScanOne(std::string_view(text).substr(i));
     if (r.kind != utf8::Scan::kValid) return Bad("model.vocab has a key that is not UTF-8");
     const auto* p = reinterpret_cast<const uint8_t*>(text.data() + i);
-    uint32_t cp = r.length == 1 ? p[0] : r.length == 2 ? (p[0] & 0x1F) << 6 | (p[1] & 0x3F) : 0xFFFF;
+    uint32_t cp = r.length == 1   ? p[0]
+                  : r.length == 2 ? (p[0] & 0x1F) << 6 | (p[1] & 0x3F)
+                                  : 0xFFFF;
     if (cp >= table.size() || table[cp] < 0) {
       return Bad(absl::StrCat("model.vocab key \"", absl::CHexEscape(text),
                               "\" is not a byte-level string (U+", absl::Hex(cp), ")"));
@@ -54,7 +56,8 @@ absl::StatusOr<std::string> DecodeByteLevel(const std::string& text) {
   return out;
 }
 
-absl::StatusOr<int64_t> IntegerField(const json& object, const char* key, const std::string& where) {
+absl::StatusOr<int64_t> IntegerField(const json& object, const char* key,
+                                     const std::string& where) {
   auto it = object.find(key);
   if (it == object.end() || !it->is_number_integer()) {
     return Bad(absl::StrCat(where, ".", key, " must be an integer"));
@@ -69,7 +72,8 @@ absl::StatusOr<std::string> ParseSplitPattern(const json& root) {
   auto type = pre->find("type");
   if (type != pre->end() && *type == "Sequence") {
     auto list = pre->find("pretokenizers");
-    if (list == pre->end() || !list->is_array()) return Bad("pre_tokenizer.pretokenizers must be an array");
+    if (list == pre->end() || !list->is_array())
+      return Bad("pre_tokenizer.pretokenizers must be an array");
     for (const json& step : *list) steps.push_back(&step);
   } else {
     steps.push_back(&*pre);
@@ -82,7 +86,8 @@ absl::StatusOr<std::string> ParseSplitPattern(const json& root) {
     const std::string& step_type = (*step)["type"].get_ref<const std::string&>();
     if (step_type == "Split") {
       auto p = step->find("pattern");
-      if (p == step->end() || !p->is_object() || !p->contains("Regex") || !(*p)["Regex"].is_string()) {
+      if (p == step->end() || !p->is_object() || !p->contains("Regex") ||
+          !(*p)["Regex"].is_string()) {
         return Bad("pre_tokenizer Split must have pattern.Regex (a string)");
       }
       if (step->value("behavior", json("Isolated")) != json("Isolated") ||
@@ -128,12 +133,13 @@ absl::StatusOr<HfTokenizerJson> ParseHfTokenizerJson(std::string_view text) {
   std::vector<bool> seen(vocab->size(), false);
   for (auto it = vocab->begin(); it != vocab->end(); ++it) {
     if (!it.value().is_number_integer()) {
-      return Bad(absl::StrCat("model.vocab[\"", absl::CHexEscape(it.key()), "\"] must be an integer id"));
+      return Bad(
+          absl::StrCat("model.vocab[\"", absl::CHexEscape(it.key()), "\"] must be an integer id"));
     }
     const int64_t id = it.value().get<int64_t>();
     if (id < 0 || id >= static_cast<int64_t>(out.ranks.size()) || seen[id]) {
-      return Bad(absl::StrCat("model.vocab ids must be 0..", out.ranks.size() - 1,
-                              " each once; \"", absl::CHexEscape(it.key()), "\" has ", id));
+      return Bad(absl::StrCat("model.vocab ids must be 0..", out.ranks.size() - 1, " each once; \"",
+                              absl::CHexEscape(it.key()), "\" has ", id));
     }
     seen[id] = true;
     ASSIGN_OR_RETURN(out.ranks[id], DecodeByteLevel(it.key()));
@@ -148,14 +154,16 @@ absl::StatusOr<HfTokenizerJson> ParseHfTokenizerJson(std::string_view text) {
       if (!t.is_object()) return Bad(absl::StrCat(where, " must be an object"));
       ASSIGN_OR_RETURN(const int64_t id, IntegerField(t, "id", where));
       auto content = t.find("content");
-      if (content == t.end() || !content->is_string() || content->get_ref<const std::string&>().empty()) {
+      if (content == t.end() || !content->is_string() ||
+          content->get_ref<const std::string&>().empty()) {
         return Bad(absl::StrCat(where, ".content must be a non-empty string"));
       }
       if (t.value("special", json(false)) != json(true)) {
         return Bad(absl::StrCat(where, " is not special; only special added tokens are supported"));
       }
       if (id < static_cast<int64_t>(out.ranks.size()) || id > INT32_MAX) {
-        return Bad(absl::StrCat(where, ".id ", id, " is not after the vocab (", out.ranks.size(), " tokens)"));
+        return Bad(absl::StrCat(where, ".id ", id, " is not after the vocab (", out.ranks.size(),
+                                " tokens)"));
       }
       out.added_tokens.push_back({content->get<std::string>(), static_cast<int>(id)});
     }

@@ -1,5 +1,6 @@
-#include "coordinator/tokenizer/utf8.h"
+// StreamingDetokenizer (declared in tokenizer.h).
 #include "coordinator/tokenizer/tokenizer.h"
+#include "coordinator/tokenizer/utf8.h"
 
 namespace gptoss {
 

@@ -30,11 +30,12 @@ absl::StatusOr<std::string> ReadTokenizerFile(const std::string& path) {
     if (err == ENOENT || err == ENOTDIR) {
       return absl::NotFoundError(absl::StrCat("tokenizer file ", path, " does not exist"));
     }
-    return absl::InvalidArgumentError(absl::StrCat("cannot stat tokenizer file ", path, ": ",
-                                                   std::strerror(err)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot stat tokenizer file ", path, ": ", std::strerror(err)));
   }
   if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer file ", path, " is not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer file ", path, " is not a regular file"));
   }
   if (st.st_size > kMaxTokenizerFileBytes) {
     return absl::InvalidArgumentError(absl::StrCat("tokenizer file ", path, " is ", st.st_size,
@@ -42,8 +43,8 @@ absl::StatusOr<std::string> ReadTokenizerFile(const std::string& path) {
   }
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot open tokenizer file ", path, ": ",
-                                                   std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot open tokenizer file ", path, ": ", std::strerror(errno)));
   }
   std::string data(static_cast<size_t>(st.st_size), '\0');
   const size_t got = std::fread(data.data(), 1, data.size(), f.get());
@@ -89,7 +90,8 @@ absl::StatusOr<std::vector<std::string>> ParseTiktokenRanks(std::string_view con
     uint32_t rank = 0;
     const bool digits = !rank_text.empty() && rank_text.size() <= 9 &&
                         std::all_of(rank_text.begin(), rank_text.end(), absl::ascii_isdigit);
-    if (!digits || !absl::SimpleAtoi(absl::string_view(rank_text.data(), rank_text.size()), &rank)) {
+    if (!digits ||
+        !absl::SimpleAtoi(absl::string_view(rank_text.data(), rank_text.size()), &rank)) {
       return error(absl::StrCat("rank '", absl::CHexEscape(std::string(rank_text.substr(0, 32))),
                                 "' is not a decimal number below 10^9"));
     }
@@ -109,9 +111,9 @@ absl::StatusOr<std::vector<std::string>> ParseTiktokenRanks(std::string_view con
   if (tokens.empty()) return absl::InvalidArgumentError("tiktoken ranks file has no tokens");
   for (size_t r = 0; r < line_of_rank.size(); ++r) {
     if (line_of_rank[r] == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tiktoken ranks: rank ", r, " is missing (ranks must be 0..", tokens.size() - 1,
-          " without gaps, as they are the token ids)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tiktoken ranks: rank ", r, " is missing (ranks must be 0..",
+                       tokens.size() - 1, " without gaps, as they are the token ids)"));
     }
   }
   return tokens;
@@ -135,7 +137,8 @@ absl::StatusOr<std::vector<std::string>> LoadTiktokenRanks(const std::string& pa
     if (sha != expected_sha256) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tokenizer file ", path, " has sha256 ", sha, ", expected ", std::string(expected_sha256),
-          " (the official o200k_base.tiktoken); the file is corrupt, truncated or another vocabulary"));
+          " (the official o200k_base.tiktoken); the file is corrupt, truncated or another "
+          "vocabulary"));
     }
   }
   absl::StatusOr<std::vector<std::string>> ranks = ParseTiktokenRanks(*contents);

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/tokenizer/bpe_pretokenizer.h"
@@ -43,7 +42,8 @@ std::vector<std::string> DefaultCandidates() {
   std::error_code ec;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    candidates.push_back((exe.parent_path().parent_path() / "share" / "gptoss" / kRanksFileName).string());
+    candidates.push_back(
+        (exe.parent_path().parent_path() / "share" / "gptoss" / kRanksFileName).string());
   }
   candidates.push_back(GPTOSS_TOKENIZER_SOURCE_ASSET);
   return candidates;
@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadTiktoken(const std::st
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadHfTokenizerJson(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadTokenizerFile(path));
   absl::StatusOr<HfTokenizerJson> parsed = ParseHfTokenizerJson(text);
-  if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", parsed.status().message()));
+  if (!parsed.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", parsed.status().message()));
   auto bad = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not o200k_harmony: ", what));
   };
@@ -68,13 +69,15 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadHfTokenizerJson(const 
   // The vocabulary must be o200k_base byte for byte: hash it in the tiktoken file format.
   const std::string sha = Sha256Hex(SerializeTiktokenRanks(parsed->ranks));
   if (sha != kO200kBaseSha256) {
-    return bad(absl::StrCat("model.vocab (", parsed->ranks.size(), " tokens) differs from o200k_base"
-                            " (its ranks file would have sha256 ", sha, ")"));
+    return bad(absl::StrCat("model.vocab (", parsed->ranks.size(),
+                            " tokens) differs from o200k_base"
+                            " (its ranks file would have sha256 ",
+                            sha, ")"));
   }
   const std::vector<SpecialToken>& expected = O200kHarmonySpecialTokens();
   if (parsed->added_tokens.size() != expected.size()) {
-    return bad(absl::StrCat("added_tokens has ", parsed->added_tokens.size(), " special tokens, expected ",
-                            expected.size()));
+    return bad(absl::StrCat("added_tokens has ", parsed->added_tokens.size(),
+                            " special tokens, expected ", expected.size()));
   }
   for (const SpecialToken& t : parsed->added_tokens) {
     const int slot = t.id - kO200kBaseRanks;
@@ -113,7 +116,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
     }
     chosen = json_path;
   }
-  if (chosen.size() >= 5 && chosen.compare(chosen.size() - 5, 5, ".json") == 0) return LoadHfTokenizerJson(chosen);
+  if (chosen.size() >= 5 && chosen.compare(chosen.size() - 5, 5, ".json") == 0)
+    return LoadHfTokenizerJson(chosen);
   return LoadTiktoken(chosen);
 }
 

@@ -37,7 +37,8 @@ TEST(TiktokenFile, WrongHashTruncatedMissing) {
   ASSERT_FALSE(flipped.ok());
   EXPECT_EQ(flipped.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(flipped.status()), HasSubstr("sha256"));
-  EXPECT_THAT(Msg(flipped.status()), HasSubstr("446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"));
+  EXPECT_THAT(Msg(flipped.status()),
+              HasSubstr("446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"));
 
   testing::WriteFileOrDie(dir + "/cut.tiktoken", ranks.substr(0, ranks.size() / 2));
   auto cut = Tokenizer::LoadTiktoken(dir + "/cut.tiktoken");
@@ -72,7 +73,7 @@ TEST(TiktokenFile, MalformedRanksNameTheLine) {
   } cases[] = {
       {"YQ== 0\n!!!! 1\n", "line 2"},
       {"YQ== 0\n!!!! 1\n", "base64"},
-      {"YQ 0\n", "canonical base64"},       // missing padding
+      {"YQ 0\n", "canonical base64"},        // missing padding
       {"YQ==\n", "expected `base64 rank`"},  // no rank
       {"YQ== 0 1\n", "expected `base64 rank`"},
       {"YQ== x\n", "not a decimal number"},
@@ -147,7 +148,8 @@ TEST(BpeTokenizer, RejectsBadSpecialTokens) {
                                 std::move(specials), aliases);
   };
   EXPECT_TRUE(make({{"<|a|>", 256}, {"<|b|>", 257}}).ok());
-  EXPECT_THAT(Msg(make({{"<|a|>", 256}, {"<|b|>", 258}}).status()), HasSubstr("special ids must be 256..257"));
+  EXPECT_THAT(Msg(make({{"<|a|>", 256}, {"<|b|>", 258}}).status()),
+              HasSubstr("special ids must be 256..257"));
   EXPECT_THAT(Msg(make({{"<|a|>", 256}, {"<|a|>", 257}}).status()), HasSubstr("used twice"));
   EXPECT_THAT(Msg(make({{"<|a|>", 256}}, {{"<|x|>", 300}}).status()), HasSubstr("alias"));
   EXPECT_THAT(Msg(BpeTokenizer::CreateO200kHarmony(tokens).status()), HasSubstr("199998 ranks"));
@@ -176,8 +178,14 @@ nlohmann::json SmallHfJson(const std::string& pattern) {
       {"pre_tokenizer",
        {{"type", "Sequence"},
         {"pretokenizers",
-         {{{"type", "Split"}, {"pattern", {{"Regex", pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
-          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}}},
+         {{{"type", "Split"},
+           {"pattern", {{"Regex", pattern}}},
+           {"behavior", "Isolated"},
+           {"invert", false}},
+          {{"type", "ByteLevel"},
+           {"add_prefix_space", false},
+           {"trim_offsets", true},
+           {"use_regex", false}}}}}},
       {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}},
   };
 }
@@ -186,7 +194,8 @@ TEST(HfTokenizerJson, ParsesTheConverterShape) {
   auto parsed = ParseHfTokenizerJson(SmallHfJson("x").dump());
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   ASSERT_EQ(parsed->ranks.size(), 256u);
-  for (int b = 0; b < 256; ++b) ASSERT_EQ(parsed->ranks[b], std::string(1, static_cast<char>(b))) << b;
+  for (int b = 0; b < 256; ++b)
+    ASSERT_EQ(parsed->ranks[b], std::string(1, static_cast<char>(b))) << b;
   EXPECT_EQ(parsed->split_pattern, "x");
   ASSERT_EQ(parsed->added_tokens.size(), 1u);
   EXPECT_EQ(parsed->added_tokens[0], (SpecialToken{"<|start|>", 256}));
@@ -208,24 +217,38 @@ TEST(HfTokenizerJson, MalformedFilesNameTheField) {
       {ParseHfTokenizerJson("\xFF\xFE"), "not valid JSON"},
       {with([](J& j) { j.erase("model"); }), "model must be an object"},
       {with([](J& j) { j["model"]["type"] = "WordPiece"; }), "model.type must be BPE"},
-      {with([](J& j) { j["model"]["vocab"] = J::array(); }), "model.vocab must be a non-empty object"},
+      {with([](J& j) { j["model"]["vocab"] = J::array(); }),
+       "model.vocab must be a non-empty object"},
       {with([](J& j) { j["model"]["vocab"]["a"] = "zero"; }), "must be an integer id"},
-      {with([](J& j) { j["model"]["vocab"]["a"] = 5; }), "each once"},          // duplicate id
-      {with([](J& j) { j["model"]["vocab"]["a"] = 1000; }), "each once"},       // id out of range
+      {with([](J& j) { j["model"]["vocab"]["a"] = 5; }), "each once"},     // duplicate id
+      {with([](J& j) { j["model"]["vocab"]["a"] = 1000; }), "each once"},  // id out of range
       {with([](J& j) { j["model"]["vocab"]["a"] = -1; }), "each once"},
-      {with([](J& j) { j["model"]["vocab"]["\xE2\x82\xAC"] = 256; }), "not a byte-level string"},  // U+20AC
-      {with([](J& j) { j["normalizer"] = {{"type", "NFC"}}; }), "normalizer"},
+      {with([](J& j) { j["model"]["vocab"]["\xE2\x82\xAC"] = 256; }),
+       "not a byte-level string"},  // U+20AC
+      {with([](J& j) {
+         j["normalizer"] = {{"type", "NFC"}};
+       }),
+       "normalizer"},
       {with([](J& j) { j["added_tokens"] = 5; }), "added_tokens must be an array"},
-      {with([](J& j) { j["added_tokens"][0]["special"] = false; }), "added_tokens[0] is not special"},
-      {with([](J& j) { j["added_tokens"][0]["id"] = 3; }), "added_tokens[0].id 3 is not after the vocab"},
-      {with([](J& j) { j["added_tokens"][0]["id"] = "x"; }), "added_tokens[0].id must be an integer"},
+      {with([](J& j) { j["added_tokens"][0]["special"] = false; }),
+       "added_tokens[0] is not special"},
+      {with([](J& j) { j["added_tokens"][0]["id"] = 3; }),
+       "added_tokens[0].id 3 is not after the vocab"},
+      {with([](J& j) { j["added_tokens"][0]["id"] = "x"; }),
+       "added_tokens[0].id must be an integer"},
       {with([](J& j) { j["added_tokens"][0].erase("content"); }), "added_tokens[0].content"},
       {with([](J& j) { j.erase("pre_tokenizer"); }), "pre_tokenizer must be an object"},
-      {with([](J& j) { j["pre_tokenizer"]["pretokenizers"][1]["use_regex"] = true; }), "use_regex false"},
-      {with([](J& j) { j["pre_tokenizer"]["pretokenizers"][0]["type"] = "Whitespace"; }), "unsupported pre_tokenizer step"},
-      {with([](J& j) { j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed"; }), "Isolated"},
+      {with([](J& j) { j["pre_tokenizer"]["pretokenizers"][1]["use_regex"] = true; }),
+       "use_regex false"},
+      {with([](J& j) { j["pre_tokenizer"]["pretokenizers"][0]["type"] = "Whitespace"; }),
+       "unsupported pre_tokenizer step"},
+      {with([](J& j) { j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed"; }),
+       "Isolated"},
       {with([](J& j) { j["pre_tokenizer"]["pretokenizers"].erase(0); }), "no Split regex"},
-      {with([](J& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"String", " "}}; }), "pattern.Regex"},
+      {with([](J& j) {
+         j["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"String", " "}};
+       }),
+       "pattern.Regex"},
   };
   int i = 0;
   for (const auto& c : cases) {
@@ -249,7 +272,8 @@ TEST(HfTokenizerJson, ForeignTokenizersAreRejected) {
   ASSERT_FALSE(vocab.ok());
   EXPECT_THAT(Msg(vocab.status()), HasSubstr("differs from o200k_base"));
 
-  EXPECT_EQ(Tokenizer::LoadHfTokenizerJson(dir + "/none.json").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Tokenizer::LoadHfTokenizerJson(dir + "/none.json").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -34,9 +34,10 @@ const std::vector<nlohmann::json>& Corpus() {
     for (size_t k = i; k < v.size() && k < i + 8; ++k) s += std::to_string(v[k]) + " ";
     return s;
   };
-  return ::testing::AssertionFailure() << "lengths " << want.size() << " (tiktoken) vs " << got.size()
-                                       << "; first difference at #" << i << ": tiktoken [" << window(want)
-                                       << "] ours [" << window(got) << "]";
+  return ::testing::AssertionFailure()
+         << "lengths " << want.size() << " (tiktoken) vs " << got.size()
+         << "; first difference at #" << i << ": tiktoken [" << window(want) << "] ours ["
+         << window(got) << "]";
 }
 
 TEST(TokenizerGolden, CorpusIsLargeAndVaried) {
@@ -49,8 +50,8 @@ TEST(TokenizerGolden, CorpusIsLargeAndVaried) {
   }
   EXPECT_GT(Corpus().size(), 2000u);
   EXPECT_GT(bytes, 1000000u);
-  for (const char* s : {"prose", "code", "ws", "digits", "contractions", "emoji", "marks", "scripts",
-                        "random", "unicode16", "whitespace_chars", "long"}) {
+  for (const char* s : {"prose", "code", "ws", "digits", "contractions", "emoji", "marks",
+                        "scripts", "random", "unicode16", "whitespace_chars", "long"}) {
     EXPECT_TRUE(sections.count(s)) << "corpus lacks section " << s;
   }
 }
@@ -73,8 +74,9 @@ TEST(TokenizerGolden, IdsEqualTiktokenAndRoundTrip) {
 
 TEST(TokenizerGolden, SpecialTokensMatchTiktoken) {
   const Tokenizer& tok = RepoTokenizer();
-  const auto meta = nlohmann::json::parse(testing::ReadFileOrDie(testing::SourcePath("tests/data/tokenizer/meta.json")),
-                                          nullptr, false);
+  const auto meta = nlohmann::json::parse(
+      testing::ReadFileOrDie(testing::SourcePath("tests/data/tokenizer/meta.json")), nullptr,
+      false);
   ASSERT_FALSE(meta.is_discarded());
   EXPECT_EQ(tok.vocab_size(), meta["n_vocab"].get<int>());
   EXPECT_EQ(meta["pat_str"].get<std::string>(), std::string(kO200kPatStr));
@@ -102,7 +104,8 @@ TEST(TokenizerGolden, SpecialTokensMatchTiktoken) {
 // Inflates the committed tokenizer.json.gz into the scratch directory.
 std::string InflateTokenizerJson() {
   const std::string out = testing::ScratchDir() + "/tokenizer.json";
-  gzFile in = gzopen(testing::SourcePath("tests/data/tokenizer/o200k_harmony.tokenizer.json.gz").c_str(), "rb");
+  gzFile in = gzopen(
+      testing::SourcePath("tests/data/tokenizer/o200k_harmony.tokenizer.json.gz").c_str(), "rb");
   EXPECT_NE(in, nullptr);
   if (in == nullptr) return out;
   std::string data;

@@ -21,10 +21,18 @@ TEST(Tokenizer, HarmonySpecialTokensAtTheirIds) {
   const Tokenizer& tok = RepoTokenizer();
   EXPECT_EQ(tok.vocab_size(), 201088);
   const std::pair<const char*, int> expected[] = {
-      {"<|startoftext|>", 199998}, {"<|endoftext|>", 199999}, {"<|return|>", 200002},
-      {"<|constrain|>", 200003},   {"<|channel|>", 200005},   {"<|start|>", 200006},
-      {"<|end|>", 200007},         {"<|message|>", 200008},   {"<|call|>", 200012},
-      {"<|endofprompt|>", 200018}, {"<|reserved_200000|>", 200000}, {"<|reserved_201087|>", 201087},
+      {"<|startoftext|>", 199998},
+      {"<|endoftext|>", 199999},
+      {"<|return|>", 200002},
+      {"<|constrain|>", 200003},
+      {"<|channel|>", 200005},
+      {"<|start|>", 200006},
+      {"<|end|>", 200007},
+      {"<|message|>", 200008},
+      {"<|call|>", 200012},
+      {"<|endofprompt|>", 200018},
+      {"<|reserved_200000|>", 200000},
+      {"<|reserved_201087|>", 201087},
       {"<|reserved_200018|>", 200018},  // tiktoken's second name for 200018
   };
   for (const auto& [name, id] : expected) {
@@ -74,8 +82,10 @@ TEST(Tokenizer, DecodeSpecialTokensAndErrors) {
 TEST(Tokenizer, RoundTripsArbitraryBytes) {
   const Tokenizer& tok = RepoTokenizer();
   std::mt19937 rng(42);
-  const std::string alphabet[] = {"a", "Z", " ", "\n", "\r\n", "1", "'s", "é", "中", "😀", "\xF0\x9F",
-                                  "\x80", "\xFF", "\xC0\xAF", "\xED\xA0\x80", std::string(1, '\0'), "\t"};
+  const std::string alphabet[] = {
+      "a",  "Z", " ",        "\n",   "\r\n", "1",        "'s",           "é",
+      "中", "😀", "\xF0\x9F", "\x80", "\xFF", "\xC0\xAF", "\xED\xA0\x80", std::string(1, '\0'),
+      "\t"};
   for (int round = 0; round < 2000; ++round) {
     std::string text;
     const int n = rng() % 40;
@@ -125,7 +135,8 @@ TEST(Tokenizer, VeryLongPiecesRoundTrip) {
 
 TEST(Tokenizer, ConcurrentEncodesAgree) {
   const Tokenizer& tok = RepoTokenizer();
-  const std::string text = "Threads share one tokenizer: 中文, emoji 😀, numbers 12345, and it's fine.\n";
+  const std::string text =
+      "Threads share one tokenizer: 中文, emoji 😀, numbers 12345, and it's fine.\n";
   const std::vector<int> expected = tok.Encode(text);
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);
@@ -166,7 +177,8 @@ TEST(TokenizerLoad, DispatchOnPathKind) {
   testing::WriteFileOrDie(dir + "/tokenizer.json", "{ not json");
   auto bad_json = Tokenizer::Load(dir);
   ASSERT_FALSE(bad_json.ok());
-  EXPECT_NE(bad_json.status().message().find("not valid JSON"), std::string_view::npos) << bad_json.status();
+  EXPECT_NE(bad_json.status().message().find("not valid JSON"), std::string_view::npos)
+      << bad_json.status();
   // Anything else goes to the tiktoken loader.
   auto explicit_ranks = Tokenizer::Load(testing::RanksPath());
   ASSERT_TRUE(explicit_ranks.ok()) << explicit_ranks.status();
@@ -196,8 +208,10 @@ TEST(Pretokenizer, O200kPiecesOfATrickySentence) {
   auto p = Pretokenizer::CreateO200k();
   ASSERT_TRUE(p.ok());
   std::vector<std::string> pieces;
-  (*p)->Split("I'M fine, THEY'RE   here\n\n 1234", [&](std::string_view s) { pieces.emplace_back(s); });
-  const std::vector<std::string> expected = {"I'M", " fine", ",", " THEY'RE", "  ", " here", "\n\n", " ", "123", "4"};
+  (*p)->Split("I'M fine, THEY'RE   here\n\n 1234",
+              [&](std::string_view s) { pieces.emplace_back(s); });
+  const std::vector<std::string> expected = {"I'M",   " fine", ",", " THEY'RE", "  ",
+                                             " here", "\n\n",  " ", "123",      "4"};
   EXPECT_EQ(pieces, expected);
 }
 

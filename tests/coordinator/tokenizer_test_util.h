@@ -19,7 +19,9 @@ namespace gptoss::testing {
 inline std::string SourcePath(const std::string& relative) {
   return std::string(GPTOSS_SOURCE_DIR) + "/" + relative;
 }
-inline std::string RanksPath() { return SourcePath("coordinator/tokenizer/assets/o200k_base.tiktoken"); }
+inline std::string RanksPath() {
+  return SourcePath("coordinator/tokenizer/assets/o200k_base.tiktoken");
+}
 
 inline std::string ReadFileOrDie(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -52,7 +54,8 @@ inline std::vector<nlohmann::json> ReadJsonl(const std::string& name) {
 // Per-test scratch directory under $GPTOSS_TEST_TMPDIR (set by ctest) or the system temp dir.
 inline std::string ScratchDir() {
   const char* base = std::getenv("GPTOSS_TEST_TMPDIR");
-  std::filesystem::path dir = base ? base : std::filesystem::temp_directory_path() / "gptoss_tokenizer_test";
+  std::filesystem::path dir =
+      base ? base : std::filesystem::temp_directory_path() / "gptoss_tokenizer_test";
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   if (info) dir /= std::string(info->test_suite_name()) + "." + info->name();
   std::filesystem::remove_all(dir);
@@ -78,7 +81,8 @@ inline std::vector<int> CorpusIds(const nlohmann::json& record) {
   std::vector<int> ids;
   if (record.contains("ids")) return record["ids"].get<std::vector<int>>();
   const auto& rle = record["ids_rle"];
-  for (size_t i = 0; i + 1 < rle.size(); i += 2) ids.insert(ids.end(), rle[i + 1].get<int>(), rle[i].get<int>());
+  for (size_t i = 0; i + 1 < rle.size(); i += 2)
+    ids.insert(ids.end(), rle[i + 1].get<int>(), rle[i].get<int>());
   return ids;
 }
 

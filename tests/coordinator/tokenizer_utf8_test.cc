@@ -39,7 +39,8 @@ TEST(Sha256, MatchesHashlib) {
     EXPECT_EQ(Sha256Hex(data), c["sha256"].get<std::string>()) << data.size() << " bytes";
     // Fed in uneven pieces, the digest is the same.
     Sha256 sha;
-    for (size_t i = 0; i < data.size(); i += 1 + i % 7) sha.Update(std::string_view(data).substr(i, 1 + i % 7));
+    for (size_t i = 0; i < data.size(); i += 1 + i % 7)
+      sha.Update(std::string_view(data).substr(i, 1 + i % 7));
     std::string hex;
     for (uint8_t b : sha.Finish()) hex += absl::StrCat(absl::Hex(b, absl::kZeroPad2));
     EXPECT_EQ(hex, c["sha256"].get<std::string>()) << data.size() << " bytes, pieces";
@@ -64,7 +65,8 @@ std::string Stream(const std::vector<int>& ids) {
 
 TEST(StreamingDetokenizer, HoldsBackEmojiSplitAcrossTokens) {
   const Tokenizer& tok = RepoTokenizer();
-  const std::string text = "Family: 👨‍👩‍👧‍👦, melting 🫠, flag 🏴󠁧󠁢󠁳󠁣󠁴󠁿!";
+  const std::string text =
+      "Family: 👨‍👩‍👧‍👦, melting 🫠, flag 🏴󠁧󠁢󠁳󠁣󠁴󠁿!";
   const std::vector<int> ids = tok.Encode(text);
   int partial_tokens = 0;
   for (int id : ids) partial_tokens += !utf8::IsValid(*tok.TokenBytes(id));
@@ -97,8 +99,9 @@ TEST(StreamingDetokenizer, EqualsOneShotRepairOnRandomIds) {
     const int n = 1 + rng() % 30;
     for (int i = 0; i < n; ++i) {
       const int r = rng() % 10;
-      ids.push_back(r < 6 ? partial[rng() % partial.size()] : r < 9 ? static_cast<int>(rng() % 199998)
-                                                                     : 199998 + static_cast<int>(rng() % 1090));
+      ids.push_back(r < 6   ? partial[rng() % partial.size()]
+                    : r < 9 ? static_cast<int>(rng() % 199998)
+                            : 199998 + static_cast<int>(rng() % 1090));
     }
     const std::string all = *tok.Decode(ids);
     ASSERT_EQ(Stream(ids), utf8::ToValid(all)) << "round " << round;

@@ -27,7 +27,8 @@ struct CliResult {
 
 std::string Scratch() {
   const char* base = std::getenv("GPTOSS_TEST_TMPDIR");
-  std::filesystem::path dir = base ? base : std::filesystem::temp_directory_path() / "gptoss_cli_test";
+  std::filesystem::path dir =
+      base ? base : std::filesystem::temp_directory_path() / "gptoss_cli_test";
   dir /= ::testing::UnitTest::GetInstance()->current_test_info()->name();
   std::filesystem::create_directories(dir);
   return dir.string();
@@ -47,10 +48,11 @@ CliResult Gptoss(const std::string& args, const std::string& input) {
     std::ofstream in(dir + "/stdin", std::ios::binary);
     in << input;
   }
-  const std::string cmd = std::string("'") + GPTOSS_CLI + "' " + args + " < '" + dir + "/stdin' > '" + dir +
-                          "/stdout' 2> '" + dir + "/stderr'";
+  const std::string cmd = std::string("'") + GPTOSS_CLI + "' " + args + " < '" + dir +
+                          "/stdin' > '" + dir + "/stdout' 2> '" + dir + "/stderr'";
   const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadAll(dir + "/stdout"), ReadAll(dir + "/stderr")};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadAll(dir + "/stdout"),
+          ReadAll(dir + "/stderr")};
 }
 
 const Tokenizer& Tok() {
@@ -67,14 +69,16 @@ TEST(TokenizerCli, TokenizePrintsIdsOnOneLine) {
   EXPECT_EQ(r.out, IdsLine(Tok().Encode(text)));
   EXPECT_EQ(r.err, "");
   // --tokenizer takes the ranks file explicitly (both spellings of the flag).
-  const std::string ranks = std::string(GPTOSS_SOURCE_DIR) + "/coordinator/tokenizer/assets/o200k_base.tiktoken";
+  const std::string ranks =
+      std::string(GPTOSS_SOURCE_DIR) + "/coordinator/tokenizer/assets/o200k_base.tiktoken";
   EXPECT_EQ(Gptoss("tokenize --tokenizer '" + ranks + "'", text).out, r.out);
   EXPECT_EQ(Gptoss("tokenize --tokenizer='" + ranks + "'", text).out, r.out);
   EXPECT_EQ(Gptoss("tokenize", "").out, "\n");
 }
 
 TEST(TokenizerCli, TokenizeThenDetokenizeIsTheIdentity) {
-  const std::string text = "Multi-line\r\n\ttext: 中文, العربية, 😀👨‍👩‍👧, trailing   \n\n";
+  const std::string text =
+      "Multi-line\r\n\ttext: 中文, العربية, 😀👨‍👩‍👧, trailing   \n\n";
   const CliResult ids = Gptoss("tokenize", text);
   ASSERT_EQ(ids.exit_code, 0) << ids.err;
   const CliResult back = Gptoss("detokenize", ids.out);
@@ -98,7 +102,8 @@ TEST(TokenizerCli, JsonlModes) {
   EXPECT_EQ(d.out, "\"a b\"\n\"<|end|>\xC3\xA9\"\n\"<|start|>\"\n\"\"\n");
   // A partial character becomes U+FFFD in JSON output (JSON strings must be UTF-8).
   const std::vector<int> euro_head = Tok().Encode("\xE2");
-  EXPECT_EQ(Gptoss("detokenize --jsonl", "[" + absl::StrJoin(euro_head, ",") + "]\n").out, "\"\xEF\xBF\xBD\"\n");
+  EXPECT_EQ(Gptoss("detokenize --jsonl", "[" + absl::StrJoin(euro_head, ",") + "]\n").out,
+            "\"\xEF\xBF\xBD\"\n");
 }
 
 TEST(TokenizerCli, BadInputGivesOneMessageAndFails) {
@@ -116,7 +121,8 @@ TEST(TokenizerCli, BadInputGivesOneMessageAndFails) {
       {"detokenize --jsonl", "[1, \"2\"]\n", "line 1: element 1 is not a token id"},
       {"detokenize --jsonl", "{}\n", "line 1: expected a JSON array"},
       {"detokenize --jsonl", "[1]\n[300000]\n", "line 2: id #0: token id 300000 is out of range"},
-      {"tokenize --tokenizer /nonexistent/o200k.tiktoken", "x", "/nonexistent/o200k.tiktoken does not exist"},
+      {"tokenize --tokenizer /nonexistent/o200k.tiktoken", "x",
+       "/nonexistent/o200k.tiktoken does not exist"},
       {"tokenize --tokenizer", "x", "flag --tokenizer needs a value"},
       {"tokenize --bogus", "x", "unknown flag --bogus"},
       {"detokenize extra", "1", "unexpected argument 'extra'"},

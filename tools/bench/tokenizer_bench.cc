@@ -114,9 +114,12 @@ void Load(benchmark::State& state) {
 int main(int argc, char** argv) {
   const Corpus& c = LoadCorpus();
   benchmark::RegisterBenchmark("BM_Encode/all", Encode, &c.all)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("BM_Encode/varied", Encode, &c.varied)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("BM_Encode/natural", Encode, &c.natural)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("BM_Encode/long_runs", Encode, &c.long_runs)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_Encode/varied", Encode, &c.varied)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_Encode/natural", Encode, &c.natural)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_Encode/long_runs", Encode, &c.long_runs)
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Decode/all", Decode)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_Load", Load)->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);

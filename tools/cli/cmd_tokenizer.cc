@@ -43,7 +43,8 @@ absl::Status ForEachLine(const std::function<absl::Status(const std::string&, in
   while (std::getline(std::cin, line)) {
     ++number;
     absl::Status s = fn(line, number);
-    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("line ", number, ": ", s.message()));
+    if (!s.ok())
+      return absl::InvalidArgumentError(absl::StrCat("line ", number, ": ", s.message()));
   }
   return absl::OkStatus();
 }
@@ -61,7 +62,8 @@ std::unique_ptr<Setup> Init(const char* command, int argc, char** argv, int* exi
     Fail(command, flags.status());
     return nullptr;
   }
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::Load(flags->GetOr("tokenizer", ""));
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
+      Tokenizer::Load(flags->GetOr("tokenizer", ""));
   if (!tokenizer.ok()) {
     *exit_code = Fail(command, tokenizer.status());
     return nullptr;
@@ -80,8 +82,9 @@ int RunTokenize(int argc, char** argv) {
     const std::string text = ReadAll(std::cin);
     const size_t valid = utf8::ValidPrefixLength(text);
     if (valid != text.size()) {
-      return Fail("tokenize", absl::InvalidArgumentError(absl::StrCat(
-                                  "stdin is not valid UTF-8 (first bad byte at offset ", valid, ")")));
+      return Fail("tokenize",
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "stdin is not valid UTF-8 (first bad byte at offset ", valid, ")")));
     }
     Write(absl::StrCat(absl::StrJoin(tok.Encode(text), " "), "\n"));
     return 0;
@@ -91,7 +94,8 @@ int RunTokenize(int argc, char** argv) {
     if (value.is_discarded() || !value.is_string()) {
       return absl::InvalidArgumentError("expected a JSON string (valid JSON, UTF-8)");
     }
-    Write(absl::StrCat("[", absl::StrJoin(tok.Encode(value.get_ref<const std::string&>()), ","), "]\n"));
+    Write(absl::StrCat("[", absl::StrJoin(tok.Encode(value.get_ref<const std::string&>()), ","),
+                       "]\n"));
     return absl::OkStatus();
   });
   return status.ok() ? 0 : Fail("tokenize", status);
