@@ -304,7 +304,9 @@ absl::StatusOr<std::string> ChatTurn(v1::Inference::Stub& stub, const v1::ChatRe
       channel = -1;
     } else if (response.has_final()) {
       const v1::FinalInfo& f = response.final();
-      if (!printed_any) std::printf("(no channel text in the reply)");
+      // A model with random weights (the generated tiny checkpoint) emits no well-formed
+      // harmony message, so there is nothing to show; say so rather than print nothing.
+      if (!printed_any) std::printf("(no harmony message text in the reply)");
       std::printf("\n(finish: %s, %u prompt + %u completion tokens, %.2f s%s%s)\n",
                   FinishLabel(f.finish_reason()), f.usage().prompt_tokens(),
                   f.usage().completion_tokens(), f.total_time_s(),

@@ -1,0 +1,112 @@
+// End to end through the command line: `gptoss serve` (coordinator in process + a worker child)
+// and `gptoss chat` with piped stdin, as deploy/run.sh uses them; and their flag errors.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/e2e_harness.h"
+
+namespace gptoss::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Runs a shell command line to completion (bounded); returns (exit code, output).
+std::pair<int, std::string> Shell(const std::string& command, const std::string& log) {
+  auto p = Process::Start({"/bin/sh", "-c", command}, log);
+  if (!p.ok()) return {-1, std::string(p.status().message())};
+  std::optional<int> st = (*p)->Wait(absl::Seconds(120));
+  if (!st) return {-1, "timed out: " + (*p)->Log()};
+  return {WIFEXITED(*st) ? WEXITSTATUS(*st) : -1, (*p)->Log()};
+}
+
+int Count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST(CliTest, ServeThenChatWithPipedStdinThenSigterm) {
+  const std::string& model = TinyCheckpoint();
+  ASSERT_FALSE(model.empty());
+  const std::string dir = ScratchDir("cli_serve");
+  const std::string port_file = dir + "/port";
+  auto serve = Process::Start({GPTOSS_CLI_BIN, "serve", "--model", model, "--port", "0",
+                               "--port-file", port_file, "--kv-cache-mb", "64"},
+                              dir + "/serve.log");
+  ASSERT_TRUE(serve.ok()) << serve.status();
+  int port = 0;
+  for (int i = 0; i < 600 && port == 0; ++i) {
+    std::ifstream in(port_file);
+    if (!(in >> port)) port = 0;
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(port, 0) << (*serve)->Log();
+
+  auto [code, out] = Shell(absl::StrCat("printf 'Hello there\\nAnd one more\\n' | ", GPTOSS_CLI_BIN,
+                                        " chat --server 127.0.0.1:", port,
+                                        " --wait-ready-s 60 --max-tokens 4 --temperature 0"),
+                           dir + "/chat.log");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("> Hello there"));
+  EXPECT_THAT(out, HasSubstr("> And one more"));
+  EXPECT_EQ(Count(out, "(finish: "), 2) << out;
+  // The second turn's prompt holds the first turn: it is longer.
+  EXPECT_THAT(out, HasSubstr("4 completion tokens"));
+
+  (*serve)->Signal(SIGTERM);
+  std::optional<int> st = (*serve)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(st.has_value()) << (*serve)->Log();
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << (*serve)->Log();
+  EXPECT_THAT((*serve)->Log(), HasSubstr("step stream ended"));  // the worker child stopped too
+}
+
+TEST(CliTest, FlagErrorsAreOneMessageAndNonZero) {
+  const std::string dir = ScratchDir("cli_flags");
+  auto [workers_code, workers_out] =
+      Shell(absl::StrCat(GPTOSS_CLI_BIN, " serve --model ", TinyCheckpoint(), " --workers 2"),
+            dir + "/workers.log");
+  EXPECT_EQ(workers_code, 2);
+  EXPECT_THAT(workers_out, HasSubstr("not supported yet"));
+
+  auto [model_code, model_out] = Shell(absl::StrCat(GPTOSS_CLI_BIN, " serve"), dir + "/model.log");
+  EXPECT_EQ(model_code, 2);
+  EXPECT_THAT(model_out, HasSubstr("--model"));
+
+  auto [bad_code, bad_out] =
+      Shell(absl::StrCat(GPTOSS_CLI_BIN, " serve --model ", dir, "/missing --port 0"),
+            dir + "/missing.log");
+  EXPECT_EQ(bad_code, 1);
+  EXPECT_THAT(bad_out, HasSubstr("config.json"));
+
+  auto [chat_code, chat_out] =
+      Shell(absl::StrCat(GPTOSS_CLI_BIN, " chat --reasoning extreme"), dir + "/chat.log");
+  EXPECT_EQ(chat_code, 2);
+  EXPECT_THAT(chat_out, HasSubstr("--reasoning"));
+
+  // No server: a bounded wait, then one clear message.
+  auto [down_code, down_out] = Shell(
+      absl::StrCat("echo hi | ", GPTOSS_CLI_BIN, " chat --server 127.0.0.1:1 --wait-ready-s 1"),
+      dir + "/down.log");
+  EXPECT_EQ(down_code, 1);
+  EXPECT_THAT(down_out, HasSubstr("not SERVING"));
+
+  auto [worker_code, worker_out] =
+      Shell(absl::StrCat(GPTOSS_WORKER_BIN, " --model x"), dir + "/worker.log");
+  EXPECT_EQ(worker_code, 1);
+  EXPECT_THAT(worker_out, HasSubstr("--coordinator"));
+
+  auto [coord_code, coord_out] =
+      Shell(absl::StrCat(GPTOSS_COORDINATOR_BIN, " --model x --port 70000"), dir + "/coord.log");
+  EXPECT_EQ(coord_code, 2);
+  EXPECT_THAT(coord_out, HasSubstr("--port"));
+}
+
+}  // namespace
+}  // namespace gptoss::e2e
