@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "coordinator/internal_channel.h"
 #include "coordinator/status_mapping.h"
 #include "kernels/core/status.h"
 #include "worker/model/parallel_layout.h"
@@ -309,8 +310,7 @@ void WorkerPool::BringUp(uint64_t generation) {
   const int world = static_cast<int>(ranks.size());
   std::vector<std::unique_ptr<v1::Worker::Stub>> stubs;
   for (const Rank& r : ranks)
-    stubs.push_back(
-        v1::Worker::NewStub(grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials())));
+    stubs.push_back(v1::Worker::NewStub(CreateInternalChannel(r.address)));
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + absl::ToChronoNanoseconds(options_.ready_timeout);
   std::vector<bool> is_ready(world, false);
@@ -379,8 +379,7 @@ absl::Status WorkerPool::OpenStreams(uint64_t generation) {
   for (const Rank& r : ranks) {
     Stream s;
     s.context = std::make_shared<grpc::ClientContext>();
-    s.stub =
-        v1::Worker::NewStub(grpc::CreateChannel(r.address, grpc::InsecureChannelCredentials()));
+    s.stub = v1::Worker::NewStub(CreateInternalChannel(r.address));
     s.rw = s.stub->StepStream(s.context.get());
     contexts.push_back(s.context);
     streams.push_back(std::move(s));

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/internal_channel.h"
 #include "coordinator/status_mapping.h"
 #include "coordinator/termination_signals.h"
 #include "coordinator/tokenizer/sha256.h"
@@ -92,8 +93,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 // take long to complete). Other errors are final.
 absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
                                               const v1::RegisterRequest& request) {
-  auto stub = v1::Coordinator::NewStub(
-      grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials()));
+  auto stub = v1::Coordinator::NewStub(CreateInternalChannel(options.coordinator));
   const auto give_up =
       std::chrono::steady_clock::now() + std::chrono::seconds(options.register_timeout_s);
   bool said_waiting = false;

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "coordinator/internal_channel.h"
 #include "coordinator/status_mapping.h"
 #include "gtest/gtest.h"
 
@@ -139,7 +140,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(const std::string& name,
     if (absl::Now() > deadline) return absl::DeadlineExceededError("coordinator did not start");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  c->channel_ = grpc::CreateChannel(c->address(), grpc::InsecureChannelCredentials());
+  c->channel_ = CreateInternalChannel(c->address());
   c->stub_ = v1::Inference::NewStub(c->channel_);
   if (options.start_workers) {
     for (int i = 0; i < options.workers; ++i) {

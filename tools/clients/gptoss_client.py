@@ -58,7 +58,10 @@ class Client:
         import grpc
         self.grpc = grpc
         self.pb, pb_grpc = load_stubs(stub_dir)
-        self.channel = grpc.insecure_channel(server)
+        # Loopback traffic must not go through $http_proxy (gRPC honours it).
+        loopback = server.rsplit(":", 1)[0] in ("127.0.0.1", "localhost", "[::1]")
+        options = [("grpc.enable_http_proxy", 0)] if loopback else []
+        self.channel = grpc.insecure_channel(server, options=options)
         self.stub = pb_grpc.InferenceStub(self.channel)
 
     def health(self, service="", timeout=5.0):
