@@ -107,7 +107,7 @@ bool ChatCall::OnToken(const SequenceUpdate& update) {
 void ChatCall::OnEnded(FinishReason reason, const absl::Status& error) {
   if (reason == FinishReason::kCancelled) {
     if (client_cancelled()) {
-      End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+      End(ToGrpcStatus(absl::CancelledError("cancelled by the client")));
     } else {
       SendFinal(v1::FINISH_REASON_CANCELLED, "", "");
       End(grpc::Status::OK);

@@ -134,7 +134,7 @@ bool GenerateCall::OnToken(const SequenceUpdate& update) {
 void GenerateCall::OnEnded(FinishReason reason, const absl::Status& error) {
   if (reason == FinishReason::kCancelled) {
     if (client_cancelled()) {
-      End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+      End(ToGrpcStatus(absl::CancelledError("cancelled by the client")));
     } else {  // the server ended it (drain at shutdown)
       SendFinal(v1::FINISH_REASON_CANCELLED, "", "");
       End(grpc::Status::OK);

@@ -15,6 +15,8 @@
 #include <memory>
 #include <mutex>
 
+#include "absl/status/status.h"
+#include "coordinator/status_mapping.h"
 #include "grpcpp/grpcpp.h"
 
 namespace gptoss {
@@ -73,7 +75,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Response>,
       queue_.clear();
       if (!finished_) {
         ended_ = finished_ = true;
-        this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+        this->Finish(ToGrpcStatus(absl::CancelledError("client went away")));
       }
       return;
     }

@@ -200,7 +200,7 @@ void WorkerPool::RemoveRegistrant(RegisterReactor* reactor) {
       break;
     }
   }
-  if (found) reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "registration cancelled"));
+  if (found) reactor->Finish(ToGrpcStatus(absl::CancelledError("registration cancelled")));
 }
 
 void WorkerPool::CompleteWorldLocked() {
@@ -476,7 +476,7 @@ void WorkerPool::Shutdown() {
     for (auto& c : live_contexts_) c->TryCancel();
   }
   for (Registrant& r : pending)
-    r.reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator shutting down"));
+    r.reactor->Finish(ToGrpcStatus(absl::UnavailableError("coordinator shutting down")));
   std::lock_guard<std::mutex> step_lock(step_mu_);
   uint64_t generation;
   {
@@ -513,7 +513,7 @@ grpc::ServerUnaryReactor* WorkerPool::StoreGet(grpc::CallbackServerContext* cont
   const uint32_t timeout_ms = request->timeout_ms() ? request->timeout_ms() : 30000;
   std::lock_guard<std::mutex> lock(mu_);
   if (store_waiters_ >= kMaxStoreWaiters) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many store waiters"));
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError("too many store waiters")));
     return reactor;
   }
   ++store_waiters_;
@@ -529,8 +529,8 @@ grpc::ServerUnaryReactor* WorkerPool::StoreGet(grpc::CallbackServerContext* cont
     if (found && store_.contains(keys[0])) {
       response->set_value(store_[keys[0]]);
     } else {
-      status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                            absl::StrCat("key '", keys[0], "' not set within ", timeout_ms, " ms"));
+      status = ToGrpcStatus(absl::DeadlineExceededError(
+          absl::StrCat("key '", keys[0], "' not set within ", timeout_ms, " ms")));
     }
     l.unlock();
     reactor->Finish(status);
@@ -546,7 +546,7 @@ grpc::ServerUnaryReactor* WorkerPool::StoreWait(grpc::CallbackServerContext* con
   const uint32_t timeout_ms = request->timeout_ms() ? request->timeout_ms() : 30000;
   std::lock_guard<std::mutex> lock(mu_);
   if (store_waiters_ >= kMaxStoreWaiters) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many store waiters"));
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError("too many store waiters")));
     return reactor;
   }
   ++store_waiters_;
@@ -563,8 +563,8 @@ grpc::ServerUnaryReactor* WorkerPool::StoreWait(grpc::CallbackServerContext* con
     --store_waiters_;
     l.unlock();
     reactor->Finish(ok ? grpc::Status::OK
-                       : grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                      absl::StrCat("keys not all set within ", timeout_ms, " ms")));
+                       : ToGrpcStatus(absl::DeadlineExceededError(
+                             absl::StrCat("keys not all set within ", timeout_ms, " ms"))));
   });
   return reactor;
 }

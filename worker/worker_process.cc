@@ -92,18 +92,22 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 // Registers, retrying while the coordinator is unreachable or the call times out (the world may
 // take long to complete). Other errors are final.
 absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
-                                              const v1::RegisterRequest& request) {
+                                              const v1::RegisterRequest& request,
+                                              const std::atomic<bool>& stop) {
   auto stub = v1::Coordinator::NewStub(CreateInternalChannel(options.coordinator));
   const auto give_up =
       std::chrono::steady_clock::now() + std::chrono::seconds(options.register_timeout_s);
   bool said_waiting = false;
   while (true) {
+    // Short attempts so that a signal is noticed; an attempt that times out while the world is
+    // incomplete leaves the coordinator's pending list and the next one rejoins it.
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     v1::RegisterResponse response;
     grpc::Status st = stub->Register(&ctx, request, &response);
     if (st.ok()) return response;
+    if (stop) return absl::CancelledError("stopped while registering");
     const bool retry = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
                        st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (!retry || std::chrono::steady_clock::now() > give_up)
@@ -202,10 +206,11 @@ int RunWorkerMain(int argc, char** argv) {
   Log(absl::StrCat("serving the worker plane on ", address));
 
   // A signal during registration or loading ends the process cleanly.
-  std::atomic<bool> exiting{false};
-  std::thread signals([&service, &exiting] {
+  std::atomic<bool> exiting{false}, stop{false};
+  std::thread signals([&service, &exiting, &stop] {
     const int sig = WaitForSignal();
     if (!exiting) Log(absl::StrCat("signal ", sig, ", stopping"));
+    stop = true;
     service.Shutdown();
   });
   auto finish = [&](int code) {
@@ -228,8 +233,9 @@ int RunWorkerMain(int argc, char** argv) {
       options.kv_cache_mb > 0 ? options.kv_cache_mb : (cuda ? kDefaultKvMbGpu : kDefaultKvMbCpu);
   request.set_kv_cache_bytes(static_cast<uint64_t>(kv_mb) << 20);
   request.set_model_fingerprint(Sha256Hex(*config_text));
-  absl::StatusOr<v1::RegisterResponse> registered = Register(options, request);
+  absl::StatusOr<v1::RegisterResponse> registered = Register(options, request, stop);
   if (!registered.ok()) {
+    if (stop) return finish(0);
     Fail(registered.status());
     return finish(1);
   }

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/status_mapping.h"
 #include "worker/step_plan_proto.h"
 
 namespace gptoss {
@@ -28,7 +29,7 @@ class WorkerService::StepReactor final
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "coordinator went away"));
+      Finish(ToGrpcStatus(absl::CancelledError("coordinator went away")));
       return;
     }
     StartRead(&plan_);
@@ -122,7 +123,7 @@ grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult>* WorkerService::StepStream
     class Refusal final : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
      public:
       explicit Refusal(const std::string& why) {
-        Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
+        Finish(ToGrpcStatus(absl::FailedPreconditionError(why)));
       }
       void OnDone() override { delete this; }
     };
