@@ -22,6 +22,8 @@ struct CallEnv {
   const Tokenizer* tokenizer = nullptr;
   const harmony::HarmonyRenderer* renderer = nullptr;
   ServingLimits limits;
+  // Not OK: the call must not run (no valid API key); it ends with this status at once.
+  absl::Status refusal;
 };
 
 // Times (admission → first token → end) and counts of one request, for FinalInfo.

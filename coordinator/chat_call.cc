@@ -10,11 +10,12 @@
 
 namespace gptoss {
 
-grpc::ServerWriteReactor<v1::ChatResponse>* ChatCall::Start(const CallEnv& env,
+grpc::ServerWriteReactor<grpc::ByteBuffer>* ChatCall::Start(const CallEnv& env,
                                                             const v1::ChatRequest& request) {
   std::shared_ptr<ChatCall> call(new ChatCall(env));
   call->Retain();
-  if (absl::Status st = call->Submit(request); !st.ok()) call->End(ToGrpcStatus(st));
+  absl::Status st = env.refusal.ok() ? call->Submit(request) : env.refusal;
+  if (!st.ok()) call->End(ToGrpcStatus(st));
   return call.get();
 }
 

@@ -23,7 +23,7 @@ namespace gptoss {
 
 class ChatCall final : public StreamReactor<v1::ChatResponse>, public RequestObserver {
  public:
-  static grpc::ServerWriteReactor<v1::ChatResponse>* Start(const CallEnv& env,
+  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const CallEnv& env,
                                                            const v1::ChatRequest& request);
 
   bool OnToken(const SequenceUpdate& update) override;

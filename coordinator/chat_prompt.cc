@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "coordinator/tokenizer/harmony_json.h"
+#include "coordinator/tokenizer/harmony_serde_json.h"
 #include "kernels/core/status.h"
 
 namespace gptoss {
@@ -83,11 +84,15 @@ absl::StatusOr<harmony::ToolDescription> ToolFrom(const v1::FunctionTool& tool, 
                absl::StrCat("'", tool.name(), "' does not match [A-Za-z0-9_]{1,64}"));
   nlohmann::ordered_json spec = {{"name", tool.name()}, {"description", tool.description()}};
   if (!tool.parameters_json().empty()) {
-    nlohmann::ordered_json params =
-        nlohmann::ordered_json::parse(tool.parameters_json(), nullptr, /*allow_exceptions=*/false);
-    if (params.is_discarded()) return Bad(field + ".parameters_json", "not valid JSON");
-    if (!params.is_object()) return Bad(field + ".parameters_json", "not a JSON object");
-    spec["parameters"] = std::move(params);
+    // harmony's own reader: serde's number semantics, and nesting bounded while parsing (the
+    // copies below recurse, so a hostile 100000-deep document must never get that far).
+    absl::StatusOr<nlohmann::ordered_json> params =
+        harmony::ParseSerdeJson(tool.parameters_json());
+    if (!params.ok())
+      return Bad(field + ".parameters_json",
+                 absl::StrCat("not valid JSON: ", params.status().message()));
+    if (!params->is_object()) return Bad(field + ".parameters_json", "not a JSON object");
+    spec["parameters"] = std::move(*params);
   }
   nlohmann::ordered_json developer = {
       {"role", "developer"},

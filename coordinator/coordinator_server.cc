@@ -51,7 +51,11 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
       cli::Flags::Parse(argc, argv,
                         {"model", "tokenizer", "host", "port", "port-file", "world-size",
                          "block-size", "kv-full-blocks", "kv-sliding-blocks", "max-num-seqs",
-                         "max-batch-tokens", "max-waiting", "drain-grace-s", "ready-timeout-s"},
+                         "max-batch-tokens", "max-waiting", "drain-grace-s", "ready-timeout-s",
+                         "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "internal-host",
+                         "internal-port", "cluster-secret-file", "internal-tls-cert",
+                         "internal-tls-key", "internal-tls-ca", "worker-timeout-s",
+                         "step-timeout-s"},
                         {"log-steps"}));
   CoordinatorOptions o;
   ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
@@ -74,11 +78,60 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
   ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
   o.ready_timeout = absl::Seconds(ready);
   o.log_steps = flags.Has("log-steps");
+  o.tls_cert = flags.GetOr("tls-cert", "");
+  o.tls_key = flags.GetOr("tls-key", "");
+  o.tls_client_ca = flags.GetOr("tls-client-ca", "");
+  o.api_key_file = flags.GetOr("api-key-file", "");
+  o.internal_host = flags.GetOr("internal-host", "");
+  ASSIGN_OR_RETURN(o.internal_port, IntFlag(flags, "internal-port", o.internal_port, 0, 65535));
+  o.plane_files.secret_file = flags.GetOr("cluster-secret-file", "");
+  o.plane_files.tls_cert = flags.GetOr("internal-tls-cert", "");
+  o.plane_files.tls_key = flags.GetOr("internal-tls-key", "");
+  o.plane_files.tls_ca = flags.GetOr("internal-tls-ca", "");
+  ASSIGN_OR_RETURN(int worker_timeout, IntFlag(flags, "worker-timeout-s", 5, 1, 3600));
+  o.worker_timeout = absl::Seconds(worker_timeout);
+  ASSIGN_OR_RETURN(int step_timeout, IntFlag(flags, "step-timeout-s", 300, 1, 86400));
+  o.step_timeout = absl::Seconds(step_timeout);
   return o;
+}
+
+// The public listener's credentials: TLS when a certificate is given (client certificates
+// required and verified when a client CA is given too), plaintext otherwise.
+static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PublicCredentials(
+    const CoordinatorOptions& o) {
+  if (o.tls_cert.empty() != o.tls_key.empty())
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  if (o.tls_cert.empty()) {
+    if (!o.tls_client_ca.empty())
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      o.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert));
+  ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key));
+  if (!o.tls_client_ca.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(o.tls_client_ca));
+  }
+  ssl.pem_key_cert_pairs.push_back({key, cert});
+  return grpc::SslServerCredentials(ssl);
 }
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
   std::unique_ptr<Coordinator> c(new Coordinator(options));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> public_credentials,
+                   PublicCredentials(options));
+  ApiKeys keys;
+  if (!options.api_key_file.empty()) {
+    ASSIGN_OR_RETURN(keys, ApiKeys::Load(options.api_key_file));
+  }
+  InternalPlane plane;
+  if (options.plane) {
+    plane = *options.plane;
+  } else {
+    ASSIGN_OR_RETURN(plane, InternalPlane::Load(options.plane_files));
+  }
   const std::string config_path = options.model_dir + "/config.json";
   ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
   absl::StatusOr<ModelConfig> config = ParseModelConfig(config_text);
@@ -102,45 +155,73 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   pool.max_num_seqs = options.max_num_seqs;
   pool.max_batch_tokens = options.max_batch_tokens;
   pool.ready_timeout = options.ready_timeout;
+  pool.worker_timeout = options.worker_timeout;
+  pool.step_timeout = options.step_timeout;
+  const bool internal_tls = plane.tls();
+  pool.plane = std::move(plane);
   c->pool_ = std::make_unique<WorkerPool>(c->config_, pool);
-  c->service_ = std::make_unique<InferenceService>(
-      c->config_, BaseName(options.model_dir), c->tokenizer_.get(), &*c->renderer_, c->pool_.get());
+  c->service_ = std::make_unique<InferenceService>(c->config_, BaseName(options.model_dir),
+                                                   c->tokenizer_.get(), &*c->renderer_,
+                                                   c->pool_.get(), std::move(keys));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &c->port_);
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port would silently share
+  // the connections (a coordinator would get another one's workers). Fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port), public_credentials,
+                           &c->port_);
   builder.RegisterService(c->service_.get());
-  builder.RegisterService(c->pool_.get());
   c->server_ = builder.BuildAndStart();
   if (!c->server_ || c->port_ == 0)
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.host, ":", options.port));
+  const std::string internal_host =
+      options.internal_host.empty() ? options.host : options.internal_host;
+  grpc::ServerBuilder internal;
+  internal.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  internal.AddListeningPort(absl::StrCat(internal_host, ":", options.internal_port),
+                            c->pool_->plane().ServerCredentials(), &c->internal_port_);
+  internal.RegisterService(c->pool_.get());
+  c->internal_server_ = internal.BuildAndStart();
+  if (!c->internal_server_ || c->internal_port_ == 0)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", internal_host, ":",
+                                               options.internal_port, " (--internal-port)"));
   c->UpdateHealth();  // NOT_SERVING until the workers are ready
   Coordinator* raw = c.get();
   c->pool_->SetReadinessCallback([raw](bool) { raw->UpdateHealth(); });
   c->starter_ = std::thread([raw] { raw->StartEngineWhenReady(); });
   if (!options.port_file.empty()) {
     std::ofstream out(options.port_file + ".tmp");
-    out << c->port_ << "\n";
+    out << c->port_ << "\n" << c->internal_port_ << "\n";
     out.close();
     if (!out || std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str()) != 0)
       return absl::UnavailableError(absl::StrCat("cannot write ", options.port_file));
   }
   Log(absl::StrCat("serving ", BaseName(options.model_dir), " on ", options.host, ":", c->port_,
-                   "; waiting for ", options.world_size, " worker(s)"));
+                   options.tls_cert.empty() ? "" : " (TLS)", "; internal plane on ", internal_host, ":",
+                   c->internal_port_, internal_tls ? " (mTLS)" : "", "; waiting for ",
+                   options.world_size, " worker(s)"));
   return c;
 }
 
 Coordinator::~Coordinator() { Shutdown(); }
 
+namespace {
+std::string LocalHost(const std::string& host) {
+  return host == "0.0.0.0" || host == "[::]" || host.empty() ? "127.0.0.1" : host;
+}
+}  // namespace
+
 std::string Coordinator::local_address() const {
-  const std::string host =
-      options_.host == "0.0.0.0" || options_.host == "[::]" || options_.host.empty()
-          ? "127.0.0.1"
-          : options_.host;
-  return absl::StrCat(host, ":", port_);
+  return absl::StrCat(LocalHost(options_.host), ":", port_);
+}
+
+std::string Coordinator::local_internal_address() const {
+  return absl::StrCat(
+      LocalHost(options_.internal_host.empty() ? options_.host : options_.internal_host), ":",
+      internal_port_);
 }
 
 void Coordinator::UpdateHealth() {
@@ -220,6 +301,10 @@ void Coordinator::Shutdown() {
   }
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server_->Wait();
+  if (internal_server_) {
+    internal_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    internal_server_->Wait();
+  }
   if (starter_.joinable()) starter_.join();
   Log("stopped");
 }

@@ -1,15 +1,21 @@
-// The coordinator process: one gRPC server on one port carrying
-//  - gptoss.v1.Inference (public API), gptoss.v1.Coordinator (worker registration),
-//  - grpc.health.v1.Health: NOT_SERVING until every worker is ready (and again while draining or
-//    after a worker is lost), SERVING otherwise — for "" and for "gptoss.v1.Inference",
-//  - server reflection (grpc.reflection.v1alpha), so grpcurl & co. work without the .proto.
+// The coordinator process: two gRPC listeners.
+//  - The public port: gptoss.v1.Inference (optionally TLS, optionally API keys), plus
+//    grpc.health.v1.Health (NOT_SERVING until every worker is ready, and again while draining or
+//    after a worker is lost; for "" and "gptoss.v1.Inference") and server reflection, both open.
+//  - The internal port: gptoss.v1.Coordinator (worker registration and the rendezvous store),
+//    every call authenticated by the cluster secret (worker/internal_plane.h), optionally mTLS.
+//    The public port never serves it.
 // Used by gptoss-coordinator / `gptoss coordinator` and in-process by `gptoss serve`.
 //
 // Flags (RunCoordinatorMain): --model DIR (config.json; required) [--tokenizer PATH]
-//   [--host H=0.0.0.0] [--port P=50051, 0 = any free port] [--port-file FILE] [--world-size N=1]
+//   [--host H=0.0.0.0] [--port P=50051, 0 = any free port] [--tls-cert F --tls-key F
+//   [--tls-client-ca F]] [--api-key-file F]
+//   [--internal-host H=--host] [--internal-port P=50052] [--cluster-secret-file F (or
+//   $GPTOSS_CLUSTER_SECRET)] [--internal-tls-cert F --internal-tls-key F --internal-tls-ca F]
+//   [--port-file FILE (two lines: public port, internal port)] [--world-size N=1]
 //   [--block-size 16] [--kv-full-blocks N --kv-sliding-blocks N] [--max-num-seqs 64]
 //   [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30] [--ready-timeout-s 1800]
-//   [--log-steps]
+//   [--worker-timeout-s 5] [--step-timeout-s 300] [--log-steps]
 // SIGTERM/SIGINT: health turns NOT_SERVING, new requests get UNAVAILABLE, in-flight requests
 // may finish for --drain-grace-s (the rest end with FINISH_REASON_CANCELLED), the workers' step
 // streams are closed (they exit), then the process exits 0.
@@ -35,7 +41,15 @@ struct CoordinatorOptions {
   std::string tokenizer_path;  // empty: the o200k_base copy in this repository
   std::string host = "0.0.0.0";
   int port = 50051;
-  std::string port_file;  // written with the bound port once listening
+  std::string port_file;  // "<public port>\n<internal port>\n" once listening
+  std::string tls_cert, tls_key, tls_client_ca;  // public TLS (PEM files); client CA: mTLS
+  std::string api_key_file;                      // empty: no API keys
+  std::string internal_host;                     // empty: the same as host
+  int internal_port = 50052;
+  InternalPlaneFiles plane_files;
+  std::optional<InternalPlane> plane;  // set: use it instead of plane_files (gptoss serve)
+  absl::Duration worker_timeout = absl::Seconds(5);
+  absl::Duration step_timeout = absl::Seconds(300);
   int world_size = 1;
   int block_size = 16;
   int kv_full_blocks = 0;  // with kv_sliding_blocks: fixed KV geometry
@@ -56,8 +70,11 @@ class Coordinator {
   ~Coordinator();
 
   int port() const { return port_; }
-  // Where local clients and workers reach it (loopback when bound to all interfaces).
+  int internal_port() const { return internal_port_; }
+  // Where local clients reach the public API, and local workers the internal plane (loopback
+  // when bound to all interfaces).
   std::string local_address() const;
+  std::string local_internal_address() const;
   // Drain (see above) and stop everything. Idempotent.
   void Shutdown();
 
@@ -74,7 +91,9 @@ class Coordinator {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> internal_server_;
   int port_ = 0;
+  int internal_port_ = 0;
   std::thread starter_;
 
   std::mutex mu_;

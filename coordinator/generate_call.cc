@@ -8,11 +8,12 @@ namespace gptoss {
 
 GenerateCall::GenerateCall(const CallEnv& env) : env_(env), detokenizer_(env.tokenizer) {}
 
-grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateCall::Start(
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateCall::Start(
     const CallEnv& env, const v1::GenerateRequest& request) {
   std::shared_ptr<GenerateCall> call(new GenerateCall(env));
   call->Retain();
-  if (absl::Status st = call->Submit(request); !st.ok()) call->End(ToGrpcStatus(st));
+  absl::Status st = env.refusal.ok() ? call->Submit(request) : env.refusal;
+  if (!st.ok()) call->End(ToGrpcStatus(st));
   return call.get();
 }
 

@@ -22,7 +22,7 @@ namespace gptoss {
 class GenerateCall final : public StreamReactor<v1::GenerateResponse>, public RequestObserver {
  public:
   // Creates the call, validates and submits; returns the reactor for the gRPC handler.
-  static grpc::ServerWriteReactor<v1::GenerateResponse>* Start(const CallEnv& env,
+  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const CallEnv& env,
                                                                const v1::GenerateRequest& request);
 
   bool OnToken(const SequenceUpdate& update) override;

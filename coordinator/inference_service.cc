@@ -6,6 +6,8 @@
 #include "coordinator/chat_call.h"
 #include "coordinator/generate_call.h"
 #include "coordinator/status_mapping.h"
+#include "coordinator/wire_messages.h"
+#include "kernels/core/status.h"
 #include "coordinator/tokenizer/harmony_tokens.h"
 #include "coordinator/tokenizer/utf8.h"
 
@@ -16,29 +18,6 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, const abs
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
-}
-
-// Text with harmony special-token literals ("<|start|>") turned into their ids and everything
-// else encoded as ordinary text.
-std::vector<int> EncodeWithSpecials(const Tokenizer& tokenizer, std::string_view text) {
-  std::vector<int> ids;
-  size_t plain_start = 0, at = 0;
-  while ((at = text.find("<|", at)) != std::string_view::npos) {
-    const size_t end = text.find("|>", at + 2);
-    if (end == std::string_view::npos) break;
-    absl::StatusOr<int> special = tokenizer.SpecialTokenId(text.substr(at, end + 2 - at));
-    if (!special.ok()) {
-      at += 2;
-      continue;
-    }
-    std::vector<int> plain = tokenizer.Encode(text.substr(plain_start, at - plain_start));
-    ids.insert(ids.end(), plain.begin(), plain.end());
-    ids.push_back(*special);
-    plain_start = at = end + 2;
-  }
-  std::vector<int> plain = tokenizer.Encode(text.substr(plain_start));
-  ids.insert(ids.end(), plain.begin(), plain.end());
-  return ids;
 }
 
 }  // namespace
@@ -60,12 +39,14 @@ ServingLimits InferenceService::DefaultLimits(const ModelConfig& config) {
 
 InferenceService::InferenceService(const ModelConfig& config, std::string model_name,
                                    const Tokenizer* tokenizer,
-                                   const harmony::HarmonyRenderer* renderer, const WorkerPool* pool)
+                                   const harmony::HarmonyRenderer* renderer, const WorkerPool* pool,
+                                   ApiKeys keys)
     : config_(config),
       model_name_(std::move(model_name)),
       tokenizer_(tokenizer),
       renderer_(renderer),
       pool_(pool),
+      keys_(std::move(keys)),
       limits_(DefaultLimits(config)) {}
 
 void InferenceService::SetEngine(std::shared_ptr<EngineLoop> engine, const ServingLimits& limits) {
@@ -74,50 +55,105 @@ void InferenceService::SetEngine(std::shared_ptr<EngineLoop> engine, const Servi
   limits_ = limits;
 }
 
-CallEnv InferenceService::Env() const {
+CallEnv InferenceService::Env(const grpc::CallbackServerContext& context) const {
+  absl::Status refusal = keys_.Check(context);
   std::lock_guard<std::mutex> lock(mu_);
-  return CallEnv{engine_, tokenizer_, renderer_, limits_};
+  return CallEnv{engine_, tokenizer_, renderer_, limits_, std::move(refusal)};
 }
 
-grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
-    grpc::CallbackServerContext* /*context*/, const v1::GenerateRequest* request) {
-  return GenerateCall::Start(Env(), *request);
+// A unary call: parse, authorize, run `body`, serialize; every error through Answer().
+template <typename Request, typename Response, typename Body>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiKeys& keys,
+                                const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response,
+                                Body body) {
+  absl::Status status = keys.Check(*context);
+  Request request;
+  Response response;
+  if (status.ok()) status = ParseRequest(*raw_request, &request);
+  if (status.ok()) status = body(request, &response);
+  if (status.ok()) status = SerializeResponse(response, raw_response);
+  return Answer(context, status);
 }
 
-grpc::ServerWriteReactor<v1::ChatResponse>* InferenceService::Chat(
-    grpc::CallbackServerContext* /*context*/, const v1::ChatRequest* request) {
-  return ChatCall::Start(Env(), *request);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Generate(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
+  CallEnv env = Env(*context);
+  v1::GenerateRequest request;
+  if (env.refusal.ok()) env.refusal = ParseRequest(*raw, &request);
+  return GenerateCall::Start(env, request);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Chat(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
+  CallEnv env = Env(*context);
+  v1::ChatRequest request;
+  if (env.refusal.ok()) env.refusal = ParseRequest(*raw, &request);
+  return ChatCall::Start(env, request);
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
-                                                     const v1::TokenizeRequest* request,
-                                                     v1::TokenizeResponse* response) {
-  std::vector<int> ids = request->allow_special() ? EncodeWithSpecials(*tokenizer_, request->text())
-                                                  : tokenizer_->Encode(request->text());
-  response->mutable_token_ids()->Add(ids.begin(), ids.end());
-  return Answer(context, absl::OkStatus());
+                                                     const grpc::ByteBuffer* request,
+                                                     grpc::ByteBuffer* response) {
+  return Unary<v1::TokenizeRequest, v1::TokenizeResponse>(
+      context, keys_, request, response,
+      [this](const v1::TokenizeRequest& r, v1::TokenizeResponse* out) {
+        return DoTokenize(r, out);
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
-                                                       const v1::DetokenizeRequest* request,
-                                                       v1::DetokenizeResponse* response) {
-  const int vocab = std::min(config_.vocab_size, tokenizer_->vocab_size());
-  absl::Status status = ValidateTokenIds(request->token_ids(), "token_ids", vocab);
-  if (!status.ok()) return Answer(context, status);
-  std::vector<int> ids(request->token_ids().begin(), request->token_ids().end());
-  absl::StatusOr<std::string> raw = tokenizer_->Decode(ids);
-  if (!raw.ok())
-    return Answer(context,
-                  absl::InvalidArgumentError(absl::StrCat("token_ids: ", raw.status().message())));
-  response->set_text(utf8::ToValid(*raw));
-  response->set_raw_bytes(std::move(*raw));
-  return Answer(context, absl::OkStatus());
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* response) {
+  return Unary<v1::DetokenizeRequest, v1::DetokenizeResponse>(
+      context, keys_, request, response,
+      [this](const v1::DetokenizeRequest& r, v1::DetokenizeResponse* out) {
+        return DoDetokenize(r, out);
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerContext* context,
-                                                         const v1::GetModelInfoRequest* /*request*/,
-                                                         v1::ModelInfo* info) {
-  const CallEnv env = Env();
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* response) {
+  const CallEnv env = Env(*context);
+  return Unary<v1::GetModelInfoRequest, v1::ModelInfo>(
+      context, keys_, request, response,
+      [this, &env](const v1::GetModelInfoRequest&, v1::ModelInfo* out) {
+        return DoGetModelInfo(env, out);
+      });
+}
+
+absl::Status InferenceService::DoTokenize(const v1::TokenizeRequest& request,
+                                          v1::TokenizeResponse* response) const {
+  std::vector<int> ids = request.allow_special() ? EncodeWithSpecials(*tokenizer_, request.text())
+                                                 : tokenizer_->Encode(request.text());
+  response->mutable_token_ids()->Add(ids.begin(), ids.end());
+  return absl::OkStatus();
+}
+
+absl::Status InferenceService::DoDetokenize(const v1::DetokenizeRequest& request,
+                                            v1::DetokenizeResponse* response) const {
+  const int vocab = std::min(config_.vocab_size, tokenizer_->vocab_size());
+  RETURN_IF_ERROR(ValidateTokenIds(request.token_ids(), "token_ids", vocab));
+  // Sized before anything is built: a few MB of ids must not become hundreds of MB of text.
+  size_t out_bytes = 0;
+  for (int id : request.token_ids()) {
+    absl::StatusOr<std::string_view> bytes = tokenizer_->TokenBytes(id);
+    out_bytes += bytes.ok() ? bytes->size() : 0;
+    if (out_bytes > kMaxDetokenizeBytes)
+      return absl::ResourceExhaustedError(absl::StrCat("token_ids: the text would exceed ",
+                                                       kMaxDetokenizeBytes,
+                                                       " bytes; detokenize fewer ids per call"));
+  }
+  std::vector<int> ids(request.token_ids().begin(), request.token_ids().end());
+  absl::StatusOr<std::string> raw = tokenizer_->Decode(ids);
+  if (!raw.ok())
+    return absl::InvalidArgumentError(absl::StrCat("token_ids: ", raw.status().message()));
+  response->set_text(utf8::ToValid(*raw));
+  response->set_raw_bytes(std::move(*raw));
+  return absl::OkStatus();
+}
+
+absl::Status InferenceService::DoGetModelInfo(const CallEnv& env, v1::ModelInfo* info) const {
   info->set_model_name(model_name_);
   info->set_context_length(static_cast<uint32_t>(env.limits.context_length));
   info->set_vocab_size(static_cast<uint32_t>(config_.vocab_size));
@@ -141,7 +177,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
       k->set_max_batch_tokens(static_cast<uint32_t>(env.engine->config().max_batch_tokens));
     }
   }
-  return Answer(context, absl::OkStatus());
+  return absl::OkStatus();
 }
 
 }  // namespace gptoss

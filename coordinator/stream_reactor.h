@@ -7,6 +7,8 @@
 //    finishes the call with `status` (once; later End()s are ignored).
 //  - OnCancelled() runs once if the client cancels or its deadline passes (gRPC's OnCancel);
 //    subclasses forward it to the engine. It is never called with the reactor's lock held.
+//  - Messages go out serialized (the service is registered with raw byte buffers so that it can
+//    name a malformed request's field; wire_messages.h).
 //  - Lifetime: the reactor owns itself through a shared_ptr (Retain()) until gRPC calls OnDone;
 //    other holders (the engine's observer map) may keep it alive longer, safely.
 #pragma once
@@ -17,12 +19,13 @@
 
 #include "absl/status/status.h"
 #include "coordinator/status_mapping.h"
+#include "coordinator/wire_messages.h"
 #include "grpcpp/grpcpp.h"
 
 namespace gptoss {
 
 template <typename Response>
-class StreamReactor : public grpc::ServerWriteReactor<Response>,
+class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                       public std::enable_shared_from_this<StreamReactor<Response>> {
  public:
   // Keeps the reactor alive until OnDone. Call once, right after construction.
@@ -58,8 +61,14 @@ class StreamReactor : public grpc::ServerWriteReactor<Response>,
   void MaybeWriteLocked() {
     if (writing_ || finished_ || done_) return;
     if (!queue_.empty()) {
-      in_flight_ = std::move(queue_.front());
+      absl::Status serialized = SerializeResponse(queue_.front(), &in_flight_);
       queue_.pop_front();
+      if (!serialized.ok()) {
+        queue_.clear();
+        ended_ = finished_ = true;
+        this->Finish(ToGrpcStatus(serialized));
+        return;
+      }
       writing_ = true;
       this->StartWrite(&in_flight_);
     } else if (ended_) {
@@ -104,7 +113,7 @@ class StreamReactor : public grpc::ServerWriteReactor<Response>,
 
   mutable std::mutex mu_;
   std::deque<Response> queue_;
-  Response in_flight_;
+  grpc::ByteBuffer in_flight_;
   bool writing_ = false;
   bool ended_ = false;     // End() was called
   bool finished_ = false;  // Finish() was called

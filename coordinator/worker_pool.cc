@@ -1,13 +1,14 @@
 #include "coordinator/worker_pool.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "coordinator/internal_channel.h"
 #include "coordinator/status_mapping.h"
 #include "kernels/core/status.h"
 #include "worker/model/parallel_layout.h"
@@ -16,16 +17,42 @@
 namespace gptoss {
 namespace {
 
-constexpr int kMaxStoreWaiters = 1024;
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
+constexpr size_t kMaxAddressBytes = 261;  // a 255-byte DNS name, ':' and a port
+constexpr size_t kMaxDeviceBytes = 256;
+constexpr size_t kNcclUniqueIdBytes = 128;
+// What public clients read when a worker fails; the details go to the log.
+constexpr char kWorkerLost[] = "a worker failed or stopped answering; the request was aborted";
 
-// "host:port" or "[v6]:port" with a port in 1..65535.
+// "host:port" or "[v6]:port" with a port in 1..65535; the host is a DNS name or an address
+// (these strings reach logs and channel targets: nothing else is allowed in them).
 bool IsHostPort(const std::string& address) {
+  if (address.size() > kMaxAddressBytes) return false;
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
   int port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port)) return false;
-  return port >= 1 && port <= 65535;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 1 || port > 65535)
+    return false;
+  std::string_view host(address.data(), colon);
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  for (unsigned char c : host) {
+    const bool ok = std::isalnum(c) || c == '.' || c == '-' || (bracketed && c == ':');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsPrintable(const std::string& s, size_t max_bytes) {
+  if (s.size() > max_bytes) return false;
+  for (unsigned char c : s)
+    if (c < 0x20 || c > 0x7e) return false;
+  return true;
+}
+
+// A client-chosen string made safe for one log line.
+std::string ForLog(const std::string& s) {
+  return absl::CHexEscape(s.size() > 64 ? s.substr(0, 64) + "..." : s);
 }
 
 DType KvDType(const std::string& backend) {
@@ -65,10 +92,11 @@ class WorkerPool::RegisterReactor final : public grpc::ServerUnaryReactor {
 };
 
 WorkerPool::WorkerPool(const ModelConfig& config, WorkerPoolOptions options)
-    : config_(config), options_(std::move(options)) {}
+    : config_(config), options_(std::move(options)), monitor_([this] { Monitor(); }) {}
 
 WorkerPool::~WorkerPool() {
   Shutdown();
+  if (monitor_.joinable()) monitor_.join();
   std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -136,15 +164,24 @@ absl::Status WorkerPool::CheckRegistrationLocked(const v1::RegisterRequest& req)
     return absl::ResourceExhaustedError(
         absl::StrCat("the world of ", options_.world_size, " workers is already complete"));
   if (!IsHostPort(req.address()))
-    return absl::InvalidArgumentError(
-        absl::StrCat("address: '", req.address(), "' is not host:port"));
+    return absl::InvalidArgumentError("address: not host:port");
+  if (!IsPrintable(req.device(), kMaxDeviceBytes))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "device: must be at most ", kMaxDeviceBytes, " printable ASCII characters"));
   if (req.backend() != "cpu" && req.backend() != "cuda")
+    return absl::InvalidArgumentError("backend: neither \"cpu\" nor \"cuda\"");
+  if (req.kv_cache_bytes() > options_.max_kv_cache_bytes)
+    return absl::InvalidArgumentError(absl::StrCat("kv_cache_bytes: ", req.kv_cache_bytes(),
+                                                   " is more than any device holds (limit ",
+                                                   options_.max_kv_cache_bytes, ")"));
+  if (!req.nccl_unique_id_candidate().empty() &&
+      req.nccl_unique_id_candidate().size() != kNcclUniqueIdBytes)
     return absl::InvalidArgumentError(
-        absl::StrCat("backend: '", req.backend(), "' is neither \"cpu\" nor \"cuda\""));
-  if (req.model_fingerprint() != options_.model_fingerprint)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model_fingerprint: the worker's config.json (sha256 ", req.model_fingerprint(),
-        ") differs from the coordinator's (", options_.model_fingerprint, ")"));
+        absl::StrCat("nccl_unique_id_candidate: must be ", kNcclUniqueIdBytes, " bytes"));
+  // Constant time, and neither fingerprint in the message: a caller learns only "no".
+  if (!ConstantTimeEquals(req.model_fingerprint(), options_.model_fingerprint))
+    return absl::FailedPreconditionError(
+        "model_fingerprint: the worker's config.json differs from the coordinator's");
   if (req.rank_hint() < -1 || req.rank_hint() >= options_.world_size)
     return absl::InvalidArgumentError(
         absl::StrCat("rank_hint: ", req.rank_hint(), " not in [-1, ", options_.world_size, ")"));
@@ -155,25 +192,30 @@ absl::Status WorkerPool::CheckRegistrationLocked(const v1::RegisterRequest& req)
                                                         p.request.backend(), "'"));
     if (req.rank_hint() >= 0 && p.request.rank_hint() == req.rank_hint())
       return absl::AlreadyExistsError(
-          absl::StrCat("rank_hint: rank ", req.rank_hint(), " is taken by ", p.request.address()));
+          absl::StrCat("rank_hint: rank ", req.rank_hint(), " is taken"));
     if (p.request.address() == req.address())
-      return absl::AlreadyExistsError(
-          absl::StrCat("address: ", req.address(), " is already registered"));
+      return absl::AlreadyExistsError("address: already registered");
   }
   return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* WorkerPool::Register(grpc::CallbackServerContext* /*context*/,
+grpc::ServerUnaryReactor* WorkerPool::Register(grpc::CallbackServerContext* context,
                                                const v1::RegisterRequest* request,
                                                v1::RegisterResponse* response) {
   auto* reactor = new RegisterReactor(this);
+  if (absl::Status auth = options_.plane.Check(*context); !auth.ok()) {
+    std::fprintf(stderr, "coordinator: refused a registration from %s: %s\n",
+                 ForLog(context->peer()).c_str(), std::string(auth.message()).c_str());
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
   std::vector<std::pair<RegisterReactor*, grpc::Status>> answers;
   {
     std::lock_guard<std::mutex> lock(mu_);
     absl::Status status = CheckRegistrationLocked(*request);
     if (!status.ok()) {
-      std::fprintf(stderr, "coordinator: rejected worker %s: %s\n", request->address().c_str(),
-                   std::string(status.message()).c_str());
+      std::fprintf(stderr, "coordinator: rejected worker %s: %s\n",
+                   ForLog(request->address()).c_str(), std::string(status.message()).c_str());
       answers.emplace_back(reactor, ToGrpcStatus(status));
     } else {
       pending_.push_back({reactor, *request, response});
@@ -309,8 +351,7 @@ void WorkerPool::BringUp(uint64_t generation) {
   }
   const int world = static_cast<int>(ranks.size());
   std::vector<std::unique_ptr<v1::Worker::Stub>> stubs;
-  for (const Rank& r : ranks)
-    stubs.push_back(v1::Worker::NewStub(CreateInternalChannel(r.address)));
+  for (const Rank& r : ranks) stubs.push_back(v1::Worker::NewStub(options_.plane.Channel(r.address)));
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + absl::ToChronoNanoseconds(options_.ready_timeout);
   std::vector<bool> is_ready(world, false);
@@ -325,6 +366,7 @@ void WorkerPool::BringUp(uint64_t generation) {
       }
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      options_.plane.Authorize(&ctx);
       v1::ShardInfo info;
       grpc::Status st = stubs[r]->GetShardInfo(&ctx, v1::GetShardInfoRequest(), &info);
       const auto now = std::chrono::steady_clock::now();
@@ -379,7 +421,8 @@ absl::Status WorkerPool::OpenStreams(uint64_t generation) {
   for (const Rank& r : ranks) {
     Stream s;
     s.context = std::make_shared<grpc::ClientContext>();
-    s.stub = v1::Worker::NewStub(CreateInternalChannel(r.address));
+    options_.plane.Authorize(s.context.get());
+    s.stub = v1::Worker::NewStub(options_.plane.Channel(r.address));
     s.rw = s.stub->StepStream(s.context.get());
     contexts.push_back(s.context);
     streams.push_back(std::move(s));
@@ -408,6 +451,7 @@ void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason
     was_ready = phase_ == Phase::kReady;
     stopped = phase_ == Phase::kStopped;
     if (phase_ != Phase::kStopped) phase_ = Phase::kRegistering;
+    store_.EraseWithPrefix(absl::StrCat("world", generation_, "/"));
     ++generation_;
     ranks_.clear();
     contexts.swap(live_contexts_);
@@ -433,17 +477,25 @@ absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
     std::lock_guard<std::mutex> lock(mu_);
     if (phase_ != Phase::kReady) return absl::UnavailableError("no workers are ready");
     generation = generation_;
+    step_started_ = std::chrono::steady_clock::now();
   }
+  struct StepClock {  // the watchdog only looks at steps in flight
+    WorkerPool* pool;
+    ~StepClock() {
+      std::lock_guard<std::mutex> lock(pool->mu_);
+      pool->step_started_ = {};
+    }
+  } step_clock{this};
   v1::StepPlan proto;
   ToProto(plan, &proto);
   const int world = static_cast<int>(streams_.size());
   auto broken = [&](int rank, const char* what) {
     grpc::Status st = streams_[rank].rw->Finish();
     streams_[rank].rw.reset();  // finished: ResetWorldLocked must not finish it again
-    std::string reason = absl::StrCat("rank ", rank, ": step stream broken (", what,
-                                      "): ", st.ok() ? "closed by the worker" : st.error_message());
-    ResetWorldLocked(generation, reason);
-    return absl::UnavailableError(reason);
+    ResetWorldLocked(generation,
+                     absl::StrCat("rank ", rank, ": step stream broken (", what, "): ",
+                                  st.ok() ? "closed by the worker" : st.error_message()));
+    return absl::UnavailableError(kWorkerLost);
   };
   for (int r = 0; r < world; ++r) {
     if (!streams_[r].rw->Write(proto)) return broken(r, "write");
@@ -453,17 +505,83 @@ absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
   for (int r = 0; r < world; ++r) {
     if (!streams_[r].rw->Read(&results[r])) return broken(r, "read");
     if (results[r].step_id() != plan.step_id) {
-      std::string reason = absl::StrCat("rank ", r, " answered step ", results[r].step_id(),
-                                        " to step ", plan.step_id);
-      ResetWorldLocked(generation, reason);
-      return absl::InternalError(reason);
+      ResetWorldLocked(generation, absl::StrCat("rank ", r, " answered step ",
+                                                results[r].step_id(), " to step ", plan.step_id));
+      return absl::UnavailableError(kWorkerLost);
     }
-    if (results[r].has_error() && step_error.ok())
+    if (results[r].has_error() && step_error.ok()) {
+      std::fprintf(stderr, "coordinator: step %llu failed on rank %d: %s\n",
+                   static_cast<unsigned long long>(plan.step_id), r,
+                   ForLog(results[r].error().message()).c_str());
       step_error = absl::Status(CodeFromInt(results[r].error().code()),
-                                absl::StrCat("rank ", r, ": ", results[r].error().message()));
+                                "a worker could not execute the step");
+    }
   }
   if (!step_error.ok()) return step_error;
   return StepResultFromProto(results[0]);
+}
+
+void WorkerPool::Abandon(uint64_t generation, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (generation != generation_) return;
+    for (auto& c : live_contexts_) c->TryCancel();  // a step blocked on the rank returns now
+  }
+  std::lock_guard<std::mutex> step_lock(step_mu_);
+  ResetWorldLocked(generation, reason);
+}
+
+void WorkerPool::Monitor() {
+  uint64_t watched = 0;  // the generation the stubs below belong to
+  std::vector<std::unique_ptr<v1::Worker::Stub>> stubs;
+  std::vector<std::chrono::steady_clock::time_point> last_answer;
+  const auto call_timeout = std::max(absl::Milliseconds(200), options_.worker_timeout / 2);
+  while (true) {
+    std::vector<Rank> ranks;
+    uint64_t generation;
+    std::chrono::steady_clock::time_point step_started;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.heartbeat_interval),
+                   [&] { return phase_ == Phase::kStopped; });
+      if (phase_ == Phase::kStopped) return;
+      if (phase_ != Phase::kReady) continue;
+      generation = generation_;
+      ranks = ranks_;
+      step_started = step_started_;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (step_started != std::chrono::steady_clock::time_point{} &&
+        now - step_started > absl::ToChronoNanoseconds(options_.step_timeout)) {
+      Abandon(generation, absl::StrCat("a step ran longer than the step timeout (",
+                                       absl::FormatDuration(options_.step_timeout), ")"));
+      continue;
+    }
+    if (watched != generation) {
+      stubs.clear();
+      for (const Rank& r : ranks)
+        stubs.push_back(v1::Worker::NewStub(options_.plane.Channel(r.address)));
+      last_answer.assign(ranks.size(), now);
+      watched = generation;
+    }
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(call_timeout));
+      options_.plane.Authorize(&ctx);
+      v1::ShardInfo info;
+      const grpc::Status st = stubs[r]->GetShardInfo(&ctx, v1::GetShardInfoRequest(), &info);
+      const auto after = std::chrono::steady_clock::now();
+      if (st.ok() && info.ready()) {
+        last_answer[r] = after;
+      } else if (after - last_answer[r] > absl::ToChronoNanoseconds(options_.worker_timeout)) {
+        Abandon(generation,
+                absl::StrCat("rank ", r, " (", ranks[r].address, ") did not answer for ",
+                             absl::FormatDuration(options_.worker_timeout), ": ",
+                             st.ok() ? "not ready" : st.error_message()));
+        break;
+      }
+    }
+  }
 }
 
 void WorkerPool::Shutdown() {
@@ -486,6 +604,7 @@ void WorkerPool::Shutdown() {
     cv_.notify_all();
   }
   ResetWorldLocked(generation, "coordinator shutting down");
+  store_.Close();  // blocked Store* calls end now
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,13 +614,10 @@ void WorkerPool::Shutdown() {
 grpc::ServerUnaryReactor* WorkerPool::StoreSet(grpc::CallbackServerContext* context,
                                                const v1::StoreSetRequest* request,
                                                v1::StoreSetResponse* /*response*/) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    store_[request->key()] = request->value();
-    cv_.notify_all();
-  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  absl::Status status = options_.plane.Check(*context);
+  if (status.ok()) status = store_.Set(request->key(), request->value());
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
@@ -509,32 +625,15 @@ grpc::ServerUnaryReactor* WorkerPool::StoreGet(grpc::CallbackServerContext* cont
                                                const v1::StoreGetRequest* request,
                                                v1::StoreGetResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::vector<std::string> keys = {request->key()};
-  const uint32_t timeout_ms = request->timeout_ms() ? request->timeout_ms() : 30000;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (store_waiters_ >= kMaxStoreWaiters) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError("too many store waiters")));
+  if (absl::Status auth = options_.plane.Check(*context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
     return reactor;
   }
-  ++store_waiters_;
-  // The store is only used during bring-up (a few calls per rank): a thread per blocking call
-  // keeps the callback threads free.
-  threads_.emplace_back([this, reactor, response, keys, timeout_ms] {
-    std::unique_lock<std::mutex> l(mu_);
-    const bool found = cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
-      return phase_ == Phase::kStopped || store_.contains(keys[0]);
-    });
-    --store_waiters_;
-    grpc::Status status;
-    if (found && store_.contains(keys[0])) {
-      response->set_value(store_[keys[0]]);
-    } else {
-      status = ToGrpcStatus(absl::DeadlineExceededError(
-          absl::StrCat("key '", keys[0], "' not set within ", timeout_ms, " ms")));
-    }
-    l.unlock();
-    reactor->Finish(status);
-  });
+  store_.Get({request->key()}, std::chrono::milliseconds(request->timeout_ms()),
+             [reactor, response](absl::StatusOr<std::string> value) {
+               if (value.ok()) response->set_value(std::move(*value));
+               reactor->Finish(ToGrpcStatus(value.status()));
+             });
   return reactor;
 }
 
@@ -542,30 +641,15 @@ grpc::ServerUnaryReactor* WorkerPool::StoreWait(grpc::CallbackServerContext* con
                                                 const v1::StoreWaitRequest* request,
                                                 v1::StoreWaitResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::vector<std::string> keys(request->keys().begin(), request->keys().end());
-  const uint32_t timeout_ms = request->timeout_ms() ? request->timeout_ms() : 30000;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (store_waiters_ >= kMaxStoreWaiters) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError("too many store waiters")));
+  if (absl::Status auth = options_.plane.Check(*context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
     return reactor;
   }
-  ++store_waiters_;
-  threads_.emplace_back([this, reactor, keys, timeout_ms] {
-    std::unique_lock<std::mutex> l(mu_);
-    auto all_set = [&] {
-      for (const std::string& k : keys)
-        if (!store_.contains(k)) return false;
-      return true;
-    };
-    const bool ok = cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
-      return phase_ == Phase::kStopped || all_set();
-    }) && all_set();
-    --store_waiters_;
-    l.unlock();
-    reactor->Finish(ok ? grpc::Status::OK
-                       : ToGrpcStatus(absl::DeadlineExceededError(
-                             absl::StrCat("keys not all set within ", timeout_ms, " ms"))));
-  });
+  store_.Get({request->keys().begin(), request->keys().end()},
+             std::chrono::milliseconds(request->timeout_ms()),
+             [reactor](absl::StatusOr<std::string> value) {
+               reactor->Finish(ToGrpcStatus(value.status()));
+             });
   return reactor;
 }
 

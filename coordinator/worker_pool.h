@@ -17,6 +17,16 @@
 //  - Register errors: INVALID_ARGUMENT (malformed address, rank_hint >= world size, unknown
 //    backend), FAILED_PRECONDITION (model fingerprint or backend differs), ALREADY_EXISTS
 //    (rank_hint taken), RESOURCE_EXHAUSTED (world full, or too little KV memory).
+//  - Every rpc needs the cluster secret (InternalPlane::Check: UNAUTHENTICATED otherwise), and
+//    every call to a worker carries it. Registration accepts only plausible values (printable
+//    host:port addresses, kv_cache_bytes <= max_kv_cache_bytes) and only while a world forms (or
+//    re-forms after a failure). Errors never reveal the coordinator's fingerprint or secret.
+//  - Liveness: while a world is up, every rank answers a GetShardInfo heartbeat each
+//    heartbeat_interval; a rank silent for worker_timeout (dead, hung, SIGSTOPped), or a step
+//    running past step_timeout, resets the world: the step in flight fails with UNAVAILABLE,
+//    ready() turns false (health NOT_SERVING), and the workers register again.
+//  - Errors that reach public clients say what happened, not where (no addresses or ranks);
+//    the details go to the coordinator's log.
 //  - Thread-safe; the readiness callback runs without locks held, on whichever thread changed it.
 #pragma once
 
@@ -34,10 +44,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/engine_loop.h"
+#include "coordinator/rendezvous_store.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/gptoss/v1/inference.pb.h"
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "worker/engine/kv_cache_pool.h"
+#include "worker/internal_plane.h"
 #include "worker/model/config.h"
 
 namespace gptoss {
@@ -54,6 +66,12 @@ struct WorkerPoolOptions {
   int max_batch_tokens = 2048;
   absl::Duration ready_timeout = absl::Minutes(30);      // registration → every rank ready
   absl::Duration unreachable_grace = absl::Seconds(10);  // a rank unreachable this long is gone
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration worker_timeout = absl::Seconds(5);  // silent this long while up: gone
+  absl::Duration step_timeout = absl::Seconds(300);  // one step running longer: the world resets
+  // A registration offering more KV memory than this is implausible (no device holds it).
+  uint64_t max_kv_cache_bytes = uint64_t{4} << 40;
+  InternalPlane plane;  // the cluster secret (and optional mTLS) of the internal plane
 };
 
 class WorkerPool final : public v1::Coordinator::CallbackService, public StepRunner {
@@ -87,6 +105,7 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   // World size, layout and the workers by rank (for GetModelInfo).
   void FillParallelInfo(v1::ParallelInfo* info) const;
   std::string backend() const;  // "cpu"/"cuda" of the current or last world; "" before any
+  const InternalPlane& plane() const { return options_.plane; }
 
   // Fails pending registrations, stops the bring-up and closes every step stream (workers
   // stop). Idempotent.
@@ -120,6 +139,10 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   // Ends the current world (step_mu_ must be held by the caller).
   void ResetWorldLocked(uint64_t generation, const std::string& reason);
   void NotifyReadiness(bool ready);
+  // Monitor thread: heartbeats and the step watchdog.
+  void Monitor();
+  // Cancels the live streams (a blocked step returns) and resets the world.
+  void Abandon(uint64_t generation, const std::string& reason);
 
   const ModelConfig config_;
   const WorkerPoolOptions options_;
@@ -138,9 +161,10 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   std::vector<std::shared_ptr<grpc::ClientContext>> live_contexts_;  // for Shutdown's cancel
   std::vector<std::thread> threads_;                                 // bring-up threads
   std::function<void(bool)> readiness_callback_;
-  // Gloo rendezvous store.
-  std::map<std::string, std::string> store_;
-  int store_waiters_ = 0;
+  // When the step in flight started (steady clock; 0 when none), for the watchdog.
+  std::chrono::steady_clock::time_point step_started_{};
+  RendezvousStore store_;
+  std::thread monitor_;
 };
 
 }  // namespace gptoss

@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/internal_channel.h"
 #include "coordinator/status_mapping.h"
 #include "coordinator/termination_signals.h"
 #include "coordinator/tokenizer/sha256.h"
@@ -30,6 +29,7 @@
 #include "worker/model/safetensors.h"
 #include "worker/model/transformer.h"
 #include "worker/model/weights.h"
+#include "worker/internal_plane.h"
 #include "worker/worker_service.h"
 
 namespace gptoss {
@@ -44,6 +44,7 @@ struct WorkerOptions {
   int rank_hint = -1;
   int64_t kv_cache_mb = 0;  // 0: the device's default (kDefaultKvMb*)
   int register_timeout_s = 600;
+  InternalPlaneFiles plane;
 };
 
 constexpr int64_t kDefaultKvMbCpu = 512;
@@ -55,7 +56,9 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
   ASSIGN_OR_RETURN(cli::Flags flags,
                    cli::Flags::Parse(argc, argv,
                                      {"coordinator", "model", "device", "listen", "advertise",
-                                      "rank-hint", "kv-cache-mb", "register-timeout-s"}));
+                                      "rank-hint", "kv-cache-mb", "register-timeout-s",
+                                      "cluster-secret-file", "internal-tls-cert",
+                                      "internal-tls-key", "internal-tls-ca"}));
   WorkerOptions o;
   ASSIGN_OR_RETURN(o.coordinator, flags.Required("coordinator"));
   ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
@@ -78,6 +81,10 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
     return absl::InvalidArgumentError(
         absl::StrCat("--register-timeout-s: ", timeout, " not in [1, 86400]"));
   o.register_timeout_s = static_cast<int>(timeout);
+  o.plane.secret_file = flags.GetOr("cluster-secret-file", "");
+  o.plane.tls_cert = flags.GetOr("internal-tls-cert", "");
+  o.plane.tls_key = flags.GetOr("internal-tls-key", "");
+  o.plane.tls_ca = flags.GetOr("internal-tls-ca", "");
   return o;
 }
 
@@ -92,9 +99,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 // Registers, retrying while the coordinator is unreachable or the call times out (the world may
 // take long to complete). Other errors are final.
 absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
+                                              const InternalPlane& plane,
                                               const v1::RegisterRequest& request,
                                               const std::atomic<bool>& stop) {
-  auto stub = v1::Coordinator::NewStub(CreateInternalChannel(options.coordinator));
+  auto stub = v1::Coordinator::NewStub(plane.Channel(options.coordinator));
   const auto give_up =
       std::chrono::steady_clock::now() + std::chrono::seconds(options.register_timeout_s);
   bool said_waiting = false;
@@ -104,6 +112,7 @@ absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    plane.Authorize(&ctx);
     v1::RegisterResponse response;
     grpc::Status st = stub->Register(&ctx, request, &response);
     if (st.ok()) return response;
@@ -171,6 +180,8 @@ int RunWorkerMain(int argc, char** argv) {
   absl::StatusOr<WorkerOptions> parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) return Fail(parsed.status());
   const WorkerOptions& options = *parsed;
+  absl::StatusOr<InternalPlane> plane = InternalPlane::Load(options.plane);
+  if (!plane.ok()) return Fail(plane.status());
 
   const std::string config_path = options.model_dir + "/config.json";
   absl::StatusOr<std::string> config_text = ReadFile(config_path);
@@ -188,11 +199,12 @@ int RunWorkerMain(int argc, char** argv) {
   const std::string device_name = cuda ? "cuda:0" : "cpu";
 
   // Serve the Worker service first: the coordinator polls it right after registration.
-  WorkerService service;
+  WorkerService service(*plane);
   service.SetStatus("registering");
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // never share a port silently
+  builder.AddListeningPort(options.listen, plane->ServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0)
@@ -233,7 +245,7 @@ int RunWorkerMain(int argc, char** argv) {
       options.kv_cache_mb > 0 ? options.kv_cache_mb : (cuda ? kDefaultKvMbGpu : kDefaultKvMbCpu);
   request.set_kv_cache_bytes(static_cast<uint64_t>(kv_mb) << 20);
   request.set_model_fingerprint(Sha256Hex(*config_text));
-  absl::StatusOr<v1::RegisterResponse> registered = Register(options, request, stop);
+  absl::StatusOr<v1::RegisterResponse> registered = Register(options, *plane, request, stop);
   if (!registered.ok()) {
     if (stop) return finish(0);
     Fail(registered.status());

@@ -46,7 +46,8 @@ class WorkerService::StepReactor final
   v1::StepResult result_;
 };
 
-WorkerService::WorkerService() : thread_([this] { StepThread(); }) {
+WorkerService::WorkerService(InternalPlane plane)
+    : plane_(std::move(plane)), thread_([this] { StepThread(); }) {
   info_.set_status_message("starting");
 }
 
@@ -97,34 +98,34 @@ void WorkerService::OnStreamEnded() {
 grpc::ServerUnaryReactor* WorkerService::GetShardInfo(grpc::CallbackServerContext* context,
                                                       const v1::GetShardInfoRequest* /*request*/,
                                                       v1::ShardInfo* response) {
-  {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Status auth = plane_.Check(*context);
+  if (auth.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     *response = info_;
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  reactor->Finish(ToGrpcStatus(auth));
   return reactor;
 }
 
 grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult>* WorkerService::StepStream(
-    grpc::CallbackServerContext* /*context*/) {
-  std::string refusal;
-  {
+    grpc::CallbackServerContext* context) {
+  absl::Status refusal = plane_.Check(*context);
+  if (refusal.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!info_.ready())
-      refusal = absl::StrCat("worker is not ready: ", info_.status_message());
+      refusal = absl::FailedPreconditionError(
+          absl::StrCat("worker is not ready: ", info_.status_message()));
     else if (stream_active_)
-      refusal = "a step stream is already active";
+      refusal = absl::FailedPreconditionError("a step stream is already active");
     else
       stream_active_ = true;
   }
-  if (!refusal.empty()) {
+  if (!refusal.ok()) {
     // A reactor that only refuses: finish at once, never touch the service's stream state.
     class Refusal final : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
      public:
-      explicit Refusal(const std::string& why) {
-        Finish(ToGrpcStatus(absl::FailedPreconditionError(why)));
-      }
+      explicit Refusal(const absl::Status& why) { Finish(ToGrpcStatus(why)); }
       void OnDone() override { delete this; }
     };
     return new Refusal(refusal);

@@ -1,7 +1,9 @@
 // WorkerService: gptoss.v1.Worker on one rank (proto/gptoss/v1/worker.proto) — proto <->
 // internal conversion around the StepExecutor, nothing else.
 // Contract:
-//  - GetShardInfo never fails: before SetReady() it reports ready = false with what the worker
+//  - Both rpcs need the cluster secret (UNAUTHENTICATED otherwise, before anything else), so only
+//    the coordinator can read the shard or open the step stream.
+//  - GetShardInfo never fails otherwise: before SetReady() it reports ready = false with what the worker
 //    is doing; after SetFailed() the status_message starts with "failed:" (the coordinator then
 //    gives up on this world at once instead of waiting for a timeout).
 //  - StepStream: FAILED_PRECONDITION if the worker is not ready or a stream is already active.
@@ -25,12 +27,13 @@
 
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "worker/engine/step_executor.h"
+#include "worker/internal_plane.h"
 
 namespace gptoss {
 
 class WorkerService final : public v1::Worker::CallbackService {
  public:
-  WorkerService();
+  explicit WorkerService(InternalPlane plane);
   ~WorkerService() override;
 
   void SetStatus(const std::string& message);
@@ -57,6 +60,7 @@ class WorkerService final : public v1::Worker::CallbackService {
   void Execute(const v1::StepPlan& plan, v1::StepResult* result);
   void OnStreamEnded();
 
+  const InternalPlane plane_;
   std::mutex mu_;
   std::condition_variable cv_;
   v1::ShardInfo info_;

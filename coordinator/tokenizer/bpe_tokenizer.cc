@@ -1,5 +1,7 @@
 #include "coordinator/tokenizer/bpe_tokenizer.h"
 
+#include <algorithm>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -61,6 +63,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BpeTokenizer::Create(
       return absl::InvalidArgumentError(absl::StrCat("bad special token alias ", a.name));
     }
   }
+  for (const auto& [name, id] : t->special_ids_)
+    t->max_special_bytes_ = std::max(t->max_special_bytes_, name.size());
   t->bpe_ = std::move(bpe);
   t->pretokenizer_ = std::move(pretokenizer);
   return std::unique_ptr<Tokenizer>(std::move(t));

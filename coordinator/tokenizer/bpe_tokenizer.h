@@ -54,6 +54,7 @@ class BpeTokenizer final : public Tokenizer {
   bool IsSpecial(int id) const override { return id >= bpe_->size() && id < vocab_size(); }
   absl::StatusOr<int> SpecialTokenId(std::string_view name) const override;
   int vocab_size() const override { return bpe_->size() + static_cast<int>(special_names_.size()); }
+  size_t MaxSpecialTokenBytes() const override { return max_special_bytes_; }
 
  private:
   BpeTokenizer() = default;
@@ -62,6 +63,7 @@ class BpeTokenizer final : public Tokenizer {
   std::unique_ptr<Pretokenizer> pretokenizer_;
   std::vector<std::string> special_names_;  // index id - bpe_->size()
   absl::flat_hash_map<std::string, int> special_ids_;
+  size_t max_special_bytes_ = 0;
 };
 
 }  // namespace gptoss

@@ -121,4 +121,31 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
   return LoadTiktoken(chosen);
 }
 
+std::vector<int> EncodeWithSpecials(const Tokenizer& tokenizer, std::string_view text) {
+  const size_t max_literal = tokenizer.MaxSpecialTokenBytes();
+  std::vector<int> ids;
+  auto encode_plain = [&](std::string_view plain) {
+    const std::vector<int> part = tokenizer.Encode(plain);
+    ids.insert(ids.end(), part.begin(), part.end());
+  };
+  size_t plain_start = 0, at = 0;
+  while ((at = text.find("<|", at)) != std::string_view::npos) {
+    // Only the window a literal can span is searched: the scan stays linear.
+    const std::string_view window = text.substr(at, max_literal);
+    const size_t end = window.find("|>", 2);
+    absl::StatusOr<int> special = end == std::string_view::npos
+                                      ? absl::NotFoundError("")
+                                      : tokenizer.SpecialTokenId(window.substr(0, end + 2));
+    if (!special.ok()) {
+      at += 2;
+      continue;
+    }
+    encode_plain(text.substr(plain_start, at - plain_start));
+    ids.push_back(*special);
+    plain_start = at = at + end + 2;
+  }
+  encode_plain(text.substr(plain_start));
+  return ids;
+}
+
 }  // namespace gptoss

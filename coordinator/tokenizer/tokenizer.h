@@ -46,7 +46,14 @@ class Tokenizer {
   // accepts "<|reserved_200018|>" for 200018, whose text is "<|endofprompt|>".
   virtual absl::StatusOr<int> SpecialTokenId(std::string_view name) const = 0;
   virtual int vocab_size() const = 0;  // 201088 for o200k_harmony
+  // Length of the longest special-token literal (aliases included).
+  virtual size_t MaxSpecialTokenBytes() const = 0;
 };
+
+// Text in which special-token literals ("<|start|>") become their ids and everything else is
+// encoded as ordinary text. Linear in the text: a literal is looked up only within
+// MaxSpecialTokenBytes() of its "<|", so hostile input ("<|" repeated) costs no more than text.
+std::vector<int> EncodeWithSpecials(const Tokenizer& tokenizer, std::string_view text);
 
 // Turns a stream of ids into UTF-8 text pieces that never split a code point and never lose
 // bytes: incomplete sequences are held back until completed; Flush() returns what is left

@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "coordinator/internal_channel.h"
+#include "worker/internal_plane.h"
 #include "coordinator/status_mapping.h"
 #include "gtest/gtest.h"
 
@@ -115,6 +115,8 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(const std::string& name,
   c->options_ = options;
   c->dir_ = ScratchDir(name);
   const std::string port_file = c->dir_ + "/port";
+  // The children inherit the cluster secret (the internal plane refuses calls without it).
+  setenv(kClusterSecretEnv, kTestClusterSecret, 1);
   std::vector<std::string> args = {GPTOSS_COORDINATOR_BIN,
                                    "--model",
                                    model,
@@ -124,6 +126,8 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(const std::string& name,
                                    "0",
                                    "--port-file",
                                    port_file,
+                                   "--internal-port",
+                                   "0",
                                    "--world-size",
                                    absl::StrCat(options.workers),
                                    "--log-steps"};
@@ -134,13 +138,13 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(const std::string& name,
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (true) {
     std::ifstream in(port_file);
-    if (in >> c->port_ && c->port_ > 0) break;
+    if (in >> c->port_ >> c->internal_port_ && c->port_ > 0 && c->internal_port_ > 0) break;
     if (!c->coordinator_->running())
       return absl::InternalError("coordinator exited: " + c->coordinator_->Log());
     if (absl::Now() > deadline) return absl::DeadlineExceededError("coordinator did not start");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  c->channel_ = CreateInternalChannel(c->address());
+  c->channel_ = CreatePlaintextChannel(c->address());
   c->stub_ = v1::Inference::NewStub(c->channel_);
   if (options.start_workers) {
     for (int i = 0; i < options.workers; ++i) {
@@ -159,13 +163,17 @@ Cluster::~Cluster() {
 }
 
 std::string Cluster::address() const { return absl::StrCat("127.0.0.1:", port_); }
+std::string Cluster::internal_address() const {
+  return absl::StrCat("127.0.0.1:", internal_port_);
+}
 
 absl::Status Cluster::StartWorker() {
   const int i = static_cast<int>(workers_.size());
-  auto w = Process::Start(
-      {GPTOSS_WORKER_BIN, "--coordinator", address(), "--model", TinyCheckpoint(), "--listen",
-       "127.0.0.1:0", "--kv-cache-mb", absl::StrCat(options_.kv_cache_mb)},
-      absl::StrCat(dir_, "/worker", i, ".log"));
+  std::vector<std::string> args = {GPTOSS_WORKER_BIN, "--coordinator", internal_address(),
+                                   "--model", TinyCheckpoint(), "--listen", "127.0.0.1:0",
+                                   "--kv-cache-mb", absl::StrCat(options_.kv_cache_mb)};
+  args.insert(args.end(), options_.worker_flags.begin(), options_.worker_flags.end());
+  auto w = Process::Start(args, absl::StrCat(dir_, "/worker", i, ".log"));
   if (!w.ok()) return w.status();
   workers_.push_back(std::move(*w));
   return absl::OkStatus();

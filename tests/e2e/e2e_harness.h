@@ -41,6 +41,9 @@ class Process {
   std::string log_path_;
 };
 
+// The cluster secret every test cluster uses (set in the environment of its processes).
+inline constexpr char kTestClusterSecret[] = "e2e-test-cluster-secret-0123456789";
+
 // A scratch directory for this test binary ($GPTOSS_TEST_TMPDIR or gtest's).
 std::string ScratchDir(const std::string& name);
 // The tiny preset checkpoint (generated once, reused).
@@ -48,6 +51,7 @@ const std::string& TinyCheckpoint();
 
 struct ClusterOptions {
   std::vector<std::string> coordinator_flags;  // extra flags
+  std::vector<std::string> worker_flags;       // extra flags of every worker
   int workers = 1;
   bool start_workers = true;
   int kv_cache_mb = 64;
@@ -60,7 +64,8 @@ class Cluster {
                                                         const ClusterOptions& options = {});
   ~Cluster();
 
-  std::string address() const;
+  std::string address() const;           // the public API
+  std::string internal_address() const;  // the internal plane (workers register here)
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   v1::Inference::Stub& stub() { return *stub_; }
   Process& coordinator() { return *coordinator_; }
@@ -75,6 +80,7 @@ class Cluster {
   std::string dir_;
   ClusterOptions options_;
   int port_ = 0;
+  int internal_port_ = 0;
   std::unique_ptr<Process> coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -22,7 +22,8 @@ import gptoss_client  # noqa: E402
 def wait_for_file(path, proc, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if os.path.exists(path) and open(path).read().strip():
+        # Complete once both ports (public, internal) are written.
+        if os.path.exists(path) and len(open(path).read().split()) == 2:
             return open(path).read().strip()
         if proc.poll() is not None:
             raise RuntimeError("process exited early with %s" % proc.returncode)
@@ -37,6 +38,8 @@ def main():
     ap.add_argument("--worker", required=True)
     ap.add_argument("--scratch", required=True)
     args = ap.parse_args()
+    # The coordinator and the worker share the cluster secret through their environment.
+    os.environ["GPTOSS_CLUSTER_SECRET"] = "python-client-test-secret-0123456789"
     shutil.rmtree(args.scratch, ignore_errors=True)
     os.makedirs(args.scratch)
     model = os.path.join(args.scratch, "gpt-oss-tiny")
@@ -49,11 +52,12 @@ def main():
     try:
         coordinator = subprocess.Popen(
             [args.coordinator, "--model", model, "--host", "127.0.0.1", "--port", "0",
-             "--port-file", port_file], stdout=logs["coordinator"], stderr=subprocess.STDOUT)
+             "--internal-port", "0", "--port-file", port_file], stdout=logs["coordinator"], stderr=subprocess.STDOUT)
         procs.append(coordinator)
-        address = "127.0.0.1:" + wait_for_file(port_file, coordinator, 60)
+        ports = wait_for_file(port_file, coordinator, 60).split()
+        address, internal = "127.0.0.1:" + ports[0], "127.0.0.1:" + ports[1]
         worker = subprocess.Popen(
-            [args.worker, "--coordinator", address, "--model", model, "--kv-cache-mb", "64"],
+            [args.worker, "--coordinator", internal, "--model", model, "--kv-cache-mb", "64"],
             stdout=logs["worker"], stderr=subprocess.STDOUT)
         procs.append(worker)
         client = gptoss_client.Client(address, os.path.join(args.scratch, "stubs"))

@@ -140,9 +140,17 @@ TEST_F(EngineExecutorTest, PlanForBudgetSizesTheSlidingPoolForTheWindows) {
   auto spec = KvCachePool::PlanForBudget(config_, *layout, DType::kF32, 256 * 100, 4,
                                          /*max_num_seqs=*/4, /*max_batch_tokens=*/16);
   ASSERT_TRUE(spec.ok()) << spec.status();
-  // Sliding: 4 sequences * (ceil(4/4) + 2) + ceil(16/4) = 16; the full pool gets the rest.
+  // Sliding: 4 sequences * (ceil(4/4) + 2) + ceil(16/4) = 16; the full pool gets the rest (84
+  // blocks), capped at what 4 full contexts can use: 4 * ceil(64/4) = 64.
   EXPECT_EQ(spec->num_sliding_blocks, 16);
-  EXPECT_EQ(spec->num_full_blocks, 84);
+  EXPECT_EQ(spec->num_full_blocks, 64);
+  auto smaller = KvCachePool::PlanForBudget(config_, *layout, DType::kF32, 256 * 50, 4, 4, 16);
+  ASSERT_TRUE(smaller.ok()) << smaller.status();
+  EXPECT_EQ(smaller->num_full_blocks, 34);  // under the cap: the rest of the budget
+  // A hostile offer (the finding: 2^62 bytes became ~1e9 blocks) gets the same useful geometry.
+  auto huge = KvCachePool::PlanForBudget(config_, *layout, DType::kF32, int64_t{1} << 62, 4, 4, 16);
+  ASSERT_TRUE(huge.ok()) << huge.status();
+  EXPECT_EQ(huge->num_full_blocks, 64);
   EXPECT_EQ(
       KvCachePool::PlanForBudget(config_, *layout, DType::kF32, 256 * 18, 4, 4, 16).status().code(),
       absl::StatusCode::kResourceExhausted);

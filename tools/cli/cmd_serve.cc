@@ -2,11 +2,15 @@
 //
 //   gptoss serve --model DIR [--port 50051] [--host 127.0.0.1] [--workers 1]
 //                [--device auto|cpu|cuda] [--kv-cache-mb MB] [--max-num-seqs 64]
-//                [--max-batch-tokens 2048]
-//                [--max-waiting 256] [--drain-grace-s 30] [--port-file FILE] [--log-steps]
+//                [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30]
+//                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]
+//                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300] [--log-steps]
 //     Runs the coordinator in this process and starts --workers worker processes (this binary's
-//     `worker` command) that register with it. SIGINT/SIGTERM drain and stop everything; a worker
-//     that dies stops the server with exit code 1. --workers > 1 is refused until multi-rank
+//     `worker` command) that register with it on a loopback internal port, authenticated by a
+//     fresh random cluster secret (handed to them in their environment, never on a command
+//     line). A worker that exits is started again (the world re-forms; requests in flight end
+//     UNAVAILABLE); more than 5 restarts within a minute stop the server with exit code 1.
+//     SIGINT/SIGTERM drain and stop everything. --workers > 1 is refused until multi-rank
 //     serving (the communicator) lands.
 //
 //   gptoss chat [--server 127.0.0.1:50051] [--system TEXT] [--developer TEXT]
@@ -16,12 +20,17 @@
 //     when stdin is a terminal); stdin may be piped. The reply streams as it is generated, the
 //     reasoning ("analysis" channel) and the answer ("final") under separate headings, tool calls
 //     as "[tool call]". The conversation (user turns and final answers) is kept across turns.
+//     $GPTOSS_API_KEY, when set, is sent as the bearer token.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -35,6 +44,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/flags.h"
 #include "tools/cli/health_client.h"
+#include "worker/internal_plane.h"
 #include "worker/worker_process.h"
 
 namespace gptoss::cli {
@@ -74,6 +84,18 @@ absl::StatusOr<pid_t> SpawnWorker(const std::vector<std::string>& args) {
   return pid;
 }
 
+// A fresh cluster secret for this server's own workers: 32 random bytes as hex.
+absl::StatusOr<std::string> RandomSecret() {
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  unsigned char bytes[32];
+  if (!in.read(reinterpret_cast<char*>(bytes), sizeof(bytes)))
+    return absl::InternalError("cannot read /dev/urandom for the cluster secret");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string secret;
+  for (unsigned char b : bytes) secret += {kHex[b >> 4], kHex[b & 15]};
+  return secret;
+}
+
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return absl::StrCat("exited with code ", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return absl::StrCat("killed by signal ", WTERMSIG(status));
@@ -90,7 +112,9 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv,
                    {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
-                    "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer"},
+                    "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer",
+                    "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "worker-timeout-s",
+                    "step-timeout-s"},
                    {"log-steps"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
   CoordinatorOptions o;
@@ -101,6 +125,12 @@ int RunServe(int argc, char** argv) {
   o.port_file = flags->GetOr("port-file", "");
   o.tokenizer_path = flags->GetOr("tokenizer", "");
   o.log_steps = flags->Has("log-steps");
+  o.tls_cert = flags->GetOr("tls-cert", "");
+  o.tls_key = flags->GetOr("tls-key", "");
+  o.tls_client_ca = flags->GetOr("tls-client-ca", "");
+  o.api_key_file = flags->GetOr("api-key-file", "");
+  o.internal_host = "127.0.0.1";  // the workers are local
+  o.internal_port = 0;
   absl::StatusOr<int> port = IntIn(*flags, "port", 50051, 0, 65535);
   absl::StatusOr<int> workers = IntIn(*flags, "workers", 1, 1, 1024);
   absl::StatusOr<int> kv_mb = IntIn(*flags, "kv-cache-mb", 0, 0, 1 << 30);  // 0: by device
@@ -108,8 +138,13 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<int> batch = IntIn(*flags, "max-batch-tokens", o.max_batch_tokens, 1, 1 << 24);
   absl::StatusOr<int> waiting = IntIn(*flags, "max-waiting", o.max_waiting, 0, 1 << 24);
   absl::StatusOr<int> grace = IntIn(*flags, "drain-grace-s", 30, 0, 86400);
-  for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace})
+  absl::StatusOr<int> worker_timeout = IntIn(*flags, "worker-timeout-s", 5, 1, 3600);
+  absl::StatusOr<int> step_timeout = IntIn(*flags, "step-timeout-s", 300, 1, 86400);
+  for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace,
+                                       &worker_timeout, &step_timeout})
     if (!v->ok()) return Fail("serve", 2, v->status().message());
+  o.worker_timeout = absl::Seconds(*worker_timeout);
+  o.step_timeout = absl::Seconds(*step_timeout);
   const std::string device = flags->GetOr("device", "auto");
   if (*workers > 1)
     return Fail("serve", 2,
@@ -123,16 +158,28 @@ int RunServe(int argc, char** argv) {
   o.max_waiting = *waiting;
   o.drain_grace = absl::Seconds(*grace);
 
+  absl::StatusOr<std::string> secret = RandomSecret();
+  if (!secret.ok()) return Fail("serve", 1, secret.status().message());
+  absl::StatusOr<InternalPlane> plane = InternalPlane::WithSecret(*secret);
+  if (!plane.ok()) return Fail("serve", 1, plane.status().message());
+  o.plane = *plane;
+  // The workers inherit it through the environment: command lines are visible to everyone.
+  setenv(kClusterSecretEnv, secret->c_str(), 1);
+
   absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = Coordinator::Start(o);
   if (!coordinator.ok()) return Fail("serve", 1, coordinator.status().message());
   const std::string address = (*coordinator)->local_address();
+  const std::string internal = (*coordinator)->local_internal_address();
 
+  auto spawn = [&](int i) {
+    return SpawnWorker({"gptoss", "worker", "--coordinator", internal, "--model", o.model_dir,
+                        "--device", device, "--listen", "127.0.0.1:0", "--rank-hint",
+                        absl::StrCat(i), "--kv-cache-mb",
+                        absl::StrCat(*kv_mb)});  // 0 = the worker's default for its device
+  };
   std::vector<pid_t> pids;
   for (int i = 0; i < *workers; ++i) {
-    absl::StatusOr<pid_t> pid = SpawnWorker(
-        {"gptoss", "worker", "--coordinator", address, "--model", o.model_dir, "--device", device,
-         "--listen", "127.0.0.1:0", "--rank-hint", absl::StrCat(i), "--kv-cache-mb",
-         absl::StrCat(*kv_mb)});  // 0 = the worker's default for its device
+    absl::StatusOr<pid_t> pid = spawn(i);
     if (!pid.ok()) return Fail("serve", 1, pid.status().message());
     pids.push_back(*pid);
   }
@@ -140,8 +187,11 @@ int RunServe(int argc, char** argv) {
               address.c_str(), *workers);
   std::fflush(stdout);
 
+  // Restarts of the last minute: a crash loop stops the server instead of spinning.
+  constexpr int kMaxRestartsPerMinute = 5;
+  std::deque<std::chrono::steady_clock::time_point> restarts;
   int exit_code = 0;
-  while (true) {
+  while (exit_code == 0) {
     const int sig = WaitForSignal(/*include_sigchld=*/true);
     if (sig != SIGCHLD) {
       std::fprintf(stderr, "gptoss serve: signal %d, shutting down\n", sig);
@@ -149,18 +199,30 @@ int RunServe(int argc, char** argv) {
     }
     int status = 0;
     pid_t pid;
-    bool worker_died = false;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
       for (size_t i = 0; i < pids.size(); ++i) {
         if (pids[i] != pid) continue;
-        std::fprintf(stderr, "gptoss serve: worker %zu %s\n", i, DescribeExit(status).c_str());
         pids[i] = -1;
-        worker_died = true;
+        const auto now = std::chrono::steady_clock::now();
+        while (!restarts.empty() && now - restarts.front() > std::chrono::minutes(1))
+          restarts.pop_front();
+        if (static_cast<int>(restarts.size()) >= kMaxRestartsPerMinute) {
+          std::fprintf(stderr, "gptoss serve: worker %zu %s; %d restarts within a minute, giving up\n",
+                       i, DescribeExit(status).c_str(), kMaxRestartsPerMinute);
+          exit_code = 1;
+          break;
+        }
+        std::fprintf(stderr, "gptoss serve: worker %zu %s; starting it again\n", i,
+                     DescribeExit(status).c_str());
+        restarts.push_back(now);
+        absl::StatusOr<pid_t> again = spawn(static_cast<int>(i));
+        if (!again.ok()) {
+          std::fprintf(stderr, "gptoss serve: %s\n", std::string(again.status().message()).c_str());
+          exit_code = 1;
+          break;
+        }
+        pids[i] = *again;
       }
-    }
-    if (worker_died) {
-      exit_code = 1;
-      break;
     }
   }
   (*coordinator)->Shutdown();  // drains, then closes the step streams: workers exit
@@ -279,6 +341,8 @@ absl::StatusOr<std::string> ChatTurn(v1::Inference::Stub& stub, const v1::ChatRe
                                      const ChatFlags& flags) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(flags.timeout_s));
+  if (const char* key = std::getenv("GPTOSS_API_KEY"); key != nullptr && *key)
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", key));
   std::unique_ptr<grpc::ClientReader<v1::ChatResponse>> reader = stub.Chat(&ctx, request);
   v1::ChatResponse response;
   std::string final_text;

@@ -178,7 +178,10 @@ def selftest(client):
         checks.append(what)
 
     assert client.health() == "SERVING"
-    check("gptoss.v1.Inference" in client.list_services(), "reflection lists gptoss.v1.Inference")
+    services = client.list_services()
+    check("gptoss.v1.Inference" in services, "reflection lists gptoss.v1.Inference")
+    check("gptoss.v1.Coordinator" not in services,
+          "the public port does not serve the internal plane (gptoss.v1.Coordinator)")
     info = client.info()
     check(info.vocab_size == 201088 and info.context_length > 0, "GetModelInfo")
 

@@ -58,7 +58,12 @@ absl::StatusOr<KvPoolSpec> KvCachePool::PlanForBudget(const ModelConfig& config,
       return absl::ResourceExhaustedError(absl::StrCat(
           "KV budget of ", bytes, " bytes holds ", full_blocks, " full-attention blocks after ",
           spec.num_sliding_blocks, " sliding blocks; need at least max_num_seqs = ", max_num_seqs));
-    spec.num_full_blocks = static_cast<int>(std::min<int64_t>(full_blocks, INT32_MAX / 2));
+    // More blocks than max_num_seqs full contexts can never be used: a huge budget (a worker
+    // offering terabytes) must not become a huge block table in the coordinator.
+    const int64_t useful = static_cast<int64_t>(max_num_seqs) *
+                           ((config.max_position_embeddings + block_size - 1) / block_size);
+    spec.num_full_blocks =
+        static_cast<int>(std::min<int64_t>({full_blocks, useful, INT32_MAX / 2}));
   } else if (left < 0) {
     return absl::ResourceExhaustedError(absl::StrCat("KV budget of ", bytes, " bytes cannot hold ",
                                                      spec.num_sliding_blocks, " sliding blocks"));
