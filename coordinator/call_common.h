@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "coordinator/engine_loop.h"
@@ -24,6 +25,13 @@ struct CallEnv {
   ServingLimits limits;
   // Not OK: the call must not run (no valid API key); it ends with this status at once.
   absl::Status refusal;
+};
+
+// A validated request, ready for the engine: what Generate and Chat hand to it (and what any
+// front end, or a fuzzer, can compute without an engine).
+struct PreparedRequest {
+  CommonParams params;
+  std::vector<int32_t> prompt;
 };
 
 // Times (admission → first token → end) and counts of one request, for FinalInfo.

@@ -19,22 +19,33 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* ChatCall::Start(const CallEnv& env,
   return call.get();
 }
 
-absl::Status ChatCall::Submit(const v1::ChatRequest& request) {
-  const ServingLimits& limits = env_.limits;
-  ASSIGN_OR_RETURN(CommonParams params,
+absl::StatusOr<PreparedRequest> ChatCall::Prepare(const CallEnv& env,
+                                                 const v1::ChatRequest& request) {
+  const ServingLimits& limits = env.limits;
+  PreparedRequest prepared;
+  ASSIGN_OR_RETURN(prepared.params,
                    ValidateCommon(request.sampling(), request.stop(), request.logprobs(),
                                   request.priority(), request.request_id(), limits, RandomSeed()));
-  if (params.ignore_eos)
+  if (prepared.params.ignore_eos)
     return absl::InvalidArgumentError(
         "stop.ignore_eos: not supported by Chat (it always stops at <|return|> and <|call|>)");
   ASSIGN_OR_RETURN(harmony::Conversation conversation,
                    ConversationFromChatRequest(request, TodayUtc()));
-  absl::StatusOr<std::vector<int>> rendered = env_.renderer->RenderForCompletion(conversation);
+  absl::StatusOr<std::vector<int>> rendered = env.renderer->RenderForCompletion(conversation);
   if (!rendered.ok())
     return absl::InvalidArgumentError(absl::StrCat("messages: ", rendered.status().message()));
-  std::vector<int32_t> prompt(rendered->begin(), rendered->end());
-  RETURN_IF_ERROR(ValidatePromptLength(prompt.size(), params.max_tokens, limits));
+  prepared.prompt.assign(rendered->begin(), rendered->end());
+  RETURN_IF_ERROR(
+      ValidatePromptLength(prepared.prompt.size(), prepared.params.max_tokens, limits));
+  return prepared;
+}
+
+absl::Status ChatCall::Submit(const v1::ChatRequest& request) {
+  const ServingLimits& limits = env_.limits;
+  ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
   if (!env_.engine) return absl::UnavailableError("no workers are ready");
+  const CommonParams& params = prepared.params;
+  std::vector<int32_t>& prompt = prepared.prompt;
 
   prompt_tokens_ = static_cast<int>(prompt.size());
   seed_ = params.sampling.seed;

@@ -26,6 +26,11 @@ class ChatCall final : public StreamReactor<v1::ChatResponse>, public RequestObs
   static grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const CallEnv& env,
                                                            const v1::ChatRequest& request);
 
+  // Validates the request and builds its prompt: INVALID_ARGUMENT naming the field. Pure: no
+  // engine is needed (the limits and the tokenizer/renderer come from `env`).
+  static absl::StatusOr<PreparedRequest> Prepare(const CallEnv& env,
+                                                 const v1::ChatRequest& request);
+
   bool OnToken(const SequenceUpdate& update) override;
   void OnEnded(FinishReason reason, const absl::Status& error) override;
 

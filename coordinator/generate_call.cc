@@ -17,15 +17,17 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateCall::Start(
   return call.get();
 }
 
-absl::Status GenerateCall::Submit(const v1::GenerateRequest& request) {
-  const ServingLimits& limits = env_.limits;
-  ASSIGN_OR_RETURN(CommonParams params,
+absl::StatusOr<PreparedRequest> GenerateCall::Prepare(const CallEnv& env,
+                                                     const v1::GenerateRequest& request) {
+  const ServingLimits& limits = env.limits;
+  PreparedRequest prepared;
+  ASSIGN_OR_RETURN(prepared.params,
                    ValidateCommon(request.sampling(), request.stop(), request.logprobs(),
                                   request.priority(), request.request_id(), limits, RandomSeed()));
-  std::vector<int32_t> prompt;
+  std::vector<int32_t>& prompt = prepared.prompt;
   switch (request.prompt_case()) {
     case v1::GenerateRequest::kText: {
-      std::vector<int> ids = env_.tokenizer->Encode(request.text());
+      std::vector<int> ids = env.tokenizer->Encode(request.text());
       prompt.assign(ids.begin(), ids.end());
       break;
     }
@@ -37,8 +39,16 @@ absl::Status GenerateCall::Submit(const v1::GenerateRequest& request) {
     default:
       return absl::InvalidArgumentError("prompt: empty (set text or token_ids)");
   }
-  RETURN_IF_ERROR(ValidatePromptLength(prompt.size(), params.max_tokens, limits));
+  RETURN_IF_ERROR(ValidatePromptLength(prompt.size(), prepared.params.max_tokens, limits));
+  return prepared;
+}
+
+absl::Status GenerateCall::Submit(const v1::GenerateRequest& request) {
+  const ServingLimits& limits = env_.limits;
+  ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
   if (!env_.engine) return absl::UnavailableError("no workers are ready");
+  const CommonParams& params = prepared.params;
+  std::vector<int32_t>& prompt = prepared.prompt;
 
   prompt_tokens_ = static_cast<int>(prompt.size());
   seed_ = params.sampling.seed;
