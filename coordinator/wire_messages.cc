@@ -1,6 +1,8 @@
 #include "coordinator/wire_messages.h"
 
+#include <cstdio>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/tokenizer/utf8.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/unknown_field_set.h"
 
 namespace gptoss {
@@ -45,9 +48,24 @@ std::optional<std::string> FindInvalidUtf8(const UnknownFieldSet& fields, const 
   return std::nullopt;
 }
 
+// protobuf logs every invalid-UTF-8 parse to stderr; here that is a client's error, which the
+// client is told about, and a hostile client must not be able to flood the log with it.
+void QuietUtf8ParseErrors() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* filename,
+                                       int line, const std::string& message) {
+      if (message.find("invalid UTF-8") != std::string::npos) return;
+      std::fprintf(stderr, "[libprotobuf %d %s:%d] %s\n", static_cast<int>(level), filename, line,
+                   message.c_str());
+    });
+  });
+}
+
 }  // namespace
 
 absl::Status ParseRequest(const grpc::ByteBuffer& buffer, google::protobuf::Message* out) {
+  QuietUtf8ParseErrors();
   std::vector<grpc::Slice> slices;
   std::string bytes;
   if (buffer.Dump(&slices).ok()) {

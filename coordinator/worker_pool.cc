@@ -525,6 +525,7 @@ void WorkerPool::Abandon(uint64_t generation, const std::string& reason) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (generation != generation_) return;
+    std::fprintf(stderr, "coordinator: %s; abandoning the worker world\n", reason.c_str());
     for (auto& c : live_contexts_) c->TryCancel();  // a step blocked on the rank returns now
   }
   std::lock_guard<std::mutex> step_lock(step_mu_);

@@ -21,10 +21,13 @@ class WorkerService::StepReactor final
       Finish(grpc::Status::OK);
       return;
     }
-    service_->Post([this] {
+    const bool posted = service_->Post([this] {
       service_->Execute(plan_, &result_);
       StartWrite(&result_);
     });
+    // A plan that arrives while the worker shuts down would never be answered, and the server
+    // would wait for this stream forever: end it now.
+    if (!posted) Finish(ToGrpcStatus(absl::UnavailableError("worker is shutting down")));
   }
 
   void OnWriteDone(bool ok) override {
@@ -133,10 +136,12 @@ grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult>* WorkerService::StepStream
   return new StepReactor(this);
 }
 
-void WorkerService::Post(std::function<void()> job) {
+bool WorkerService::Post(std::function<void()> job) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (shutdown_) return false;
   jobs_.push_back(std::move(job));
   cv_.notify_all();
+  return true;
 }
 
 void WorkerService::StepThread() {

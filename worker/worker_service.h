@@ -53,8 +53,9 @@ class WorkerService final : public v1::Worker::CallbackService {
 
  private:
   class StepReactor;
-  // Runs `job` on the step thread.
-  void Post(std::function<void()> job);
+  // Runs `job` on the step thread; false (and `job` dropped) once Shutdown() was called, when
+  // the step thread may already be gone.
+  bool Post(std::function<void()> job);
   void StepThread();
   // Step thread: plan → result (errors become StepResult.error).
   void Execute(const v1::StepPlan& plan, v1::StepResult* result);
