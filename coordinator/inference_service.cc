@@ -61,12 +61,40 @@ CallEnv InferenceService::Env(const grpc::CallbackServerContext& context) const 
   return CallEnv{engine_, tokenizer_, renderer_, limits_, std::move(refusal)};
 }
 
-// A unary call: parse, authorize, run `body`, serialize; every error through Answer().
+// Counts a large call for as long as it lives; refuses beyond the limit.
+class LargeCallSlot {
+ public:
+  LargeCallSlot(std::atomic<int>* in_flight, bool large) : in_flight_(large ? in_flight : nullptr) {
+    if (in_flight_ && in_flight_->fetch_add(1) >= InferenceService::kMaxLargeCalls) {
+      in_flight_->fetch_sub(1);
+      in_flight_ = nullptr;
+      refused_ = true;
+    }
+  }
+  ~LargeCallSlot() {
+    if (in_flight_) in_flight_->fetch_sub(1);
+  }
+  bool refused() const { return refused_; }
+
+ private:
+  std::atomic<int>* in_flight_;
+  bool refused_ = false;
+};
+
+// A unary call: authorize, bound, parse, run `body`, serialize; every error through Answer().
 template <typename Request, typename Response, typename Body>
 grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiKeys& keys,
-                                const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response,
-                                Body body) {
+                                std::atomic<int>* large_calls, const grpc::ByteBuffer* raw_request,
+                                grpc::ByteBuffer* raw_response, Body body) {
   absl::Status status = keys.Check(*context);
+  const LargeCallSlot slot(large_calls,
+                           raw_request->Length() > InferenceService::kLargeRequestBytes);
+  if (status.ok() && slot.refused())
+    status = absl::ResourceExhaustedError(
+        absl::StrCat("more than ", InferenceService::kMaxLargeCalls,
+                     " large tokenizer calls in flight; retry later"));
+  if (status.ok() && context->IsCancelled())
+    status = absl::CancelledError("cancelled before the work started");
   Request request;
   Response response;
   if (status.ok()) status = ParseRequest(*raw_request, &request);
@@ -95,7 +123,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
                                                      const grpc::ByteBuffer* request,
                                                      grpc::ByteBuffer* response) {
   return Unary<v1::TokenizeRequest, v1::TokenizeResponse>(
-      context, keys_, request, response,
+      context, keys_, &large_calls_, request, response,
       [this](const v1::TokenizeRequest& r, v1::TokenizeResponse* out) {
         return DoTokenize(r, out);
       });
@@ -105,7 +133,7 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
                                                        const grpc::ByteBuffer* request,
                                                        grpc::ByteBuffer* response) {
   return Unary<v1::DetokenizeRequest, v1::DetokenizeResponse>(
-      context, keys_, request, response,
+      context, keys_, &large_calls_, request, response,
       [this](const v1::DetokenizeRequest& r, v1::DetokenizeResponse* out) {
         return DoDetokenize(r, out);
       });
@@ -116,7 +144,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
                                                          grpc::ByteBuffer* response) {
   const CallEnv env = Env(*context);
   return Unary<v1::GetModelInfoRequest, v1::ModelInfo>(
-      context, keys_, request, response,
+      context, keys_, &large_calls_, request, response,
       [this, &env](const v1::GetModelInfoRequest&, v1::ModelInfo* out) {
         return DoGetModelInfo(env, out);
       });

@@ -9,11 +9,15 @@
 //  - With API keys, every rpc needs `authorization: Bearer <key>` (UNAUTHENTICATED otherwise);
 //    health and reflection are other services and stay open.
 //  - Bounded work: Tokenize is linear in its text (gRPC caps a request at 4 MB); Detokenize
-//    refuses (RESOURCE_EXHAUSTED) to produce more than kMaxDetokenizeBytes.
+//    refuses (RESOURCE_EXHAUSTED) to produce more than kMaxDetokenizeBytes. Large Tokenize and
+//    Detokenize calls (over kLargeRequestBytes) run at most kMaxLargeCalls at a time (beyond:
+//    RESOURCE_EXHAUSTED at once), and a call whose client already cancelled or whose deadline
+//    passed does no work.
 //  - Every error leaves through ToGrpcStatus (status_mapping.h).
 //  - Thread-safe: SetEngine() may race with calls; each call sees the engine or not.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +40,8 @@ class InferenceService final : public RawInferenceService {
  public:
   // Text a Detokenize call may produce (raw bytes; the response carries them twice).
   static constexpr size_t kMaxDetokenizeBytes = size_t{4} << 20;
+  static constexpr size_t kLargeRequestBytes = size_t{64} << 10;
+  static constexpr int kMaxLargeCalls = 4;
 
   // `tokenizer`, `renderer` and `pool` must outlive the service.
   InferenceService(const ModelConfig& config, std::string model_name, const Tokenizer* tokenizer,
@@ -76,6 +82,7 @@ class InferenceService final : public RawInferenceService {
   const harmony::HarmonyRenderer* const renderer_;
   const WorkerPool* const pool_;
   const ApiKeys keys_;
+  mutable std::atomic<int> large_calls_{0};
 
   mutable std::mutex mu_;
   std::shared_ptr<EngineLoop> engine_;
