@@ -62,6 +62,7 @@ absl::Status ApiKeys::Check(absl::string_view authorization) const {
       !absl::EqualsIgnoreCase(authorization.substr(0, kBearer.size()), kBearer))
     return absl::UnauthenticatedError("the authorization header is not 'Bearer <key>'");
   const absl::string_view key = absl::StripAsciiWhitespace(authorization.substr(kBearer.size()));
+  if (key.size() > kMaxKeyBytes) return absl::UnauthenticatedError("the API key is not valid");
   bool found = false;
   for (const std::string& k : keys_)
     found |= ConstantTimeEquals(std::string_view(key.data(), key.size()), k);  // no early exit

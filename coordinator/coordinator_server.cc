@@ -164,6 +164,21 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
                                                    c->tokenizer_.get(), &*c->renderer_,
                                                    c->pool_.get(), std::move(keys));
 
+  // The internal listener first: health and reflection are process-wide switches read when a
+  // server is built, and the internal plane serves neither (nothing there is for the public).
+  const std::string internal_host =
+      options.internal_host.empty() ? options.host : options.internal_host;
+  grpc::EnableDefaultHealthCheckService(false);
+  grpc::ServerBuilder internal;
+  internal.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  internal.AddListeningPort(absl::StrCat(internal_host, ":", options.internal_port),
+                            c->pool_->plane().ServerCredentials(), &c->internal_port_);
+  internal.RegisterService(c->pool_.get());
+  c->internal_server_ = internal.BuildAndStart();
+  if (!c->internal_server_ || c->internal_port_ == 0)
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", internal_host, ":",
+                                               options.internal_port, " (--internal-port)"));
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -177,17 +192,6 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   if (!c->server_ || c->port_ == 0)
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.host, ":", options.port));
-  const std::string internal_host =
-      options.internal_host.empty() ? options.host : options.internal_host;
-  grpc::ServerBuilder internal;
-  internal.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  internal.AddListeningPort(absl::StrCat(internal_host, ":", options.internal_port),
-                            c->pool_->plane().ServerCredentials(), &c->internal_port_);
-  internal.RegisterService(c->pool_.get());
-  c->internal_server_ = internal.BuildAndStart();
-  if (!c->internal_server_ || c->internal_port_ == 0)
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", internal_host, ":",
-                                               options.internal_port, " (--internal-port)"));
   c->UpdateHealth();  // NOT_SERVING until the workers are ready
   Coordinator* raw = c.get();
   c->pool_->SetReadinessCallback([raw](bool) { raw->UpdateHealth(); });
@@ -226,11 +230,11 @@ std::string Coordinator::local_internal_address() const {
 
 void Coordinator::UpdateHealth() {
   bool serving;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!server_ || shut_down_) return;
-    serving = !draining_ && engine_ != nullptr && pool_->ready();
-  }
+  // Decided and published under one lock: a readiness change computed before a drain began
+  // must not overwrite the drain's NOT_SERVING.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!server_ || shut_down_) return;
+  serving = !draining_ && engine_ != nullptr && pool_->ready();
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
   health->SetServingStatus(serving);

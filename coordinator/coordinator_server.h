@@ -77,6 +77,8 @@ class Coordinator {
   std::string local_internal_address() const;
   // Drain (see above) and stop everything. Idempotent.
   void Shutdown();
+  // A worker process that this process supervises exited (gptoss serve).
+  void WorkerExited(const std::string& what) { pool_->WorkerExited(what); }
 
  private:
   explicit Coordinator(const CoordinatorOptions& options) : options_(options) {}

@@ -61,6 +61,8 @@ CallEnv InferenceService::Env(const grpc::CallbackServerContext& context) const 
   return CallEnv{engine_, tokenizer_, renderer_, limits_, std::move(refusal)};
 }
 
+namespace {
+
 // Counts a large call for as long as it lives; refuses beyond the limit.
 class LargeCallSlot {
  public:
@@ -81,6 +83,11 @@ class LargeCallSlot {
   bool refused_ = false;
 };
 
+absl::Status LargeCallRefusal() {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "more than ", InferenceService::kMaxLargeCalls, " large requests in flight; retry later"));
+}
+
 // A unary call: authorize, bound, parse, run `body`, serialize; every error through Answer().
 template <typename Request, typename Response, typename Body>
 grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiKeys& keys,
@@ -89,10 +96,7 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiK
   absl::Status status = keys.Check(*context);
   const LargeCallSlot slot(large_calls,
                            raw_request->Length() > InferenceService::kLargeRequestBytes);
-  if (status.ok() && slot.refused())
-    status = absl::ResourceExhaustedError(
-        absl::StrCat("more than ", InferenceService::kMaxLargeCalls,
-                     " large tokenizer calls in flight; retry later"));
+  if (status.ok() && slot.refused()) status = LargeCallRefusal();
   if (status.ok() && context->IsCancelled())
     status = absl::CancelledError("cancelled before the work started");
   Request request;
@@ -103,20 +107,32 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiK
   return Answer(context, status);
 }
 
+// The gate of a streaming call: the slot is held while Start() validates and builds the prompt
+// (the tokenizing of a large prompt is the costly part; the engine bounds the rest).
+template <typename Call, typename Request>
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartStream(grpc::CallbackServerContext* context,
+                                                        CallEnv env, std::atomic<int>* large_calls,
+                                                        const grpc::ByteBuffer* raw) {
+  const LargeCallSlot slot(large_calls, raw->Length() > InferenceService::kLargeRequestBytes);
+  if (env.refusal.ok() && slot.refused()) env.refusal = LargeCallRefusal();
+  if (env.refusal.ok() && context->IsCancelled())
+    env.refusal = absl::CancelledError("cancelled before the work started");
+  Request request;
+  if (env.refusal.ok()) env.refusal = ParseRequest(*raw, &request);
+  return Call::Start(env, request);
+}
+
+}  // namespace
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Generate(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
-  CallEnv env = Env(*context);
-  v1::GenerateRequest request;
-  if (env.refusal.ok()) env.refusal = ParseRequest(*raw, &request);
-  return GenerateCall::Start(env, request);
+  return StartStream<GenerateCall, v1::GenerateRequest>(context, Env(*context), &large_calls_,
+                                                        raw);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Chat(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
-  CallEnv env = Env(*context);
-  v1::ChatRequest request;
-  if (env.refusal.ok()) env.refusal = ParseRequest(*raw, &request);
-  return ChatCall::Start(env, request);
+  return StartStream<ChatCall, v1::ChatRequest>(context, Env(*context), &large_calls_, raw);
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
@@ -172,6 +188,9 @@ absl::Status InferenceService::DoDetokenize(const v1::DetokenizeRequest& request
                                                        kMaxDetokenizeBytes,
                                                        " bytes; detokenize fewer ids per call"));
   }
+  // A small request can still decode to a large text: such calls share the large-call slots.
+  const LargeCallSlot slot(&large_calls_, out_bytes > kLargeRequestBytes);
+  if (slot.refused()) return LargeCallRefusal();
   std::vector<int> ids(request.token_ids().begin(), request.token_ids().end());
   absl::StatusOr<std::string> raw = tokenizer_->Decode(ids);
   if (!raw.ok())

@@ -9,10 +9,11 @@
 //  - With API keys, every rpc needs `authorization: Bearer <key>` (UNAUTHENTICATED otherwise);
 //    health and reflection are other services and stay open.
 //  - Bounded work: Tokenize is linear in its text (gRPC caps a request at 4 MB); Detokenize
-//    refuses (RESOURCE_EXHAUSTED) to produce more than kMaxDetokenizeBytes. Large Tokenize and
-//    Detokenize calls (over kLargeRequestBytes) run at most kMaxLargeCalls at a time (beyond:
-//    RESOURCE_EXHAUSTED at once), and a call whose client already cancelled or whose deadline
-//    passed does no work.
+//    refuses (RESOURCE_EXHAUSTED) to produce more than kMaxDetokenizeBytes. Large calls (a
+//    request over kLargeRequestBytes: its tokenizing or prompt building is the expensive part;
+//    or a Detokenize producing over kLargeRequestBytes) run at most kMaxLargeCalls at a time
+//    (beyond: RESOURCE_EXHAUSTED at once), and a call whose client already cancelled or whose
+//    deadline passed does no work.
 //  - Every error leaves through ToGrpcStatus (status_mapping.h).
 //  - Thread-safe: SetEngine() may race with calls; each call sees the engine or not.
 #pragma once
@@ -39,7 +40,7 @@ using RawInferenceService = v1::Inference::WithRawCallbackMethod_Generate<
 class InferenceService final : public RawInferenceService {
  public:
   // Text a Detokenize call may produce (raw bytes; the response carries them twice).
-  static constexpr size_t kMaxDetokenizeBytes = size_t{4} << 20;
+  static constexpr size_t kMaxDetokenizeBytes = size_t{1} << 20;
   static constexpr size_t kLargeRequestBytes = size_t{64} << 10;
   static constexpr int kMaxLargeCalls = 4;
 

@@ -58,9 +58,9 @@ absl::Status RendezvousStore::Set(const std::string& key, std::string value) {
 
 void RendezvousStore::Get(std::vector<std::string> keys, std::chrono::milliseconds timeout,
                           Done done) {
-  if (keys.empty() || keys.size() > limits_.max_keys)
+  if (keys.empty() || keys.size() > limits_.max_keys_per_wait)
     return done(absl::InvalidArgumentError(
-        absl::StrCat("keys: ", keys.size(), " given, must be 1..", limits_.max_keys)));
+        absl::StrCat("keys: ", keys.size(), " given, must be 1..", limits_.max_keys_per_wait)));
   for (const std::string& k : keys)
     if (k.empty() || k.size() > limits_.max_key_bytes)
       return done(absl::InvalidArgumentError(

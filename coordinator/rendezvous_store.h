@@ -31,6 +31,7 @@ struct RendezvousLimits {
   size_t max_value_bytes = size_t{1} << 20;
   size_t max_total_bytes = size_t{64} << 20;
   size_t max_waiters = 1024;
+  size_t max_keys_per_wait = 64;
   std::chrono::milliseconds default_timeout{30000};
   std::chrono::milliseconds max_timeout{300000};
 };

@@ -97,12 +97,6 @@ WorkerPool::WorkerPool(const ModelConfig& config, WorkerPoolOptions options)
 WorkerPool::~WorkerPool() {
   Shutdown();
   if (monitor_.joinable()) monitor_.join();
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    threads.swap(threads_);
-  }
-  for (std::thread& t : threads) t.join();
 }
 
 void WorkerPool::SetReadinessCallback(std::function<void(bool)> callback) {
@@ -149,7 +143,7 @@ void WorkerPool::FillParallelInfo(v1::ParallelInfo* info) const {
   for (size_t r = 0; r < ranks_.size(); ++r) {
     v1::WorkerInfo* w = info->add_workers();
     w->set_rank(static_cast<uint32_t>(r));
-    w->set_address(ranks_[r].address);
+    // No address: public clients learn nothing about the internal network.
     w->set_device(ranks_[r].device);
   }
 }
@@ -334,7 +328,7 @@ void WorkerPool::CompleteWorldLocked() {
   backend_ = backend;
   phase_ = Phase::kStarting;
   cv_.notify_all();
-  threads_.emplace_back([this, gen = generation_] { BringUp(gen); });
+  // The monitor thread brings the world up (cv_ wakes it).
   for (Registrant& r : regs) r.reactor->Finish(grpc::Status::OK);
 }
 
@@ -451,7 +445,7 @@ void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason
     was_ready = phase_ == Phase::kReady;
     stopped = phase_ == Phase::kStopped;
     if (phase_ != Phase::kStopped) phase_ = Phase::kRegistering;
-    store_.EraseWithPrefix(absl::StrCat("world", generation_, "/"));
+    store_.EraseWithPrefix("");  // keys belong to one world
     ++generation_;
     ranks_.clear();
     contexts.swap(live_contexts_);
@@ -536,20 +530,30 @@ void WorkerPool::Monitor() {
   uint64_t watched = 0;  // the generation the stubs below belong to
   std::vector<std::unique_ptr<v1::Worker::Stub>> stubs;
   std::vector<std::chrono::steady_clock::time_point> last_answer;
-  const auto call_timeout = std::max(absl::Milliseconds(200), options_.worker_timeout / 2);
   while (true) {
     std::vector<Rank> ranks;
     uint64_t generation;
     std::chrono::steady_clock::time_point step_started;
+    bool bring_up = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      auto new_world = [&] { return phase_ == Phase::kStarting && brought_up_ != generation_; };
       cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.heartbeat_interval),
-                   [&] { return phase_ == Phase::kStopped; });
+                   [&] { return phase_ == Phase::kStopped || new_world(); });
       if (phase_ == Phase::kStopped) return;
-      if (phase_ != Phase::kReady) continue;
       generation = generation_;
+      if (new_world()) {
+        brought_up_ = generation;
+        bring_up = true;
+      } else if (phase_ != Phase::kReady) {
+        continue;
+      }
       ranks = ranks_;
       step_started = step_started_;
+    }
+    if (bring_up) {
+      BringUp(generation);
+      continue;
     }
     const auto now = std::chrono::steady_clock::now();
     if (step_started != std::chrono::steady_clock::time_point{} &&
@@ -565,45 +569,86 @@ void WorkerPool::Monitor() {
       last_answer.assign(ranks.size(), now);
       watched = generation;
     }
-    for (size_t r = 0; r < ranks.size(); ++r) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(call_timeout));
-      options_.plane.Authorize(&ctx);
-      v1::ShardInfo info;
-      const grpc::Status st = stubs[r]->GetShardInfo(&ctx, v1::GetShardInfoRequest(), &info);
-      const auto after = std::chrono::steady_clock::now();
-      if (st.ok() && info.ready()) {
-        last_answer[r] = after;
-      } else if (after - last_answer[r] > absl::ToChronoNanoseconds(options_.worker_timeout)) {
-        Abandon(generation,
-                absl::StrCat("rank ", r, " (", ranks[r].address, ") did not answer for ",
-                             absl::FormatDuration(options_.worker_timeout), ": ",
-                             st.ok() ? "not ready" : st.error_message()));
-        break;
-      }
+    const std::string silent = Heartbeat(ranks, stubs, last_answer);
+    if (!silent.empty()) Abandon(generation, silent);
+  }
+}
+
+std::string WorkerPool::Heartbeat(const std::vector<Rank>& ranks,
+                                  std::vector<std::unique_ptr<v1::Worker::Stub>>& stubs,
+                                  std::vector<std::chrono::steady_clock::time_point>& last_answer) {
+  // All ranks at once, so that detection time does not grow with the world size.
+  struct Call {
+    grpc::ClientContext context;
+    v1::ShardInfo info;
+    grpc::Status status;
+  };
+  const auto deadline = std::chrono::system_clock::now() +
+                        absl::ToChronoNanoseconds(std::max(absl::Milliseconds(200),
+                                                           options_.worker_timeout / 2));
+  std::vector<std::unique_ptr<Call>> calls;
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = ranks.size();
+  const v1::GetShardInfoRequest request;
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    calls.push_back(std::make_unique<Call>());
+    Call* call = calls.back().get();
+    call->context.set_deadline(deadline);
+    options_.plane.Authorize(&call->context);
+    stubs[r]->async()->GetShardInfo(&call->context, &request, &call->info,
+                                    [&, call](grpc::Status status) {
+                                      std::lock_guard<std::mutex> lock(mu);
+                                      call->status = std::move(status);
+                                      if (--pending == 0) cv.notify_all();
+                                    });
+  }
+  {
+    // Every call ends by its deadline (gRPC enforces it), so this wait is bounded.
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return pending == 0; });
+  }
+  const auto after = std::chrono::steady_clock::now();
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const Call& call = *calls[r];
+    if (call.status.ok() && call.info.ready()) {
+      last_answer[r] = after;
+    } else if (after - last_answer[r] > absl::ToChronoNanoseconds(options_.worker_timeout)) {
+      return absl::StrCat("rank ", r, " (", ranks[r].address, ") did not answer for ",
+                          absl::FormatDuration(options_.worker_timeout), ": ",
+                          call.status.ok() ? "not ready" : call.status.error_message());
     }
   }
+  return "";
+}
+
+void WorkerPool::WorkerExited(const std::string& what) {
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ != Phase::kStarting && phase_ != Phase::kReady) return;
+    generation = generation_;
+  }
+  Abandon(generation, what);
 }
 
 void WorkerPool::Shutdown() {
   std::vector<Registrant> pending;
+  uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (phase_ == Phase::kStopped) return;
+    // Stopped at once, so that no registration slips in between (CheckRegistrationLocked).
+    phase_ = Phase::kStopped;
+    generation = generation_;
     pending.swap(pending_);
     // Cancel the streams first so that a step blocked on a dead worker returns.
     for (auto& c : live_contexts_) c->TryCancel();
+    cv_.notify_all();
   }
   for (Registrant& r : pending)
     r.reactor->Finish(ToGrpcStatus(absl::UnavailableError("coordinator shutting down")));
   std::lock_guard<std::mutex> step_lock(step_mu_);
-  uint64_t generation;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    phase_ = Phase::kStopped;
-    generation = generation_;
-    cv_.notify_all();
-  }
   ResetWorldLocked(generation, "coordinator shutting down");
   store_.Close();  // blocked Store* calls end now
 }
@@ -617,6 +662,15 @@ grpc::ServerUnaryReactor* WorkerPool::StoreSet(grpc::CallbackServerContext* cont
                                                v1::StoreSetResponse* /*response*/) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status = options_.plane.Check(*context);
+  if (status.ok()) {
+    // Only the forming or current world may write, under its own prefix: a late writer from a
+    // finished world cannot fill the store for every world after it.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ != Phase::kStarting && phase_ != Phase::kReady)
+      status = absl::FailedPreconditionError("no world is forming");
+    else if (!absl::StartsWith(request->key(), absl::StrCat("world", generation_, "/")))
+      status = absl::InvalidArgumentError("key: not under this world's store_prefix");
+  }
   if (status.ok()) status = store_.Set(request->key(), request->value());
   reactor->Finish(ToGrpcStatus(status));
   return reactor;

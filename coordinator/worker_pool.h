@@ -21,6 +21,8 @@
 //    every call to a worker carries it. Registration accepts only plausible values (printable
 //    host:port addresses, kv_cache_bytes <= max_kv_cache_bytes) and only while a world forms (or
 //    re-forms after a failure). Errors never reveal the coordinator's fingerprint or secret.
+//  - The store takes keys only from the world being brought up or serving, under its
+//    store_prefix, and forgets them when that world ends.
 //  - Liveness: while a world is up, every rank answers a GetShardInfo heartbeat each
 //    heartbeat_interval; a rank silent for worker_timeout (dead, hung, SIGSTOPped), or a step
 //    running past step_timeout, resets the world: the step in flight fails with UNAVAILABLE,
@@ -110,6 +112,9 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   // Fails pending registrations, stops the bring-up and closes every step stream (workers
   // stop). Idempotent.
   void Shutdown();
+  // A local worker process exited (gptoss serve saw it): end the current world now instead of
+  // waiting for the heartbeat to time out.
+  void WorkerExited(const std::string& what);
 
  private:
   class RegisterReactor;
@@ -133,14 +138,18 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   // Under mu_: every rank registered; assigns ranks, fixes the geometry, answers everyone.
   void CompleteWorldLocked();
   void RemoveRegistrant(RegisterReactor* reactor);
-  // Bring-up thread: waits for every rank's shard, then opens the step streams.
+  // Monitor thread: waits for every rank's shard, then opens the step streams.
   void BringUp(uint64_t generation);
   absl::Status OpenStreams(uint64_t generation);
   // Ends the current world (step_mu_ must be held by the caller).
   void ResetWorldLocked(uint64_t generation, const std::string& reason);
   void NotifyReadiness(bool ready);
-  // Monitor thread: heartbeats and the step watchdog.
+  // Monitor thread: brings each new world up, then heartbeats it and watches its steps.
   void Monitor();
+  // Heartbeats every rank at once; the first rank silent for worker_timeout, or "".
+  std::string Heartbeat(const std::vector<Rank>& ranks,
+                        std::vector<std::unique_ptr<v1::Worker::Stub>>& stubs,
+                        std::vector<std::chrono::steady_clock::time_point>& last_answer);
   // Cancels the live streams (a blocked step returns) and resets the world.
   void Abandon(uint64_t generation, const std::string& reason);
 
@@ -159,7 +168,7 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   std::string backend_;
   std::optional<KvPoolSpec> kv_spec_;
   std::vector<std::shared_ptr<grpc::ClientContext>> live_contexts_;  // for Shutdown's cancel
-  std::vector<std::thread> threads_;                                 // bring-up threads
+  uint64_t brought_up_ = 0;  // the last generation the monitor thread brought up
   std::function<void(bool)> readiness_callback_;
   // When the step in flight started (steady clock; 0 when none), for the watchdog.
   std::chrono::steady_clock::time_point step_started_{};

@@ -78,6 +78,11 @@ absl::StatusOr<InternalPlane> InternalPlane::Load(const InternalPlaneFiles& file
     ASSIGN_OR_RETURN(plane.tls_cert_, ReadSmallFile(files.tls_cert, "--internal-tls-cert"));
     ASSIGN_OR_RETURN(plane.tls_key_, ReadSmallFile(files.tls_key, "--internal-tls-key"));
     ASSIGN_OR_RETURN(plane.tls_ca_, ReadSmallFile(files.tls_ca, "--internal-tls-ca"));
+    // An empty file (an unfilled secret mount) must not quietly mean plaintext.
+    if (plane.tls_cert_.empty() || plane.tls_key_.empty() || plane.tls_ca_.empty())
+      return absl::InvalidArgumentError(
+          "--internal-tls-cert, --internal-tls-key and --internal-tls-ca must not be empty");
+    plane.tls_ = true;
   }
   return plane;
 }
@@ -117,7 +122,7 @@ absl::Status InternalPlane::Check(const grpc::ServerContextBase& context) const 
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find(kClusterSecretMetadata);
   bool ok = false;
-  if (it != metadata.end() && metadata.count(kClusterSecretMetadata) == 1)
+  if (!secret_.empty() && it != metadata.end() && metadata.count(kClusterSecretMetadata) == 1)
     ok = ConstantTimeEquals(std::string_view(it->second.data(), it->second.size()), secret_);
   if (!ok) return absl::UnauthenticatedError("missing or wrong cluster secret");
   return absl::OkStatus();

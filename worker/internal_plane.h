@@ -41,7 +41,7 @@ class InternalPlane {
   // A plane with this secret and no TLS (tests, `gptoss serve`).
   static absl::StatusOr<InternalPlane> WithSecret(std::string secret);
 
-  bool tls() const { return !tls_cert_.empty(); }
+  bool tls() const { return tls_; }
 
   std::shared_ptr<grpc::ServerCredentials> ServerCredentials() const;
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) const;
@@ -51,7 +51,8 @@ class InternalPlane {
   absl::Status Check(const grpc::ServerContextBase& context) const;
 
  private:
-  std::string secret_;
+  std::string secret_;  // never empty in a loaded plane; an empty one refuses every call
+  bool tls_ = false;
   std::string tls_cert_, tls_key_, tls_ca_;
 };
 

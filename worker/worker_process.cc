@@ -117,7 +117,10 @@ absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
     grpc::Status st = stub->Register(&ctx, request, &response);
     if (st.ok()) return response;
     if (stop) return absl::CancelledError("stopped while registering");
-    const bool retry = st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+    // RESOURCE_EXHAUSTED: the world is still complete (the coordinator has not yet noticed the
+    // rank this process replaces); it will be within its worker timeout.
+    const bool full = st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+    const bool retry = full || st.error_code() == grpc::StatusCode::UNAVAILABLE ||
                        st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (!retry || std::chrono::steady_clock::now() > give_up)
       return FromGrpcStatus(st, absl::StrCat("registering with ", options.coordinator));
@@ -126,6 +129,7 @@ absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
                        st.error_message(), ")"));
       said_waiting = true;
     }
+    if (full) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
 }
 

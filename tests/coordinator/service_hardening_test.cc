@@ -54,9 +54,9 @@ int NumThreads() {
 }
 
 TEST(RendezvousStoreTest, GetAnswersAtOnceOrWhenTheKeyIsSet) {
+  Outcome now, later;
   RendezvousStore store;
   ASSERT_TRUE(store.Set("a", "1").ok());
-  Outcome now, later;
   store.Get({"a"}, std::chrono::milliseconds(0), now.Callback());
   EXPECT_EQ(now.calls, 1);
   EXPECT_EQ(*now.last, "1");
@@ -71,9 +71,9 @@ TEST(RendezvousStoreTest, GetAnswersAtOnceOrWhenTheKeyIsSet) {
 
 TEST(RendezvousStoreTest, ManyShortWaitsUseNoThreadEachAndAllTimeOut) {
   // The finding: StoreGet(timeout_ms=1) left a thread behind per call.
+  std::vector<Outcome> outcomes(500);  // outlives the store, whose Close() may call back
   RendezvousStore store;
   const int before = NumThreads();
-  std::vector<Outcome> outcomes(500);
   for (Outcome& o : outcomes) store.Get({"never"}, std::chrono::milliseconds(1), o.Callback());
   EXPECT_LE(NumThreads(), before);  // the store's one timer thread already existed
   for (Outcome& o : outcomes) {
@@ -91,6 +91,7 @@ TEST(RendezvousStoreTest, LimitsAreEnforced) {
   limits.max_total_bytes = 25;
   limits.max_waiters = 2;
   limits.max_key_bytes = 8;
+  Outcome w1, w2, w3;  // outlive the store
   RendezvousStore store(limits);
   EXPECT_EQ(store.Set("k", std::string(11, 'x')).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store.Set(std::string(9, 'k'), "v").code(), absl::StatusCode::kInvalidArgument);
@@ -101,7 +102,6 @@ TEST(RendezvousStoreTest, LimitsAreEnforced) {
   ASSERT_TRUE(store.Set("a", "").ok());  // overwriting frees its bytes
   ASSERT_TRUE(store.Set("c", std::string(10, 'x')).ok());
   EXPECT_EQ(store.Set("d", "").code(), absl::StatusCode::kResourceExhausted);  // 3 keys
-  Outcome w1, w2, w3;
   store.Get({"x"}, std::chrono::seconds(30), w1.Callback());
   store.Get({"y"}, std::chrono::seconds(30), w2.Callback());
   store.Get({"z"}, std::chrono::seconds(30), w3.Callback());

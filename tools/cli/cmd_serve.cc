@@ -199,10 +199,11 @@ int RunServe(int argc, char** argv) {
     }
     int status = 0;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      for (size_t i = 0; i < pids.size(); ++i) {
+    while (exit_code == 0 && (pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      for (size_t i = 0; i < pids.size() && exit_code == 0; ++i) {
         if (pids[i] != pid) continue;
         pids[i] = -1;
+        (*coordinator)->WorkerExited(absl::StrCat("worker ", i, " ", DescribeExit(status)));
         const auto now = std::chrono::steady_clock::now();
         while (!restarts.empty() && now - restarts.front() > std::chrono::minutes(1))
           restarts.pop_front();
