@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 
 namespace gptoss {
 namespace {

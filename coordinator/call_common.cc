@@ -1,6 +1,6 @@
 #include "coordinator/call_common.h"
 
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 
 namespace gptoss {
 

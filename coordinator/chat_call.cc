@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/chat_prompt.h"
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 #include "coordinator/tokenizer/harmony_tokens.h"
 #include "kernels/core/status.h"
 

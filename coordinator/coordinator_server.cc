@@ -6,12 +6,12 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/termination_signals.h"
-#include "coordinator/tokenizer/sha256.h"
+#include "worker/common/termination_signals.h"
+#include "kernels/core/sha256.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "kernels/core/status.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 
 namespace gptoss {
 namespace {

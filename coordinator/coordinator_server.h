@@ -3,7 +3,7 @@
 //    grpc.health.v1.Health (NOT_SERVING until every worker is ready, and again while draining or
 //    after a worker is lost; for "" and "gptoss.v1.Inference") and server reflection, both open.
 //  - The internal port: gptoss.v1.Coordinator (worker registration and the rendezvous store),
-//    every call authenticated by the cluster secret (worker/internal_plane.h), optionally mTLS.
+//    every call authenticated by the cluster secret (worker/common/internal_plane.h), optionally mTLS.
 //    The public port never serves it.
 // Used by gptoss-coordinator / `gptoss coordinator` and in-process by `gptoss serve`.
 //

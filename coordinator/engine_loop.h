@@ -31,7 +31,7 @@
 #include "absl/time/time.h"
 #include "coordinator/scheduler/clock.h"
 #include "coordinator/scheduler/scheduler.h"
-#include "worker/engine/step_plan.h"
+#include "worker/common/step_plan.h"
 
 namespace gptoss {
 

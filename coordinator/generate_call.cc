@@ -1,7 +1,7 @@
 #include "coordinator/generate_call.h"
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 #include "kernels/core/status.h"
 
 namespace gptoss {

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/chat_call.h"
 #include "coordinator/generate_call.h"
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 #include "coordinator/wire_messages.h"
 #include "kernels/core/status.h"
 #include "coordinator/tokenizer/harmony_tokens.h"

@@ -18,7 +18,7 @@
 #include <mutex>
 
 #include "absl/status/status.h"
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 #include "coordinator/wire_messages.h"
 #include "grpcpp/grpcpp.h"
 

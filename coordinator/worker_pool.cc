@@ -9,10 +9,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 #include "kernels/core/status.h"
 #include "worker/model/parallel_layout.h"
-#include "worker/step_plan_proto.h"
+#include "worker/common/step_plan_proto.h"
 
 namespace gptoss {
 namespace {

@@ -51,7 +51,7 @@
 #include "proto/gptoss/v1/inference.pb.h"
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "worker/engine/kv_cache_pool.h"
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 #include "worker/model/config.h"
 
 namespace gptoss {

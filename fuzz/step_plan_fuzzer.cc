@@ -11,7 +11,7 @@
 
 #include "proto/gptoss/v1/worker.pb.h"
 #include "worker/engine/step_batch_builder.h"
-#include "worker/step_plan_proto.h"
+#include "worker/common/step_plan_proto.h"
 
 namespace {
 

@@ -14,14 +14,14 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_mapping.h"
-#include "coordinator/termination_signals.h"
-#include "coordinator/tokenizer/sha256.h"
+#include "worker/common/status_mapping.h"
+#include "worker/common/termination_signals.h"
+#include "kernels/core/sha256.h"
 #include "grpcpp/grpcpp.h"
 #include "kernels/core/status.h"
 #include "kernels/ops_factory.h"
 #include "proto/gptoss/v1/worker.grpc.pb.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/engine/step_executor.h"
 #include "worker/model/config.h"
@@ -29,7 +29,7 @@
 #include "worker/model/safetensors.h"
 #include "worker/model/transformer.h"
 #include "worker/model/weights.h"
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 #include "worker/worker_service.h"
 
 namespace gptoss {

@@ -4,8 +4,8 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_mapping.h"
-#include "worker/step_plan_proto.h"
+#include "worker/common/status_mapping.h"
+#include "worker/common/step_plan_proto.h"
 
 namespace gptoss {
 

@@ -27,7 +27,7 @@
 
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "worker/engine/step_executor.h"
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 
 namespace gptoss {
 

@@ -40,7 +40,7 @@
 #include "coordinator/scheduler/scheduler_config.h"
 #include "coordinator/scheduler/sequence.h"
 #include "coordinator/scheduler/waiting_queue.h"
-#include "worker/engine/step_plan.h"
+#include "worker/common/step_plan.h"
 
 namespace gptoss {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "worker/engine/step_plan.h"
+#include "worker/common/step_plan.h"
 
 namespace gptoss {
 

@@ -12,7 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "coordinator/tokenizer/sha256.h"
+#include "kernels/core/sha256.h"
 
 namespace gptoss {
 namespace {

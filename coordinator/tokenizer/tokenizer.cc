@@ -12,7 +12,7 @@
 #include "coordinator/tokenizer/bpe_pretokenizer.h"
 #include "coordinator/tokenizer/bpe_tokenizer.h"
 #include "coordinator/tokenizer/hf_tokenizer_json.h"
-#include "coordinator/tokenizer/sha256.h"
+#include "kernels/core/sha256.h"
 #include "coordinator/tokenizer/tiktoken_file.h"
 #include "kernels/core/status.h"
 

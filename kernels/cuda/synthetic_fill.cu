@@ -1,9 +1,9 @@
-// synthetic fill kernels: write kernels/cuda/synthetic_values.h values straight into device
+// synthetic fill kernels: write kernels/core/synthetic_values.h values straight into device
 // memory (bf16 tensors and MXFP4 code / scale bytes), so benchmarks need no checkpoint file.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/synthetic_fill.h"
-#include "kernels/cuda/synthetic_values.h"
+#include "kernels/core/synthetic_values.h"
 
 namespace gptoss::cuda {
 namespace {

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "kernels/core/status.h"
-#include "worker/engine/step_plan.h"
+#include "worker/common/step_plan.h"
 
 namespace gptoss::testing {
 

@@ -16,7 +16,7 @@
 #include "coordinator/wire_messages.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 
 namespace gptoss {
 namespace {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "coordinator/tokenizer/bpe_pretokenizer.h"
-#include "coordinator/tokenizer/sha256.h"
+#include "kernels/core/sha256.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/tokenizer_test_util.h"
 

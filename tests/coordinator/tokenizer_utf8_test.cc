@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "coordinator/tokenizer/sha256.h"
+#include "kernels/core/sha256.h"
 #include "coordinator/tokenizer/utf8.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/tokenizer_test_util.h"

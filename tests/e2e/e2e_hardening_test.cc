@@ -17,7 +17,7 @@
 #include "gtest/gtest.h"
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "tests/e2e/e2e_harness.h"
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 
 namespace gptoss::e2e {
 namespace {

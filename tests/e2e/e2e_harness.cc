@@ -15,8 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "worker/internal_plane.h"
-#include "coordinator/status_mapping.h"
+#include "worker/common/internal_plane.h"
+#include "worker/common/status_mapping.h"
 #include "gtest/gtest.h"
 
 namespace gptoss::e2e {

@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cuda/cuda_graph.h"
 #include "kernels/cuda/synthetic_fill.h"
-#include "kernels/cuda/synthetic_values.h"
+#include "kernels/core/synthetic_values.h"
 #include "tests/kernels/cuda_test_util.h"
 
 namespace gptoss {

@@ -1,6 +1,6 @@
-// StepPlan / StepResult ⇄ proto (worker/step_plan_proto.h): round trips, and every malformed
+// StepPlan / StepResult ⇄ proto (worker/common/step_plan_proto.h): round trips, and every malformed
 // plan field rejected before anything is allocated.
-#include "worker/step_plan_proto.h"
+#include "worker/common/step_plan_proto.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

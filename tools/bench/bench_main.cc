@@ -25,7 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/bench/bench_runner.h"
 #include "tools/bench/roofline.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 #include "worker/model/device_weights.h"
 #include "worker/model/presets.h"
 

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "tools/cli/commands.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/config.h"
 #include "worker/model/presets.h"

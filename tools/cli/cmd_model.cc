@@ -18,7 +18,7 @@
 #include "kernels/core/status.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "tools/cli/commands.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 #include "worker/model/config.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/safetensors_writer.h"

@@ -13,7 +13,7 @@
 #include "coordinator/tokenizer/harmony_renderer.h"
 #include "coordinator/tokenizer/tokenizer.h"
 #include "tools/cli/commands.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 
 namespace gptoss::cli {
 namespace {

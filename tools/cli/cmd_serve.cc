@@ -38,13 +38,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator_server.h"
-#include "coordinator/status_mapping.h"
-#include "coordinator/termination_signals.h"
+#include "worker/common/status_mapping.h"
+#include "worker/common/termination_signals.h"
 #include "proto/gptoss/v1/inference.grpc.pb.h"
 #include "tools/cli/commands.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 #include "tools/cli/health_client.h"
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 #include "worker/worker_process.h"
 
 namespace gptoss::cli {

@@ -17,7 +17,7 @@
 #include "coordinator/tokenizer/utf8.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 
 namespace gptoss::cli {
 namespace {

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 #include "grpcpp/generic/generic_stub.h"
 
 namespace gptoss::cli {

@@ -25,7 +25,7 @@
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/engine/sequence_history.h"
 #include "worker/engine/step_batch_builder.h"
-#include "worker/engine/step_plan.h"
+#include "worker/common/step_plan.h"
 #include "worker/model/config.h"
 #include "worker/model/parallel_layout.h"
 #include "worker/model/transformer.h"

@@ -2,7 +2,7 @@
 //  - UploadWeights: copies host ModelWeights (views into an mmapped checkpoint) tensor by tensor
 //    with Ops::Allocate + Ops::CopyFromHost.
 //  - SyntheticWeights: allocates every tensor of a config and fills it in place with the
-//    checkpoint generator's values for a seed (kernels/cuda/synthetic_values.h), so a GPU run of
+//    checkpoint generator's values for a seed (kernels/core/synthetic_values.h), so a GPU run of
 //    the 20b/120b shapes needs no checkpoint file. The filler is backend-specific: CUDA uses the
 //    fill kernel (kernels/cuda/synthetic_fill.h), the host one is FillSyntheticHost.
 // Contract: the returned views stay valid as long as the OwnedWeights lives; world size 1
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "kernels/cuda/synthetic_values.h"
+#include "kernels/core/synthetic_values.h"
 #include "kernels/ops.h"
 #include "worker/model/checkpoint_layout.h"
 #include "worker/model/config.h"

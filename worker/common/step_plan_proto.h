@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/gptoss/v1/worker.pb.h"
-#include "worker/engine/step_plan.h"
+#include "worker/common/step_plan.h"
 
 namespace gptoss {
 

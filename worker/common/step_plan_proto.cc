@@ -1,4 +1,4 @@
-#include "worker/step_plan_proto.h"
+#include "worker/common/step_plan_proto.h"
 
 #include <cstdint>
 #include <limits>

@@ -1,4 +1,4 @@
-#include "coordinator/termination_signals.h"
+#include "worker/common/termination_signals.h"
 
 #include <signal.h>
 #include <time.h>

@@ -1,4 +1,4 @@
-#include "coordinator/tokenizer/sha256.h"
+#include "kernels/core/sha256.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "coordinator/status_mapping.h"
+#include "worker/common/status_mapping.h"
 
 #include <string>
 

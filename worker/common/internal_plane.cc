@@ -1,4 +1,4 @@
-#include "worker/internal_plane.h"
+#include "worker/common/internal_plane.h"
 
 #include <algorithm>
 #include <cstdlib>

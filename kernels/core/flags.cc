@@ -1,4 +1,4 @@
-#include "tools/cli/flags.h"
+#include "kernels/core/flags.h"
 
 #include <cerrno>
 #include <cstdlib>
