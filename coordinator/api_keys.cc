@@ -1,12 +1,11 @@
 #include "coordinator/api_keys.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "kernels/core/files.h"
 #include "worker/common/internal_plane.h"
 
 namespace gptoss {
@@ -20,14 +19,11 @@ constexpr size_t kMaxFileBytes = 16 << 20;
 }  // namespace
 
 absl::StatusOr<ApiKeys> ApiKeys::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("--api-key-file: cannot read ", path));
-  std::string text(kMaxFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kMaxFileBytes)
-    return absl::InvalidArgumentError(absl::StrCat("--api-key-file: ", path, " exceeds 16 MiB"));
-  return FromText(text, path);
+  absl::StatusOr<std::string> text = ReadFile(path, kMaxFileBytes);
+  if (!text.ok())
+    return absl::Status(text.status().code(),
+                        absl::StrCat("--api-key-file: ", text.status().message()));
+  return FromText(*text, path);
 }
 
 absl::StatusOr<ApiKeys> ApiKeys::FromText(absl::string_view text, const std::string& source) {

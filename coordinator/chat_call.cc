@@ -23,59 +23,36 @@ absl::StatusOr<PreparedRequest> ChatCall::Prepare(const CallEnv& env,
                                                  const v1::ChatRequest& request) {
   const ServingLimits& limits = env.limits;
   PreparedRequest prepared;
-  ASSIGN_OR_RETURN(prepared.params,
+  GPTOSS_ASSIGN_OR_RETURN(prepared.params,
                    ValidateCommon(request.sampling(), request.stop(), request.logprobs(),
                                   request.priority(), request.request_id(), limits, RandomSeed()));
   if (prepared.params.ignore_eos)
     return absl::InvalidArgumentError(
         "stop.ignore_eos: not supported by Chat (it always stops at <|return|> and <|call|>)");
-  ASSIGN_OR_RETURN(harmony::Conversation conversation,
+  GPTOSS_ASSIGN_OR_RETURN(harmony::Conversation conversation,
                    ConversationFromChatRequest(request, TodayUtc()));
   absl::StatusOr<std::vector<int>> rendered = env.renderer->RenderForCompletion(conversation);
   if (!rendered.ok())
     return absl::InvalidArgumentError(absl::StrCat("messages: ", rendered.status().message()));
   prepared.prompt.assign(rendered->begin(), rendered->end());
-  RETURN_IF_ERROR(
+  GPTOSS_RETURN_IF_ERROR(
       ValidatePromptLength(prepared.prompt.size(), prepared.params.max_tokens, limits));
   return prepared;
 }
 
 absl::Status ChatCall::Submit(const v1::ChatRequest& request) {
   const ServingLimits& limits = env_.limits;
-  ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
-  if (!env_.engine) return absl::UnavailableError("no workers are ready");
+  GPTOSS_ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
   const CommonParams& params = prepared.params;
-  std::vector<int32_t>& prompt = prepared.prompt;
-
-  prompt_tokens_ = static_cast<int>(prompt.size());
-  seed_ = params.sampling.seed;
-  request_id_ = params.request_id;
   events_.emplace(env_.tokenizer, ChatEventStream::Options{request.include_analysis(),
                                                            params.logprobs, params.stop_strings});
-
-  SequenceRequest seq = MakeSequenceRequest(std::move(prompt), params, limits);
+  SequenceRequest seq = MakeSequenceRequest(std::move(prepared.prompt), params, limits);
   for (int id : harmony::kGenerationStopTokens) {  // Chat always stops at these
     if (id < limits.vocab_size && std::find(seq.stop_token_ids.begin(), seq.stop_token_ids.end(),
                                             id) == seq.stop_token_ids.end())
       seq.stop_token_ids.push_back(id);
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(
-      SequenceId id,
-      env_.engine->Submit(std::move(seq), std::static_pointer_cast<ChatCall>(shared_from_this())));
-  id_ = id;
-  if (cancel_requested_) env_.engine->Cancel(id);
-  return absl::OkStatus();
-}
-
-void ChatCall::OnCancelled() {
-  std::optional<SequenceId> id;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancel_requested_ = true;
-    id = id_;
-  }
-  if (id) env_.engine->Cancel(*id);
+  return Admit(std::move(seq), params);
 }
 
 bool ChatCall::MergeInto(v1::ChatResponse& into, const v1::ChatResponse& next) {
@@ -87,16 +64,6 @@ bool ChatCall::MergeInto(v1::ChatResponse& into, const v1::ChatResponse& next) {
   a->mutable_token_ids()->MergeFrom(b.token_ids());
   a->mutable_logprobs()->MergeFrom(b.logprobs());
   return true;
-}
-
-void ChatCall::SendFinal(v1::FinishReason reason, const std::string& stop_reason,
-                         const std::string& error_message) {
-  v1::ChatResponse response;
-  v1::FinalInfo* final = response.mutable_final();
-  tracker_.FillFinal(reason, prompt_tokens_, seed_, request_id_, final);
-  final->set_stop_reason(stop_reason);
-  final->set_error_message(error_message);
-  Send(std::move(response));
 }
 
 bool ChatCall::OnToken(const SequenceUpdate& update) {
@@ -114,20 +81,6 @@ bool ChatCall::OnToken(const SequenceUpdate& update) {
     End(grpc::Status::OK);
   }
   return false;
-}
-
-void ChatCall::OnEnded(FinishReason reason, const absl::Status& error) {
-  if (reason == FinishReason::kCancelled) {
-    if (client_cancelled()) {
-      End(ToGrpcStatus(absl::CancelledError("cancelled by the client")));
-    } else {
-      SendFinal(v1::FINISH_REASON_CANCELLED, "", "");
-      End(grpc::Status::OK);
-    }
-    return;
-  }
-  SendFinal(v1::FINISH_REASON_ERROR, "", std::string(error.message()));
-  End(FailureStatus(error));
 }
 
 }  // namespace gptoss

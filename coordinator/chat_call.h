@@ -17,11 +17,11 @@
 
 #include "coordinator/call_common.h"
 #include "coordinator/chat_stream.h"
-#include "coordinator/stream_reactor.h"
+#include "coordinator/serving_call.h"
 
 namespace gptoss {
 
-class ChatCall final : public StreamReactor<v1::ChatResponse>, public RequestObserver {
+class ChatCall final : public ServingCall<v1::ChatResponse> {
  public:
   static grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const CallEnv& env,
                                                            const v1::ChatRequest& request);
@@ -32,28 +32,15 @@ class ChatCall final : public StreamReactor<v1::ChatResponse>, public RequestObs
                                                  const v1::ChatRequest& request);
 
   bool OnToken(const SequenceUpdate& update) override;
-  void OnEnded(FinishReason reason, const absl::Status& error) override;
 
  private:
-  explicit ChatCall(const CallEnv& env) : env_(env) {}
+  explicit ChatCall(const CallEnv& env) : ServingCall(env) {}
   absl::Status Submit(const v1::ChatRequest& request);
-  void SendFinal(v1::FinishReason reason, const std::string& stop_reason,
-                 const std::string& error_message);
 
   bool MergeInto(v1::ChatResponse& into, const v1::ChatResponse& next) override;
-  void OnCancelled() override;
 
-  const CallEnv env_;
   // Engine-thread state (set up by Submit before admission).
   std::optional<ChatEventStream> events_;
-  RequestTracker tracker_;
-  int prompt_tokens_ = 0;
-  uint64_t seed_ = 0;
-  std::string request_id_;
-  // Submission vs. cancellation.
-  std::mutex mu_;
-  std::optional<SequenceId> id_;
-  bool cancel_requested_ = false;
 };
 
 }  // namespace gptoss

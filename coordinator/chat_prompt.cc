@@ -124,7 +124,7 @@ absl::StatusOr<harmony::Conversation> ConversationFromChatRequest(const v1::Chat
     return Bad("current_date", absl::StrCat("'", request.current_date(), "' is not YYYY-MM-DD"));
 
   harmony::SystemContent system = harmony::SystemContent::Default();
-  ASSIGN_OR_RETURN(system.reasoning_effort, Effort(request.reasoning_effort()));
+  GPTOSS_ASSIGN_OR_RETURN(system.reasoning_effort, Effort(request.reasoning_effort()));
   system.conversation_start_date = date;
   std::optional<std::string> instructions;
   std::vector<Message> rest;
@@ -203,7 +203,7 @@ absl::StatusOr<harmony::Conversation> ConversationFromChatRequest(const v1::Chat
   std::vector<harmony::ToolDescription> tools;
   std::set<std::string> names;
   for (int i = 0; i < request.tools_size(); ++i) {
-    ASSIGN_OR_RETURN(harmony::ToolDescription tool, ToolFrom(request.tools(i), i));
+    GPTOSS_ASSIGN_OR_RETURN(harmony::ToolDescription tool, ToolFrom(request.tools(i), i));
     if (!names.insert(tool.name).second)
       return Bad(absl::StrCat("tools[", i, "].name"),
                  absl::StrCat("'", tool.name, "' is not unique"));

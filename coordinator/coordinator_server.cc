@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/core/files.h"
 #include "worker/common/termination_signals.h"
 #include "kernels/core/sha256.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -20,14 +21,6 @@ constexpr const char* kInferenceServiceName = "gptoss.v1.Inference";
 
 void Log(const std::string& line) { std::fprintf(stderr, "coordinator: %s\n", line.c_str()); }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string BaseName(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   const size_t slash = path.rfind('/');
@@ -36,7 +29,7 @@ std::string BaseName(std::string path) {
 
 absl::StatusOr<int> IntFlag(const cli::Flags& flags, const std::string& name, int64_t fallback,
                             int64_t lo, int64_t hi) {
-  ASSIGN_OR_RETURN(int64_t v, flags.GetInt(name, fallback));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t v, flags.GetInt(name, fallback));
   if (v < lo || v > hi)
     return absl::InvalidArgumentError(
         absl::StrCat("--", name, ": ", v, " not in [", lo, ", ", hi, "]"));
@@ -46,7 +39,7 @@ absl::StatusOr<int> IntFlag(const cli::Flags& flags, const std::string& name, in
 }  // namespace
 
 absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) {
-  ASSIGN_OR_RETURN(
+  GPTOSS_ASSIGN_OR_RETURN(
       cli::Flags flags,
       cli::Flags::Parse(argc, argv,
                         {"model", "tokenizer", "host", "port", "port-file", "world-size",
@@ -58,24 +51,24 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
                          "step-timeout-s"},
                         {"log-steps"}));
   CoordinatorOptions o;
-  ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
+  GPTOSS_ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
   o.tokenizer_path = flags.GetOr("tokenizer", "");
   o.host = flags.GetOr("host", o.host);
   o.port_file = flags.GetOr("port-file", "");
-  ASSIGN_OR_RETURN(o.port, IntFlag(flags, "port", o.port, 0, 65535));
-  ASSIGN_OR_RETURN(o.world_size, IntFlag(flags, "world-size", o.world_size, 1, 1024));
-  ASSIGN_OR_RETURN(o.block_size, IntFlag(flags, "block-size", o.block_size, 1, 1024));
-  ASSIGN_OR_RETURN(o.kv_full_blocks, IntFlag(flags, "kv-full-blocks", 0, 0, 1 << 30));
-  ASSIGN_OR_RETURN(o.kv_sliding_blocks, IntFlag(flags, "kv-sliding-blocks", 0, 0, 1 << 30));
+  GPTOSS_ASSIGN_OR_RETURN(o.port, IntFlag(flags, "port", o.port, 0, 65535));
+  GPTOSS_ASSIGN_OR_RETURN(o.world_size, IntFlag(flags, "world-size", o.world_size, 1, 1024));
+  GPTOSS_ASSIGN_OR_RETURN(o.block_size, IntFlag(flags, "block-size", o.block_size, 1, 1024));
+  GPTOSS_ASSIGN_OR_RETURN(o.kv_full_blocks, IntFlag(flags, "kv-full-blocks", 0, 0, 1 << 30));
+  GPTOSS_ASSIGN_OR_RETURN(o.kv_sliding_blocks, IntFlag(flags, "kv-sliding-blocks", 0, 0, 1 << 30));
   if ((o.kv_full_blocks > 0) != (o.kv_sliding_blocks > 0))
     return absl::InvalidArgumentError("--kv-full-blocks and --kv-sliding-blocks go together");
-  ASSIGN_OR_RETURN(o.max_num_seqs, IntFlag(flags, "max-num-seqs", o.max_num_seqs, 1, 1 << 16));
-  ASSIGN_OR_RETURN(o.max_batch_tokens,
+  GPTOSS_ASSIGN_OR_RETURN(o.max_num_seqs, IntFlag(flags, "max-num-seqs", o.max_num_seqs, 1, 1 << 16));
+  GPTOSS_ASSIGN_OR_RETURN(o.max_batch_tokens,
                    IntFlag(flags, "max-batch-tokens", o.max_batch_tokens, 1, 1 << 24));
-  ASSIGN_OR_RETURN(o.max_waiting, IntFlag(flags, "max-waiting", o.max_waiting, 0, 1 << 24));
-  ASSIGN_OR_RETURN(int drain, IntFlag(flags, "drain-grace-s", 30, 0, 86400));
+  GPTOSS_ASSIGN_OR_RETURN(o.max_waiting, IntFlag(flags, "max-waiting", o.max_waiting, 0, 1 << 24));
+  GPTOSS_ASSIGN_OR_RETURN(int drain, IntFlag(flags, "drain-grace-s", 30, 0, 86400));
   o.drain_grace = absl::Seconds(drain);
-  ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
+  GPTOSS_ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
   o.ready_timeout = absl::Seconds(ready);
   o.log_steps = flags.Has("log-steps");
   o.tls_cert = flags.GetOr("tls-cert", "");
@@ -83,14 +76,14 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
   o.tls_client_ca = flags.GetOr("tls-client-ca", "");
   o.api_key_file = flags.GetOr("api-key-file", "");
   o.internal_host = flags.GetOr("internal-host", "");
-  ASSIGN_OR_RETURN(o.internal_port, IntFlag(flags, "internal-port", o.internal_port, 0, 65535));
+  GPTOSS_ASSIGN_OR_RETURN(o.internal_port, IntFlag(flags, "internal-port", o.internal_port, 0, 65535));
   o.plane_files.secret_file = flags.GetOr("cluster-secret-file", "");
   o.plane_files.tls_cert = flags.GetOr("internal-tls-cert", "");
   o.plane_files.tls_key = flags.GetOr("internal-tls-key", "");
   o.plane_files.tls_ca = flags.GetOr("internal-tls-ca", "");
-  ASSIGN_OR_RETURN(int worker_timeout, IntFlag(flags, "worker-timeout-s", 5, 1, 3600));
+  GPTOSS_ASSIGN_OR_RETURN(int worker_timeout, IntFlag(flags, "worker-timeout-s", 5, 1, 3600));
   o.worker_timeout = absl::Seconds(worker_timeout);
-  ASSIGN_OR_RETURN(int step_timeout, IntFlag(flags, "step-timeout-s", 300, 1, 86400));
+  GPTOSS_ASSIGN_OR_RETURN(int step_timeout, IntFlag(flags, "step-timeout-s", 300, 1, 86400));
   o.step_timeout = absl::Seconds(step_timeout);
   return o;
 }
@@ -109,10 +102,10 @@ static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PublicCredential
   grpc::SslServerCredentialsOptions ssl(
       o.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                               : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert));
-  ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key));
+  GPTOSS_ASSIGN_OR_RETURN(std::string cert, ReadFile(o.tls_cert));
+  GPTOSS_ASSIGN_OR_RETURN(std::string key, ReadFile(o.tls_key));
   if (!o.tls_client_ca.empty()) {
-    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(o.tls_client_ca));
+    GPTOSS_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(o.tls_client_ca));
   }
   ssl.pem_key_cert_pairs.push_back({key, cert});
   return grpc::SslServerCredentials(ssl);
@@ -120,26 +113,26 @@ static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PublicCredential
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
   std::unique_ptr<Coordinator> c(new Coordinator(options));
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> public_credentials,
+  GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> public_credentials,
                    PublicCredentials(options));
   ApiKeys keys;
   if (!options.api_key_file.empty()) {
-    ASSIGN_OR_RETURN(keys, ApiKeys::Load(options.api_key_file));
+    GPTOSS_ASSIGN_OR_RETURN(keys, ApiKeys::Load(options.api_key_file));
   }
   InternalPlane plane;
   if (options.plane) {
     plane = *options.plane;
   } else {
-    ASSIGN_OR_RETURN(plane, InternalPlane::Load(options.plane_files));
+    GPTOSS_ASSIGN_OR_RETURN(plane, InternalPlane::Load(options.plane_files));
   }
   const std::string config_path = options.model_dir + "/config.json";
-  ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
+  GPTOSS_ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
   absl::StatusOr<ModelConfig> config = ParseModelConfig(config_text);
   if (!config.ok())
     return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", config.status().message()));
   c->config_ = *config;
-  ASSIGN_OR_RETURN(c->tokenizer_, Tokenizer::Load(options.tokenizer_path));
-  ASSIGN_OR_RETURN(harmony::HarmonyRenderer renderer,
+  GPTOSS_ASSIGN_OR_RETURN(c->tokenizer_, Tokenizer::Load(options.tokenizer_path));
+  GPTOSS_ASSIGN_OR_RETURN(harmony::HarmonyRenderer renderer,
                    harmony::HarmonyRenderer::Create(c->tokenizer_.get()));
   c->renderer_.emplace(std::move(renderer));
   if (c->config_.vocab_size < c->tokenizer_->vocab_size())
@@ -248,14 +241,7 @@ void Coordinator::StartEngineWhenReady() {
   }
   const KvPoolSpec spec = *pool_->kv_spec();
   SchedulerConfig sc;
-  sc.kv.block_size = spec.block_size;
-  sc.kv.num_full_blocks = spec.num_full_blocks;
-  sc.kv.num_sliding_blocks = spec.num_sliding_blocks;
-  const auto& types = config_.layer_types;
-  sc.kv.has_full_layers = std::count(types.begin(), types.end(), LayerType::kFullAttention) > 0;
-  sc.kv.has_sliding_layers =
-      std::count(types.begin(), types.end(), LayerType::kSlidingAttention) > 0;
-  sc.kv.sliding_window = sc.kv.has_sliding_layers ? config_.sliding_window : 0;
+  sc.kv = KvGeometryFor(config_, spec);
   sc.vocab_size = config_.vocab_size;
   sc.max_context_len = config_.max_position_embeddings;
   sc.max_num_seqs = options_.max_num_seqs;

@@ -15,7 +15,7 @@ absl::StatusOr<std::unique_ptr<EngineLoop>> EngineLoop::Create(const SchedulerCo
                                                                EngineOptions options) {
   if (runner == nullptr) return absl::InvalidArgumentError("engine loop needs a step runner");
   std::unique_ptr<EngineLoop> loop(new EngineLoop(config, runner, options));
-  ASSIGN_OR_RETURN(loop->scheduler_, Scheduler::Create(config, &loop->clock_));
+  GPTOSS_ASSIGN_OR_RETURN(loop->scheduler_, Scheduler::Create(config, &loop->clock_));
   return loop;
 }
 
@@ -35,7 +35,7 @@ absl::StatusOr<SequenceId> EngineLoop::Submit(SequenceRequest request,
   std::lock_guard<std::mutex> lock(mu_);
   if (draining_ || stop_) return absl::UnavailableError("server is shutting down");
   if (!runner_->ready()) return absl::UnavailableError("no workers are ready");
-  ASSIGN_OR_RETURN(SequenceId id, scheduler_->Add(std::move(request)));
+  GPTOSS_ASSIGN_OR_RETURN(SequenceId id, scheduler_->Add(std::move(request)));
   entries_[id] = Entry{std::move(observer), absl::OkStatus()};
   cv_.notify_all();
   return id;

@@ -6,7 +6,8 @@
 
 namespace gptoss {
 
-GenerateCall::GenerateCall(const CallEnv& env) : env_(env), detokenizer_(env.tokenizer) {}
+GenerateCall::GenerateCall(const CallEnv& env)
+    : ServingCall(env), detokenizer_(env.tokenizer) {}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateCall::Start(
     const CallEnv& env, const v1::GenerateRequest& request) {
@@ -21,7 +22,7 @@ absl::StatusOr<PreparedRequest> GenerateCall::Prepare(const CallEnv& env,
                                                      const v1::GenerateRequest& request) {
   const ServingLimits& limits = env.limits;
   PreparedRequest prepared;
-  ASSIGN_OR_RETURN(prepared.params,
+  GPTOSS_ASSIGN_OR_RETURN(prepared.params,
                    ValidateCommon(request.sampling(), request.stop(), request.logprobs(),
                                   request.priority(), request.request_id(), limits, RandomSeed()));
   std::vector<int32_t>& prompt = prepared.prompt;
@@ -32,48 +33,23 @@ absl::StatusOr<PreparedRequest> GenerateCall::Prepare(const CallEnv& env,
       break;
     }
     case v1::GenerateRequest::kTokenIds:
-      RETURN_IF_ERROR(
+      GPTOSS_RETURN_IF_ERROR(
           ValidateTokenIds(request.token_ids().ids(), "prompt.token_ids", limits.vocab_size));
       prompt.assign(request.token_ids().ids().begin(), request.token_ids().ids().end());
       break;
     default:
       return absl::InvalidArgumentError("prompt: empty (set text or token_ids)");
   }
-  RETURN_IF_ERROR(ValidatePromptLength(prompt.size(), prepared.params.max_tokens, limits));
+  GPTOSS_RETURN_IF_ERROR(ValidatePromptLength(prompt.size(), prepared.params.max_tokens, limits));
   return prepared;
 }
 
 absl::Status GenerateCall::Submit(const v1::GenerateRequest& request) {
-  const ServingLimits& limits = env_.limits;
-  ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
-  if (!env_.engine) return absl::UnavailableError("no workers are ready");
-  const CommonParams& params = prepared.params;
-  std::vector<int32_t>& prompt = prepared.prompt;
-
-  prompt_tokens_ = static_cast<int>(prompt.size());
-  seed_ = params.sampling.seed;
-  request_id_ = params.request_id;
-  want_logprobs_ = params.logprobs;
-  if (!params.stop_strings.empty()) stops_.emplace(params.stop_strings);
-
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(SequenceId id,
-                   env_.engine->Submit(MakeSequenceRequest(std::move(prompt), params, limits),
-                                       std::static_pointer_cast<GenerateCall>(shared_from_this())));
-  id_ = id;
-  if (cancel_requested_) env_.engine->Cancel(id);
-  return absl::OkStatus();
-}
-
-void GenerateCall::OnCancelled() {
-  std::optional<SequenceId> id;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancel_requested_ = true;
-    id = id_;
-  }
-  // Not admitted (yet): Submit() sees cancel_requested_ or already ended the call.
-  if (id) env_.engine->Cancel(*id);
+  GPTOSS_ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
+  want_logprobs_ = prepared.params.logprobs;
+  if (!prepared.params.stop_strings.empty()) stops_.emplace(prepared.params.stop_strings);
+  return Admit(MakeSequenceRequest(std::move(prepared.prompt), prepared.params, env_.limits),
+               prepared.params);
 }
 
 bool GenerateCall::MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) {
@@ -84,16 +60,6 @@ bool GenerateCall::MergeInto(v1::GenerateResponse& into, const v1::GenerateRespo
   a->mutable_text()->append(b.text());
   a->mutable_logprobs()->MergeFrom(b.logprobs());
   return true;
-}
-
-void GenerateCall::SendFinal(v1::FinishReason reason, const std::string& stop_reason,
-                             const std::string& error_message) {
-  v1::GenerateResponse response;
-  v1::FinalInfo* final = response.mutable_final();
-  tracker_.FillFinal(reason, prompt_tokens_, seed_, request_id_, final);
-  final->set_stop_reason(stop_reason);
-  final->set_error_message(error_message);
-  Send(std::move(response));
 }
 
 bool GenerateCall::OnToken(const SequenceUpdate& update) {
@@ -140,20 +106,6 @@ bool GenerateCall::OnToken(const SequenceUpdate& update) {
     End(grpc::Status::OK);
   }
   return false;
-}
-
-void GenerateCall::OnEnded(FinishReason reason, const absl::Status& error) {
-  if (reason == FinishReason::kCancelled) {
-    if (client_cancelled()) {
-      End(ToGrpcStatus(absl::CancelledError("cancelled by the client")));
-    } else {  // the server ended it (drain at shutdown)
-      SendFinal(v1::FINISH_REASON_CANCELLED, "", "");
-      End(grpc::Status::OK);
-    }
-    return;
-  }
-  SendFinal(v1::FINISH_REASON_ERROR, "", std::string(error.message()));
-  End(FailureStatus(error));
 }
 
 }  // namespace gptoss

@@ -13,13 +13,12 @@
 #include <optional>
 #include <string>
 
-#include "coordinator/call_common.h"
 #include "coordinator/stop_strings.h"
-#include "coordinator/stream_reactor.h"
+#include "coordinator/serving_call.h"
 
 namespace gptoss {
 
-class GenerateCall final : public StreamReactor<v1::GenerateResponse>, public RequestObserver {
+class GenerateCall final : public ServingCall<v1::GenerateResponse> {
  public:
   // Creates the call, validates and submits; returns the reactor for the gRPC handler.
   static grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const CallEnv& env,
@@ -31,30 +30,17 @@ class GenerateCall final : public StreamReactor<v1::GenerateResponse>, public Re
                                                  const v1::GenerateRequest& request);
 
   bool OnToken(const SequenceUpdate& update) override;
-  void OnEnded(FinishReason reason, const absl::Status& error) override;
 
  private:
   explicit GenerateCall(const CallEnv& env);
   absl::Status Submit(const v1::GenerateRequest& request);
-  void SendFinal(v1::FinishReason reason, const std::string& stop_reason,
-                 const std::string& error_message);
 
   bool MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) override;
-  void OnCancelled() override;
 
-  const CallEnv env_;
   // Engine-thread state.
   StreamingDetokenizer detokenizer_;
   std::optional<StopStringMatcher> stops_;
-  RequestTracker tracker_;
-  int prompt_tokens_ = 0;
-  uint64_t seed_ = 0;
-  std::string request_id_;
   bool want_logprobs_ = false;
-  // Submission vs. cancellation.
-  std::mutex mu_;
-  std::optional<SequenceId> id_;
-  bool cancel_requested_ = false;
 };
 
 }  // namespace gptoss

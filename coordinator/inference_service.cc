@@ -177,7 +177,7 @@ absl::Status InferenceService::DoTokenize(const v1::TokenizeRequest& request,
 absl::Status InferenceService::DoDetokenize(const v1::DetokenizeRequest& request,
                                             v1::DetokenizeResponse* response) const {
   const int vocab = std::min(config_.vocab_size, tokenizer_->vocab_size());
-  RETURN_IF_ERROR(ValidateTokenIds(request.token_ids(), "token_ids", vocab));
+  GPTOSS_RETURN_IF_ERROR(ValidateTokenIds(request.token_ids(), "token_ids", vocab));
   // Sized before anything is built: a few MB of ids must not become hundreds of MB of text.
   size_t out_bytes = 0;
   for (int id : request.token_ids()) {

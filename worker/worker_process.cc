@@ -6,14 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/core/files.h"
 #include "worker/common/status_mapping.h"
 #include "worker/common/termination_signals.h"
 #include "kernels/core/sha256.h"
@@ -53,30 +52,30 @@ constexpr int64_t kDefaultKvMbGpu = 8192;
 void Log(const std::string& line) { std::fprintf(stderr, "worker: %s\n", line.c_str()); }
 
 absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
-  ASSIGN_OR_RETURN(cli::Flags flags,
+  GPTOSS_ASSIGN_OR_RETURN(cli::Flags flags,
                    cli::Flags::Parse(argc, argv,
                                      {"coordinator", "model", "device", "listen", "advertise",
                                       "rank-hint", "kv-cache-mb", "register-timeout-s",
                                       "cluster-secret-file", "internal-tls-cert",
                                       "internal-tls-key", "internal-tls-ca"}));
   WorkerOptions o;
-  ASSIGN_OR_RETURN(o.coordinator, flags.Required("coordinator"));
-  ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
+  GPTOSS_ASSIGN_OR_RETURN(o.coordinator, flags.Required("coordinator"));
+  GPTOSS_ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
   o.device = flags.GetOr("device", o.device);
   if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
     return absl::InvalidArgumentError(
         absl::StrCat("--device: '", o.device, "' is not cpu, cuda or auto"));
   o.listen = flags.GetOr("listen", o.listen);
   o.advertise = flags.GetOr("advertise", "");
-  ASSIGN_OR_RETURN(int64_t hint, flags.GetInt("rank-hint", -1));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t hint, flags.GetInt("rank-hint", -1));
   if (hint < -1 || hint > 1 << 20)
     return absl::InvalidArgumentError(absl::StrCat("--rank-hint: ", hint, " out of range"));
   o.rank_hint = static_cast<int>(hint);
-  ASSIGN_OR_RETURN(o.kv_cache_mb, flags.GetInt("kv-cache-mb", o.kv_cache_mb));
+  GPTOSS_ASSIGN_OR_RETURN(o.kv_cache_mb, flags.GetInt("kv-cache-mb", o.kv_cache_mb));
   if (o.kv_cache_mb < 0 || o.kv_cache_mb > (int64_t{1} << 30))  // 0: the default
     return absl::InvalidArgumentError(
         absl::StrCat("--kv-cache-mb: ", o.kv_cache_mb, " out of range"));
-  ASSIGN_OR_RETURN(int64_t timeout, flags.GetInt("register-timeout-s", o.register_timeout_s));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t timeout, flags.GetInt("register-timeout-s", o.register_timeout_s));
   if (timeout < 1 || timeout > 86400)
     return absl::InvalidArgumentError(
         absl::StrCat("--register-timeout-s: ", timeout, " not in [1, 86400]"));
@@ -86,14 +85,6 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
   o.plane.tls_key = flags.GetOr("internal-tls-key", "");
   o.plane.tls_ca = flags.GetOr("internal-tls-ca", "");
   return o;
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Registers, retrying while the coordinator is unreachable or the call times out (the world may
@@ -151,8 +142,8 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
   if (layout.world_size > 1)
     return absl::UnimplementedError(
         "multi-rank serving (world size > 1) is not supported yet: the transformer runs one rank");
-  ASSIGN_OR_RETURN(shard.checkpoint, Checkpoint::Open(options.model_dir));
-  ASSIGN_OR_RETURN(shard.host_weights, LoadWeights(*shard.checkpoint, config, layout));
+  GPTOSS_ASSIGN_OR_RETURN(shard.checkpoint, Checkpoint::Open(options.model_dir));
+  GPTOSS_ASSIGN_OR_RETURN(shard.host_weights, LoadWeights(*shard.checkpoint, config, layout));
   *weight_bytes = 0;
   for (const std::string& name : shard.checkpoint->names()) {
     if (absl::StatusOr<TensorView> t = shard.checkpoint->Get(name); t.ok())
@@ -160,14 +151,14 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
   }
   const ModelWeights* weights = &shard.host_weights;
   if (shard.ops->device() != Device::kCpu) {  // CpuOps reads the mmapped views directly
-    ASSIGN_OR_RETURN(OwnedWeights uploaded, UploadWeights(shard.host_weights, *shard.ops));
+    GPTOSS_ASSIGN_OR_RETURN(OwnedWeights uploaded, UploadWeights(shard.host_weights, *shard.ops));
     *weight_bytes = uploaded.bytes;
     shard.device_weights = std::move(uploaded);
     weights = &shard.device_weights->weights;
   }
-  ASSIGN_OR_RETURN(shard.transformer,
+  GPTOSS_ASSIGN_OR_RETURN(shard.transformer,
                    Transformer::Create(config, *weights, layout, shard.ops.get()));
-  ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
+  GPTOSS_ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
   return StepExecutor::Create(config, layout, shard.ops.get(), shard.transformer.get(),
                               shard.pool.get());
 }

@@ -14,14 +14,12 @@ KvBlockManager::KvBlockManager(const KvGeometry& geometry)
       sliding_(geometry.has_sliding_layers ? geometry.num_sliding_blocks : 0) {}
 
 absl::Status KvBlockManager::ReleaseOutOfWindow(Sequence& seq) {
-  if (!geometry_.has_sliding_layers) return absl::OkStatus();
-  const int oldest_visible = seq.num_computed - geometry_.sliding_window + 1;
-  if (oldest_visible <= 0) return absl::OkStatus();
-  // Logical blocks [0, first_needed) hold only positions < oldest_visible.
-  const int first_needed =
-      std::min(oldest_visible / geometry_.block_size, static_cast<int>(seq.sliding_blocks.size()));
+  if (!geometry_.windowed()) return absl::OkStatus();
+  // The next step's first new token is at num_computed.
+  const int first_needed = std::min(geometry_.FirstNeededBlock(seq.num_computed),
+                                    static_cast<int>(seq.sliding_blocks.size()));
   for (int b = seq.sliding_released; b < first_needed; ++b) {
-    if (seq.sliding_blocks[b] >= 0) RETURN_IF_ERROR(sliding_.Free(seq.sliding_blocks[b]));
+    if (seq.sliding_blocks[b] >= 0) GPTOSS_RETURN_IF_ERROR(sliding_.Free(seq.sliding_blocks[b]));
     seq.sliding_blocks[b] = -1;
   }
   seq.sliding_released = std::max(seq.sliding_released, first_needed);
@@ -57,8 +55,8 @@ absl::Status KvBlockManager::Allocate(Sequence& seq, int n) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "sequence ", seq.id, " needs ", need_full, " full and ", need_sliding,
         " sliding KV blocks; ", full_.num_free(), " and ", sliding_.num_free(), " free"));
-  RETURN_IF_ERROR(full_.Allocate(need_full, seq.full_blocks));
-  RETURN_IF_ERROR(sliding_.Allocate(need_sliding, seq.sliding_blocks));
+  GPTOSS_RETURN_IF_ERROR(full_.Allocate(need_full, seq.full_blocks));
+  GPTOSS_RETURN_IF_ERROR(sliding_.Allocate(need_sliding, seq.sliding_blocks));
   return absl::OkStatus();
 }
 

@@ -1,12 +1,8 @@
-// KvBlockManager: paged KV block accounting for the two pools of gpt-oss.
-//  - Full-attention layers keep every position: a sequence of L cached tokens holds
-//    ceil(L / block_size) full blocks, growing with the sequence.
-//  - Sliding-window layers (window W) only ever read the last W positions: a query at position
-//    p sees keys at positions > p - W (HF's sliding mask). A step feeding positions
-//    [p0, p0 + n) therefore needs sliding blocks covering [max(0, p0 - W + 1), p0 + n); blocks
-//    wholly before p0 - W + 1 are released as the window moves. A decode step needs at most
-//    ceil(W / block_size) + 1 sliding blocks; a prefill chunk of n tokens at most
-//    ceil((W - 1 + n) / block_size) + 1.
+// KvBlockManager: paged KV block accounting for the two pools of gpt-oss (the layout and the
+// sliding-window rule are KvGeometry's, worker/common/kv_geometry.h). A step feeding positions
+// [p0, p0 + n) needs sliding blocks from KvGeometry::FirstNeededBlock(p0) on; the blocks before
+// it are released as the window moves (a prefill chunk of n tokens needs at most
+// ceil((W - 1 + n) / block_size) + 1).
 // Block ids are the same on every rank (each rank stores its own kv heads of a block).
 // Pure bookkeeping: no I/O, no device memory.
 #pragma once
@@ -16,17 +12,9 @@
 #include "absl/status/status.h"
 #include "coordinator/scheduler/block_pool.h"
 #include "coordinator/scheduler/sequence.h"
+#include "worker/common/kv_geometry.h"
 
 namespace gptoss {
-
-struct KvGeometry {
-  int block_size = 16;
-  int num_full_blocks = 0;
-  int num_sliding_blocks = 0;
-  bool has_full_layers = true;     // the model has full-attention layers (pool in use)
-  bool has_sliding_layers = true;  // the model has sliding-window layers (pool in use)
-  int sliding_window = 0;          // W, > 0 when has_sliding_layers
-};
 
 class KvBlockManager {
  public:
@@ -36,9 +24,12 @@ class KvBlockManager {
   int free_full() const { return full_.num_free(); }
   int free_sliding() const { return sliding_.num_free(); }
 
-  // Sliding blocks one sequence needs at most to decode (one token per step).
+  // Sliding blocks one sequence needs at most to decode (KvGeometry's rule).
   static int SlidingBlocksForDecode(int window, int block_size) {
-    return (window + block_size - 1) / block_size + 1;
+    KvGeometry g;
+    g.block_size = block_size;
+    g.sliding_window = window;
+    return static_cast<int>(g.SlidingBlocksForDecode());
   }
 
   // Releases the sliding blocks of `seq` that no future step reads: those wholly before

@@ -9,7 +9,7 @@ namespace gptoss {
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerConfig& config,
                                                              const Clock* clock) {
-  RETURN_IF_ERROR(config.Validate());
+  GPTOSS_RETURN_IF_ERROR(config.Validate());
   if (clock == nullptr) return absl::InvalidArgumentError("scheduler needs a clock");
   return std::unique_ptr<Scheduler>(new Scheduler(config, clock));
 }
@@ -52,7 +52,7 @@ absl::StatusOr<SequenceId> Scheduler::Add(SequenceRequest request) {
   seq->request = std::move(request);
   seq->arrival_order = next_arrival_;
   seq->arrival_time = clock_->Now();
-  RETURN_IF_ERROR(waiting_.PushNew(seq.get()));
+  GPTOSS_RETURN_IF_ERROR(waiting_.PushNew(seq.get()));
   ++next_id_;
   ++next_arrival_;
   const SequenceId id = seq->id;
@@ -110,14 +110,14 @@ absl::Status Scheduler::DropPendingFinishes(ScheduledStep& out) {
     Sequence* seq = it->second.get();
     if (seq->state == SequenceState::kWaiting) waiting_.Remove(seq);
     out.finished.push_back({id, seq->pending_finish, ""});
-    RETURN_IF_ERROR(Drop(seq));
+    GPTOSS_RETURN_IF_ERROR(Drop(seq));
   }
   pending_finish_.clear();
   return absl::OkStatus();
 }
 
 absl::Status Scheduler::Preempt(Sequence* seq, ScheduledStep& out) {
-  RETURN_IF_ERROR(blocks_.FreeAll(*seq));
+  GPTOSS_RETURN_IF_ERROR(blocks_.FreeAll(*seq));
   RemoveRunning(seq);
   // Recompute: every token (prompt and output so far) is prefilled again on resume. Workers
   // drop the sequence's state now; the re-prefill starts at position 0 anyway.
@@ -143,7 +143,7 @@ absl::Status Scheduler::ScheduleRunning(int& budget, std::vector<std::pair<Seque
     // `seq`. If `seq` is itself the last, it yields.
     while (n == 0) {
       Sequence* victim = running_.back();
-      RETURN_IF_ERROR(Preempt(victim, out));
+      GPTOSS_RETURN_IF_ERROR(Preempt(victim, out));
       preempted.push_back(victim);
       if (victim == seq) {
         self_preempted = true;
@@ -152,7 +152,7 @@ absl::Status Scheduler::ScheduleRunning(int& budget, std::vector<std::pair<Seque
       n = blocks_.MaxAllocatable(*seq, want);
     }
     if (self_preempted) break;  // seq was the last running sequence
-    RETURN_IF_ERROR(blocks_.Allocate(*seq, n));
+    GPTOSS_RETURN_IF_ERROR(blocks_.Allocate(*seq, n));
     chunks.emplace_back(seq, n);
     budget -= n;
     ++i;
@@ -178,7 +178,7 @@ absl::Status Scheduler::AdmitWaiting(int& budget, std::vector<std::pair<Sequence
       if (n < want || owed + blocks_.FullBlocksOwed(*seq) > blocks_.free_full()) break;
     }
     waiting_.PopFront();
-    RETURN_IF_ERROR(blocks_.Allocate(*seq, n));
+    GPTOSS_RETURN_IF_ERROR(blocks_.Allocate(*seq, n));
     owed += blocks_.FullBlocksOwed(*seq);
     seq->state = SequenceState::kRunning;
     running_.push_back(seq);
@@ -209,14 +209,14 @@ absl::StatusOr<ScheduledStep> Scheduler::Schedule() {
     return absl::FailedPreconditionError(
         absl::StrCat("step ", in_flight_->step_id, " is still in flight"));
   ScheduledStep out;
-  RETURN_IF_ERROR(DropPendingFinishes(out));
-  for (Sequence* seq : running_) RETURN_IF_ERROR(blocks_.ReleaseOutOfWindow(*seq));
+  GPTOSS_RETURN_IF_ERROR(DropPendingFinishes(out));
+  for (Sequence* seq : running_) GPTOSS_RETURN_IF_ERROR(blocks_.ReleaseOutOfWindow(*seq));
 
   int budget = config_.max_batch_tokens;
   std::vector<std::pair<Sequence*, int>> chunks;  // (sequence, new tokens) in plan order
   std::vector<Sequence*> preempted;
-  RETURN_IF_ERROR(ScheduleRunning(budget, chunks, preempted, out));
-  RETURN_IF_ERROR(AdmitWaiting(budget, chunks));
+  GPTOSS_RETURN_IF_ERROR(ScheduleRunning(budget, chunks, preempted, out));
+  GPTOSS_RETURN_IF_ERROR(AdmitWaiting(budget, chunks));
   // Preempted sequences re-enter the queue only now, so that they are not re-admitted into the
   // step that just evicted them.
   for (Sequence* seq : preempted) waiting_.PushPreempted(seq);
@@ -291,7 +291,7 @@ absl::StatusOr<std::vector<SequenceUpdate>> Scheduler::OnStepResult(const StepRe
     updates.push_back(std::move(u));
   }
   in_flight_.reset();
-  RETURN_IF_ERROR(status);
+  GPTOSS_RETURN_IF_ERROR(status);
   return updates;
 }
 

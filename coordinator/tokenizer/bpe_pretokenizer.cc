@@ -143,7 +143,7 @@ Pretokenizer::Pretokenizer(std::unique_ptr<Code> code, bool unicode16)
 Pretokenizer::~Pretokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<Pretokenizer>> Pretokenizer::CreateO200k() {
-  ASSIGN_OR_RETURN(std::unique_ptr<Pretokenizer> p, Create(std::string(kO200kPatStr)));
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<Pretokenizer> p, Create(std::string(kO200kPatStr)));
   p->unicode16_ = true;
   return p;
 }

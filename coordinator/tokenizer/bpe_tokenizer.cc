@@ -76,8 +76,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BpeTokenizer::CreateO200kHarmony(
     return absl::InvalidArgumentError(
         absl::StrCat("o200k_base has ", kO200kBaseRanks, " ranks, got ", ranks.size()));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BytePairEncoder> bpe, BytePairEncoder::Create(ranks));
-  ASSIGN_OR_RETURN(std::unique_ptr<Pretokenizer> pretokenizer, Pretokenizer::CreateO200k());
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<BytePairEncoder> bpe, BytePairEncoder::Create(ranks));
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<Pretokenizer> pretokenizer, Pretokenizer::CreateO200k());
   return Create(std::move(bpe), std::move(pretokenizer), O200kHarmonySpecialTokens(),
                 O200kHarmonyAliases());
 }

@@ -87,8 +87,8 @@ int NestingDepth(const Json& root) {
 absl::StatusOr<ToolDescription> ToolFromJson(const Json& j, const std::string& path) {
   if (!j.is_object()) return WrongType(path, "a tool object", j);
   ToolDescription tool;
-  ASSIGN_OR_RETURN(tool.name, RequiredString(j, path, "name"));
-  ASSIGN_OR_RETURN(tool.description, RequiredString(j, path, "description"));
+  GPTOSS_ASSIGN_OR_RETURN(tool.name, RequiredString(j, path, "name"));
+  GPTOSS_ASSIGN_OR_RETURN(tool.description, RequiredString(j, path, "description"));
   if (const Json* p = Find(j, "parameters"); p != nullptr && !p->is_null()) {
     // Documents read from text are already limited; built ones are checked here because the
     // renderer recurses into the schema.
@@ -104,13 +104,13 @@ absl::StatusOr<ToolDescription> ToolFromJson(const Json& j, const std::string& p
 absl::StatusOr<ToolNamespace> NamespaceFromJson(const Json& j, const std::string& path) {
   if (!j.is_object()) return WrongType(path, "a tool namespace object", j);
   ToolNamespace ns;
-  ASSIGN_OR_RETURN(ns.name, RequiredString(j, path, "name"));
-  ASSIGN_OR_RETURN(ns.description, OptionalString(j, path, "description"));
+  GPTOSS_ASSIGN_OR_RETURN(ns.name, RequiredString(j, path, "name"));
+  GPTOSS_ASSIGN_OR_RETURN(ns.description, OptionalString(j, path, "description"));
   const Json* tools = Find(j, "tools");
   if (tools == nullptr) return Bad(Field(path, "tools"), "missing required field");
   if (!tools->is_array()) return WrongType(Field(path, "tools"), "an array", *tools);
   for (size_t i = 0; i < tools->size(); ++i) {
-    ASSIGN_OR_RETURN(ToolDescription tool,
+    GPTOSS_ASSIGN_OR_RETURN(ToolDescription tool,
                      ToolFromJson((*tools)[i], absl::StrCat(path, ".tools[", i, "]")));
     ns.tools.push_back(std::move(tool));
   }
@@ -124,7 +124,7 @@ absl::StatusOr<std::optional<ToolNamespaces>> NamespacesFromJson(const Json& obj
   if (!tools->is_object()) return WrongType(Field(path, "tools"), "an object or null", *tools);
   ToolNamespaces out;
   for (const auto& [key, value] : tools->items()) {
-    ASSIGN_OR_RETURN(ToolNamespace ns, NamespaceFromJson(value, Field(path, "tools." + key)));
+    GPTOSS_ASSIGN_OR_RETURN(ToolNamespace ns, NamespaceFromJson(value, Field(path, "tools." + key)));
     out[key] = std::move(ns);
   }
   return std::optional<ToolNamespaces>(std::move(out));
@@ -146,11 +146,11 @@ absl::StatusOr<std::optional<ReasoningEffort>> EffortFromJson(const Json& obj,
 
 absl::StatusOr<SystemContent> SystemFromJson(const Json& j, const std::string& path) {
   SystemContent s;
-  ASSIGN_OR_RETURN(s.model_identity, OptionalString(j, path, "model_identity"));
-  ASSIGN_OR_RETURN(s.reasoning_effort, EffortFromJson(j, path));
-  ASSIGN_OR_RETURN(s.tools, NamespacesFromJson(j, path));
-  ASSIGN_OR_RETURN(s.conversation_start_date, OptionalString(j, path, "conversation_start_date"));
-  ASSIGN_OR_RETURN(s.knowledge_cutoff, OptionalString(j, path, "knowledge_cutoff"));
+  GPTOSS_ASSIGN_OR_RETURN(s.model_identity, OptionalString(j, path, "model_identity"));
+  GPTOSS_ASSIGN_OR_RETURN(s.reasoning_effort, EffortFromJson(j, path));
+  GPTOSS_ASSIGN_OR_RETURN(s.tools, NamespacesFromJson(j, path));
+  GPTOSS_ASSIGN_OR_RETURN(s.conversation_start_date, OptionalString(j, path, "conversation_start_date"));
+  GPTOSS_ASSIGN_OR_RETURN(s.knowledge_cutoff, OptionalString(j, path, "knowledge_cutoff"));
   if (const Json* cc = Find(j, "channel_config"); cc != nullptr && !cc->is_null()) {
     const std::string cpath = Field(path, "channel_config");
     if (!cc->is_object()) return WrongType(cpath, "an object or null", *cc);
@@ -180,19 +180,19 @@ absl::StatusOr<SystemContent> SystemFromJson(const Json& j, const std::string& p
 
 absl::StatusOr<Content> ContentFromJson(const Json& j, const std::string& path) {
   if (!j.is_object()) return WrongType(path, "a content object", j);
-  ASSIGN_OR_RETURN(std::string type, RequiredString(j, path, "type"));
+  GPTOSS_ASSIGN_OR_RETURN(std::string type, RequiredString(j, path, "type"));
   if (type == "text") {
-    ASSIGN_OR_RETURN(std::string text, RequiredString(j, path, "text"));
+    GPTOSS_ASSIGN_OR_RETURN(std::string text, RequiredString(j, path, "text"));
     return Content(TextContent{std::move(text)});
   }
   if (type == "system_content") {
-    ASSIGN_OR_RETURN(SystemContent s, SystemFromJson(j, path));
+    GPTOSS_ASSIGN_OR_RETURN(SystemContent s, SystemFromJson(j, path));
     return Content(std::move(s));
   }
   if (type == "developer_content") {
     DeveloperContent d;
-    ASSIGN_OR_RETURN(d.instructions, OptionalString(j, path, "instructions"));
-    ASSIGN_OR_RETURN(d.tools, NamespacesFromJson(j, path));
+    GPTOSS_ASSIGN_OR_RETURN(d.instructions, OptionalString(j, path, "instructions"));
+    GPTOSS_ASSIGN_OR_RETURN(d.tools, NamespacesFromJson(j, path));
     return Content(std::move(d));
   }
   return Bad(Field(path, "type"),
@@ -203,7 +203,7 @@ absl::StatusOr<Content> ContentFromJson(const Json& j, const std::string& path) 
 absl::StatusOr<Message> MessageAt(const Json& j, const std::string& path) {
   if (!j.is_object()) return WrongType(path, "a message object", j);
   Message m;
-  ASSIGN_OR_RETURN(std::string role, RequiredString(j, path, "role"));
+  GPTOSS_ASSIGN_OR_RETURN(std::string role, RequiredString(j, path, "role"));
   std::optional<Role> parsed = RoleFromName(role);
   if (!parsed.has_value()) {
     return Bad(Field(path, "role"),
@@ -211,10 +211,10 @@ absl::StatusOr<Message> MessageAt(const Json& j, const std::string& path) {
                             role, "\""));
   }
   m.author.role = *parsed;
-  ASSIGN_OR_RETURN(m.author.name, OptionalString(j, path, "name"));
-  ASSIGN_OR_RETURN(m.recipient, OptionalString(j, path, "recipient"));
-  ASSIGN_OR_RETURN(m.channel, OptionalString(j, path, "channel"));
-  ASSIGN_OR_RETURN(m.content_type, OptionalString(j, path, "content_type"));
+  GPTOSS_ASSIGN_OR_RETURN(m.author.name, OptionalString(j, path, "name"));
+  GPTOSS_ASSIGN_OR_RETURN(m.recipient, OptionalString(j, path, "recipient"));
+  GPTOSS_ASSIGN_OR_RETURN(m.channel, OptionalString(j, path, "channel"));
+  GPTOSS_ASSIGN_OR_RETURN(m.content_type, OptionalString(j, path, "content_type"));
   const Json* content = Find(j, "content");
   const std::string cpath = Field(path, "content");
   if (content == nullptr) return Bad(cpath, "missing required field");
@@ -222,7 +222,7 @@ absl::StatusOr<Message> MessageAt(const Json& j, const std::string& path) {
     m.content.push_back(TextContent{content->get<std::string>()});
   } else if (content->is_array()) {
     for (size_t i = 0; i < content->size(); ++i) {
-      ASSIGN_OR_RETURN(Content c, ContentFromJson((*content)[i], absl::StrCat(cpath, "[", i, "]")));
+      GPTOSS_ASSIGN_OR_RETURN(Content c, ContentFromJson((*content)[i], absl::StrCat(cpath, "[", i, "]")));
       m.content.push_back(std::move(c));
     }
   } else {
@@ -284,7 +284,7 @@ Json ContentToJson(const Content& content) {
 }  // namespace
 
 absl::StatusOr<Conversation> ConversationFromJsonText(std::string_view json_text) {
-  ASSIGN_OR_RETURN(Json j, ParseSerdeJson(json_text));
+  GPTOSS_ASSIGN_OR_RETURN(Json j, ParseSerdeJson(json_text));
   return ConversationFromJson(j);
 }
 
@@ -301,7 +301,7 @@ absl::StatusOr<Conversation> ConversationFromJson(const nlohmann::ordered_json& 
   if (!messages->is_array()) return WrongType("messages", "an array", *messages);
   Conversation conversation;
   for (size_t i = 0; i < messages->size(); ++i) {
-    ASSIGN_OR_RETURN(Message m, MessageAt((*messages)[i], absl::StrCat(path, "[", i, "]")));
+    GPTOSS_ASSIGN_OR_RETURN(Message m, MessageAt((*messages)[i], absl::StrCat(path, "[", i, "]")));
     conversation.messages.push_back(std::move(m));
   }
   return conversation;

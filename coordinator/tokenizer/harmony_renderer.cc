@@ -196,7 +196,7 @@ absl::Status HarmonyRenderer::AppendConversation(const Conversation& conversatio
 absl::StatusOr<std::vector<int>> HarmonyRenderer::RenderForCompletion(
     const Conversation& conversation, Role next_role, RenderOptions options) const {
   std::vector<int> out;
-  RETURN_IF_ERROR(AppendConversation(conversation, options, out));
+  GPTOSS_RETURN_IF_ERROR(AppendConversation(conversation, options, out));
   out.push_back(kStartToken);
   AppendText(RoleName(next_role), out);
   return out;
@@ -205,13 +205,13 @@ absl::StatusOr<std::vector<int>> HarmonyRenderer::RenderForCompletion(
 absl::StatusOr<std::vector<int>> HarmonyRenderer::RenderConversation(
     const Conversation& conversation, RenderOptions options) const {
   std::vector<int> out;
-  RETURN_IF_ERROR(AppendConversation(conversation, options, out));
+  GPTOSS_RETURN_IF_ERROR(AppendConversation(conversation, options, out));
   return out;
 }
 
 absl::StatusOr<std::vector<int>> HarmonyRenderer::RenderForTraining(
     const Conversation& conversation, RenderOptions options) const {
-  ASSIGN_OR_RETURN(std::vector<int> out, RenderConversation(conversation, options));
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<int> out, RenderConversation(conversation, options));
   if (!conversation.messages.empty()) {
     const Message& last = conversation.messages.back();
     if (last.author.role == Role::kAssistant && last.channel == "final" && !out.empty()) {
@@ -224,7 +224,7 @@ absl::StatusOr<std::vector<int>> HarmonyRenderer::RenderForTraining(
 absl::StatusOr<std::vector<int>> HarmonyRenderer::RenderMessage(const Message& message,
                                                                 bool has_function_tools) const {
   std::vector<int> out;
-  RETURN_IF_ERROR(AppendMessage(message, has_function_tools, out));
+  GPTOSS_RETURN_IF_ERROR(AppendMessage(message, has_function_tools, out));
   return out;
 }
 

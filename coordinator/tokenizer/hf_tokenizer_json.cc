@@ -142,7 +142,7 @@ absl::StatusOr<HfTokenizerJson> ParseHfTokenizerJson(std::string_view text) {
                               absl::CHexEscape(it.key()), "\" has ", id));
     }
     seen[id] = true;
-    ASSIGN_OR_RETURN(out.ranks[id], DecodeByteLevel(it.key()));
+    GPTOSS_ASSIGN_OR_RETURN(out.ranks[id], DecodeByteLevel(it.key()));
   }
 
   auto added = root.find("added_tokens");
@@ -152,7 +152,7 @@ absl::StatusOr<HfTokenizerJson> ParseHfTokenizerJson(std::string_view text) {
       const json& t = (*added)[i];
       const std::string where = absl::StrCat("added_tokens[", i, "]");
       if (!t.is_object()) return Bad(absl::StrCat(where, " must be an object"));
-      ASSIGN_OR_RETURN(const int64_t id, IntegerField(t, "id", where));
+      GPTOSS_ASSIGN_OR_RETURN(const int64_t id, IntegerField(t, "id", where));
       auto content = t.find("content");
       if (content == t.end() || !content->is_string() ||
           content->get_ref<const std::string&>().empty()) {
@@ -168,7 +168,7 @@ absl::StatusOr<HfTokenizerJson> ParseHfTokenizerJson(std::string_view text) {
       out.added_tokens.push_back({content->get<std::string>(), static_cast<int>(id)});
     }
   }
-  ASSIGN_OR_RETURN(out.split_pattern, ParseSplitPattern(root));
+  GPTOSS_ASSIGN_OR_RETURN(out.split_pattern, ParseSplitPattern(root));
   return out;
 }
 

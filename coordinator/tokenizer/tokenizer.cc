@@ -1,7 +1,6 @@
 // Tokenizer::Load*: file discovery and the o200k_harmony checks shared by both formats.
 #include "coordinator/tokenizer/tokenizer.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include "coordinator/tokenizer/bpe_pretokenizer.h"
 #include "coordinator/tokenizer/bpe_tokenizer.h"
 #include "coordinator/tokenizer/hf_tokenizer_json.h"
+#include "kernels/core/files.h"
 #include "kernels/core/sha256.h"
 #include "coordinator/tokenizer/tiktoken_file.h"
 #include "kernels/core/status.h"
@@ -24,16 +24,6 @@ namespace gptoss {
 namespace {
 
 constexpr char kRanksFileName[] = "o200k_base.tiktoken";
-
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 // Where to look when no path is given, in order: $GPTOSS_TOKENIZER, an installed copy next to
 // the binary (<prefix>/bin/x -> <prefix>/share/gptoss/), the copy in the source tree.
@@ -52,12 +42,12 @@ std::vector<std::string> DefaultCandidates() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadTiktoken(const std::string& path) {
-  ASSIGN_OR_RETURN(std::vector<std::string> ranks, LoadTiktokenRanks(path, kO200kBaseSha256));
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<std::string> ranks, LoadTiktokenRanks(path, kO200kBaseSha256));
   return BpeTokenizer::CreateO200kHarmony(ranks);
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadHfTokenizerJson(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadTokenizerFile(path));
+  GPTOSS_ASSIGN_OR_RETURN(std::string text, ReadTokenizerFile(path));
   absl::StatusOr<HfTokenizerJson> parsed = ParseHfTokenizerJson(text);
   if (!parsed.ok())
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", parsed.status().message()));
@@ -97,7 +87,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
     } else {
       const std::vector<std::string> candidates = DefaultCandidates();
       for (const std::string& c : candidates) {
-        if (Exists(c)) {
+        if (PathExists(c)) {
           chosen = c;
           break;
         }
@@ -111,7 +101,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& pa
   }
   if (IsDirectory(chosen)) {  // a model directory
     const std::string json_path = (std::filesystem::path(chosen) / "tokenizer.json").string();
-    if (!Exists(json_path)) {
+    if (!PathExists(json_path)) {
       return absl::NotFoundError(absl::StrCat("directory ", chosen, " has no tokenizer.json"));
     }
     chosen = json_path;

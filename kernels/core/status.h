@@ -13,14 +13,14 @@
 #define GPTOSS_CONCAT(a, b) GPTOSS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                                  \
+#define GPTOSS_RETURN_IF_ERROR(expr)                                  \
   do {                                                         \
     ::absl::Status gptoss_status_ = (expr);                    \
     if (!gptoss_status_.ok()) return gptoss_status_;           \
   } while (0)
 
 // `lhs = value of expr` where expr is an absl::StatusOr<T>; returns the error otherwise.
-#define ASSIGN_OR_RETURN(lhs, expr) \
+#define GPTOSS_ASSIGN_OR_RETURN(lhs, expr) \
   GPTOSS_ASSIGN_OR_RETURN_IMPL(GPTOSS_CONCAT(gptoss_statusor_, __LINE__), lhs, expr)
 #define GPTOSS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \

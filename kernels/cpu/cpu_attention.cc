@@ -17,8 +17,8 @@ using cpu_internal::LoadFloat;
 
 // Checks the cache geometry: k and v [num_blocks, block_size, kv_heads, head_dim] F32, equal.
 absl::Status CheckCache(const KvLayerView& cache, const char* op) {
-  RETURN_IF_ERROR(CheckTensor(cache.k, "cache.k", DType::kF32, 4));
-  RETURN_IF_ERROR(CheckTensor(cache.v, "cache.v", DType::kF32, 4));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(cache.k, "cache.k", DType::kF32, 4));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(cache.v, "cache.v", DType::kF32, 4));
   for (int i = 0; i < 4; ++i)
     GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], op, ": cache.k ", cache.k.ShapeString(),
                      " and cache.v ", cache.v.ShapeString(), " differ");
@@ -41,10 +41,10 @@ void RotateHead(float* x, const float* cos, const float* sin, int half) {
 
 absl::Status CpuOps::RopeYarn(TensorView q, TensorView k, const TensorView& positions,
                               const RopeTable& rope) {
-  RETURN_IF_ERROR(CheckTensor(q, "RopeYarn q", DType::kF32, 3));
-  RETURN_IF_ERROR(CheckTensor(k, "RopeYarn k", DType::kF32, 3));
-  RETURN_IF_ERROR(CheckTensor(positions, "RopeYarn positions", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckTensor(rope.inv_freq, "RopeYarn inv_freq", DType::kF32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(q, "RopeYarn q", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(k, "RopeYarn k", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(positions, "RopeYarn positions", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(rope.inv_freq, "RopeYarn inv_freq", DType::kF32, 1));
   const int64_t n = q.dim(0), head_dim = q.dim(2);
   const int half = static_cast<int>(rope.inv_freq.dim(0));
   GPTOSS_CHECK_ARG(k.dim(0) == n && positions.dim(0) == n, "RopeYarn: q ", q.ShapeString(), ", k ",
@@ -72,10 +72,10 @@ absl::Status CpuOps::RopeYarn(TensorView q, TensorView k, const TensorView& posi
 
 absl::Status CpuOps::AppendKv(const TensorView& k, const TensorView& v, const TensorView& slots,
                               KvLayerView cache) {
-  RETURN_IF_ERROR(CheckTensor(k, "AppendKv k", DType::kF32, 3));
-  RETURN_IF_ERROR(CheckTensor(v, "AppendKv v", DType::kF32, 3));
-  RETURN_IF_ERROR(CheckTensor(slots, "AppendKv slots", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckCache(cache, "AppendKv"));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(k, "AppendKv k", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(v, "AppendKv v", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(slots, "AppendKv slots", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckCache(cache, "AppendKv"));
   const int64_t n = k.dim(0), kv_heads = k.dim(1), head_dim = k.dim(2);
   for (int i = 0; i < 3; ++i)
     GPTOSS_CHECK_ARG(k.dims[i] == v.dims[i], "AppendKv: k ", k.ShapeString(), " and v ",
@@ -101,14 +101,14 @@ absl::Status CpuOps::AppendKv(const TensorView& k, const TensorView& v, const Te
 absl::Status CpuOps::AttentionWithSinks(const TensorView& q, const KvLayerView& cache,
                                         const TensorView& sinks, const AttentionBatch& batch,
                                         int window, float scale, TensorView out) {
-  RETURN_IF_ERROR(CheckTensor(q, "Attention q", DType::kF32, 3));
-  RETURN_IF_ERROR(CheckCache(cache, "Attention"));
-  RETURN_IF_ERROR(CheckTensor(sinks, "Attention sinks",
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(q, "Attention q", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckCache(cache, "Attention"));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(sinks, "Attention sinks",
                               sinks.dtype == DType::kBF16 ? DType::kBF16 : DType::kF32, 1));
-  RETURN_IF_ERROR(CheckTensor(batch.query_start, "Attention query_start", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckTensor(batch.context_len, "Attention context_len", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckTensor(batch.block_tables, "Attention block_tables", DType::kI32, 2));
-  RETURN_IF_ERROR(CheckTensor(out, "Attention out", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(batch.query_start, "Attention query_start", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(batch.context_len, "Attention context_len", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(batch.block_tables, "Attention block_tables", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "Attention out", DType::kF32, 2));
   const int64_t n = q.dim(0), heads = q.dim(1), head_dim = q.dim(2);
   const int64_t num_blocks = cache.k.dim(0), block_size = cache.k.dim(1);
   const int64_t kv_heads = cache.k.dim(2);

@@ -22,9 +22,9 @@ float RankKey(float v) { return std::isnan(v) ? -std::numeric_limits<float>::inf
 // Shape checks of one MXFP4 projection: blocks [E, N, K/32, 16], scales [E, N, K/32], bias [E, N].
 absl::Status CheckMxfp4(const TensorView& blocks, const TensorView& scales, const TensorView& bias,
                         const char* name, int64_t experts, int64_t n, int64_t k) {
-  RETURN_IF_ERROR(CheckTensor(blocks, name, DType::kU8, 4));
-  RETURN_IF_ERROR(CheckTensor(scales, name, DType::kU8, 3));
-  RETURN_IF_ERROR(
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(blocks, name, DType::kU8, 4));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(scales, name, DType::kU8, 3));
+  GPTOSS_RETURN_IF_ERROR(
       CheckTensor(bias, name, bias.dtype == DType::kF32 ? DType::kF32 : DType::kBF16, 2));
   GPTOSS_CHECK_ARG(k % 32 == 0, "MoeMlp: ", name, " input dim ", k, " is not a multiple of 32");
   GPTOSS_CHECK_ARG(blocks.dim(0) == experts && blocks.dim(1) == n && blocks.dim(2) == k / 32 &&
@@ -62,9 +62,9 @@ void Mxfp4Project(const TensorView& blocks, const TensorView& scales, const Tens
 
 absl::Status CpuOps::RouterTopK(const TensorView& logits, int k, TensorView expert_ids,
                                 TensorView expert_weights) {
-  RETURN_IF_ERROR(CheckTensor(logits, "RouterTopK logits", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckTensor(expert_ids, "RouterTopK expert_ids", DType::kI32, 2));
-  RETURN_IF_ERROR(CheckTensor(expert_weights, "RouterTopK expert_weights", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "RouterTopK logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(expert_ids, "RouterTopK expert_ids", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(expert_weights, "RouterTopK expert_weights", DType::kF32, 2));
   const int64_t n = logits.dim(0), experts = logits.dim(1);
   GPTOSS_CHECK_ARG(k >= 1 && k <= experts, "RouterTopK: k ", k, " must be in [1, ", experts, "]");
   GPTOSS_CHECK_ARG(expert_ids.dim(0) == n && expert_ids.dim(1) == k && expert_weights.dim(0) == n &&
@@ -103,9 +103,9 @@ absl::Status CpuOps::RouterTopK(const TensorView& logits, int k, TensorView expe
 
 absl::Status CpuOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
                             const ExpertWeights& ew, TensorView out) {
-  RETURN_IF_ERROR(CheckTensor(x, "MoeMlp x", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckTensor(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
-  RETURN_IF_ERROR(CheckTensor(out, "MoeMlp out", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(x, "MoeMlp x", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "MoeMlp out", DType::kF32, 3));
   const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
   const int64_t local = ew.num_local;
   GPTOSS_CHECK_ARG(expert_ids.dim(0) == n, "MoeMlp: expert_ids ", expert_ids.ShapeString(),
@@ -117,9 +117,9 @@ absl::Status CpuOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
                    "MoeMlp: gate_up blocks ", ew.gate_up_blocks.ShapeString(),
                    " must be [E, 2I, H/32, 16]");
   const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
-  RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
+  GPTOSS_RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
                              local, 2 * inter, hidden));
-  RETURN_IF_ERROR(
+  GPTOSS_RETURN_IF_ERROR(
       CheckMxfp4(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden, inter));
   const int32_t* ids = expert_ids.as<int32_t>();
   for (int64_t i = 0; i < n * k; ++i)

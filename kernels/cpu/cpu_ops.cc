@@ -89,9 +89,9 @@ absl::Status CpuOps::CopyToHost(void* host_dst, const void* device_src, size_t b
 }
 
 absl::Status CpuOps::Embedding(const TensorView& ids, const TensorView& table, TensorView out) {
-  RETURN_IF_ERROR(CheckTensor(ids, "Embedding ids", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckWeight(table, "Embedding table", 2));
-  RETURN_IF_ERROR(CheckTensor(out, "Embedding out", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(ids, "Embedding ids", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckWeight(table, "Embedding table", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "Embedding out", DType::kF32, 2));
   const int64_t n = ids.dim(0), vocab = table.dim(0), hidden = table.dim(1);
   GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == hidden, "Embedding: out ", out.ShapeString(),
                    " must be [", n, ",", hidden, "]");
@@ -107,9 +107,9 @@ absl::Status CpuOps::Embedding(const TensorView& ids, const TensorView& table, T
 
 absl::Status CpuOps::RmsNorm(const TensorView& x, const TensorView& weight, float eps,
                              TensorView out) {
-  RETURN_IF_ERROR(CheckTensor(x, "RmsNorm x", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckWeight(weight, "RmsNorm weight", 1));
-  RETURN_IF_ERROR(CheckTensor(out, "RmsNorm out", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(x, "RmsNorm x", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckWeight(weight, "RmsNorm weight", 1));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "RmsNorm out", DType::kF32, 2));
   const int64_t n = x.dim(0), hidden = x.dim(1);
   GPTOSS_CHECK_ARG(weight.dim(0) == hidden, "RmsNorm: weight ", weight.ShapeString(),
                    " does not match x ", x.ShapeString());
@@ -131,16 +131,16 @@ absl::Status CpuOps::RmsNorm(const TensorView& x, const TensorView& weight, floa
 
 absl::Status CpuOps::Linear(const TensorView& x, const TensorView& w, const TensorView& bias,
                             TensorView out) {
-  RETURN_IF_ERROR(CheckTensor(x, "Linear x", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckWeight(w, "Linear w", 2));
-  RETURN_IF_ERROR(CheckTensor(out, "Linear out", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(x, "Linear x", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckWeight(w, "Linear w", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "Linear out", DType::kF32, 2));
   const int64_t n_rows = x.dim(0), k = x.dim(1), n_out = w.dim(0);
   GPTOSS_CHECK_ARG(w.dim(1) == k, "Linear: w ", w.ShapeString(), " does not match x ",
                    x.ShapeString());
   GPTOSS_CHECK_ARG(out.dim(0) == n_rows && out.dim(1) == n_out, "Linear: out ", out.ShapeString(),
                    " must be [", n_rows, ",", n_out, "]");
   if (!bias.empty()) {
-    RETURN_IF_ERROR(CheckWeight(bias, "Linear bias", 1));
+    GPTOSS_RETURN_IF_ERROR(CheckWeight(bias, "Linear bias", 1));
     GPTOSS_CHECK_ARG(bias.dim(0) == n_out, "Linear: bias ", bias.ShapeString(), " must be [", n_out,
                      "]");
   }
@@ -162,8 +162,8 @@ absl::Status CpuOps::Linear(const TensorView& x, const TensorView& w, const Tens
 }
 
 absl::Status CpuOps::AddInPlace(const TensorView& x, TensorView residual) {
-  RETURN_IF_ERROR(CheckTensor(x, "AddInPlace x", DType::kF32, x.rank));
-  RETURN_IF_ERROR(CheckTensor(residual, "AddInPlace residual", DType::kF32, residual.rank));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(x, "AddInPlace x", DType::kF32, x.rank));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(residual, "AddInPlace residual", DType::kF32, residual.rank));
   GPTOSS_CHECK_ARG(x.rank == residual.rank && x.numel() == residual.numel(), "AddInPlace: x ",
                    x.ShapeString(), " does not match residual ", residual.ShapeString());
   for (int i = 0; i < x.rank; ++i)
@@ -177,9 +177,9 @@ absl::Status CpuOps::AddInPlace(const TensorView& x, TensorView residual) {
 
 absl::Status CpuOps::MoeCombine(const TensorView& rows, const TensorView& weights,
                                 TensorView residual) {
-  RETURN_IF_ERROR(CheckTensor(rows, "MoeCombine rows", DType::kF32, 3));
-  RETURN_IF_ERROR(CheckTensor(weights, "MoeCombine weights", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckTensor(residual, "MoeCombine residual", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(rows, "MoeCombine rows", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(weights, "MoeCombine weights", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(residual, "MoeCombine residual", DType::kF32, 2));
   const int64_t n = rows.dim(0), k = rows.dim(1), hidden = rows.dim(2);
   GPTOSS_CHECK_ARG(weights.dim(0) == n && weights.dim(1) == k, "MoeCombine: weights ",
                    weights.ShapeString(), " must be [", n, ",", k, "]");

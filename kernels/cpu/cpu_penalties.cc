@@ -12,9 +12,9 @@ using cpu_internal::CheckTensor;
 absl::Status CpuOps::ApplyPenalties(TensorView logits, const TensorView& tokens,
                                     const TensorView& counts,
                                     const std::vector<PenaltyParams>& params) {
-  RETURN_IF_ERROR(CheckTensor(logits, "ApplyPenalties logits", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckTensor(tokens, "ApplyPenalties tokens", DType::kI32, 2));
-  RETURN_IF_ERROR(CheckTensor(counts, "ApplyPenalties counts", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "ApplyPenalties logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(tokens, "ApplyPenalties tokens", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(counts, "ApplyPenalties counts", DType::kI32, 2));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1), width = tokens.dim(1);
   GPTOSS_CHECK_ARG(tokens.dim(0) == rows && counts.dim(0) == rows && counts.dim(1) == width &&
                        static_cast<int64_t>(params.size()) == rows,

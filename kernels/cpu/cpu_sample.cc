@@ -94,9 +94,9 @@ int64_t Draw(const float* logits, int64_t vocab, const SamplingParams& p) {
 
 absl::Status CpuOps::Sample(const TensorView& logits, const std::vector<SamplingParams>& params,
                             TensorView ids, TensorView logprobs) {
-  RETURN_IF_ERROR(CheckTensor(logits, "Sample logits", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckTensor(ids, "Sample ids", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckTensor(logprobs, "Sample logprobs", DType::kF32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "Sample logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(ids, "Sample ids", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(logprobs, "Sample logprobs", DType::kF32, 1));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1);
   GPTOSS_CHECK_ARG(vocab > 0, "Sample: empty vocabulary");
   GPTOSS_CHECK_ARG(

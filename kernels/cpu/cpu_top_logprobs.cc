@@ -20,9 +20,9 @@ float RankKey(float v) { return std::isnan(v) ? -std::numeric_limits<float>::inf
 }  // namespace
 
 absl::Status CpuOps::TopLogprobs(const TensorView& logits, TensorView ids, TensorView logprobs) {
-  RETURN_IF_ERROR(CheckTensor(logits, "TopLogprobs logits", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckTensor(ids, "TopLogprobs ids", DType::kI32, 2));
-  RETURN_IF_ERROR(CheckTensor(logprobs, "TopLogprobs logprobs", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "TopLogprobs logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(ids, "TopLogprobs ids", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTensor(logprobs, "TopLogprobs logprobs", DType::kF32, 2));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1), n = ids.dim(1);
   GPTOSS_CHECK_ARG(
       ids.dim(0) == rows && logprobs.dim(0) == rows && logprobs.dim(1) == n && n <= vocab,

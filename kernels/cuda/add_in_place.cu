@@ -30,7 +30,7 @@ absl::Status LaunchAddInPlace(const LaunchContext& ctx, const void* x, DType x_d
           static_cast<const TX*>(x), static_cast<TR*>(residual), n);
     });
   });
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_add_in_place");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_add_in_place");
   return absl::OkStatus();
 }
 

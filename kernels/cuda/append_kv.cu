@@ -43,7 +43,7 @@ absl::Status LaunchAppendKv(const LaunchContext& ctx, const void* k, const void*
         static_cast<const T*>(k), static_cast<const T*>(v), slots, row_elems,
         static_cast<T*>(k_cache), static_cast<T*>(v_cache), num_slots, ctx.error_flags);
   });
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_append_kv");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_append_kv");
   return absl::OkStatus();
 }
 

@@ -301,17 +301,17 @@ absl::Status Launch(const LaunchContext& ctx, Params& p, int group, int num_toke
   StreamScratch scratch(ctx.stream);
   if (splits > 1) {
     const int64_t entries = static_cast<int64_t>(num_tokens) * p.num_heads * splits;
-    ASSIGN_OR_RETURN(p.partial_ml, scratch.GetAs<float>(entries * 2));
-    ASSIGN_OR_RETURN(p.partial_acc, scratch.GetAs<float>(entries * D));
+    GPTOSS_ASSIGN_OR_RETURN(p.partial_ml, scratch.GetAs<float>(entries * 2));
+    GPTOSS_ASSIGN_OR_RETURN(p.partial_acc, scratch.GetAs<float>(entries * D));
   }
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.num_kv_heads),
                   static_cast<unsigned>(splits));
   bf16_paged_attention_sinks<D, R, KT><<<grid, kThreads, 0, ctx.stream>>>(p, group, qt);
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_paged_attention_sinks");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_paged_attention_sinks");
   if (splits > 1) {
     const dim3 cgrid(static_cast<unsigned>(num_tokens), static_cast<unsigned>(p.num_heads));
     bf16_attention_combine<D><<<cgrid, D, 0, ctx.stream>>>(p, splits);
-    CUDA_RETURN_IF_LAUNCH_ERROR("bf16_attention_combine");
+    GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_attention_combine");
   }
   return absl::OkStatus();
 }

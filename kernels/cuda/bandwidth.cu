@@ -33,7 +33,7 @@ absl::Status LaunchCopyKernel(const LaunchContext& ctx, const void* src, void* d
   const int64_t n = static_cast<int64_t>(bytes / 16);
   u128_copy<<<8 * ctx.num_sms, 512, 0, ctx.stream>>>(static_cast<const uint4*>(src),
                                                       static_cast<uint4*>(dst), n);
-  CUDA_RETURN_IF_LAUNCH_ERROR("u128_copy");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("u128_copy");
   return absl::OkStatus();
 }
 
@@ -43,7 +43,7 @@ absl::Status LaunchReadKernel(const LaunchContext& ctx, const void* src, size_t 
     return absl::InvalidArgumentError("read probe: sizes and pointers must be 16-byte aligned");
   const int64_t n = static_cast<int64_t>(bytes / 16);
   u128_read<<<8 * ctx.num_sms, 512, 0, ctx.stream>>>(static_cast<const uint4*>(src), n, sink);
-  CUDA_RETURN_IF_LAUNCH_ERROR("u128_read");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("u128_read");
   return absl::OkStatus();
 }
 

@@ -22,8 +22,8 @@ uint32_t Alignment(const void* p) {
 
 absl::StatusOr<std::unique_ptr<LtGemm>> LtGemm::Create(size_t workspace_bytes) {
   std::unique_ptr<LtGemm> gemm(new LtGemm());
-  CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&gemm->handle_));
-  ASSIGN_OR_RETURN(gemm->workspace_, DeviceBuffer::Allocate(workspace_bytes, /*zero=*/false));
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&gemm->handle_));
+  GPTOSS_ASSIGN_OR_RETURN(gemm->workspace_, DeviceBuffer::Allocate(workspace_bytes, /*zero=*/false));
   return gemm;
 }
 
@@ -43,28 +43,28 @@ void LtGemm::DestroyPlan(Plan& plan) {
 absl::Status LtGemm::BuildPlan(const Key& key, bool try_bias, Plan* plan) {
   const auto [rows, n, k, out_dtype_i, bias_dtype_i, align_bits] = key;
   const DType out_dtype = static_cast<DType>(out_dtype_i);
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
                                                         &trans_a, sizeof(trans_a)));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
                                                         &trans_b, sizeof(trans_b)));
   if (try_bias) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     const cudaDataType_t bias_type = CudaType(static_cast<DType>(bias_dtype_i));
-    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+    GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
         plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
-    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+    GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
         plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
   }
   // A = w as column-major [K, N] (ld K), transposed; B = x as column-major [K, T] (ld K);
   // D = out as column-major [N, T] (ld N).
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, k, n, k));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, k, rows, k));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&plan->d, CudaType(out_dtype), n, rows, n));
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, k, n, k));
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, k, rows, k));
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&plan->d, CudaType(out_dtype), n, rows, n));
 
   cublasLtMatmulPreference_t pref = nullptr;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
   const size_t ws = workspace_.bytes();
   const uint32_t align = 1u << align_bits;
   cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
@@ -83,7 +83,7 @@ absl::Status LtGemm::BuildPlan(const Key& key, bool try_bias, Plan* plan) {
                                         pref, 1, &result, &count);
   }
   cublasLtMatmulPreferenceDestroy(pref);
-  CUBLAS_RETURN_IF_ERROR(st);
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(st);
   if (count == 0)
     return absl::UnimplementedError(absl::StrCat("cuBLASLt has no algorithm for [", rows, ",", k,
                                                  "] x [", n, ",", k, "]^T"));
@@ -121,17 +121,17 @@ absl::Status LtGemm::Run(const LaunchContext& ctx, const void* x, const void* w,
   const bool fuse = bias != nullptr && Alignment(bias) >= 16;
   const Key key{rows, n, k, static_cast<int>(out_dtype), fuse ? static_cast<int>(bias_dtype) : -1,
                 align_bits};
-  ASSIGN_OR_RETURN(Plan * plan, GetPlan(key));
+  GPTOSS_ASSIGN_OR_RETURN(Plan * plan, GetPlan(key));
   if (plan->fused_bias) {
-    CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+    GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
         plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
   const float alpha = 1.0f, beta = 0.0f;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &beta,
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &beta,
                                         out, plan->d, out, plan->d, &plan->algo, workspace_.data(),
                                         workspace_.bytes(), ctx.stream));
   if (bias != nullptr && !plan->fused_bias)
-    RETURN_IF_ERROR(LaunchAddBias(ctx, out, out_dtype, bias, bias_dtype, rows, n));
+    GPTOSS_RETURN_IF_ERROR(LaunchAddBias(ctx, out, out_dtype, bias, bias_dtype, rows, n));
   return absl::OkStatus();
 }
 

@@ -3,7 +3,7 @@
 // the library's error string and file:line, and returns it from the enclosing function.
 //
 // Contract: the macros only evaluate `expr` once. Kernel launches are followed by
-// CUDA_RETURN_IF_LAUNCH_ERROR(name), which reports launch-configuration errors synchronously
+// GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR(name), which reports launch-configuration errors synchronously
 // (cudaGetLastError); errors raised while a kernel runs surface at the next synchronizing call
 // (CudaOps::Synchronize).
 #pragma once
@@ -25,14 +25,14 @@ absl::Status NcclErrorToStatus(ncclResult_t code, const char* expr, const char* 
 
 }  // namespace gptoss::cuda
 
-#define CUDA_RETURN_IF_ERROR(expr)                                                          \
+#define GPTOSS_CUDA_RETURN_IF_ERROR(expr)                                                          \
   do {                                                                                      \
     const cudaError_t gptoss_cuda_err_ = (expr);                                            \
     if (gptoss_cuda_err_ != cudaSuccess)                                                    \
       return ::gptoss::cuda::CudaErrorToStatus(gptoss_cuda_err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-#define CUBLAS_RETURN_IF_ERROR(expr)                                                        \
+#define GPTOSS_CUBLAS_RETURN_IF_ERROR(expr)                                                        \
   do {                                                                                      \
     const cublasStatus_t gptoss_cublas_err_ = (expr);                                       \
     if (gptoss_cublas_err_ != CUBLAS_STATUS_SUCCESS)                                        \
@@ -40,7 +40,7 @@ absl::Status NcclErrorToStatus(ncclResult_t code, const char* expr, const char* 
                                                  __LINE__);                                 \
   } while (0)
 
-#define NCCL_RETURN_IF_ERROR(expr)                                                          \
+#define GPTOSS_NCCL_RETURN_IF_ERROR(expr)                                                          \
   do {                                                                                      \
     const ncclResult_t gptoss_nccl_err_ = (expr);                                           \
     if (gptoss_nccl_err_ != ncclSuccess)                                                    \
@@ -49,7 +49,7 @@ absl::Status NcclErrorToStatus(ncclResult_t code, const char* expr, const char* 
 
 // After `kernel<<<...>>>(...)`: a bad launch configuration (grid too large, too much shared
 // memory, no device) becomes a Status naming the kernel.
-#define CUDA_RETURN_IF_LAUNCH_ERROR(kernel_name)                                             \
+#define GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR(kernel_name)                                             \
   do {                                                                                       \
     const cudaError_t gptoss_launch_err_ = cudaGetLastError();                               \
     if (gptoss_launch_err_ != cudaSuccess)                                                   \

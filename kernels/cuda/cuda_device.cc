@@ -16,7 +16,7 @@ absl::Status CudaDeviceAvailable() {
                                                " (", cudaGetErrorString(err), ")"));
   }
   if (count == 0) return absl::UnavailableError("no usable CUDA device: device count is 0");
-  ASSIGN_OR_RETURN(const DeviceInfo info, GetDeviceInfo(0));
+  GPTOSS_ASSIGN_OR_RETURN(const DeviceInfo info, GetDeviceInfo(0));
   if (info.sm_major < 9) {
     return absl::UnavailableError(absl::StrCat(
         "CUDA device 0 (", info.name, ") has compute capability ", info.sm_major, ".",
@@ -27,7 +27,7 @@ absl::Status CudaDeviceAvailable() {
 
 absl::StatusOr<DeviceInfo> GetDeviceInfo(int ordinal) {
   cudaDeviceProp prop{};
-  CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, ordinal));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, ordinal));
   DeviceInfo info;
   info.ordinal = ordinal;
   info.name = prop.name;

@@ -22,7 +22,7 @@ int CudaGraphCache::num_graphs() const {
 
 absl::Status CudaGraphCache::Capture(Entry& entry, const std::function<absl::Status()>& step) {
   const cudaStream_t stream = ops_->stream();
-  CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   const absl::Status body = step();
   cudaGraph_t graph = nullptr;
   const cudaError_t end = cudaStreamEndCapture(stream, &graph);
@@ -30,14 +30,14 @@ absl::Status CudaGraphCache::Capture(Entry& entry, const std::function<absl::Sta
     if (graph != nullptr) cudaGraphDestroy(graph);
     cudaGetLastError();  // clear the capture-invalidation error
     if (!body.ok()) return body;
-    CUDA_RETURN_IF_ERROR(end);
+    GPTOSS_CUDA_RETURN_IF_ERROR(end);
   }
   const cudaError_t inst =
       cudaGraphInstantiate(&entry.exec, graph, cudaGraphInstantiateFlagAutoFreeOnLaunch);
   cudaGraphDestroy(graph);
   if (inst != cudaSuccess) {
     entry.exec = nullptr;
-    CUDA_RETURN_IF_ERROR(inst);
+    GPTOSS_CUDA_RETURN_IF_ERROR(inst);
   }
   return absl::OkStatus();
 }
@@ -56,7 +56,7 @@ absl::Status CudaGraphCache::Run(uint64_t key, const std::function<absl::Status(
       return step();  // nothing of the failed capture ran: run the step for real
     }
   }
-  CUDA_RETURN_IF_ERROR(cudaGraphLaunch(entry.exec, ops_->stream()));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(entry.exec, ops_->stream()));
   return absl::OkStatus();
 }
 

@@ -57,23 +57,23 @@ std::string DeviceErrorText(int bits) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CudaOps>> CudaOps::Create(int device_ordinal) {
-  RETURN_IF_ERROR(CudaDeviceAvailable());
+  GPTOSS_RETURN_IF_ERROR(CudaDeviceAvailable());
   std::unique_ptr<CudaOps> ops(new CudaOps());
-  CUDA_RETURN_IF_ERROR(cudaSetDevice(device_ordinal));
-  ASSIGN_OR_RETURN(ops->info_, GetDeviceInfo(device_ordinal));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_ordinal));
+  GPTOSS_ASSIGN_OR_RETURN(ops->info_, GetDeviceInfo(device_ordinal));
   ops->ctx_.num_sms = ops->info_.num_sms;
-  CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&ops->ctx_.stream, cudaStreamNonBlocking));
-  CUDA_RETURN_IF_ERROR(cudaMalloc(&ops->ctx_.error_flags, sizeof(int)));
-  CUDA_RETURN_IF_ERROR(cudaMemset(ops->ctx_.error_flags, 0, sizeof(int)));
-  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());  // legacy-stream memset vs our non-blocking stream
-  CUDA_RETURN_IF_ERROR(cudaMallocHost(&ops->error_host_, sizeof(int)));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&ops->ctx_.stream, cudaStreamNonBlocking));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMalloc(&ops->ctx_.error_flags, sizeof(int)));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemset(ops->ctx_.error_flags, 0, sizeof(int)));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());  // legacy-stream memset vs our non-blocking stream
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMallocHost(&ops->error_host_, sizeof(int)));
   // Op scratch comes from the stream-ordered pool (cudaMallocAsync): keep freed memory cached
   // instead of returning it to the driver at every synchronization.
   cudaMemPool_t pool;
-  CUDA_RETURN_IF_ERROR(cudaDeviceGetDefaultMemPool(&pool, device_ordinal));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaDeviceGetDefaultMemPool(&pool, device_ordinal));
   uint64_t threshold = std::numeric_limits<uint64_t>::max();
-  CUDA_RETURN_IF_ERROR(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
-  ASSIGN_OR_RETURN(ops->gemm_, LtGemm::Create());
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  GPTOSS_ASSIGN_OR_RETURN(ops->gemm_, LtGemm::Create());
   return ops;
 }
 
@@ -92,10 +92,10 @@ bool CudaOps::capturing() const {
 }
 
 absl::Status CudaOps::TakeDeviceErrors() {
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(error_host_, ctx_.error_flags, sizeof(int),
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(error_host_, ctx_.error_flags, sizeof(int),
                                        cudaMemcpyDeviceToHost, ctx_.stream));
-  CUDA_RETURN_IF_ERROR(cudaMemsetAsync(ctx_.error_flags, 0, sizeof(int), ctx_.stream));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(ctx_.error_flags, 0, sizeof(int), ctx_.stream));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
   const int bits = *error_host_;
   if (bits != 0)
     return absl::InvalidArgumentError(
@@ -105,7 +105,7 @@ absl::Status CudaOps::TakeDeviceErrors() {
 
 absl::Status CudaOps::Synchronize() {
   if (capturing()) return absl::FailedPreconditionError("Synchronize during CUDA graph capture");
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
   return TakeDeviceErrors();
 }
 
@@ -116,11 +116,11 @@ absl::StatusOr<std::shared_ptr<void>> CudaOps::Allocate(size_t bytes) {
         "every buffer already has its size");
   void* p = nullptr;
   const size_t rounded = bytes == 0 ? 256 : bytes;
-  CUDA_RETURN_IF_ERROR(cudaMalloc(&p, rounded));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, rounded));
   const cudaError_t err = cudaMemsetAsync(p, 0, rounded, ctx_.stream);
   if (err != cudaSuccess) {
     cudaFree(p);
-    CUDA_RETURN_IF_ERROR(err);
+    GPTOSS_CUDA_RETURN_IF_ERROR(err);
   }
   // cudaFree waits for the device, so in-flight kernels that still use the memory finish first.
   return std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
@@ -130,9 +130,9 @@ absl::Status CudaOps::CopyFromHost(void* device_dst, const void* host_src, size_
   if (bytes == 0) return absl::OkStatus();
   GPTOSS_CHECK_ARG(device_dst != nullptr && host_src != nullptr, "CopyFromHost: null pointer");
   if (capturing()) return absl::FailedPreconditionError("CopyFromHost during CUDA graph capture");
-  CUDA_RETURN_IF_ERROR(
+  GPTOSS_CUDA_RETURN_IF_ERROR(
       cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, ctx_.stream));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx_.stream));
   return absl::OkStatus();
 }
 
@@ -140,16 +140,16 @@ absl::Status CudaOps::CopyToHost(void* host_dst, const void* device_src, size_t 
   if (bytes == 0) return absl::OkStatus();
   GPTOSS_CHECK_ARG(host_dst != nullptr && device_src != nullptr, "CopyToHost: null pointer");
   if (capturing()) return absl::FailedPreconditionError("CopyToHost during CUDA graph capture");
-  CUDA_RETURN_IF_ERROR(
+  GPTOSS_CUDA_RETURN_IF_ERROR(
       cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, ctx_.stream));
   // The data is only meaningful if no kernel before it rejected its input.
   return TakeDeviceErrors();
 }
 
 absl::Status CudaOps::Embedding(const TensorView& ids, const TensorView& table, TensorView out) {
-  RETURN_IF_ERROR(Check(ids, "Embedding ids", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckFloat(table, "Embedding table", 2));
-  RETURN_IF_ERROR(CheckFloat(out, "Embedding out", 2));
+  GPTOSS_RETURN_IF_ERROR(Check(ids, "Embedding ids", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(table, "Embedding table", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "Embedding out", 2));
   const int64_t n = ids.dim(0), vocab = table.dim(0), hidden = table.dim(1);
   GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == hidden, "Embedding: out ", out.ShapeString(),
                    " must be [", n, ",", hidden, "]");
@@ -160,9 +160,9 @@ absl::Status CudaOps::Embedding(const TensorView& ids, const TensorView& table, 
 
 absl::Status CudaOps::RmsNorm(const TensorView& x, const TensorView& weight, float eps,
                               TensorView out) {
-  RETURN_IF_ERROR(CheckFloat(x, "RmsNorm x", 2));
-  RETURN_IF_ERROR(CheckFloat(weight, "RmsNorm weight", 1));
-  RETURN_IF_ERROR(CheckFloat(out, "RmsNorm out", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(x, "RmsNorm x", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(weight, "RmsNorm weight", 1));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "RmsNorm out", 2));
   const int64_t n = x.dim(0), hidden = x.dim(1);
   GPTOSS_CHECK_ARG(weight.dim(0) == hidden, "RmsNorm: weight ", weight.ShapeString(),
                    " does not match x ", x.ShapeString());
@@ -177,16 +177,16 @@ absl::Status CudaOps::RmsNorm(const TensorView& x, const TensorView& weight, flo
 
 absl::Status CudaOps::Linear(const TensorView& x, const TensorView& w, const TensorView& bias,
                              TensorView out) {
-  RETURN_IF_ERROR(Check(x, "Linear x", DType::kBF16, 2));
-  RETURN_IF_ERROR(Check(w, "Linear w", DType::kBF16, 2));
-  RETURN_IF_ERROR(CheckFloat(out, "Linear out", 2));
+  GPTOSS_RETURN_IF_ERROR(Check(x, "Linear x", DType::kBF16, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(w, "Linear w", DType::kBF16, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "Linear out", 2));
   const int64_t rows = x.dim(0), k = x.dim(1), n = w.dim(0);
   GPTOSS_CHECK_ARG(w.dim(1) == k, "Linear: w ", w.ShapeString(), " does not match x ", x.ShapeString());
   GPTOSS_CHECK_ARG(out.dim(0) == rows && out.dim(1) == n, "Linear: out ", out.ShapeString(),
                    " must be [", rows, ",", n, "]");
   GPTOSS_CHECK_ARG(k > 0 || rows == 0 || n == 0, "Linear: empty input dimension");
   if (!bias.empty()) {
-    RETURN_IF_ERROR(CheckFloat(bias, "Linear bias", 1));
+    GPTOSS_RETURN_IF_ERROR(CheckFloat(bias, "Linear bias", 1));
     GPTOSS_CHECK_ARG(bias.dim(0) == n, "Linear: bias ", bias.ShapeString(), " must be [", n, "]");
   }
   GPTOSS_CHECK_ARG(out.data != x.data || rows == 0, "Linear: out must not alias x");
@@ -196,10 +196,10 @@ absl::Status CudaOps::Linear(const TensorView& x, const TensorView& w, const Ten
 
 absl::Status CudaOps::RopeYarn(TensorView q, TensorView k, const TensorView& positions,
                                const RopeTable& rope) {
-  RETURN_IF_ERROR(CheckFloat(q, "RopeYarn q", 3));
-  RETURN_IF_ERROR(CheckFloat(k, "RopeYarn k", 3));
-  RETURN_IF_ERROR(Check(positions, "RopeYarn positions", DType::kI32, 1));
-  RETURN_IF_ERROR(Check(rope.inv_freq, "RopeYarn inv_freq", DType::kF32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(q, "RopeYarn q", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(k, "RopeYarn k", 3));
+  GPTOSS_RETURN_IF_ERROR(Check(positions, "RopeYarn positions", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(rope.inv_freq, "RopeYarn inv_freq", DType::kF32, 1));
   const int64_t n = q.dim(0), head_dim = q.dim(2);
   const int64_t half = rope.inv_freq.dim(0);
   GPTOSS_CHECK_ARG(q.dtype == k.dtype, "RopeYarn: q and k dtypes differ");
@@ -214,11 +214,11 @@ absl::Status CudaOps::RopeYarn(TensorView q, TensorView k, const TensorView& pos
 
 absl::Status CudaOps::AppendKv(const TensorView& k, const TensorView& v, const TensorView& slots,
                                KvLayerView cache) {
-  RETURN_IF_ERROR(CheckFloat(k, "AppendKv k", 3));
-  RETURN_IF_ERROR(CheckFloat(v, "AppendKv v", 3));
-  RETURN_IF_ERROR(Check(slots, "AppendKv slots", DType::kI32, 1));
-  RETURN_IF_ERROR(CheckFloat(cache.k, "cache.k", 4));
-  RETURN_IF_ERROR(CheckFloat(cache.v, "cache.v", 4));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(k, "AppendKv k", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(v, "AppendKv v", 3));
+  GPTOSS_RETURN_IF_ERROR(Check(slots, "AppendKv slots", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(cache.k, "cache.k", 4));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(cache.v, "cache.v", 4));
   const int64_t n = k.dim(0), kv_heads = k.dim(1), head_dim = k.dim(2);
   for (int i = 0; i < 4; ++i)
     GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], "AppendKv: cache.k ",
@@ -239,14 +239,14 @@ absl::Status CudaOps::AppendKv(const TensorView& k, const TensorView& v, const T
 absl::Status CudaOps::AttentionWithSinks(const TensorView& q, const KvLayerView& cache,
                                          const TensorView& sinks, const AttentionBatch& batch,
                                          int window, float scale, TensorView out) {
-  RETURN_IF_ERROR(Check(q, "Attention q", DType::kBF16, 3));
-  RETURN_IF_ERROR(Check(cache.k, "cache.k", DType::kBF16, 4));
-  RETURN_IF_ERROR(Check(cache.v, "cache.v", DType::kBF16, 4));
-  RETURN_IF_ERROR(CheckFloat(sinks, "Attention sinks", 1));
-  RETURN_IF_ERROR(Check(batch.query_start, "Attention query_start", DType::kI32, 1));
-  RETURN_IF_ERROR(Check(batch.context_len, "Attention context_len", DType::kI32, 1));
-  RETURN_IF_ERROR(Check(batch.block_tables, "Attention block_tables", DType::kI32, 2));
-  RETURN_IF_ERROR(Check(out, "Attention out", DType::kBF16, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(q, "Attention q", DType::kBF16, 3));
+  GPTOSS_RETURN_IF_ERROR(Check(cache.k, "cache.k", DType::kBF16, 4));
+  GPTOSS_RETURN_IF_ERROR(Check(cache.v, "cache.v", DType::kBF16, 4));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(sinks, "Attention sinks", 1));
+  GPTOSS_RETURN_IF_ERROR(Check(batch.query_start, "Attention query_start", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(batch.context_len, "Attention context_len", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(batch.block_tables, "Attention block_tables", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(out, "Attention out", DType::kBF16, 2));
   const int64_t n = q.dim(0), heads = q.dim(1), head_dim = q.dim(2);
   const int64_t kv_heads = cache.k.dim(2);
   const int64_t num_seqs = batch.num_seqs;
@@ -309,9 +309,9 @@ absl::Status CudaOps::AttentionWithSinks(const TensorView& q, const KvLayerView&
 
 absl::Status CudaOps::RouterTopK(const TensorView& logits, int k, TensorView expert_ids,
                                  TensorView expert_weights) {
-  RETURN_IF_ERROR(Check(logits, "RouterTopK logits", DType::kF32, 2));
-  RETURN_IF_ERROR(Check(expert_ids, "RouterTopK expert_ids", DType::kI32, 2));
-  RETURN_IF_ERROR(Check(expert_weights, "RouterTopK expert_weights", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(logits, "RouterTopK logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(expert_ids, "RouterTopK expert_ids", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(expert_weights, "RouterTopK expert_weights", DType::kF32, 2));
   const int64_t n = logits.dim(0), experts = logits.dim(1);
   GPTOSS_CHECK_ARG(k >= 1 && k <= experts, "RouterTopK: k ", k, " must be in [1, ", experts, "]");
   GPTOSS_CHECK_ARG(expert_ids.dim(0) == n && expert_ids.dim(1) == k && expert_weights.dim(0) == n &&
@@ -327,9 +327,9 @@ namespace {
 
 absl::Status CheckMxfp4(const TensorView& blocks, const TensorView& scales, const TensorView& bias,
                         const char* name, int64_t experts, int64_t n, int64_t k) {
-  RETURN_IF_ERROR(Check(blocks, name, DType::kU8, 4));
-  RETURN_IF_ERROR(Check(scales, name, DType::kU8, 3));
-  RETURN_IF_ERROR(CheckFloat(bias, name, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(blocks, name, DType::kU8, 4));
+  GPTOSS_RETURN_IF_ERROR(Check(scales, name, DType::kU8, 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(bias, name, 2));
   GPTOSS_CHECK_ARG(k % 32 == 0, "MoeMlp: ", name, " input dim ", k, " is not a multiple of 32");
   GPTOSS_CHECK_ARG(blocks.dim(0) == experts && blocks.dim(1) == n && blocks.dim(2) == k / 32 &&
                        blocks.dim(3) == 16,
@@ -347,9 +347,9 @@ absl::Status CheckMxfp4(const TensorView& blocks, const TensorView& scales, cons
 
 absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
                              const ExpertWeights& ew, TensorView out) {
-  RETURN_IF_ERROR(Check(x, "MoeMlp x", DType::kBF16, 2));
-  RETURN_IF_ERROR(Check(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
-  RETURN_IF_ERROR(CheckFloat(out, "MoeMlp out", 3));
+  GPTOSS_RETURN_IF_ERROR(Check(x, "MoeMlp x", DType::kBF16, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "MoeMlp out", 3));
   const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
   const int64_t local = ew.num_local;
   GPTOSS_CHECK_ARG(expert_ids.dim(0) == n, "MoeMlp: expert_ids ", expert_ids.ShapeString(),
@@ -361,9 +361,9 @@ absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
                    "MoeMlp: gate_up blocks ", ew.gate_up_blocks.ShapeString(),
                    " must be [E, 2I, H/32, 16]");
   const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
-  RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
+  GPTOSS_RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
                              local, 2 * inter, hidden));
-  RETURN_IF_ERROR(
+  GPTOSS_RETURN_IF_ERROR(
       CheckMxfp4(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden, inter));
   GPTOSS_CHECK_ARG(ew.gate_up_bias.dtype == ew.down_bias.dtype,
                    "MoeMlp: gate_up and down biases must share a dtype");
@@ -394,9 +394,9 @@ absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
 
 absl::Status CudaOps::MoeCombine(const TensorView& rows, const TensorView& weights,
                                  TensorView residual) {
-  RETURN_IF_ERROR(CheckFloat(rows, "MoeCombine rows", 3));
-  RETURN_IF_ERROR(Check(weights, "MoeCombine weights", DType::kF32, 2));
-  RETURN_IF_ERROR(CheckFloat(residual, "MoeCombine residual", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(rows, "MoeCombine rows", 3));
+  GPTOSS_RETURN_IF_ERROR(Check(weights, "MoeCombine weights", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(residual, "MoeCombine residual", 2));
   const int64_t n = rows.dim(0), k = rows.dim(1), hidden = rows.dim(2);
   GPTOSS_CHECK_ARG(weights.dim(0) == n && weights.dim(1) == k, "MoeCombine: weights ",
                    weights.ShapeString(), " must be [", n, ",", k, "]");
@@ -408,8 +408,8 @@ absl::Status CudaOps::MoeCombine(const TensorView& rows, const TensorView& weigh
 }
 
 absl::Status CudaOps::AddInPlace(const TensorView& x, TensorView residual) {
-  RETURN_IF_ERROR(CheckFloat(x, "AddInPlace x", x.rank));
-  RETURN_IF_ERROR(CheckFloat(residual, "AddInPlace residual", residual.rank));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(x, "AddInPlace x", x.rank));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(residual, "AddInPlace residual", residual.rank));
   GPTOSS_CHECK_ARG(x.rank == residual.rank, "AddInPlace: x ", x.ShapeString(),
                    " does not match residual ", residual.ShapeString());
   for (int i = 0; i < x.rank; ++i)
@@ -420,9 +420,9 @@ absl::Status CudaOps::AddInPlace(const TensorView& x, TensorView residual) {
 
 absl::Status CudaOps::Sample(const TensorView& logits, const std::vector<SamplingParams>& params,
                              TensorView ids, TensorView logprobs) {
-  RETURN_IF_ERROR(Check(logits, "Sample logits", DType::kF32, 2));
-  RETURN_IF_ERROR(Check(ids, "Sample ids", DType::kI32, 1));
-  RETURN_IF_ERROR(Check(logprobs, "Sample logprobs", DType::kF32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(logits, "Sample logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(ids, "Sample ids", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(logprobs, "Sample logprobs", DType::kF32, 1));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1);
   GPTOSS_CHECK_ARG(vocab > 0, "Sample: empty vocabulary");
   GPTOSS_CHECK_ARG(static_cast<int64_t>(params.size()) == rows && ids.dim(0) == rows &&

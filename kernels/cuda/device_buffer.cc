@@ -20,12 +20,12 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
 absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes, bool zero) {
   DeviceBuffer buffer;
   if (bytes == 0) return buffer;
-  CUDA_RETURN_IF_ERROR(cudaMalloc(&buffer.data_, bytes));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMalloc(&buffer.data_, bytes));
   buffer.bytes_ = bytes;
   if (zero) {
-    CUDA_RETURN_IF_ERROR(cudaMemset(buffer.data_, 0, bytes));
+    GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemset(buffer.data_, 0, bytes));
     // cudaMemset runs on the legacy stream, which does not order with non-blocking streams.
-    CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+    GPTOSS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
   }
   return buffer;
 }
@@ -39,7 +39,7 @@ absl::StatusOr<void*> StreamScratch::Get(size_t bytes) {
   if (count_ == static_cast<int>(sizeof(ptrs_) / sizeof(ptrs_[0])))
     return absl::InternalError("StreamScratch: too many allocations in one op");
   void* p = nullptr;
-  CUDA_RETURN_IF_ERROR(cudaMallocAsync(&p, bytes, stream_));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMallocAsync(&p, bytes, stream_));
   ptrs_[count_++] = p;
   return p;
 }

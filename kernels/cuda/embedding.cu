@@ -39,7 +39,7 @@ absl::Status LaunchEmbedding(const LaunchContext& ctx, const int32_t* ids, int64
     });
   });
   if (!ok) return absl::InvalidArgumentError("Embedding: unsupported table dtype");
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_embedding");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_embedding");
   return absl::OkStatus();
 }
 

@@ -33,7 +33,7 @@ absl::Status LaunchAddBias(const LaunchContext& ctx, void* out, DType out_dtype,
           static_cast<TO*>(out), static_cast<const TB*>(bias), rows, cols);
     });
   });
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_linear_bias");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_linear_bias");
   return absl::OkStatus();
 }
 

@@ -41,7 +41,7 @@ absl::Status LaunchMoeCombine(const LaunchContext& ctx, const void* rows, DType 
           static_cast<const TRow*>(rows), weights, k, hidden, static_cast<TRes*>(residual));
     });
   });
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_moe_combine");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_moe_combine");
   return absl::OkStatus();
 }
 

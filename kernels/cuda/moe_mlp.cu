@@ -305,25 +305,25 @@ absl::Status LaunchMoeMlp(const LaunchContext& ctx, const MoeArgs& a) {
   p.error_flags = ctx.error_flags;
 
   StreamScratch scratch(ctx.stream);
-  ASSIGN_OR_RETURN(p.sorted_pairs, scratch.GetAs<int32_t>(pairs));
-  ASSIGN_OR_RETURN(p.expert_offset, scratch.GetAs<int32_t>(a.num_local + 1));
-  ASSIGN_OR_RETURN(p.tile_offset, scratch.GetAs<int32_t>(a.num_local + 1));
-  ASSIGN_OR_RETURN(p.act, scratch.GetAs<bf16>(pairs * a.intermediate));
+  GPTOSS_ASSIGN_OR_RETURN(p.sorted_pairs, scratch.GetAs<int32_t>(pairs));
+  GPTOSS_ASSIGN_OR_RETURN(p.expert_offset, scratch.GetAs<int32_t>(a.num_local + 1));
+  GPTOSS_ASSIGN_OR_RETURN(p.tile_offset, scratch.GetAs<int32_t>(a.num_local + 1));
+  GPTOSS_ASSIGN_OR_RETURN(p.act, scratch.GetAs<bf16>(pairs * a.intermediate));
 
   bf16_moe_bucket<<<1, kBucketThreads, 0, ctx.stream>>>(p);
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_moe_bucket");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_moe_bucket");
   bf16_moe_zero_nonlocal<<<static_cast<unsigned>(pairs), 128, 0, ctx.stream>>>(p);
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_moe_zero_nonlocal");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_moe_zero_nonlocal");
   if (a.num_local == 0) return absl::OkStatus();
   // Every non-empty tile holds at least one pair, and experts add at most one partial tile each.
   const int64_t tiles = std::min<int64_t>(CeilDiv(pairs, kM) + a.num_local, pairs);
   const dim3 gate_up_grid(static_cast<unsigned>(tiles),
                           static_cast<unsigned>(CeilDiv(2 * a.intermediate, kN)));
   bf16_mxfp4w_moe_gemm<true><<<gate_up_grid, kThreads, 0, ctx.stream>>>(p);
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_mxfp4w_moe_gemm<gate_up>");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_mxfp4w_moe_gemm<gate_up>");
   const dim3 down_grid(static_cast<unsigned>(tiles), static_cast<unsigned>(CeilDiv(a.hidden, kN)));
   bf16_mxfp4w_moe_gemm<false><<<down_grid, kThreads, 0, ctx.stream>>>(p);
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_mxfp4w_moe_gemm<down>");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_mxfp4w_moe_gemm<down>");
   return absl::OkStatus();
 }
 

@@ -51,7 +51,7 @@ absl::Status LaunchRmsNorm(const LaunchContext& ctx, const void* x, DType x_dtyp
       });
     });
   });
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_rms_norm");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_rms_norm");
   return absl::OkStatus();
 }
 

@@ -64,7 +64,7 @@ absl::Status LaunchRopeYarn(const LaunchContext& ctx, void* q, int64_t q_heads, 
         static_cast<int>(k_heads), static_cast<int>(head_dim / 2), positions, inv_freq,
         attention_scaling, ctx.error_flags);
   });
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_rope_yarn");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_rope_yarn");
   return absl::OkStatus();
 }
 

@@ -74,7 +74,7 @@ absl::Status LaunchRouterTopK(const LaunchContext& ctx, const float* logits, int
   if (blocks > 0x7fffffff) return absl::InvalidArgumentError("RouterTopK: too many rows");
   f32_router_topk<<<static_cast<unsigned>(blocks), 32 * kWarpsPerBlock, 0, ctx.stream>>>(
       logits, num_tokens, num_experts, k, ids, weights);
-  CUDA_RETURN_IF_LAUNCH_ERROR("f32_router_topk");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("f32_router_topk");
   return absl::OkStatus();
 }
 

@@ -42,7 +42,7 @@ absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t
     u8_gather_rows<uint8_t><<<static_cast<unsigned>(count), 128, 0, ctx.stream>>>(
         static_cast<const uint8_t*>(src), index, row_bytes, static_cast<uint8_t*>(dst));
   }
-  CUDA_RETURN_IF_LAUNCH_ERROR("u8_gather_rows");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("u8_gather_rows");
   return absl::OkStatus();
 }
 
@@ -56,7 +56,7 @@ absl::Status LaunchScatterAddRows(const LaunchContext& ctx, const void* src, DTy
     bf16_scatter_add_rows<T><<<static_cast<unsigned>(count), 256, 0, ctx.stream>>>(
         static_cast<const T*>(src), index, width, static_cast<T*>(dst));
   });
-  CUDA_RETURN_IF_LAUNCH_ERROR("bf16_scatter_add_rows");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_scatter_add_rows");
   return absl::OkStatus();
 }
 

@@ -235,45 +235,45 @@ absl::Status LaunchSample(const LaunchContext& ctx, const float* logits, int num
     return absl::InvalidArgumentError("Sample: too many stochastic rows x vocab for one sort");
 
   StreamScratch scratch(ctx.stream);
-  ASSIGN_OR_RETURN(auto* params_d, scratch.GetAs<DeviceSamplingParams>(num_rows));
-  ASSIGN_OR_RETURN(auto* row_max, scratch.GetAs<float>(num_rows));
-  ASSIGN_OR_RETURN(auto* row_logsum, scratch.GetAs<double>(num_rows));
+  GPTOSS_ASSIGN_OR_RETURN(auto* params_d, scratch.GetAs<DeviceSamplingParams>(num_rows));
+  GPTOSS_ASSIGN_OR_RETURN(auto* row_max, scratch.GetAs<float>(num_rows));
+  GPTOSS_ASSIGN_OR_RETURN(auto* row_logsum, scratch.GetAs<double>(num_rows));
   // Pageable source: cudaMemcpyAsync has consumed it when it returns (not capturable; Sample
   // is never part of a CUDA graph).
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(params_d, params.data(),
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(params_d, params.data(),
                                        params.size() * sizeof(DeviceSamplingParams),
                                        cudaMemcpyHostToDevice, ctx.stream));
   f32_sample_stats<<<static_cast<unsigned>(num_rows), kThreads, 0, ctx.stream>>>(
       logits, vocab, params_d, row_max, row_logsum, ids, logprobs);
-  CUDA_RETURN_IF_LAUNCH_ERROR("f32_sample_stats");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("f32_sample_stats");
   if (num_stochastic == 0) return absl::OkStatus();
 
   const int64_t n = static_cast<int64_t>(num_stochastic) * vocab;
-  ASSIGN_OR_RETURN(auto* rows_d, scratch.GetAs<int32_t>(num_stochastic));
-  ASSIGN_OR_RETURN(auto* offsets, scratch.GetAs<int32_t>(num_stochastic + 1));
-  ASSIGN_OR_RETURN(auto* keys_in, scratch.GetAs<float>(n));
-  ASSIGN_OR_RETURN(auto* keys_out, scratch.GetAs<float>(n));
-  ASSIGN_OR_RETURN(auto* vals_in, scratch.GetAs<int32_t>(n));
-  ASSIGN_OR_RETURN(auto* vals_out, scratch.GetAs<int32_t>(n));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(rows_d, stochastic.data(), stochastic.size() * sizeof(int32_t),
+  GPTOSS_ASSIGN_OR_RETURN(auto* rows_d, scratch.GetAs<int32_t>(num_stochastic));
+  GPTOSS_ASSIGN_OR_RETURN(auto* offsets, scratch.GetAs<int32_t>(num_stochastic + 1));
+  GPTOSS_ASSIGN_OR_RETURN(auto* keys_in, scratch.GetAs<float>(n));
+  GPTOSS_ASSIGN_OR_RETURN(auto* keys_out, scratch.GetAs<float>(n));
+  GPTOSS_ASSIGN_OR_RETURN(auto* vals_in, scratch.GetAs<int32_t>(n));
+  GPTOSS_ASSIGN_OR_RETURN(auto* vals_out, scratch.GetAs<int32_t>(n));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(rows_d, stochastic.data(), stochastic.size() * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, ctx.stream));
   const dim3 prep_grid(static_cast<unsigned>(CeilDiv(vocab, 256)),
                        static_cast<unsigned>(num_stochastic));
   if (num_stochastic > 65535) return absl::InvalidArgumentError("Sample: too many rows");
   f32_sample_prepare<<<prep_grid, 256, 0, ctx.stream>>>(logits, vocab, rows_d, params_d,
                                                          num_stochastic, keys_in, vals_in, offsets);
-  CUDA_RETURN_IF_LAUNCH_ERROR("f32_sample_prepare");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("f32_sample_prepare");
   size_t temp_bytes = 0;
-  CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+  GPTOSS_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
       nullptr, temp_bytes, keys_in, keys_out, vals_in, vals_out, static_cast<int>(n),
       num_stochastic, offsets, offsets + 1, 0, 32, ctx.stream));
-  ASSIGN_OR_RETURN(void* temp, scratch.Get(std::max<size_t>(temp_bytes, 1)));
-  CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+  GPTOSS_ASSIGN_OR_RETURN(void* temp, scratch.Get(std::max<size_t>(temp_bytes, 1)));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
       temp, temp_bytes, keys_in, keys_out, vals_in, vals_out, static_cast<int>(n), num_stochastic,
       offsets, offsets + 1, 0, 32, ctx.stream));
   f32_sample_draw<<<static_cast<unsigned>(num_stochastic), kThreads, 0, ctx.stream>>>(
       keys_out, vals_out, vocab, rows_d, params_d, logits, row_max, row_logsum, ids, logprobs);
-  CUDA_RETURN_IF_LAUNCH_ERROR("f32_sample_draw");
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("f32_sample_draw");
   return absl::OkStatus();
 }
 

@@ -34,12 +34,12 @@ absl::Status FillSynthetic(const LaunchContext& ctx, const SyntheticFill& fill, 
     if (dst.dtype != DType::kBF16)
       return absl::InvalidArgumentError("FillSynthetic: gaussian fill needs a BF16 tensor");
     bf16_synthetic_fill<<<blocks, threads, 0, ctx.stream>>>(dst.as<uint16_t>(), n, fill);
-    CUDA_RETURN_IF_LAUNCH_ERROR("bf16_synthetic_fill");
+    GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_synthetic_fill");
   } else {
     if (dst.dtype != DType::kU8)
       return absl::InvalidArgumentError("FillSynthetic: MXFP4 fills need a U8 tensor");
     u8_synthetic_fill<<<blocks, threads, 0, ctx.stream>>>(dst.as<uint8_t>(), n, fill);
-    CUDA_RETURN_IF_LAUNCH_ERROR("u8_synthetic_fill");
+    GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("u8_synthetic_fill");
   }
   return absl::OkStatus();
 }

@@ -46,18 +46,18 @@ class FakeKvModel {
                                                 s.start_position, " but has ", toks.size()));
       for (size_t i = 0; i < s.token_ids.size(); ++i) {
         const int p = s.start_position + static_cast<int>(i);
-        if (kv_.has_full_layers) RETURN_IF_ERROR(Write(full_, s.full_block_table, s, p));
-        if (kv_.has_sliding_layers) RETURN_IF_ERROR(Write(sliding_, s.sliding_block_table, s, p));
+        if (kv_.has_full_layers) GPTOSS_RETURN_IF_ERROR(Write(full_, s.full_block_table, s, p));
+        if (kv_.has_sliding_layers) GPTOSS_RETURN_IF_ERROR(Write(sliding_, s.sliding_block_table, s, p));
         toks.push_back(s.token_ids[i]);
       }
     }
     for (const SequenceStep& s : plan.sequences) {
       for (int p = s.start_position; p < s.end_position(); ++p) {
         if (kv_.has_full_layers)
-          for (int k = 0; k <= p; ++k) RETURN_IF_ERROR(Read(full_, s.full_block_table, s, k));
+          for (int k = 0; k <= p; ++k) GPTOSS_RETURN_IF_ERROR(Read(full_, s.full_block_table, s, k));
         if (kv_.has_sliding_layers)
           for (int k = std::max(0, p - kv_.sliding_window + 1); k <= p; ++k)
-            RETURN_IF_ERROR(Read(sliding_, s.sliding_block_table, s, k));
+            GPTOSS_RETURN_IF_ERROR(Read(sliding_, s.sliding_block_table, s, k));
       }
       if (s.sample) {
         const std::vector<int32_t>& toks = seen_[s.sequence_id];
@@ -83,13 +83,13 @@ class FakeKvModel {
 
   absl::Status Write(Slots& slots, const std::vector<int32_t>& table, const SequenceStep& s,
                      int p) {
-    ASSIGN_OR_RETURN(int64_t slot, Slot(table, s, p));
+    GPTOSS_ASSIGN_OR_RETURN(int64_t slot, Slot(table, s, p));
     slots[slot] = Owner{s.sequence_id, p};
     return absl::OkStatus();
   }
   absl::Status Read(const Slots& slots, const std::vector<int32_t>& table, const SequenceStep& s,
                     int p) {
-    ASSIGN_OR_RETURN(int64_t slot, Slot(table, s, p));
+    GPTOSS_ASSIGN_OR_RETURN(int64_t slot, Slot(table, s, p));
     auto it = slots.find(slot);
     if (it == slots.end() || it->second.seq != s.sequence_id || it->second.position != p)
       return absl::InternalError(absl::StrCat("seq ", s.sequence_id, " reads position ", p,

@@ -14,21 +14,21 @@ namespace {
 using ::testing::HasSubstr;
 
 absl::Status FailCuda() {
-  CUDA_RETURN_IF_ERROR(cudaErrorMemoryAllocation);
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaErrorMemoryAllocation);
   return absl::OkStatus();
 }
 absl::Status FailCublas() {
-  CUBLAS_RETURN_IF_ERROR(CUBLAS_STATUS_NOT_SUPPORTED);
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(CUBLAS_STATUS_NOT_SUPPORTED);
   return absl::OkStatus();
 }
 absl::Status FailNccl() {
-  NCCL_RETURN_IF_ERROR(ncclInvalidArgument);
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclInvalidArgument);
   return absl::OkStatus();
 }
 absl::Status PassAll() {
-  CUDA_RETURN_IF_ERROR(cudaSuccess);
-  CUBLAS_RETURN_IF_ERROR(CUBLAS_STATUS_SUCCESS);
-  NCCL_RETURN_IF_ERROR(ncclSuccess);
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaSuccess);
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(CUBLAS_STATUS_SUCCESS);
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclSuccess);
   return absl::OkStatus();
 }
 

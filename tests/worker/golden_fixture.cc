@@ -20,7 +20,7 @@ std::string GoldenDir() { return std::string(GPTOSS_SOURCE_DIR) + "/tests/data/g
 template <typename T>
 absl::StatusOr<std::vector<T>> ReadVector(const Checkpoint& file, const std::string& name,
                                           DType dtype) {
-  ASSIGN_OR_RETURN(TensorView t, file.Get(name));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView t, file.Get(name));
   if (t.dtype != dtype)
     return absl::InvalidArgumentError(absl::StrCat("golden fixture tensor ", name, " has dtype ",
                                                    std::string(DTypeName(t.dtype))));
@@ -54,25 +54,25 @@ absl::StatusOr<GoldenCase> LoadGoldenCase(const std::string& name) {
   GoldenCase golden;
   golden.name = name;
   golden.config_path = GoldenDir() + "/configs/" + name + ".json";
-  ASSIGN_OR_RETURN(golden.config, LoadModelConfig(golden.config_path));
-  ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> file,
+  GPTOSS_ASSIGN_OR_RETURN(golden.config, LoadModelConfig(golden.config_path));
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> file,
                    Checkpoint::Open(GoldenDir() + "/" + name + ".safetensors"));
-  ASSIGN_OR_RETURN(std::vector<int32_t> seed, ReadVector<int32_t>(*file, "seed", DType::kI32));
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<int32_t> seed, ReadVector<int32_t>(*file, "seed", DType::kI32));
   if (seed.size() != 1)
     return absl::InvalidArgumentError("golden fixture: seed must hold one value");
   golden.seed = static_cast<uint64_t>(seed[0]);
   for (const std::string& tensor : file->names()) {
     if (tensor.rfind("sha256.", 0) != 0) continue;
-    ASSIGN_OR_RETURN(std::vector<uint8_t> digest, ReadVector<uint8_t>(*file, tensor, DType::kU8));
+    GPTOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> digest, ReadVector<uint8_t>(*file, tensor, DType::kU8));
     golden.checkpoint_sha256[tensor.substr(7)] = Hex(digest);
   }
   const int vocab = golden.config.vocab_size;
   for (int i = 0; file->Has("prompt_" + std::to_string(i)); ++i) {
     GoldenSequence seq;
     const std::string suffix = std::to_string(i);
-    ASSIGN_OR_RETURN(seq.prompt, ReadVector<int32_t>(*file, "prompt_" + suffix, DType::kI32));
-    ASSIGN_OR_RETURN(seq.tokens, ReadVector<int32_t>(*file, "tokens_" + suffix, DType::kI32));
-    ASSIGN_OR_RETURN(seq.logits, ReadVector<float>(*file, "logits_" + suffix, DType::kF32));
+    GPTOSS_ASSIGN_OR_RETURN(seq.prompt, ReadVector<int32_t>(*file, "prompt_" + suffix, DType::kI32));
+    GPTOSS_ASSIGN_OR_RETURN(seq.tokens, ReadVector<int32_t>(*file, "tokens_" + suffix, DType::kI32));
+    GPTOSS_ASSIGN_OR_RETURN(seq.logits, ReadVector<float>(*file, "logits_" + suffix, DType::kF32));
     if (seq.logits.size() != (seq.prompt.size() + seq.tokens.size()) * static_cast<size_t>(vocab))
       return absl::InvalidArgumentError(
           absl::StrCat("golden fixture ", name, ": logits_", i, " does not hold every position"));
@@ -87,7 +87,7 @@ absl::StatusOr<GoldenCase> LoadGoldenCase(const std::string& name) {
 absl::Status WriteGoldenCheckpoint(const GoldenCase& golden, const std::string& dir) {
   CheckpointWriterOptions options;
   options.seed = golden.seed;
-  RETURN_IF_ERROR(WriteCheckpoint(golden.config, dir, options));
+  GPTOSS_RETURN_IF_ERROR(WriteCheckpoint(golden.config, dir, options));
   std::vector<std::string> written;
   for (const auto& entry : std::filesystem::directory_iterator(dir))
     written.push_back(entry.path().filename().string());

@@ -67,17 +67,17 @@ double HostCopyBandwidth(size_t bytes) {
 absl::StatusOr<double> GemmFlops(Ops& ops, int n, int iterations) {
   const DType act = ops.activation_dtype();
   const size_t bytes = static_cast<size_t>(n) * n * DTypeSize(DType::kBF16);
-  ASSIGN_OR_RETURN(auto x_mem, ops.Allocate(static_cast<size_t>(n) * n * DTypeSize(act)));
-  ASSIGN_OR_RETURN(auto w_mem, ops.Allocate(bytes));
-  ASSIGN_OR_RETURN(auto o_mem, ops.Allocate(static_cast<size_t>(n) * n * DTypeSize(act)));
+  GPTOSS_ASSIGN_OR_RETURN(auto x_mem, ops.Allocate(static_cast<size_t>(n) * n * DTypeSize(act)));
+  GPTOSS_ASSIGN_OR_RETURN(auto w_mem, ops.Allocate(bytes));
+  GPTOSS_ASSIGN_OR_RETURN(auto o_mem, ops.Allocate(static_cast<size_t>(n) * n * DTypeSize(act)));
   TensorView x(x_mem.get(), act, {n, n}, ops.device());
   TensorView w(w_mem.get(), DType::kBF16, {n, n}, ops.device());
   TensorView o(o_mem.get(), act, {n, n}, ops.device());
-  RETURN_IF_ERROR(ops.Linear(x, w, TensorView(), o));  // warm-up (plan selection)
-  RETURN_IF_ERROR(ops.Synchronize());
+  GPTOSS_RETURN_IF_ERROR(ops.Linear(x, w, TensorView(), o));  // warm-up (plan selection)
+  GPTOSS_RETURN_IF_ERROR(ops.Synchronize());
   const double start = Seconds();
-  for (int i = 0; i < iterations; ++i) RETURN_IF_ERROR(ops.Linear(x, w, TensorView(), o));
-  RETURN_IF_ERROR(ops.Synchronize());
+  for (int i = 0; i < iterations; ++i) GPTOSS_RETURN_IF_ERROR(ops.Linear(x, w, TensorView(), o));
+  GPTOSS_RETURN_IF_ERROR(ops.Synchronize());
   return 2.0 * n * static_cast<double>(n) * n * iterations / (Seconds() - start);
 }
 

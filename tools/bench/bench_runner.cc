@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
+#include "worker/common/kv_geometry.h"
 
 namespace gptoss::bench {
 namespace {
@@ -24,15 +25,15 @@ absl::Status BenchRunner::Init() {
   GPTOSS_CHECK_ARG(block_size_ > 0, "bench: block size must be positive");
   auto layout = ParallelLayout::Create(0, 1, config_.num_attention_heads,
                                        config_.num_key_value_heads, config_.num_local_experts);
-  RETURN_IF_ERROR(layout.status());
-  ASSIGN_OR_RETURN(transformer_, Transformer::Create(config_, weights_, *layout, ops_));
+  GPTOSS_RETURN_IF_ERROR(layout.status());
+  GPTOSS_ASSIGN_OR_RETURN(transformer_, Transformer::Create(config_, weights_, *layout, ops_));
   return absl::OkStatus();
 }
 
 absl::StatusOr<TensorView> BenchRunner::Buffer(std::vector<std::shared_ptr<void>>& keep,
                                                DType dtype, std::initializer_list<int64_t> shape) {
   TensorView view(nullptr, dtype, shape, ops_->device());
-  ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops_->Allocate(std::max<size_t>(view.bytes(), 1)));
+  GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops_->Allocate(std::max<size_t>(view.bytes(), 1)));
   view.data = memory.get();
   keep.push_back(std::move(memory));
   return view;
@@ -41,8 +42,8 @@ absl::StatusOr<TensorView> BenchRunner::Buffer(std::vector<std::shared_ptr<void>
 absl::StatusOr<TensorView> BenchRunner::Upload(std::vector<std::shared_ptr<void>>& keep,
                                                const std::vector<int32_t>& values,
                                                std::initializer_list<int64_t> shape) {
-  ASSIGN_OR_RETURN(TensorView view, Buffer(keep, DType::kI32, shape));
-  RETURN_IF_ERROR(ops_->CopyFromHost(view.data, values.data(), values.size() * sizeof(int32_t)));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView view, Buffer(keep, DType::kI32, shape));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(view.data, values.data(), values.size() * sizeof(int32_t)));
   return view;
 }
 
@@ -53,8 +54,8 @@ absl::StatusOr<KvCache> BenchRunner::MakeCache(std::vector<std::shared_ptr<void>
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
     const int64_t blocks = IsSliding(config_, l) ? sliding_blocks : full_blocks;
     KvLayerView layer;
-    ASSIGN_OR_RETURN(layer.k, Buffer(keep, act, {blocks, block_size_, config_.num_key_value_heads, config_.head_dim}));
-    ASSIGN_OR_RETURN(layer.v, Buffer(keep, act, {blocks, block_size_, config_.num_key_value_heads, config_.head_dim}));
+    GPTOSS_ASSIGN_OR_RETURN(layer.k, Buffer(keep, act, {blocks, block_size_, config_.num_key_value_heads, config_.head_dim}));
+    GPTOSS_ASSIGN_OR_RETURN(layer.v, Buffer(keep, act, {blocks, block_size_, config_.num_key_value_heads, config_.head_dim}));
     cache.layers.push_back(layer);
   }
   return cache;
@@ -66,7 +67,7 @@ absl::StatusOr<PhaseResult> BenchRunner::Prefill(int prompt_len, int warmup, int
   const int bs = block_size_;
   const int blocks = (prompt_len + bs - 1) / bs;
   std::vector<std::shared_ptr<void>> keep;
-  ASSIGN_OR_RETURN(KvCache cache, MakeCache(keep, blocks, blocks));
+  GPTOSS_ASSIGN_OR_RETURN(KvCache cache, MakeCache(keep, blocks, blocks));
   std::mt19937_64 gen(seed);
   std::vector<int32_t> ids(prompt_len), positions(prompt_len), slots(prompt_len), table(blocks);
   for (int i = 0; i < prompt_len; ++i) {
@@ -76,23 +77,23 @@ absl::StatusOr<PhaseResult> BenchRunner::Prefill(int prompt_len, int warmup, int
   }
   for (int b = 0; b < blocks; ++b) table[b] = b;
   StepBatch batch;
-  ASSIGN_OR_RETURN(batch.token_ids, Upload(keep, ids, {prompt_len}));
-  ASSIGN_OR_RETURN(batch.positions, Upload(keep, positions, {prompt_len}));
-  ASSIGN_OR_RETURN(batch.full_slots, Upload(keep, slots, {prompt_len}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.token_ids, Upload(keep, ids, {prompt_len}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.positions, Upload(keep, positions, {prompt_len}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.full_slots, Upload(keep, slots, {prompt_len}));
   batch.sliding_slots = batch.full_slots;
-  ASSIGN_OR_RETURN(batch.logit_rows, Upload(keep, {prompt_len - 1}, {1}));
-  ASSIGN_OR_RETURN(TensorView qs, Upload(keep, {0, prompt_len}, {2}));
-  ASSIGN_OR_RETURN(TensorView ctx, Upload(keep, {prompt_len}, {1}));
-  ASSIGN_OR_RETURN(TensorView tables, Upload(keep, table, {1, blocks}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.logit_rows, Upload(keep, {prompt_len - 1}, {1}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView qs, Upload(keep, {0, prompt_len}, {2}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView ctx, Upload(keep, {prompt_len}, {1}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView tables, Upload(keep, table, {1, blocks}));
   batch.full = AttentionBatch{qs, ctx, tables, 1, prompt_len, prompt_len};
   batch.sliding = batch.full;
-  ASSIGN_OR_RETURN(TensorView logits, Buffer(keep, DType::kF32, {1, config_.vocab_size}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView logits, Buffer(keep, DType::kF32, {1, config_.vocab_size}));
 
-  for (int i = 0; i < warmup; ++i) RETURN_IF_ERROR(transformer_->Forward(batch, cache, logits));
-  RETURN_IF_ERROR(ops_->Synchronize());
+  for (int i = 0; i < warmup; ++i) GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, cache, logits));
+  GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   const double start = Now();
-  for (int i = 0; i < repeats; ++i) RETURN_IF_ERROR(transformer_->Forward(batch, cache, logits));
-  RETURN_IF_ERROR(ops_->Synchronize());
+  for (int i = 0; i < repeats; ++i) GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, cache, logits));
+  GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   PhaseResult result;
   result.seconds = Now() - start;
   result.tokens = prompt_len;
@@ -107,13 +108,14 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int
   const int bs = block_size_, B = batch_size;
   const int last_pos = context + warmup + steps - 1;  // the last new token's position
   const int max_blocks = last_pos / bs + 1;
-  // Sliding layers: only blocks holding a position some step can see (> first query - window).
-  const int window = config_.sliding_window;
-  const int first_visible = window > 0 ? std::max(0, context - window + 1) : 0;
-  const int first_sliding_block = first_visible / bs;
+  // Sliding layers: only blocks holding a position some step can see.
+  KvGeometry rule;
+  rule.block_size = bs;
+  rule.sliding_window = config_.sliding_window;
+  const int first_sliding_block = rule.FirstNeededBlock(context);
   const int sliding_per_seq = max_blocks - first_sliding_block;
   std::vector<std::shared_ptr<void>> keep;
-  ASSIGN_OR_RETURN(KvCache cache, MakeCache(keep, static_cast<int64_t>(B) * max_blocks,
+  GPTOSS_ASSIGN_OR_RETURN(KvCache cache, MakeCache(keep, static_cast<int64_t>(B) * max_blocks,
                                             static_cast<int64_t>(B) * sliding_per_seq));
   std::vector<int32_t> full_tables(B * max_blocks), sliding_tables(B * max_blocks, -1);
   for (int s = 0; s < B; ++s) {
@@ -128,21 +130,21 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int
   for (int s = 0; s < B; ++s) rows[s] = s;
 
   StepBatch batch;
-  ASSIGN_OR_RETURN(batch.token_ids, Buffer(keep, DType::kI32, {B}));
-  ASSIGN_OR_RETURN(batch.positions, Buffer(keep, DType::kI32, {B}));
-  ASSIGN_OR_RETURN(batch.full_slots, Buffer(keep, DType::kI32, {B}));
-  ASSIGN_OR_RETURN(batch.sliding_slots, Buffer(keep, DType::kI32, {B}));
-  ASSIGN_OR_RETURN(batch.logit_rows, Upload(keep, rows, {B}));
-  ASSIGN_OR_RETURN(TensorView qs, Upload(keep, query_start, {B + 1}));
-  ASSIGN_OR_RETURN(TensorView ctx, Buffer(keep, DType::kI32, {B}));
-  ASSIGN_OR_RETURN(TensorView full_tv, Upload(keep, full_tables, {B, max_blocks}));
-  ASSIGN_OR_RETURN(TensorView sliding_tv, Upload(keep, sliding_tables, {B, max_blocks}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.token_ids, Buffer(keep, DType::kI32, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.positions, Buffer(keep, DType::kI32, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.full_slots, Buffer(keep, DType::kI32, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.sliding_slots, Buffer(keep, DType::kI32, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(batch.logit_rows, Upload(keep, rows, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView qs, Upload(keep, query_start, {B + 1}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView ctx, Buffer(keep, DType::kI32, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView full_tv, Upload(keep, full_tables, {B, max_blocks}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView sliding_tv, Upload(keep, sliding_tables, {B, max_blocks}));
   // max_context_len is the largest context any step of the run reaches (a host bound only).
   batch.full = AttentionBatch{qs, ctx, full_tv, B, B, last_pos + 1};
   batch.sliding = AttentionBatch{qs, ctx, sliding_tv, B, B, last_pos + 1};
-  ASSIGN_OR_RETURN(TensorView logits, Buffer(keep, DType::kF32, {B, config_.vocab_size}));
-  ASSIGN_OR_RETURN(TensorView sampled, Buffer(keep, DType::kI32, {B}));
-  ASSIGN_OR_RETURN(TensorView logprobs, Buffer(keep, DType::kF32, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView logits, Buffer(keep, DType::kF32, {B, config_.vocab_size}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView sampled, Buffer(keep, DType::kI32, {B}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView logprobs, Buffer(keep, DType::kF32, {B}));
 
   std::mt19937_64 gen(seed);
   std::vector<int32_t> tokens(B), positions(B), full_slots(B), sliding_slots(B), context_len(B);
@@ -156,7 +158,7 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int
   double start = Now();
   for (int i = 0; i < warmup + steps; ++i) {
     if (i == warmup) {
-      RETURN_IF_ERROR(ops_->Synchronize());
+      GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
       start = Now();
     }
     const int pos = context + i;
@@ -167,18 +169,18 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int
       sliding_slots[s] = (s * sliding_per_seq + pos / bs - first_sliding_block) * bs + pos % bs;
     }
     // New inputs go into the same buffers every step (CUDA graphs replay these addresses).
-    RETURN_IF_ERROR(ops_->CopyFromHost(batch.token_ids.data, tokens.data(), B * sizeof(int32_t)));
-    RETURN_IF_ERROR(ops_->CopyFromHost(batch.positions.data, positions.data(), B * sizeof(int32_t)));
-    RETURN_IF_ERROR(ops_->CopyFromHost(ctx.data, context_len.data(), B * sizeof(int32_t)));
-    RETURN_IF_ERROR(ops_->CopyFromHost(batch.full_slots.data, full_slots.data(), B * sizeof(int32_t)));
-    RETURN_IF_ERROR(ops_->CopyFromHost(batch.sliding_slots.data, sliding_slots.data(), B * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(batch.token_ids.data, tokens.data(), B * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(batch.positions.data, positions.data(), B * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(ctx.data, context_len.data(), B * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(batch.full_slots.data, full_slots.data(), B * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(batch.sliding_slots.data, sliding_slots.data(), B * sizeof(int32_t)));
     if (hook) {
-      RETURN_IF_ERROR(hook(static_cast<uint64_t>(B), forward));
+      GPTOSS_RETURN_IF_ERROR(hook(static_cast<uint64_t>(B), forward));
     } else {
-      RETURN_IF_ERROR(forward());
+      GPTOSS_RETURN_IF_ERROR(forward());
     }
-    RETURN_IF_ERROR(ops_->Sample(logits, greedy, sampled, logprobs));
-    RETURN_IF_ERROR(ops_->CopyToHost(tokens.data(), sampled.data, B * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->Sample(logits, greedy, sampled, logprobs));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(tokens.data(), sampled.data, B * sizeof(int32_t)));
   }
   result.seconds = Now() - start;
   result.last_tokens = tokens;

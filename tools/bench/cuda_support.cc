@@ -56,22 +56,22 @@ double CudaSupport::datasheet_bandwidth() const { return impl_->ops->info().theo
 absl::StatusOr<CudaSupport::Bandwidth> CudaSupport::MeasureBandwidth(size_t bytes, int iterations) {
   bytes = bytes / 16 * 16;
   GPTOSS_CHECK_ARG(bytes > 0 && iterations > 0, "bandwidth probe: empty");
-  ASSIGN_OR_RETURN(cuda::DeviceBuffer a, cuda::DeviceBuffer::Allocate(bytes));
-  ASSIGN_OR_RETURN(cuda::DeviceBuffer b, cuda::DeviceBuffer::Allocate(bytes));
-  ASSIGN_OR_RETURN(cuda::DeviceBuffer sink, cuda::DeviceBuffer::Allocate(sizeof(unsigned long long)));
+  GPTOSS_ASSIGN_OR_RETURN(cuda::DeviceBuffer a, cuda::DeviceBuffer::Allocate(bytes));
+  GPTOSS_ASSIGN_OR_RETURN(cuda::DeviceBuffer b, cuda::DeviceBuffer::Allocate(bytes));
+  GPTOSS_ASSIGN_OR_RETURN(cuda::DeviceBuffer sink, cuda::DeviceBuffer::Allocate(sizeof(unsigned long long)));
   const cuda::LaunchContext& ctx = impl_->ops->launch_context();
   auto time = [&](auto&& launch) -> absl::StatusOr<double> {
-    RETURN_IF_ERROR(launch());  // warm-up
-    RETURN_IF_ERROR(impl_->ops->Synchronize());
+    GPTOSS_RETURN_IF_ERROR(launch());  // warm-up
+    GPTOSS_RETURN_IF_ERROR(impl_->ops->Synchronize());
     const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < iterations; ++i) RETURN_IF_ERROR(launch());
-    RETURN_IF_ERROR(impl_->ops->Synchronize());
+    for (int i = 0; i < iterations; ++i) GPTOSS_RETURN_IF_ERROR(launch());
+    GPTOSS_RETURN_IF_ERROR(impl_->ops->Synchronize());
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iterations;
   };
   Bandwidth bw;
-  ASSIGN_OR_RETURN(const double copy_s,
+  GPTOSS_ASSIGN_OR_RETURN(const double copy_s,
                    time([&] { return cuda::LaunchCopyKernel(ctx, a.data(), b.data(), bytes); }));
-  ASSIGN_OR_RETURN(const double read_s, time([&] {
+  GPTOSS_ASSIGN_OR_RETURN(const double read_s, time([&] {
     return cuda::LaunchReadKernel(ctx, a.data(), bytes, static_cast<unsigned long long*>(sink.data()));
   }));
   bw.copy_bytes_per_s = 2.0 * static_cast<double>(bytes) / copy_s;

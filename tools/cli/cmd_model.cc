@@ -44,24 +44,24 @@ struct LoadedModel {
 
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& dir, int max_len) {
   auto model = std::make_unique<LoadedModel>();
-  ASSIGN_OR_RETURN(model->config, LoadModelConfig(dir + "/config.json"));
-  ASSIGN_OR_RETURN(model->checkpoint, Checkpoint::Open(dir));
+  GPTOSS_ASSIGN_OR_RETURN(model->config, LoadModelConfig(dir + "/config.json"));
+  GPTOSS_ASSIGN_OR_RETURN(model->checkpoint, Checkpoint::Open(dir));
   const ModelConfig& c = model->config;
-  ASSIGN_OR_RETURN(ParallelLayout layout,
+  GPTOSS_ASSIGN_OR_RETURN(ParallelLayout layout,
                    ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads,
                                           c.num_local_experts));
-  ASSIGN_OR_RETURN(model->weights, LoadWeights(*model->checkpoint, c, layout));
+  GPTOSS_ASSIGN_OR_RETURN(model->weights, LoadWeights(*model->checkpoint, c, layout));
   SimpleRunner::Options options;
   options.max_seqs = 1;
   options.max_len = max_len;
-  ASSIGN_OR_RETURN(model->runner, SimpleRunner::Create(c, model->weights, &model->ops, options));
+  GPTOSS_ASSIGN_OR_RETURN(model->runner, SimpleRunner::Create(c, model->weights, &model->ops, options));
   return model;
 }
 
 // Parses --ids and checks them against the vocabulary before any work.
 absl::StatusOr<std::vector<int32_t>> ParseIds(const Flags& flags, int vocab) {
-  ASSIGN_OR_RETURN(std::string text, flags.Required("ids"));
-  ASSIGN_OR_RETURN(std::vector<int> ids, ParseIdList(text));
+  GPTOSS_ASSIGN_OR_RETURN(std::string text, flags.Required("ids"));
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<int> ids, ParseIdList(text));
   if (ids.empty()) return absl::InvalidArgumentError("--ids is empty");
   for (int id : ids) {
     if (id >= vocab)
@@ -72,34 +72,34 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const Flags& flags, int vocab) {
 }
 
 absl::Status Logits(int argc, char** argv) {
-  ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv, {"model", "ids", "out"}));
-  ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
-  ASSIGN_OR_RETURN(std::string out, flags.Required("out"));
-  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
+  GPTOSS_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv, {"model", "ids", "out"}));
+  GPTOSS_ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
+  GPTOSS_ASSIGN_OR_RETURN(std::string out, flags.Required("out"));
+  GPTOSS_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
   if (static_cast<int64_t>(ids.size()) > config.max_position_embeddings)
     return absl::InvalidArgumentError(absl::StrCat(
         ids.size(), " ids exceed max_position_embeddings ", config.max_position_embeddings));
-  ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(ids.size())));
-  ASSIGN_OR_RETURN(std::vector<float> logits, model->runner->PromptLogits(ids));
+  GPTOSS_ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(ids.size())));
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<float> logits, model->runner->PromptLogits(ids));
   TensorView view(logits.data(), DType::kF32,
                   {static_cast<int64_t>(ids.size()), model->config.vocab_size});
   return WriteSafetensors(out, {{"logits", view}});
 }
 
 absl::Status Generate(int argc, char** argv) {
-  ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv,
+  GPTOSS_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv,
                                              {"model", "ids", "max-tokens", "temperature", "top-p",
                                               "top-k", "min-p", "seed"}));
-  ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
-  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
-  ASSIGN_OR_RETURN(int64_t max_tokens, flags.GetInt("max-tokens", 32));
-  ASSIGN_OR_RETURN(double temperature, flags.GetDouble("temperature", 0.0));
-  ASSIGN_OR_RETURN(double top_p, flags.GetDouble("top-p", 1.0));
-  ASSIGN_OR_RETURN(int64_t top_k, flags.GetInt("top-k", 0));
-  ASSIGN_OR_RETURN(double min_p, flags.GetDouble("min-p", 0.0));
-  ASSIGN_OR_RETURN(int64_t seed, flags.GetInt("seed", 0));
+  GPTOSS_ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
+  GPTOSS_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t max_tokens, flags.GetInt("max-tokens", 32));
+  GPTOSS_ASSIGN_OR_RETURN(double temperature, flags.GetDouble("temperature", 0.0));
+  GPTOSS_ASSIGN_OR_RETURN(double top_p, flags.GetDouble("top-p", 1.0));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t top_k, flags.GetInt("top-k", 0));
+  GPTOSS_ASSIGN_OR_RETURN(double min_p, flags.GetDouble("min-p", 0.0));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t seed, flags.GetInt("seed", 0));
   const int64_t total = static_cast<int64_t>(ids.size()) + max_tokens;
   if (max_tokens < 0 || total > config.max_position_embeddings)
     return absl::InvalidArgumentError(
@@ -115,7 +115,7 @@ absl::Status Generate(int argc, char** argv) {
   if (top_k < 0 || top_k > config.vocab_size)
     return absl::InvalidArgumentError(absl::StrCat("--top-k ", top_k, " must be in [0, vocab]"));
 
-  ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(std::max<int64_t>(total, 1))));
+  GPTOSS_ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(std::max<int64_t>(total, 1))));
   SimpleRunner::GenerateOptions options;
   options.max_tokens = static_cast<int>(max_tokens);
   options.sampling.temperature = static_cast<float>(temperature);
@@ -124,7 +124,7 @@ absl::Status Generate(int argc, char** argv) {
   options.sampling.min_p = static_cast<float>(min_p);
   options.sampling.seed = static_cast<uint64_t>(seed);
   options.stop_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
-  ASSIGN_OR_RETURN(std::vector<SimpleRunner::Generation> out,
+  GPTOSS_ASSIGN_OR_RETURN(std::vector<SimpleRunner::Generation> out,
                    model->runner->Generate({ids}, options));
   std::printf("%s\n", absl::StrJoin(out[0].tokens, " ").c_str());
   return absl::OkStatus();

@@ -38,8 +38,8 @@ absl::Status CheckReducible(const TensorView& t, const char* name) {
 }
 
 absl::Status CheckAllGather(const TensorView& in, const TensorView& out, int world, Device device) {
-  RETURN_IF_ERROR(CheckBuffer(in, "AllGather in", device));
-  RETURN_IF_ERROR(CheckBuffer(out, "AllGather out", device));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(in, "AllGather in", device));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(out, "AllGather out", device));
   GPTOSS_CHECK_ARG(in.dtype == out.dtype, "AllGather: in and out dtypes differ");
   GPTOSS_CHECK_ARG(out.numel() == in.numel() * world, "AllGather: out ", out.ShapeString(),
                    " must hold ", world, " x in ", in.ShapeString());
@@ -48,9 +48,9 @@ absl::Status CheckAllGather(const TensorView& in, const TensorView& out, int wor
 
 absl::Status CheckReduceScatter(const TensorView& in, const TensorView& out, int world,
                                 Device device) {
-  RETURN_IF_ERROR(CheckBuffer(in, "ReduceScatter in", device));
-  RETURN_IF_ERROR(CheckBuffer(out, "ReduceScatter out", device));
-  RETURN_IF_ERROR(CheckReducible(in, "ReduceScatter in"));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(in, "ReduceScatter in", device));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(out, "ReduceScatter out", device));
+  GPTOSS_RETURN_IF_ERROR(CheckReducible(in, "ReduceScatter in"));
   GPTOSS_CHECK_ARG(in.dtype == out.dtype, "ReduceScatter: in and out dtypes differ");
   GPTOSS_CHECK_ARG(in.numel() == out.numel() * world, "ReduceScatter: in ", in.ShapeString(),
                    " must hold ", world, " x out ", out.ShapeString());
@@ -62,8 +62,8 @@ absl::StatusOr<AllToAllGeometry> CheckAllToAllV(const TensorView& send,
                                                 const TensorView& recv,
                                                 const std::vector<int64_t>& recv_counts, int world,
                                                 Device device) {
-  RETURN_IF_ERROR(CheckBuffer(send, "AllToAllV send", device));
-  RETURN_IF_ERROR(CheckBuffer(recv, "AllToAllV recv", device));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(send, "AllToAllV send", device));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(recv, "AllToAllV recv", device));
   GPTOSS_CHECK_ARG(send.dtype == recv.dtype, "AllToAllV: send and recv dtypes differ");
   GPTOSS_CHECK_ARG(static_cast<int>(send_counts.size()) == world &&
                        static_cast<int>(recv_counts.size()) == world,
@@ -90,8 +90,8 @@ absl::StatusOr<AllToAllGeometry> CheckAllToAllV(const TensorView& send,
 absl::Status CheckRows(const TensorView& src, const std::vector<int32_t>& index,
                        const TensorView& dst, bool gather, Device device) {
   const char* op = gather ? "GatherRows" : "ScatterAddRows";
-  RETURN_IF_ERROR(CheckBuffer(src, op, device));
-  RETURN_IF_ERROR(CheckBuffer(dst, op, device));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(src, op, device));
+  GPTOSS_RETURN_IF_ERROR(CheckBuffer(dst, op, device));
   GPTOSS_CHECK_ARG(src.dtype == dst.dtype, op, ": src and dst dtypes differ");
   GPTOSS_CHECK_ARG(RowElems(src) == RowElems(dst), op, ": src ", src.ShapeString(), " and dst ",
                    dst.ShapeString(), " differ in row width");

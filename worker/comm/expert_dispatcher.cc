@@ -50,7 +50,7 @@ absl::StatusOr<TensorView> ExpertDispatcher::View(Buffer& buffer, DType dtype, i
   TensorView view(nullptr, dtype, {rows, width}, ops_->device());
   const size_t bytes = std::max<size_t>(view.bytes(), 1);
   if (bytes > buffer.bytes) {
-    ASSIGN_OR_RETURN(buffer.memory, ops_->Allocate(bytes));
+    GPTOSS_ASSIGN_OR_RETURN(buffer.memory, ops_->Allocate(bytes));
     buffer.bytes = bytes;
   }
   view.data = buffer.memory.get();
@@ -75,24 +75,24 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
                    "Dispatch: tensors must live on the communicator's device");
 
   std::vector<int32_t> host_ids(static_cast<size_t>(n * k));
-  RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), expert_ids.data, host_ids.size() * sizeof(int32_t)));
-  ASSIGN_OR_RETURN(DispatchHandle h, PlanDispatch(host_ids, n, static_cast<int>(k), layout_));
-  ASSIGN_OR_RETURN(h.recv_counts, comm_->ExchangeCounts(h.send_counts));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), expert_ids.data, host_ids.size() * sizeof(int32_t)));
+  GPTOSS_ASSIGN_OR_RETURN(DispatchHandle h, PlanDispatch(host_ids, n, static_cast<int>(k), layout_));
+  GPTOSS_ASSIGN_OR_RETURN(h.recv_counts, comm_->ExchangeCounts(h.send_counts));
   const int64_t s = h.num_send(), r = h.num_recv();
 
-  ASSIGN_OR_RETURN(TensorView send_x, View(send_x_, x.dtype, s, hidden));
-  ASSIGN_OR_RETURN(TensorView send_ids, View(send_ids_, DType::kI32, s, k));
-  ASSIGN_OR_RETURN(TensorView send_w, View(send_w_, DType::kF32, s, k));
-  RETURN_IF_ERROR(comm_->GatherRows(x, h.send_token, send_x));
-  RETURN_IF_ERROR(comm_->GatherRows(expert_ids, h.send_token, send_ids));
-  RETURN_IF_ERROR(comm_->GatherRows(expert_weights, h.send_token, send_w));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView send_x, View(send_x_, x.dtype, s, hidden));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView send_ids, View(send_ids_, DType::kI32, s, k));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView send_w, View(send_w_, DType::kF32, s, k));
+  GPTOSS_RETURN_IF_ERROR(comm_->GatherRows(x, h.send_token, send_x));
+  GPTOSS_RETURN_IF_ERROR(comm_->GatherRows(expert_ids, h.send_token, send_ids));
+  GPTOSS_RETURN_IF_ERROR(comm_->GatherRows(expert_weights, h.send_token, send_w));
 
-  ASSIGN_OR_RETURN(rows->x, View(recv_x_, x.dtype, r, hidden));
-  ASSIGN_OR_RETURN(rows->ids, View(recv_ids_, DType::kI32, r, k));
-  ASSIGN_OR_RETURN(rows->weights, View(recv_w_, DType::kF32, r, k));
-  RETURN_IF_ERROR(comm_->AllToAllV(send_x, h.send_counts, rows->x, h.recv_counts));
-  RETURN_IF_ERROR(comm_->AllToAllV(send_ids, h.send_counts, rows->ids, h.recv_counts));
-  RETURN_IF_ERROR(comm_->AllToAllV(send_w, h.send_counts, rows->weights, h.recv_counts));
+  GPTOSS_ASSIGN_OR_RETURN(rows->x, View(recv_x_, x.dtype, r, hidden));
+  GPTOSS_ASSIGN_OR_RETURN(rows->ids, View(recv_ids_, DType::kI32, r, k));
+  GPTOSS_ASSIGN_OR_RETURN(rows->weights, View(recv_w_, DType::kF32, r, k));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send_x, h.send_counts, rows->x, h.recv_counts));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send_ids, h.send_counts, rows->ids, h.recv_counts));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send_w, h.send_counts, rows->weights, h.recv_counts));
   return h;
 }
 
@@ -108,8 +108,8 @@ absl::Status ExpertDispatcher::Combine(const DispatchHandle& h, const TensorView
   GPTOSS_CHECK_ARG(results.dtype == residual.dtype, "Combine: results and residual dtypes differ");
   // The reverse all-to-all: what was received from rank r goes back to rank r, and arrives in
   // the order it was sent.
-  ASSIGN_OR_RETURN(TensorView back, View(back_, results.dtype, h.num_send(), results.dim(1)));
-  RETURN_IF_ERROR(comm_->AllToAllV(results, h.recv_counts, back, h.send_counts));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView back, View(back_, results.dtype, h.num_send(), results.dim(1)));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(results, h.recv_counts, back, h.send_counts));
   // A token sent to several ranks comes back several times: add one rank's block at a time so
   // that the scatter indices of one call are distinct.
   int64_t offset = 0;
@@ -122,7 +122,7 @@ absl::Status ExpertDispatcher::Combine(const DispatchHandle& h, const TensorView
       block.dims[0] = count;
       const std::vector<int32_t> index(h.send_token.begin() + offset,
                                        h.send_token.begin() + offset + count);
-      RETURN_IF_ERROR(comm_->ScatterAddRows(block, index, residual));
+      GPTOSS_RETURN_IF_ERROR(comm_->ScatterAddRows(block, index, residual));
     }
     offset += count;
   }

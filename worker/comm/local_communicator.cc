@@ -11,18 +11,18 @@ namespace gptoss {
 using comm_internal::RowElems;
 
 absl::Status LocalCommunicator::AllReduceSum(TensorView inout) {
-  RETURN_IF_ERROR(comm_internal::CheckBuffer(inout, "AllReduce inout", Device::kCpu));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckBuffer(inout, "AllReduce inout", Device::kCpu));
   return comm_internal::CheckReducible(inout, "AllReduce inout");
 }
 
 absl::Status LocalCommunicator::AllGather(const TensorView& in, TensorView out) {
-  RETURN_IF_ERROR(comm_internal::CheckAllGather(in, out, 1, Device::kCpu));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckAllGather(in, out, 1, Device::kCpu));
   if (in.data != out.data && in.bytes() > 0) std::memmove(out.data, in.data, in.bytes());
   return absl::OkStatus();
 }
 
 absl::Status LocalCommunicator::ReduceScatterSum(const TensorView& in, TensorView out) {
-  RETURN_IF_ERROR(comm_internal::CheckReduceScatter(in, out, 1, Device::kCpu));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckReduceScatter(in, out, 1, Device::kCpu));
   if (in.data != out.data && in.bytes() > 0) std::memmove(out.data, in.data, in.bytes());
   return absl::OkStatus();
 }
@@ -30,7 +30,7 @@ absl::Status LocalCommunicator::ReduceScatterSum(const TensorView& in, TensorVie
 absl::Status LocalCommunicator::AllToAllV(const TensorView& send,
                                           const std::vector<int64_t>& send_counts, TensorView recv,
                                           const std::vector<int64_t>& recv_counts) {
-  ASSIGN_OR_RETURN(const auto geometry,
+  GPTOSS_ASSIGN_OR_RETURN(const auto geometry,
                    comm_internal::CheckAllToAllV(send, send_counts, recv, recv_counts, 1, Device::kCpu));
   GPTOSS_CHECK_ARG(send_counts[0] == recv_counts[0], "AllToAllV: rank 0 sends ", send_counts[0],
                    " rows to itself but expects ", recv_counts[0]);
@@ -48,7 +48,7 @@ absl::StatusOr<std::vector<int64_t>> LocalCommunicator::ExchangeCounts(
 
 absl::Status LocalCommunicator::GatherRows(const TensorView& src, const std::vector<int32_t>& index,
                                            TensorView dst) {
-  RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/true, Device::kCpu));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/true, Device::kCpu));
   const size_t row = static_cast<size_t>(RowElems(src)) * DTypeSize(src.dtype);
   for (size_t i = 0; i < index.size(); ++i)
     std::memmove(static_cast<char*>(dst.data) + i * row,
@@ -58,7 +58,7 @@ absl::Status LocalCommunicator::GatherRows(const TensorView& src, const std::vec
 
 absl::Status LocalCommunicator::ScatterAddRows(const TensorView& src,
                                                const std::vector<int32_t>& index, TensorView dst) {
-  RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/false, Device::kCpu));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/false, Device::kCpu));
   const int64_t width = RowElems(src);
   for (size_t i = 0; i < index.size(); ++i) {
     for (int64_t j = 0; j < width; ++j) {

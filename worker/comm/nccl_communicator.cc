@@ -24,9 +24,9 @@ absl::StatusOr<ncclDataType_t> NcclType(DType t) {
 // Uploads host indices into stream-ordered scratch (pageable source: consumed on return).
 absl::StatusOr<int32_t*> UploadIndex(cuda::StreamScratch& scratch,
                                      const std::vector<int32_t>& index, cudaStream_t stream) {
-  ASSIGN_OR_RETURN(int32_t* d, scratch.GetAs<int32_t>(index.size()));
+  GPTOSS_ASSIGN_OR_RETURN(int32_t* d, scratch.GetAs<int32_t>(index.size()));
   if (!index.empty())
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d, index.data(), index.size() * sizeof(int32_t),
+    GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d, index.data(), index.size() * sizeof(int32_t),
                                          cudaMemcpyHostToDevice, stream));
   return d;
 }
@@ -35,7 +35,7 @@ absl::StatusOr<int32_t*> UploadIndex(cuda::StreamScratch& scratch,
 
 absl::StatusOr<std::string> NcclCommunicator::NewUniqueId() {
   ncclUniqueId id;
-  NCCL_RETURN_IF_ERROR(ncclGetUniqueId(&id));
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclGetUniqueId(&id));
   return std::string(id.internal, sizeof(id.internal));
 }
 
@@ -48,13 +48,13 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
                    unique_id.size(), " bytes, expected ", sizeof(id.internal));
   std::memcpy(id.internal, unique_id.data(), sizeof(id.internal));
   std::unique_ptr<NcclCommunicator> comm(new NcclCommunicator(rank, world_size, stream));
-  NCCL_RETURN_IF_ERROR(ncclCommInitRank(&comm->comm_, world_size, id, rank));
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclCommInitRank(&comm->comm_, world_size, id, rank));
   return comm;
 }
 
 absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::CreateSingle(
     cudaStream_t stream) {
-  ASSIGN_OR_RETURN(const std::string id, NewUniqueId());
+  GPTOSS_ASSIGN_OR_RETURN(const std::string id, NewUniqueId());
   return Create(0, 1, id, stream);
 }
 
@@ -72,29 +72,29 @@ cuda::LaunchContext NcclCommunicator::ctx() const {
 }
 
 absl::Status NcclCommunicator::AllReduceSum(TensorView inout) {
-  RETURN_IF_ERROR(comm_internal::CheckBuffer(inout, "AllReduce inout", Device::kCuda));
-  RETURN_IF_ERROR(comm_internal::CheckReducible(inout, "AllReduce inout"));
-  ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(inout.dtype));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckBuffer(inout, "AllReduce inout", Device::kCuda));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckReducible(inout, "AllReduce inout"));
+  GPTOSS_ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(inout.dtype));
   if (inout.numel() == 0) return absl::OkStatus();
-  NCCL_RETURN_IF_ERROR(ncclAllReduce(inout.data, inout.data, static_cast<size_t>(inout.numel()),
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclAllReduce(inout.data, inout.data, static_cast<size_t>(inout.numel()),
                                      type, ncclSum, comm_, stream_));
   return absl::OkStatus();
 }
 
 absl::Status NcclCommunicator::AllGather(const TensorView& in, TensorView out) {
-  RETURN_IF_ERROR(comm_internal::CheckAllGather(in, out, world_, Device::kCuda));
-  ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckAllGather(in, out, world_, Device::kCuda));
+  GPTOSS_ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
   if (in.numel() == 0) return absl::OkStatus();
-  NCCL_RETURN_IF_ERROR(ncclAllGather(in.data, out.data, static_cast<size_t>(in.numel()), type,
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclAllGather(in.data, out.data, static_cast<size_t>(in.numel()), type,
                                      comm_, stream_));
   return absl::OkStatus();
 }
 
 absl::Status NcclCommunicator::ReduceScatterSum(const TensorView& in, TensorView out) {
-  RETURN_IF_ERROR(comm_internal::CheckReduceScatter(in, out, world_, Device::kCuda));
-  ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckReduceScatter(in, out, world_, Device::kCuda));
+  GPTOSS_ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
   if (out.numel() == 0) return absl::OkStatus();
-  NCCL_RETURN_IF_ERROR(ncclReduceScatter(in.data, out.data, static_cast<size_t>(out.numel()), type,
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclReduceScatter(in.data, out.data, static_cast<size_t>(out.numel()), type,
                                          ncclSum, comm_, stream_));
   return absl::OkStatus();
 }
@@ -102,10 +102,10 @@ absl::Status NcclCommunicator::ReduceScatterSum(const TensorView& in, TensorView
 absl::Status NcclCommunicator::AllToAllV(const TensorView& send,
                                          const std::vector<int64_t>& send_counts, TensorView recv,
                                          const std::vector<int64_t>& recv_counts) {
-  ASSIGN_OR_RETURN(const auto g, comm_internal::CheckAllToAllV(send, send_counts, recv, recv_counts,
+  GPTOSS_ASSIGN_OR_RETURN(const auto g, comm_internal::CheckAllToAllV(send, send_counts, recv, recv_counts,
                                                                world_, Device::kCuda));
   // Rows move as raw bytes: no arithmetic, any dtype.
-  NCCL_RETURN_IF_ERROR(ncclGroupStart());
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclGroupStart());
   ncclResult_t result = ncclSuccess;
   for (int r = 0; r < world_ && result == ncclSuccess; ++r) {
     if (send_counts[r] > 0)
@@ -118,8 +118,8 @@ absl::Status NcclCommunicator::AllToAllV(const TensorView& send,
                         stream_);
   }
   const ncclResult_t end = ncclGroupEnd();
-  NCCL_RETURN_IF_ERROR(result);
-  NCCL_RETURN_IF_ERROR(end);
+  GPTOSS_NCCL_RETURN_IF_ERROR(result);
+  GPTOSS_NCCL_RETURN_IF_ERROR(end);
   return absl::OkStatus();
 }
 
@@ -128,15 +128,15 @@ absl::StatusOr<std::vector<int64_t>> NcclCommunicator::ExchangeCounts(
   GPTOSS_CHECK_ARG(static_cast<int>(send_counts.size()) == world_, "ExchangeCounts: ",
                    send_counts.size(), " counts for world size ", world_);
   cuda::StreamScratch scratch(stream_);
-  ASSIGN_OR_RETURN(int64_t* mine, scratch.GetAs<int64_t>(world_));
-  ASSIGN_OR_RETURN(int64_t* all, scratch.GetAs<int64_t>(static_cast<size_t>(world_) * world_));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(mine, send_counts.data(), world_ * sizeof(int64_t),
+  GPTOSS_ASSIGN_OR_RETURN(int64_t* mine, scratch.GetAs<int64_t>(world_));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t* all, scratch.GetAs<int64_t>(static_cast<size_t>(world_) * world_));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(mine, send_counts.data(), world_ * sizeof(int64_t),
                                        cudaMemcpyHostToDevice, stream_));
-  NCCL_RETURN_IF_ERROR(ncclAllGather(mine, all, static_cast<size_t>(world_), ncclInt64, comm_, stream_));
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclAllGather(mine, all, static_cast<size_t>(world_), ncclInt64, comm_, stream_));
   std::vector<int64_t> matrix(static_cast<size_t>(world_) * world_);
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(matrix.data(), all, matrix.size() * sizeof(int64_t),
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(matrix.data(), all, matrix.size() * sizeof(int64_t),
                                        cudaMemcpyDeviceToHost, stream_));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   std::vector<int64_t> recv(world_);
   for (int r = 0; r < world_; ++r) recv[r] = matrix[static_cast<size_t>(r) * world_ + rank_];
   return recv;
@@ -144,10 +144,10 @@ absl::StatusOr<std::vector<int64_t>> NcclCommunicator::ExchangeCounts(
 
 absl::Status NcclCommunicator::GatherRows(const TensorView& src, const std::vector<int32_t>& index,
                                           TensorView dst) {
-  RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/true, Device::kCuda));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/true, Device::kCuda));
   if (index.empty()) return absl::OkStatus();
   cuda::StreamScratch scratch(stream_);
-  ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
+  GPTOSS_ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
   const int64_t row_bytes =
       comm_internal::RowElems(src) * static_cast<int64_t>(DTypeSize(src.dtype));
   return cuda::LaunchGatherRows(ctx(), src.data, row_bytes, d_index,
@@ -156,20 +156,20 @@ absl::Status NcclCommunicator::GatherRows(const TensorView& src, const std::vect
 
 absl::Status NcclCommunicator::ScatterAddRows(const TensorView& src,
                                               const std::vector<int32_t>& index, TensorView dst) {
-  RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/false, Device::kCuda));
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/false, Device::kCuda));
   if (index.empty()) return absl::OkStatus();
   cuda::StreamScratch scratch(stream_);
-  ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
+  GPTOSS_ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
   return cuda::LaunchScatterAddRows(ctx(), src.data, src.dtype, d_index,
                                     static_cast<int64_t>(index.size()),
                                     comm_internal::RowElems(src), dst.data);
 }
 
 absl::Status NcclCommunicator::Synchronize() {
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   ncclResult_t async_error = ncclSuccess;
-  NCCL_RETURN_IF_ERROR(ncclCommGetAsyncError(comm_, &async_error));
-  NCCL_RETURN_IF_ERROR(async_error);
+  GPTOSS_NCCL_RETURN_IF_ERROR(ncclCommGetAsyncError(comm_, &async_error));
+  GPTOSS_NCCL_RETURN_IF_ERROR(async_error);
   return absl::OkStatus();
 }
 

@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/core/files.h"
 #include "kernels/core/status.h"
 
 namespace gptoss {
@@ -16,14 +15,10 @@ constexpr size_t kMinSecretBytes = 16;
 constexpr size_t kMaxSecretBytes = 1024;
 constexpr size_t kMaxPemBytes = 1 << 20;
 
+// A secret or PEM file; errors name the flag.
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot read ", path));
-  std::string data(kMaxPemBytes + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<size_t>(in.gcount()));
-  if (data.size() > kMaxPemBytes)
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", path, " is larger than 1 MiB"));
+  absl::StatusOr<std::string> data = ReadFile(path, kMaxPemBytes);
+  if (!data.ok()) return absl::Status(data.status().code(), absl::StrCat(what, ": ", data.status().message()));
   return data;
 }
 
@@ -57,7 +52,7 @@ absl::StatusOr<InternalPlane> InternalPlane::Load(const InternalPlaneFiles& file
   std::string secret, source;
   if (!files.secret_file.empty()) {
     source = "--cluster-secret-file";
-    ASSIGN_OR_RETURN(secret, ReadSmallFile(files.secret_file, source));
+    GPTOSS_ASSIGN_OR_RETURN(secret, ReadSmallFile(files.secret_file, source));
     secret = std::string(absl::StripAsciiWhitespace(secret));
   } else if (const char* env = std::getenv(kClusterSecretEnv); env != nullptr && *env) {
     source = kClusterSecretEnv;
@@ -67,7 +62,7 @@ absl::StatusOr<InternalPlane> InternalPlane::Load(const InternalPlaneFiles& file
         "the internal plane needs a cluster secret: pass --cluster-secret-file FILE or set ",
         kClusterSecretEnv, " (the same on the coordinator and every worker)"));
   }
-  RETURN_IF_ERROR(CheckSecret(secret, source));
+  GPTOSS_RETURN_IF_ERROR(CheckSecret(secret, source));
   InternalPlane plane;
   plane.secret_ = std::move(secret);
   const int given = !files.tls_cert.empty() + !files.tls_key.empty() + !files.tls_ca.empty();
@@ -75,9 +70,9 @@ absl::StatusOr<InternalPlane> InternalPlane::Load(const InternalPlaneFiles& file
     return absl::InvalidArgumentError(
         "--internal-tls-cert, --internal-tls-key and --internal-tls-ca go together");
   if (given == 3) {
-    ASSIGN_OR_RETURN(plane.tls_cert_, ReadSmallFile(files.tls_cert, "--internal-tls-cert"));
-    ASSIGN_OR_RETURN(plane.tls_key_, ReadSmallFile(files.tls_key, "--internal-tls-key"));
-    ASSIGN_OR_RETURN(plane.tls_ca_, ReadSmallFile(files.tls_ca, "--internal-tls-ca"));
+    GPTOSS_ASSIGN_OR_RETURN(plane.tls_cert_, ReadSmallFile(files.tls_cert, "--internal-tls-cert"));
+    GPTOSS_ASSIGN_OR_RETURN(plane.tls_key_, ReadSmallFile(files.tls_key, "--internal-tls-key"));
+    GPTOSS_ASSIGN_OR_RETURN(plane.tls_ca_, ReadSmallFile(files.tls_ca, "--internal-tls-ca"));
     // An empty file (an unfilled secret mount) must not quietly mean plaintext.
     if (plane.tls_cert_.empty() || plane.tls_key_.empty() || plane.tls_ca_.empty())
       return absl::InvalidArgumentError(
@@ -88,7 +83,7 @@ absl::StatusOr<InternalPlane> InternalPlane::Load(const InternalPlaneFiles& file
 }
 
 absl::StatusOr<InternalPlane> InternalPlane::WithSecret(std::string secret) {
-  RETURN_IF_ERROR(CheckSecret(secret, "cluster secret"));
+  GPTOSS_RETURN_IF_ERROR(CheckSecret(secret, "cluster secret"));
   InternalPlane plane;
   plane.secret_ = std::move(secret);
   return plane;

@@ -33,6 +33,18 @@ int64_t KvCachePool::SlidingBlockBytes(const ModelConfig& config, const Parallel
          LayerBlockBytes(config, layout, dtype, block_size);
 }
 
+KvGeometry KvGeometryFor(const ModelConfig& config, const KvPoolSpec& spec) {
+  KvGeometry g;
+  g.block_size = spec.block_size;
+  g.num_full_blocks = spec.num_full_blocks;
+  g.num_sliding_blocks = spec.num_sliding_blocks;
+  const auto& types = config.layer_types;
+  g.has_full_layers = std::count(types.begin(), types.end(), LayerType::kFullAttention) > 0;
+  g.has_sliding_layers = std::count(types.begin(), types.end(), LayerType::kSlidingAttention) > 0;
+  g.sliding_window = g.has_sliding_layers ? config.sliding_window : 0;
+  return g;
+}
+
 absl::StatusOr<KvPoolSpec> KvCachePool::PlanForBudget(const ModelConfig& config,
                                                       const ParallelLayout& layout, DType dtype,
                                                       int64_t bytes, int block_size,
@@ -45,9 +57,8 @@ absl::StatusOr<KvPoolSpec> KvCachePool::PlanForBudget(const ModelConfig& config,
   const int64_t full_bytes = FullBlockBytes(config, layout, dtype, block_size);
   const int64_t sliding_bytes = SlidingBlockBytes(config, layout, dtype, block_size);
   if (sliding_bytes > 0) {
-    // Per sequence: the window (ceil(W/bs) + 1 blocks when unaligned) plus one block of slack
-    // for the partial block a prefill chunk starts in; plus the chunks' own tokens.
-    const int64_t per_seq = (config.sliding_window + block_size - 1) / block_size + 2;
+    // Per sequence what the window rule allows at most; plus the chunks' own tokens.
+    const int64_t per_seq = KvGeometryFor(config, spec).MaxSlidingBlocksPerSequence();
     const int64_t chunk = (max_batch_tokens + block_size - 1) / block_size;
     spec.num_sliding_blocks = static_cast<int>(max_num_seqs * per_seq + chunk);
   }
@@ -100,7 +111,7 @@ absl::StatusOr<std::unique_ptr<KvCachePool>> KvCachePool::Create(const ModelConf
     TensorView* views[2] = {&layer.k, &layer.v};
     for (TensorView* view : views) {
       *view = TensorView(nullptr, dtype, {blocks, spec.block_size, heads, dim}, ops->device());
-      ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(view->bytes()));
+      GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(view->bytes()));
       view->data = memory.get();
       pool->bytes_ += static_cast<int64_t>(view->bytes());
       pool->memory_.push_back(std::move(memory));

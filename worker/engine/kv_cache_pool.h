@@ -16,17 +16,18 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/ops.h"
+#include "worker/common/kv_geometry.h"
 #include "worker/model/config.h"
 #include "worker/model/parallel_layout.h"
 #include "worker/model/transformer.h"
 
 namespace gptoss {
 
-struct KvPoolSpec {
-  int block_size = 16;
-  int num_full_blocks = 0;
-  int num_sliding_blocks = 0;
-};
+// The pools' sizes (the first three fields of the shared KV geometry).
+using KvPoolSpec = KvGeometry;
+
+// The whole geometry of `spec` for this model: which pools its layer types use, and its window.
+KvGeometry KvGeometryFor(const ModelConfig& config, const KvPoolSpec& spec);
 
 class KvCachePool {
  public:

@@ -103,17 +103,17 @@ absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLim
     if (s.prompt_len < 0)
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", s.sequence_id, ": prompt_len ", s.prompt_len, " < 0"));
-    if (s.sample) RETURN_IF_ERROR(ValidateSampling(s));
+    if (s.sample) GPTOSS_RETURN_IF_ERROR(ValidateSampling(s));
     const int need = BlocksFor(end, bs);
     if (limits.has_full_layers) {
-      RETURN_IF_ERROR(CheckTable(s, s.full_block_table, "full", need, /*first_needed=*/0,
+      GPTOSS_RETURN_IF_ERROR(CheckTable(s, s.full_block_table, "full", need, /*first_needed=*/0,
                                  limits.num_full_blocks));
       out.full_table_width = std::max(out.full_table_width, need);
     }
     if (limits.has_sliding_layers) {
-      const int oldest = std::max(0, s.start_position - limits.sliding_window + 1);
-      RETURN_IF_ERROR(CheckTable(s, s.sliding_block_table, "sliding", need, oldest / bs,
-                                 limits.num_sliding_blocks));
+      GPTOSS_RETURN_IF_ERROR(CheckTable(s, s.sliding_block_table, "sliding", need,
+                                        limits.FirstNeededBlock(s.start_position),
+                                        limits.num_sliding_blocks));
       out.sliding_table_width = std::max(out.sliding_table_width, need);
     }
     out.max_context_len = std::max(out.max_context_len, static_cast<int>(end));
@@ -134,7 +134,7 @@ absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLim
     if (limits.has_full_layers) {
       std::copy_n(s.full_block_table.begin(), need,
                   out.full_block_tables.begin() + static_cast<size_t>(si) * out.full_table_width);
-      RETURN_IF_ERROR(AddSlots(s, s.full_block_table, bs, "full", full_seen, out.full_slots));
+      GPTOSS_RETURN_IF_ERROR(AddSlots(s, s.full_block_table, bs, "full", full_seen, out.full_slots));
     } else {
       out.full_slots.insert(out.full_slots.end(), s.token_ids.size(), -1);
     }
@@ -142,7 +142,7 @@ absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLim
       std::copy_n(
           s.sliding_block_table.begin(), need,
           out.sliding_block_tables.begin() + static_cast<size_t>(si) * out.sliding_table_width);
-      RETURN_IF_ERROR(
+      GPTOSS_RETURN_IF_ERROR(
           AddSlots(s, s.sliding_block_table, bs, "sliding", sliding_seen, out.sliding_slots));
     } else {
       out.sliding_slots.insert(out.sliding_slots.end(), s.token_ids.size(), -1);

@@ -10,19 +10,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/common/kv_geometry.h"
 #include "worker/common/step_plan.h"
 
 namespace gptoss {
 
-struct StepLimits {
+// The KV geometry of this rank's pools, and the model's vocabulary and context.
+struct StepLimits : KvGeometry {
   int vocab_size = 0;
   int max_positions = 0;  // max_position_embeddings
-  int block_size = 16;
-  int num_full_blocks = 0;
-  int num_sliding_blocks = 0;
-  int sliding_window = 0;
-  bool has_full_layers = true;
-  bool has_sliding_layers = true;
 };
 
 struct HostStepBatch {

@@ -38,16 +38,9 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelCo
                    "KV cache has ", pool->cache().layers.size(), " layers, the model ",
                    config.num_hidden_layers);
   StepLimits limits;
+  static_cast<KvGeometry&>(limits) = KvGeometryFor(config, pool->spec());
   limits.vocab_size = config.vocab_size;
   limits.max_positions = config.max_position_embeddings;
-  limits.block_size = pool->spec().block_size;
-  limits.num_full_blocks = pool->spec().num_full_blocks;
-  limits.num_sliding_blocks = pool->spec().num_sliding_blocks;
-  limits.sliding_window = config.sliding_window;
-  limits.has_full_layers = std::count(config.layer_types.begin(), config.layer_types.end(),
-                                      LayerType::kFullAttention) > 0;
-  limits.has_sliding_layers = std::count(config.layer_types.begin(), config.layer_types.end(),
-                                         LayerType::kSlidingAttention) > 0;
   if (limits.has_sliding_layers)
     GPTOSS_CHECK_ARG(config.sliding_window > 0, "sliding layers need sliding_window > 0");
   return std::unique_ptr<StepExecutor>(
@@ -59,7 +52,7 @@ absl::StatusOr<void*> StepExecutor::Ensure(DeviceBuffer& buffer, size_t bytes) {
     // Grow by 1.5x so that slowly growing steps do not reallocate every time.
     const size_t grown = std::max(bytes, buffer.bytes + buffer.bytes / 2);
     buffer.memory.reset();
-    ASSIGN_OR_RETURN(buffer.memory, ops_->Allocate(grown));
+    GPTOSS_ASSIGN_OR_RETURN(buffer.memory, ops_->Allocate(grown));
     buffer.bytes = grown;
   }
   return buffer.memory.get();
@@ -74,9 +67,9 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   for (SequenceId id : plan.free_sequence_ids) histories_.Free(id);
   if (plan.sequences.empty()) return result;
 
-  ASSIGN_OR_RETURN(HostStepBatch host, BuildStepBatch(plan, limits_));
+  GPTOSS_ASSIGN_OR_RETURN(HostStepBatch host, BuildStepBatch(plan, limits_));
   if (sampler) {
-    RETURN_IF_ERROR(histories_.Check(plan));
+    GPTOSS_RETURN_IF_ERROR(histories_.Check(plan));
     histories_.Append(plan);
   }
 
@@ -88,8 +81,8 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
                o_fs = pack.Add(host.full_slots), o_ss = pack.Add(host.sliding_slots),
                o_rows = pack.Add(host.logit_rows);
   const size_t meta_bytes = pack.data().size() * sizeof(int32_t);
-  ASSIGN_OR_RETURN(void* meta, Ensure(metadata_, meta_bytes));
-  RETURN_IF_ERROR(ops_->CopyFromHost(meta, pack.data().data(), meta_bytes));
+  GPTOSS_ASSIGN_OR_RETURN(void* meta, Ensure(metadata_, meta_bytes));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(meta, pack.data().data(), meta_bytes));
   int32_t* base = static_cast<int32_t*>(meta);
   const Device dev = ops_->device();
   const int64_t T = host.num_tokens, S = host.num_seqs;
@@ -113,12 +106,12 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   batch.logit_rows = TensorView(base + o_rows, DType::kI32, {R}, dev);
 
   const int64_t vocab = config_.vocab_size;
-  ASSIGN_OR_RETURN(void* logits_mem,
+  GPTOSS_ASSIGN_OR_RETURN(void* logits_mem,
                    Ensure(logits_, static_cast<size_t>(std::max<int64_t>(R, 1) * vocab) * 4));
   TensorView logits(logits_mem, DType::kF32, {R, vocab}, dev);
-  RETURN_IF_ERROR(transformer_->Forward(batch, pool_->cache(), logits));
-  if (R > 0) RETURN_IF_ERROR(Sample(plan, host, logits, result));
-  RETURN_IF_ERROR(ops_->Synchronize());
+  GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, pool_->cache(), logits));
+  if (R > 0) GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
+  GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   result.forward_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
@@ -140,11 +133,11 @@ absl::Status StepExecutor::Sample(const StepPlan& plan, const HostStepBatch& hos
   if (any_penalty) {
     SequenceHistories::PenaltyInputs in = histories_.Penalties(plan, rows);
     const size_t n = in.tokens.size();
-    ASSIGN_OR_RETURN(void* mem, Ensure(penalties_, 2 * n * sizeof(int32_t)));
+    GPTOSS_ASSIGN_OR_RETURN(void* mem, Ensure(penalties_, 2 * n * sizeof(int32_t)));
     int32_t* p = static_cast<int32_t*>(mem);
-    RETURN_IF_ERROR(ops_->CopyFromHost(p, in.tokens.data(), n * sizeof(int32_t)));
-    RETURN_IF_ERROR(ops_->CopyFromHost(p + n, in.counts.data(), n * sizeof(int32_t)));
-    RETURN_IF_ERROR(ops_->ApplyPenalties(logits, TensorView(p, DType::kI32, {R, in.width}, dev),
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(p, in.tokens.data(), n * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(p + n, in.counts.data(), n * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->ApplyPenalties(logits, TensorView(p, DType::kI32, {R, in.width}, dev),
                                          TensorView(p + n, DType::kI32, {R, in.width}, dev),
                                          in.params));
   }
@@ -154,14 +147,14 @@ absl::Status StepExecutor::Sample(const StepPlan& plan, const HostStepBatch& hos
   std::vector<float> top_lp;
   if (top_n > 0) {
     const size_t n = static_cast<size_t>(R) * top_n;
-    ASSIGN_OR_RETURN(void* mem, Ensure(top_, 2 * n * 4));
+    GPTOSS_ASSIGN_OR_RETURN(void* mem, Ensure(top_, 2 * n * 4));
     TensorView ids(mem, DType::kI32, {R, top_n}, dev);
     TensorView lp(static_cast<char*>(mem) + n * 4, DType::kF32, {R, top_n}, dev);
-    RETURN_IF_ERROR(ops_->TopLogprobs(logits, ids, lp));
+    GPTOSS_RETURN_IF_ERROR(ops_->TopLogprobs(logits, ids, lp));
     top_ids.resize(n);
     top_lp.resize(n);
-    RETURN_IF_ERROR(ops_->CopyToHost(top_ids.data(), ids.data, n * 4));
-    RETURN_IF_ERROR(ops_->CopyToHost(top_lp.data(), lp.data, n * 4));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(top_ids.data(), ids.data, n * 4));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(top_lp.data(), lp.data, n * 4));
   }
 
   std::vector<SamplingParams> params;
@@ -177,14 +170,14 @@ absl::Status StepExecutor::Sample(const StepPlan& plan, const HostStepBatch& hos
     p.step = s.sample_index;  // the draw is a pure function of (seed, index in the completion)
     params.push_back(p);
   }
-  ASSIGN_OR_RETURN(void* mem, Ensure(samples_, static_cast<size_t>(R) * 8));
+  GPTOSS_ASSIGN_OR_RETURN(void* mem, Ensure(samples_, static_cast<size_t>(R) * 8));
   TensorView ids(mem, DType::kI32, {R}, dev);
   TensorView lps(static_cast<char*>(mem) + R * 4, DType::kF32, {R}, dev);
-  RETURN_IF_ERROR(ops_->Sample(logits, params, ids, lps));
+  GPTOSS_RETURN_IF_ERROR(ops_->Sample(logits, params, ids, lps));
   std::vector<int32_t> host_ids(R);
   std::vector<float> host_lps(R);
-  RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), ids.data, R * 4));
-  RETURN_IF_ERROR(ops_->CopyToHost(host_lps.data(), lps.data, R * 4));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), ids.data, R * 4));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_lps.data(), lps.data, R * 4));
 
   for (int64_t k = 0; k < R; ++k) {
     const SequenceStep& s = plan.sequences[rows[k]];

@@ -207,7 +207,7 @@ absl::Status WriteCheckpoint(const ModelConfig& config, const std::string& out_d
                              const CheckpointWriterOptions& options) {
   // Round-trip the config through its own parser: never write a checkpoint we would refuse.
   const std::string config_json = ModelConfigToJson(config);
-  RETURN_IF_ERROR(ParseModelConfig(config_json).status());
+  GPTOSS_RETURN_IF_ERROR(ParseModelConfig(config_json).status());
   if (options.max_shard_bytes == 0)
     return absl::InvalidArgumentError("max_shard_bytes must be positive");
 
@@ -237,7 +237,7 @@ absl::Status WriteCheckpoint(const ModelConfig& config, const std::string& out_d
       weight_map[t->spec.name] = shard.file;
     }
     const std::string path = out_dir + "/" + shard.file;
-    ASSIGN_OR_RETURN(auto writer, SafetensorsWriter::Create(path, specs));
+    GPTOSS_ASSIGN_OR_RETURN(auto writer, SafetensorsWriter::Create(path, specs));
     for (const CheckpointTensor* t : shard.tensors) {
       const Fill fill = PlanFill(*t, options.seed, config.hidden_size);
       const uint64_t elem = DTypeSize(t->spec.dtype);
@@ -246,16 +246,16 @@ absl::Status WriteCheckpoint(const ModelConfig& config, const std::string& out_d
       for (uint64_t first = 0; first < n; first += per_chunk) {
         const uint64_t count = std::min(per_chunk, n - first);
         FillChunk(fill, first, count, chunk.data());
-        RETURN_IF_ERROR(writer->Write(chunk.data(), count * elem));
+        GPTOSS_RETURN_IF_ERROR(writer->Write(chunk.data(), count * elem));
         done += count * elem;
         if (options.progress) options.progress(done, total, shard.file);
       }
     }
-    RETURN_IF_ERROR(writer->Finish());
+    GPTOSS_RETURN_IF_ERROR(writer->Finish());
   }
   if (sharded) {
     nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-    RETURN_IF_ERROR(WriteTextFile(out_dir + "/" + kIndexFile, index.dump(2) + "\n"));
+    GPTOSS_RETURN_IF_ERROR(WriteTextFile(out_dir + "/" + kIndexFile, index.dump(2) + "\n"));
   }
   return WriteTextFile(out_dir + "/config.json", config_json);
 }

@@ -77,7 +77,7 @@ absl::StatusOr<int64_t> ReadInt(const Json& obj, const std::string& prefix, cons
 // Integer in [lo, hi]; `what` names the constraint in the error.
 absl::StatusOr<int> ReadIntIn(const Json& obj, const std::string& prefix, const std::string& key,
                               std::optional<int64_t> fallback, int64_t lo, int64_t hi) {
-  ASSIGN_OR_RETURN(int64_t v, ReadInt(obj, prefix, key, fallback));
+  GPTOSS_ASSIGN_OR_RETURN(int64_t v, ReadInt(obj, prefix, key, fallback));
   if (v < lo) return FieldError(prefix + key, absl::StrCat("must be >= ", lo, ", got ", v));
   if (v > hi) return FieldError(prefix + key, absl::StrCat("must be <= ", hi, ", got ", v));
   return static_cast<int>(v);
@@ -100,7 +100,7 @@ absl::StatusOr<double> ReadNumber(const Json& obj, const std::string& prefix,
 
 absl::StatusOr<double> ReadPositive(const Json& obj, const std::string& prefix,
                                     const std::string& key, std::optional<double> fallback) {
-  ASSIGN_OR_RETURN(double d, ReadNumber(obj, prefix, key, fallback));
+  GPTOSS_ASSIGN_OR_RETURN(double d, ReadNumber(obj, prefix, key, fallback));
   if (!(d > 0)) return FieldError(prefix + key, absl::StrCat("must be > 0, got ", d));
   return d;
 }
@@ -128,10 +128,10 @@ absl::StatusOr<int> ReadAliased(const Json& obj, const std::string& key, const s
                                 int64_t fallback, int64_t lo, int64_t hi) {
   const bool has_key = Find(obj, key) != nullptr;
   const bool has_alias = Find(obj, alias) != nullptr;
-  ASSIGN_OR_RETURN(int v,
+  GPTOSS_ASSIGN_OR_RETURN(int v,
                    ReadIntIn(obj, "", has_key || !has_alias ? key : alias, fallback, lo, hi));
   if (has_key && has_alias) {
-    ASSIGN_OR_RETURN(int a, ReadIntIn(obj, "", alias, fallback, lo, hi));
+    GPTOSS_ASSIGN_OR_RETURN(int a, ReadIntIn(obj, "", alias, fallback, lo, hi));
     if (a != v)
       return FieldError(alias, absl::StrCat("(", a, ") disagrees with '", key, "' (", v, ")"));
   }
@@ -144,7 +144,7 @@ absl::StatusOr<int> ReadAliased(const Json& obj, const std::string& key, const s
 absl::Status ParseRope(const Json& root, ModelConfig& c) {
   YarnConfig& y = c.rope;
   y.head_dim = c.head_dim;
-  ASSIGN_OR_RETURN(const double top_theta, ReadPositive(root, "", "rope_theta", 150000.0));
+  GPTOSS_ASSIGN_OR_RETURN(const double top_theta, ReadPositive(root, "", "rope_theta", 150000.0));
 
   std::string key = "rope_scaling";
   const Json* rope = Find(root, key);
@@ -165,9 +165,9 @@ absl::Status ParseRope(const Json& root, ModelConfig& c) {
   if (!rope->is_object())
     return FieldError(key, absl::StrCat("must be an object, got ", Shown(*rope)));
   const std::string p = key + ".";
-  ASSIGN_OR_RETURN(std::optional<std::string> type, ReadString(*rope, p, "rope_type"));
+  GPTOSS_ASSIGN_OR_RETURN(std::optional<std::string> type, ReadString(*rope, p, "rope_type"));
   if (!type) {
-    ASSIGN_OR_RETURN(type, ReadString(*rope, p, "type"));
+    GPTOSS_ASSIGN_OR_RETURN(type, ReadString(*rope, p, "type"));
   }
   if (!type) return FieldError(p + "rope_type", "is missing (expected \"yarn\")");
   if (*type != "yarn")
@@ -182,20 +182,20 @@ absl::Status ParseRope(const Json& root, ModelConfig& c) {
     if (!prf->is_number() || prf->get<double>() != 1.0)
       return FieldError(p + "partial_rotary_factor", absl::StrCat("must be 1, got ", Shown(*prf)));
   }
-  ASSIGN_OR_RETURN(y.theta, ReadPositive(*rope, p, "rope_theta", top_theta));
-  ASSIGN_OR_RETURN(y.original_max_position_embeddings,
+  GPTOSS_ASSIGN_OR_RETURN(y.theta, ReadPositive(*rope, p, "rope_theta", top_theta));
+  GPTOSS_ASSIGN_OR_RETURN(y.original_max_position_embeddings,
                    ReadIntIn(*rope, p, "original_max_position_embeddings",
                              c.max_position_embeddings, 1, kMaxPositions));
   // HF: a null factor means max_position_embeddings / original_max_position_embeddings.
   const double implicit_factor =
       static_cast<double>(c.max_position_embeddings) / y.original_max_position_embeddings;
-  ASSIGN_OR_RETURN(y.factor, ReadNumber(*rope, p, "factor", implicit_factor));
+  GPTOSS_ASSIGN_OR_RETURN(y.factor, ReadNumber(*rope, p, "factor", implicit_factor));
   if (!(y.factor >= 1.0))
     return FieldError(p + "factor", absl::StrCat("must be >= 1, got ", y.factor));
-  ASSIGN_OR_RETURN(y.beta_fast, ReadPositive(*rope, p, "beta_fast", 32.0));
-  ASSIGN_OR_RETURN(y.beta_slow, ReadPositive(*rope, p, "beta_slow", 1.0));
+  GPTOSS_ASSIGN_OR_RETURN(y.beta_fast, ReadPositive(*rope, p, "beta_fast", 32.0));
+  GPTOSS_ASSIGN_OR_RETURN(y.beta_slow, ReadPositive(*rope, p, "beta_slow", 1.0));
   // HF: rope_parameters.get("truncate", True).
-  ASSIGN_OR_RETURN(y.truncate, ReadBool(*rope, p, "truncate", true));
+  GPTOSS_ASSIGN_OR_RETURN(y.truncate, ReadBool(*rope, p, "truncate", true));
   return absl::OkStatus();
 }
 
@@ -248,14 +248,14 @@ absl::Status ParseTokenIds(const Json& root, ModelConfig& c) {
     };
     if (eos->is_array()) {
       for (size_t i = 0; i < eos->size(); ++i)
-        RETURN_IF_ERROR(add((*eos)[i], absl::StrCat("eos_token_id[", i, "]")));
+        GPTOSS_RETURN_IF_ERROR(add((*eos)[i], absl::StrCat("eos_token_id[", i, "]")));
     } else {
-      RETURN_IF_ERROR(add(*eos, "eos_token_id"));
+      GPTOSS_RETURN_IF_ERROR(add(*eos, "eos_token_id"));
     }
   }
   c.pad_token_id = -1;
   if (Find(root, "pad_token_id") != nullptr) {
-    ASSIGN_OR_RETURN(c.pad_token_id,
+    GPTOSS_ASSIGN_OR_RETURN(c.pad_token_id,
                      ReadIntIn(root, "", "pad_token_id", std::nullopt, 0, c.vocab_size - 1));
   }
   return absl::OkStatus();
@@ -270,7 +270,7 @@ absl::Status ParseQuantization(const Json& root, ModelConfig& c) {
         "gpt-oss releases can be served)");
   if (!q->is_object())
     return FieldError("quantization_config", absl::StrCat("must be an object, got ", Shown(*q)));
-  ASSIGN_OR_RETURN(std::optional<std::string> method,
+  GPTOSS_ASSIGN_OR_RETURN(std::optional<std::string> method,
                    ReadString(*q, "quantization_config.", "quant_method"));
   if (!method)
     return FieldError("quantization_config.quant_method", "is missing (expected \"mxfp4\")");
@@ -284,7 +284,7 @@ absl::Status ParseQuantization(const Json& root, ModelConfig& c) {
 absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
   if (!root.is_object())
     return absl::InvalidArgumentError("config.json: the top level must be a JSON object");
-  ASSIGN_OR_RETURN(std::optional<std::string> model_type, ReadString(root, "", "model_type"));
+  GPTOSS_ASSIGN_OR_RETURN(std::optional<std::string> model_type, ReadString(root, "", "model_type"));
   if (!model_type) return FieldError("model_type", "is missing (expected \"gpt_oss\")");
   if (*model_type != "gpt_oss")
     return FieldError("model_type",
@@ -292,25 +292,25 @@ absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
 
   ModelConfig c;
   // Defaults: transformers GptOssConfig.
-  ASSIGN_OR_RETURN(c.vocab_size, ReadIntIn(root, "", "vocab_size", 201088, 1, kMaxVocab));
-  ASSIGN_OR_RETURN(c.hidden_size, ReadIntIn(root, "", "hidden_size", 2880, 1, kMaxWidth));
+  GPTOSS_ASSIGN_OR_RETURN(c.vocab_size, ReadIntIn(root, "", "vocab_size", 201088, 1, kMaxVocab));
+  GPTOSS_ASSIGN_OR_RETURN(c.hidden_size, ReadIntIn(root, "", "hidden_size", 2880, 1, kMaxWidth));
   // MXFP4 packs 32 input features per scale: H is the input width of gate_up, I of down.
   if (c.hidden_size % 32 != 0)
     return FieldError(
         "hidden_size",
         absl::StrCat("must be a multiple of 32 (the MXFP4 block), got ", c.hidden_size));
-  ASSIGN_OR_RETURN(c.intermediate_size,
+  GPTOSS_ASSIGN_OR_RETURN(c.intermediate_size,
                    ReadIntIn(root, "", "intermediate_size", 2880, 1, kMaxWidth));
   if (c.intermediate_size % 32 != 0)
     return FieldError(
         "intermediate_size",
         absl::StrCat("must be a multiple of 32 (the MXFP4 block), got ", c.intermediate_size));
-  ASSIGN_OR_RETURN(c.num_hidden_layers,
+  GPTOSS_ASSIGN_OR_RETURN(c.num_hidden_layers,
                    ReadIntIn(root, "", "num_hidden_layers", 36, 1, kMaxLayers));
-  ASSIGN_OR_RETURN(c.num_attention_heads,
+  GPTOSS_ASSIGN_OR_RETURN(c.num_attention_heads,
                    ReadIntIn(root, "", "num_attention_heads", 64, 1, kMaxHeads));
   // HF: num_key_value_heads defaults to 8; an explicit null means num_attention_heads.
-  ASSIGN_OR_RETURN(c.num_key_value_heads,
+  GPTOSS_ASSIGN_OR_RETURN(c.num_key_value_heads,
                    ReadIntIn(root, "", "num_key_value_heads",
                              ExplicitNull(root, "num_key_value_heads") ? c.num_attention_heads : 8,
                              1, kMaxHeads));
@@ -319,7 +319,7 @@ absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
                                                           ") must divide num_attention_heads (",
                                                           c.num_attention_heads, ")"));
   // HF: head_dim defaults to 64; an explicit null means hidden_size / num_attention_heads.
-  ASSIGN_OR_RETURN(
+  GPTOSS_ASSIGN_OR_RETURN(
       c.head_dim,
       ReadIntIn(root, "", "head_dim",
                 ExplicitNull(root, "head_dim") ? c.hidden_size / c.num_attention_heads : 64, 1,
@@ -327,26 +327,26 @@ absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
   if (c.head_dim % 2 != 0)
     return FieldError("head_dim",
                       absl::StrCat("must be even (RoPE rotates half-dim pairs), got ", c.head_dim));
-  ASSIGN_OR_RETURN(c.num_local_experts,
+  GPTOSS_ASSIGN_OR_RETURN(c.num_local_experts,
                    ReadAliased(root, "num_local_experts", "num_experts", 128, 1, kMaxExperts));
-  ASSIGN_OR_RETURN(c.num_experts_per_tok, ReadAliased(root, "num_experts_per_tok",
+  GPTOSS_ASSIGN_OR_RETURN(c.num_experts_per_tok, ReadAliased(root, "num_experts_per_tok",
                                                       "experts_per_token", 4, 1, kMaxExperts));
   if (c.num_experts_per_tok > c.num_local_experts)
     return FieldError("num_experts_per_tok",
                       absl::StrCat("(", c.num_experts_per_tok, ") exceeds num_local_experts (",
                                    c.num_local_experts, ")"));
-  ASSIGN_OR_RETURN(c.max_position_embeddings,
+  GPTOSS_ASSIGN_OR_RETURN(c.max_position_embeddings,
                    ReadIntIn(root, "", "max_position_embeddings", 131072, 1, kMaxPositions));
-  ASSIGN_OR_RETURN(const double eps, ReadPositive(root, "", "rms_norm_eps", 1e-5));
+  GPTOSS_ASSIGN_OR_RETURN(const double eps, ReadPositive(root, "", "rms_norm_eps", 1e-5));
   c.rms_norm_eps = static_cast<float>(eps);
-  ASSIGN_OR_RETURN(const double limit, ReadPositive(root, "", "swiglu_limit", 7.0));
+  GPTOSS_ASSIGN_OR_RETURN(const double limit, ReadPositive(root, "", "swiglu_limit", 7.0));
   c.swiglu_limit = static_cast<float>(limit);
-  ASSIGN_OR_RETURN(const double alpha, ReadPositive(root, "", "swiglu_alpha", 1.702));
+  GPTOSS_ASSIGN_OR_RETURN(const double alpha, ReadPositive(root, "", "swiglu_alpha", 1.702));
   c.swiglu_alpha = static_cast<float>(alpha);
-  ASSIGN_OR_RETURN(c.attention_bias, ReadBool(root, "", "attention_bias", true));
-  ASSIGN_OR_RETURN(c.tie_word_embeddings, ReadBool(root, "", "tie_word_embeddings", false));
+  GPTOSS_ASSIGN_OR_RETURN(c.attention_bias, ReadBool(root, "", "attention_bias", true));
+  GPTOSS_ASSIGN_OR_RETURN(c.tie_word_embeddings, ReadBool(root, "", "tie_word_embeddings", false));
 
-  RETURN_IF_ERROR(ParseLayerTypes(root, c));
+  GPTOSS_RETURN_IF_ERROR(ParseLayerTypes(root, c));
   bool any_sliding = false;
   for (LayerType t : c.layer_types) any_sliding |= t == LayerType::kSlidingAttention;
   if (ExplicitNull(root, "sliding_window")) {
@@ -355,12 +355,12 @@ absl::StatusOr<ModelConfig> ParseRoot(const Json& root) {
       return FieldError("sliding_window", "is null but layer_types contains sliding_attention");
     c.sliding_window = 0;
   } else {
-    ASSIGN_OR_RETURN(c.sliding_window,
+    GPTOSS_ASSIGN_OR_RETURN(c.sliding_window,
                      ReadIntIn(root, "", "sliding_window", 128, 1, kMaxPositions));
   }
-  RETURN_IF_ERROR(ParseRope(root, c));
-  RETURN_IF_ERROR(ParseTokenIds(root, c));
-  RETURN_IF_ERROR(ParseQuantization(root, c));
+  GPTOSS_RETURN_IF_ERROR(ParseRope(root, c));
+  GPTOSS_RETURN_IF_ERROR(ParseTokenIds(root, c));
+  GPTOSS_RETURN_IF_ERROR(ParseQuantization(root, c));
   return c;
 }
 

@@ -40,7 +40,7 @@ int Mxfp4BaseExponent(int64_t fan_in) {
 
 // Keeps one allocation per tensor and its view.
 absl::StatusOr<TensorView> AllocateLike(Ops& ops, const TensorView& like, OwnedWeights& owned) {
-  ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops.Allocate(std::max<size_t>(like.bytes(), 1)));
+  GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops.Allocate(std::max<size_t>(like.bytes(), 1)));
   TensorView view = like;
   view.data = memory.get();
   view.device = ops.device();
@@ -53,8 +53,8 @@ absl::Status Upload(Ops& ops, TensorView& field, OwnedWeights& owned) {
   if (field.empty()) return absl::OkStatus();  // absent bias
   GPTOSS_CHECK_ARG(field.device == Device::kCpu, "UploadWeights: source tensor is not in host memory");
   const void* src = field.data;
-  ASSIGN_OR_RETURN(TensorView dst, AllocateLike(ops, field, owned));
-  RETURN_IF_ERROR(ops.CopyFromHost(dst.data, src, field.bytes()));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView dst, AllocateLike(ops, field, owned));
+  GPTOSS_RETURN_IF_ERROR(ops.CopyFromHost(dst.data, src, field.bytes()));
   field = dst;
   return absl::OkStatus();
 }
@@ -67,12 +67,12 @@ absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops) {
   owned.weights.owned.clear();
   ModelWeights& w = owned.weights;
   const bool tied = host.lm_head.data == host.embed.data;
-  RETURN_IF_ERROR(Upload(ops, w.embed, owned));
-  RETURN_IF_ERROR(Upload(ops, w.final_norm, owned));
+  GPTOSS_RETURN_IF_ERROR(Upload(ops, w.embed, owned));
+  GPTOSS_RETURN_IF_ERROR(Upload(ops, w.final_norm, owned));
   if (tied) {
     w.lm_head = w.embed;
   } else {
-    RETURN_IF_ERROR(Upload(ops, w.lm_head, owned));
+    GPTOSS_RETURN_IF_ERROR(Upload(ops, w.lm_head, owned));
   }
   for (LayerWeights& l : w.layers) {
     for (TensorView* t : {&l.input_norm, &l.post_attention_norm, &l.q_w, &l.q_b, &l.k_w, &l.k_b,
@@ -80,7 +80,7 @@ absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops) {
                           &l.experts.gate_up_blocks, &l.experts.gate_up_scales,
                           &l.experts.gate_up_bias, &l.experts.down_blocks,
                           &l.experts.down_scales, &l.experts.down_bias})
-      RETURN_IF_ERROR(Upload(ops, *t, owned));
+      GPTOSS_RETURN_IF_ERROR(Upload(ops, *t, owned));
   }
   return owned;
 }
@@ -128,7 +128,7 @@ absl::Status FillSyntheticHost(const SyntheticFill& fill, TensorView dst) {
 
 absl::StatusOr<OwnedWeights> SyntheticWeights(const ModelConfig& config, uint64_t seed, Ops& ops,
                                               const SyntheticFiller& fill) {
-  ASSIGN_OR_RETURN(const ParallelLayout layout,
+  GPTOSS_ASSIGN_OR_RETURN(const ParallelLayout layout,
                    ParallelLayout::Create(0, 1, config.num_attention_heads,
                                           config.num_key_value_heads, config.num_local_experts));
   OwnedWeights owned;
@@ -138,11 +138,11 @@ absl::StatusOr<OwnedWeights> SyntheticWeights(const ModelConfig& config, uint64_
     GPTOSS_CHECK_ARG(t.spec.shape.size() <= 4, "SyntheticWeights: rank of ", t.spec.name);
     like.rank = static_cast<int>(t.spec.shape.size());
     for (int i = 0; i < like.rank; ++i) like.dims[i] = t.spec.shape[i];
-    ASSIGN_OR_RETURN(TensorView view, AllocateLike(ops, like, owned));
-    RETURN_IF_ERROR(fill(PlanSyntheticFill(t, seed, config.hidden_size), view));
+    GPTOSS_ASSIGN_OR_RETURN(TensorView view, AllocateLike(ops, like, owned));
+    GPTOSS_RETURN_IF_ERROR(fill(PlanSyntheticFill(t, seed, config.hidden_size), view));
     views[t.spec.name] = view;
   }
-  ASSIGN_OR_RETURN(owned.weights, AssembleWeights(views, config, layout));
+  GPTOSS_ASSIGN_OR_RETURN(owned.weights, AssembleWeights(views, config, layout));
   return owned;
 }
 

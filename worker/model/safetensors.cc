@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/core/files.h"
 #include "kernels/core/status.h"
 #include "nlohmann/json.hpp"
 
@@ -47,25 +48,6 @@ std::string Shown(const Json& v) {
   std::string s = v.dump();
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
-}
-
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read '", path, "'"));
-  return s.str();
 }
 
 }  // namespace
@@ -221,7 +203,7 @@ absl::Status Checkpoint::OpenSharded(const std::string& dir, const std::string& 
   auto fail = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(index_path, ": ", what));
   };
-  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(index_path));
+  GPTOSS_ASSIGN_OR_RETURN(std::string text, ReadFile(index_path));
   Json root = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return fail("not valid JSON");
   if (!root.is_object()) return fail("must be a JSON object");
@@ -249,10 +231,10 @@ absl::Status Checkpoint::OpenSharded(const std::string& dir, const std::string& 
   }
   for (const std::string& shard : shard_names) {
     const std::string shard_path = dir + "/" + shard;
-    if (!Exists(shard_path))
+    if (!PathExists(shard_path))
       return fail(absl::StrCat("shard '", shard, "' does not exist in ", dir));
     std::map<std::string, Entry, std::less<>> shard_entries;
-    RETURN_IF_ERROR(AddFile(shard_path, &shard_entries));
+    GPTOSS_RETURN_IF_ERROR(AddFile(shard_path, &shard_entries));
     for (auto& [name, entry] : shard_entries) {
       if (auto prior = entries_.find(name); prior != entries_.end())
         return fail(absl::StrCat("tensor '", name, "' is in two shards: '",
@@ -278,18 +260,18 @@ absl::Status Checkpoint::OpenSharded(const std::string& dir, const std::string& 
 absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir_or_file) {
   std::unique_ptr<Checkpoint> ckpt(new Checkpoint());
   ckpt->path_ = dir_or_file;
-  if (!Exists(dir_or_file))
+  if (!PathExists(dir_or_file))
     return absl::NotFoundError(absl::StrCat("checkpoint '", dir_or_file, "' does not exist"));
   if (!IsDirectory(dir_or_file)) {
-    RETURN_IF_ERROR(ckpt->AddFile(dir_or_file, &ckpt->entries_));
+    GPTOSS_RETURN_IF_ERROR(ckpt->AddFile(dir_or_file, &ckpt->entries_));
     return ckpt;
   }
   const std::string index = dir_or_file + "/" + kIndexFile;
   const std::string single = dir_or_file + "/" + kSingleFile;
-  if (Exists(index)) {
-    RETURN_IF_ERROR(ckpt->OpenSharded(dir_or_file, index));
-  } else if (Exists(single)) {
-    RETURN_IF_ERROR(ckpt->AddFile(single, &ckpt->entries_));
+  if (PathExists(index)) {
+    GPTOSS_RETURN_IF_ERROR(ckpt->OpenSharded(dir_or_file, index));
+  } else if (PathExists(single)) {
+    GPTOSS_RETURN_IF_ERROR(ckpt->AddFile(single, &ckpt->entries_));
   } else {
     return absl::NotFoundError(absl::StrCat("checkpoint directory '", dir_or_file, "' has neither ",
                                             kIndexFile, " nor ", kSingleFile));

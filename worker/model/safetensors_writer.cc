@@ -58,7 +58,7 @@ absl::StatusOr<std::string> SafetensorsHeader(const std::vector<TensorSpec>& ten
 absl::StatusOr<std::unique_ptr<SafetensorsWriter>> SafetensorsWriter::Create(
     const std::string& path, const std::vector<TensorSpec>& tensors,
     const std::map<std::string, std::string>& metadata) {
-  ASSIGN_OR_RETURN(std::string header, SafetensorsHeader(tensors, metadata));
+  GPTOSS_ASSIGN_OR_RETURN(std::string header, SafetensorsHeader(tensors, metadata));
   std::unique_ptr<SafetensorsWriter> w(new SafetensorsWriter());
   w->path_ = path;
   w->tmp_path_ = path + ".tmp";
@@ -128,8 +128,8 @@ absl::Status WriteSafetensors(const std::string& path,
     for (int i = 0; i < view.rank; ++i) spec.shape.push_back(view.dims[i]);
     specs.push_back(std::move(spec));
   }
-  ASSIGN_OR_RETURN(auto writer, SafetensorsWriter::Create(path, specs, metadata));
-  for (const auto& [name, view] : tensors) RETURN_IF_ERROR(writer->Write(view.data, view.bytes()));
+  GPTOSS_ASSIGN_OR_RETURN(auto writer, SafetensorsWriter::Create(path, specs, metadata));
+  for (const auto& [name, view] : tensors) GPTOSS_RETURN_IF_ERROR(writer->Write(view.data, view.bytes()));
   return writer->Finish();
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
+#include "worker/common/kv_geometry.h"
 
 namespace gptoss {
 namespace {
@@ -14,8 +15,8 @@ absl::StatusOr<TensorView> Upload(Ops* ops, const std::vector<int32_t>& host,
                                   std::initializer_list<int64_t> shape,
                                   std::vector<std::shared_ptr<void>>& keep) {
   const size_t bytes = host.size() * sizeof(int32_t);
-  ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(bytes));
-  RETURN_IF_ERROR(ops->CopyFromHost(memory.get(), host.data(), bytes));
+  GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(bytes));
+  GPTOSS_RETURN_IF_ERROR(ops->CopyFromHost(memory.get(), host.data(), bytes));
   keep.push_back(memory);
   return TensorView(memory.get(), DType::kI32, shape, ops->device());
 }
@@ -30,10 +31,10 @@ absl::StatusOr<std::unique_ptr<SimpleRunner>> SimpleRunner::Create(const ModelCo
   GPTOSS_CHECK_ARG(options.max_seqs >= 1 && options.max_len >= 1 && options.block_size >= 1,
                    "SimpleRunner: max_seqs, max_len and block_size must be positive");
   auto runner = std::unique_ptr<SimpleRunner>(new SimpleRunner(config, ops, options));
-  ASSIGN_OR_RETURN(ParallelLayout layout,
+  GPTOSS_ASSIGN_OR_RETURN(ParallelLayout layout,
                    ParallelLayout::Create(0, 1, config.num_attention_heads,
                                           config.num_key_value_heads, config.num_local_experts));
-  ASSIGN_OR_RETURN(runner->transformer_, Transformer::Create(config, weights, layout, ops));
+  GPTOSS_ASSIGN_OR_RETURN(runner->transformer_, Transformer::Create(config, weights, layout, ops));
   runner->blocks_per_seq_ = (options.max_len + options.block_size - 1) / options.block_size;
   const int64_t num_blocks = static_cast<int64_t>(options.max_seqs) * runner->blocks_per_seq_;
   for (int l = 0; l < config.num_hidden_layers; ++l) {
@@ -44,7 +45,7 @@ absl::StatusOr<std::unique_ptr<SimpleRunner>> SimpleRunner::Create(const ModelCo
           TensorView(nullptr, ops->activation_dtype(),
                      {num_blocks, options.block_size, config.num_key_value_heads, config.head_dim},
                      ops->device());
-      ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(part->bytes()));
+      GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(part->bytes()));
       part->data = memory.get();
       runner->cache_memory_.push_back(std::move(memory));
     }
@@ -96,29 +97,31 @@ absl::Status SimpleRunner::Forward(const std::vector<SeqInput>& inputs, int64_t*
     const int end = start + static_cast<int>(in.tokens.size());
     query_start.push_back(static_cast<int32_t>(ids.size()));
     context_len.push_back(end);
-    // Sliding layers: blocks whose last position is outside the window of the first new token
-    // (position `start`, which sees positions > start - window) are released (-1).
-    const int window = config_.sliding_window;
+    // Sliding layers: the blocks the window of the first new token no longer sees are
+    // released (-1).
+    KvGeometry rule;
+    rule.block_size = bs;
+    rule.sliding_window = config_.sliding_window;
+    const int first_needed = rule.FirstNeededBlock(start);
     for (int b = 0; b < blocks_per_seq_; ++b) {
       const int32_t block = in.seq * blocks_per_seq_ + b;
       full_tables.push_back(block);
-      const bool released = window > 0 && (b + 1) * bs - 1 <= start - window;
-      sliding_tables.push_back(released ? -1 : block);
+      sliding_tables.push_back(b < first_needed ? -1 : block);
     }
   }
   const int64_t n = ids.size(), num_seqs = inputs.size(), rows = logit_rows.size();
   std::vector<std::shared_ptr<void>> keep;
   StepBatch batch;
-  ASSIGN_OR_RETURN(batch.token_ids, Upload(ops_, ids, {n}, keep));
-  ASSIGN_OR_RETURN(batch.positions, Upload(ops_, positions, {n}, keep));
-  ASSIGN_OR_RETURN(batch.full_slots, Upload(ops_, slots, {n}, keep));
+  GPTOSS_ASSIGN_OR_RETURN(batch.token_ids, Upload(ops_, ids, {n}, keep));
+  GPTOSS_ASSIGN_OR_RETURN(batch.positions, Upload(ops_, positions, {n}, keep));
+  GPTOSS_ASSIGN_OR_RETURN(batch.full_slots, Upload(ops_, slots, {n}, keep));
   batch.sliding_slots = batch.full_slots;  // same geometry in both pools
-  ASSIGN_OR_RETURN(batch.logit_rows, Upload(ops_, logit_rows, {rows}, keep));
-  ASSIGN_OR_RETURN(TensorView qs, Upload(ops_, query_start, {num_seqs + 1}, keep));
-  ASSIGN_OR_RETURN(TensorView ctx, Upload(ops_, context_len, {num_seqs}, keep));
-  ASSIGN_OR_RETURN(TensorView full_tables_view,
+  GPTOSS_ASSIGN_OR_RETURN(batch.logit_rows, Upload(ops_, logit_rows, {rows}, keep));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView qs, Upload(ops_, query_start, {num_seqs + 1}, keep));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView ctx, Upload(ops_, context_len, {num_seqs}, keep));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView full_tables_view,
                    Upload(ops_, full_tables, {num_seqs, blocks_per_seq_}, keep));
-  ASSIGN_OR_RETURN(TensorView sliding_tables_view,
+  GPTOSS_ASSIGN_OR_RETURN(TensorView sliding_tables_view,
                    Upload(ops_, sliding_tables, {num_seqs, blocks_per_seq_}, keep));
   const int max_ctx =
       context_len.empty() ? 0 : *std::max_element(context_len.begin(), context_len.end());
@@ -129,12 +132,12 @@ absl::Status SimpleRunner::Forward(const std::vector<SeqInput>& inputs, int64_t*
 
   logits_view_ = TensorView(nullptr, DType::kF32, {rows, config_.vocab_size}, ops_->device());
   if (logits_view_.bytes() > logits_bytes_) {
-    ASSIGN_OR_RETURN(logits_memory_, ops_->Allocate(logits_view_.bytes()));
+    GPTOSS_ASSIGN_OR_RETURN(logits_memory_, ops_->Allocate(logits_view_.bytes()));
     logits_bytes_ = logits_view_.bytes();
   }
   logits_view_.data = logits_memory_.get();
-  RETURN_IF_ERROR(transformer_->Forward(batch, cache_, logits_view_));
-  RETURN_IF_ERROR(ops_->Synchronize());
+  GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, cache_, logits_view_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   // The cache now holds the new tokens.
   for (const SeqInput& in : inputs) lengths_[in.seq] += static_cast<int>(in.tokens.size());
   *rows_out = rows;
@@ -144,9 +147,9 @@ absl::Status SimpleRunner::Forward(const std::vector<SeqInput>& inputs, int64_t*
 absl::StatusOr<std::vector<std::vector<float>>> SimpleRunner::Step(
     const std::vector<SeqInput>& inputs) {
   int64_t rows = 0;
-  RETURN_IF_ERROR(Forward(inputs, &rows));
+  GPTOSS_RETURN_IF_ERROR(Forward(inputs, &rows));
   std::vector<float> all(rows * config_.vocab_size);
-  RETURN_IF_ERROR(ops_->CopyToHost(all.data(), logits_view_.data, all.size() * sizeof(float)));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(all.data(), logits_view_.data, all.size() * sizeof(float)));
   std::vector<std::vector<float>> out;
   int64_t row = 0;
   for (const SeqInput& in : inputs) {
@@ -160,7 +163,7 @@ absl::StatusOr<std::vector<std::vector<float>>> SimpleRunner::Step(
 
 absl::StatusOr<std::vector<float>> SimpleRunner::PromptLogits(const std::vector<int32_t>& ids) {
   Reset(0);
-  ASSIGN_OR_RETURN(auto out, Step({SeqInput{0, ids, true}}));
+  GPTOSS_ASSIGN_OR_RETURN(auto out, Step({SeqInput{0, ids, true}}));
   return std::move(out[0]);
 }
 
@@ -179,24 +182,24 @@ absl::StatusOr<std::vector<SimpleRunner::Generation>> SimpleRunner::Generate(
 
   while (!inputs.empty()) {
     int64_t rows = 0;
-    RETURN_IF_ERROR(Forward(inputs, &rows));
+    GPTOSS_RETURN_IF_ERROR(Forward(inputs, &rows));
     std::vector<SamplingParams> params;
     for (const SeqInput& in : inputs) {
       SamplingParams p = options.sampling;
       p.step = result[in.seq].tokens.size();
       params.push_back(p);
     }
-    ASSIGN_OR_RETURN(std::shared_ptr<void> ids_mem, ops_->Allocate(rows * sizeof(int32_t)));
-    ASSIGN_OR_RETURN(std::shared_ptr<void> lp_mem, ops_->Allocate(rows * sizeof(float)));
+    GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> ids_mem, ops_->Allocate(rows * sizeof(int32_t)));
+    GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> lp_mem, ops_->Allocate(rows * sizeof(float)));
     TensorView ids(ids_mem.get(), DType::kI32, {rows}, ops_->device());
     TensorView logprobs(lp_mem.get(), DType::kF32, {rows}, ops_->device());
-    RETURN_IF_ERROR(ops_->Sample(logits_view_, params, ids, logprobs));
+    GPTOSS_RETURN_IF_ERROR(ops_->Sample(logits_view_, params, ids, logprobs));
     std::vector<int32_t> sampled(rows);
-    RETURN_IF_ERROR(ops_->CopyToHost(sampled.data(), ids.data, rows * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(sampled.data(), ids.data, rows * sizeof(int32_t)));
     std::vector<float> host_logits;
     if (options.record_logits) {
       host_logits.resize(rows * config_.vocab_size);
-      RETURN_IF_ERROR(ops_->CopyToHost(host_logits.data(), logits_view_.data,
+      GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_logits.data(), logits_view_.data,
                                        host_logits.size() * sizeof(float)));
     }
     std::vector<SeqInput> next;

@@ -33,7 +33,7 @@ struct Scratch {
   absl::StatusOr<TensorView> View(Ops* ops, DType dtype, std::initializer_list<int64_t> shape) {
     TensorView view(nullptr, dtype, shape, ops->device());
     if (view.bytes() > bytes) {
-      ASSIGN_OR_RETURN(memory, ops->Allocate(view.bytes()));
+      GPTOSS_ASSIGN_OR_RETURN(memory, ops->Allocate(view.bytes()));
       bytes = view.bytes();
     }
     view.data = memory.get();
@@ -97,8 +97,8 @@ absl::Status TransformerImpl::Init() {
   yarn.head_dim = head_dim_;
   const YarnTable table = ComputeYarnTable(yarn);
   const size_t bytes = table.inv_freq.size() * sizeof(float);
-  ASSIGN_OR_RETURN(inv_freq_, ops_->Allocate(bytes));
-  RETURN_IF_ERROR(ops_->CopyFromHost(inv_freq_.get(), table.inv_freq.data(), bytes));
+  GPTOSS_ASSIGN_OR_RETURN(inv_freq_, ops_->Allocate(bytes));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(inv_freq_.get(), table.inv_freq.data(), bytes));
   rope_.inv_freq = TensorView(inv_freq_.get(), DType::kF32,
                               {static_cast<int64_t>(table.inv_freq.size())}, ops_->device());
   rope_.attention_scaling = table.attention_scaling;
@@ -124,30 +124,30 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
   const int64_t q_width = static_cast<int64_t>(heads_) * head_dim_;
   const int64_t kv_width = static_cast<int64_t>(kv_heads_) * head_dim_;
   const int64_t experts = config_.num_local_experts;
-  ASSIGN_OR_RETURN(x_, sx_.View(ops_, act_, {n, hidden_}));
-  ASSIGN_OR_RETURN(h_, sh_.View(ops_, act_, {n, hidden_}));
-  ASSIGN_OR_RETURN(q_, sq_.View(ops_, act_, {n, q_width}));
-  ASSIGN_OR_RETURN(k_, sk_.View(ops_, act_, {n, kv_width}));
-  ASSIGN_OR_RETURN(v_, sv_.View(ops_, act_, {n, kv_width}));
-  ASSIGN_OR_RETURN(attn_, sattn_.View(ops_, act_, {n, q_width}));
-  ASSIGN_OR_RETURN(o_, so_.View(ops_, act_, {n, hidden_}));
-  ASSIGN_OR_RETURN(router_logits_, srl_.View(ops_, DType::kF32, {n, experts}));
-  ASSIGN_OR_RETURN(expert_ids_, sids_.View(ops_, DType::kI32, {n, top_k_}));
-  ASSIGN_OR_RETURN(expert_weights_, sw_.View(ops_, DType::kF32, {n, top_k_}));
-  ASSIGN_OR_RETURN(moe_rows_, srows_.View(ops_, act_, {n, top_k_, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(x_, sx_.View(ops_, act_, {n, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(h_, sh_.View(ops_, act_, {n, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(q_, sq_.View(ops_, act_, {n, q_width}));
+  GPTOSS_ASSIGN_OR_RETURN(k_, sk_.View(ops_, act_, {n, kv_width}));
+  GPTOSS_ASSIGN_OR_RETURN(v_, sv_.View(ops_, act_, {n, kv_width}));
+  GPTOSS_ASSIGN_OR_RETURN(attn_, sattn_.View(ops_, act_, {n, q_width}));
+  GPTOSS_ASSIGN_OR_RETURN(o_, so_.View(ops_, act_, {n, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(router_logits_, srl_.View(ops_, DType::kF32, {n, experts}));
+  GPTOSS_ASSIGN_OR_RETURN(expert_ids_, sids_.View(ops_, DType::kI32, {n, top_k_}));
+  GPTOSS_ASSIGN_OR_RETURN(expert_weights_, sw_.View(ops_, DType::kF32, {n, top_k_}));
+  GPTOSS_ASSIGN_OR_RETURN(moe_rows_, srows_.View(ops_, act_, {n, top_k_, hidden_}));
 
-  RETURN_IF_ERROR(ops_->Embedding(batch.token_ids, weights_.embed, x_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.token_ids, weights_.embed, x_));
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
-    RETURN_IF_ERROR(Layer(l, batch, cache.layers[l], n));
+    GPTOSS_RETURN_IF_ERROR(Layer(l, batch, cache.layers[l], n));
   }
   if (rows == 0) return absl::OkStatus();
 
   // Only the requested rows go through the final norm and lm_head (prefill wants the last row
   // of each sequence, the golden tests every row): gather them with the embedding op.
-  ASSIGN_OR_RETURN(TensorView fin, sfin_.View(ops_, act_, {rows, hidden_}));
-  ASSIGN_OR_RETURN(TensorView fin_norm, sfin_norm_.View(ops_, act_, {rows, hidden_}));
-  RETURN_IF_ERROR(ops_->Embedding(batch.logit_rows, x_, fin));
-  RETURN_IF_ERROR(ops_->RmsNorm(fin, weights_.final_norm, config_.rms_norm_eps, fin_norm));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView fin, sfin_.View(ops_, act_, {rows, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView fin_norm, sfin_norm_.View(ops_, act_, {rows, hidden_}));
+  GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.logit_rows, x_, fin));
+  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(fin, weights_.final_norm, config_.rms_norm_eps, fin_norm));
   // lm_head is its own matrix (tie_word_embeddings: false), no bias.
   return ops_->Linear(fin_norm, weights_.lm_head, TensorView(), logits);
 }
@@ -157,36 +157,36 @@ absl::Status TransformerImpl::Layer(int l, const StepBatch& batch, KvLayerView c
   const bool sliding = config_.layer_types[l] == LayerType::kSlidingAttention;
 
   // --- Attention block (pre-norm). RMSNorm in fp32 with eps from the config (1e-5).
-  RETURN_IF_ERROR(ops_->RmsNorm(x_, w.input_norm, config_.rms_norm_eps, h_));
+  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x_, w.input_norm, config_.rms_norm_eps, h_));
   // q, k, v and o all carry biases in gpt-oss (attention_bias: true).
-  RETURN_IF_ERROR(ops_->Linear(h_, w.q_w, w.q_b, q_));
-  RETURN_IF_ERROR(ops_->Linear(h_, w.k_w, w.k_b, k_));
-  RETURN_IF_ERROR(ops_->Linear(h_, w.v_w, w.v_b, v_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.q_w, w.q_b, q_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.k_w, w.k_b, k_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.v_w, w.v_b, v_));
   const TensorView q3 = q_.Reshaped({n, heads_, head_dim_});
   const TensorView k3 = k_.Reshaped({n, kv_heads_, head_dim_});
   const TensorView v3 = v_.Reshaped({n, kv_heads_, head_dim_});
   // YaRN RoPE on q and k (rotate_half, cos/sin scaled by attention_scaling); v is not rotated.
-  RETURN_IF_ERROR(ops_->RopeYarn(q3, k3, batch.positions, rope_));
+  GPTOSS_RETURN_IF_ERROR(ops_->RopeYarn(q3, k3, batch.positions, rope_));
   // The cache stores rotated keys, as HF's DynamicCache does.
-  RETURN_IF_ERROR(ops_->AppendKv(k3, v3, sliding ? batch.sliding_slots : batch.full_slots, cache));
+  GPTOSS_RETURN_IF_ERROR(ops_->AppendKv(k3, v3, sliding ? batch.sliding_slots : batch.full_slots, cache));
   // layer_types alternate sliding (window = sliding_window) and full attention; the sinks are
   // an extra softmax column per head, scale = 1/sqrt(head_dim).
-  RETURN_IF_ERROR(ops_->AttentionWithSinks(q3, cache, w.sinks, sliding ? batch.sliding : batch.full,
+  GPTOSS_RETURN_IF_ERROR(ops_->AttentionWithSinks(q3, cache, w.sinks, sliding ? batch.sliding : batch.full,
                                            sliding ? config_.sliding_window : 0, scale_, attn_));
   // o_proj; its bias is added once (by TP rank 0). TP: reduce-scatter of o_ goes here.
-  RETURN_IF_ERROR(ops_->Linear(attn_, w.o_w, layout_.rank == 0 ? w.o_b : TensorView(), o_));
-  RETURN_IF_ERROR(ops_->AddInPlace(o_, x_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Linear(attn_, w.o_w, layout_.rank == 0 ? w.o_b : TensorView(), o_));
+  GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_, x_));
 
   // --- MoE block (pre-norm).
-  RETURN_IF_ERROR(ops_->RmsNorm(x_, w.post_attention_norm, config_.rms_norm_eps, h_));
+  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x_, w.post_attention_norm, config_.rms_norm_eps, h_));
   // Router: linear with bias over ALL experts, top-k, then softmax over the k selected only.
-  RETURN_IF_ERROR(ops_->Linear(h_, w.router_w, w.router_b, router_logits_));
-  RETURN_IF_ERROR(ops_->RouterTopK(router_logits_, top_k_, expert_ids_, expert_weights_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.router_w, w.router_b, router_logits_));
+  GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(router_logits_, top_k_, expert_ids_, expert_weights_));
   // EP: dispatch rows to the ranks owning their experts here; MoeMlp runs the local range only.
   ExpertWeights experts = w.experts;
   experts.swiglu_limit = config_.swiglu_limit;
   experts.swiglu_alpha = config_.swiglu_alpha;
-  RETURN_IF_ERROR(ops_->MoeMlp(h_, expert_ids_, experts, moe_rows_));
+  GPTOSS_RETURN_IF_ERROR(ops_->MoeMlp(h_, expert_ids_, experts, moe_rows_));
   // EP: combine returns the rows here. x += sum_j weight_j * expert_j(h).
   return ops_->MoeCombine(moe_rows_, expert_weights_, x_);
 }
@@ -198,7 +198,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Create(const ModelConf
                                                                  const ParallelLayout& layout,
                                                                  Ops* ops) {
   auto transformer = std::make_unique<TransformerImpl>(config, weights, layout, ops);
-  RETURN_IF_ERROR(transformer->Init());
+  GPTOSS_RETURN_IF_ERROR(transformer->Init());
   return std::unique_ptr<Transformer>(std::move(transformer));
 }
 

@@ -56,7 +56,7 @@ absl::Status CheckLayout(const ModelConfig& c, const ParallelLayout& p) {
 
 absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorView>& views,
                                              const ModelConfig& c, const ParallelLayout& p) {
-  RETURN_IF_ERROR(CheckLayout(c, p));
+  GPTOSS_RETURN_IF_ERROR(CheckLayout(c, p));
   for (const CheckpointTensor& t : CheckpointTensors(c))
     if (!views.count(t.spec.name))
       return absl::InvalidArgumentError(
@@ -127,7 +127,7 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
 
 absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConfig& c,
                                          const ParallelLayout& p) {
-  RETURN_IF_ERROR(CheckLayout(c, p));
+  GPTOSS_RETURN_IF_ERROR(CheckLayout(c, p));
   const std::vector<CheckpointTensor> expected = CheckpointTensors(c);
 
   // Names first, so that a checkpoint for another config reports everything that differs at once.
@@ -150,13 +150,13 @@ absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConf
 
   std::map<std::string, TensorView> views;
   for (const CheckpointTensor& t : expected) {
-    ASSIGN_OR_RETURN(TensorSpec got, ckpt.Describe(t.spec.name));
+    GPTOSS_ASSIGN_OR_RETURN(TensorSpec got, ckpt.Describe(t.spec.name));
     if (got.dtype != t.spec.dtype || got.shape != t.spec.shape)
       return absl::InvalidArgumentError(absl::StrCat(
           ckpt.FileOf(t.spec.name), ": tensor '", t.spec.name, "' is ",
           std::string(DTypeName(got.dtype)), " ", got.ShapeString(), " but the config needs ",
           std::string(DTypeName(t.spec.dtype)), " ", t.spec.ShapeString()));
-    ASSIGN_OR_RETURN(views[t.spec.name], ckpt.Get(t.spec.name));
+    GPTOSS_ASSIGN_OR_RETURN(views[t.spec.name], ckpt.Get(t.spec.name));
   }
 
   return AssembleWeights(views, c, p);

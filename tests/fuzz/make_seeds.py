@@ -1,16 +1,16 @@
 #!/usr/bin/python3
-"""Writes the seed corpora of the request and step-plan fuzzers (fuzz/corpus/*), from protos
+"""Writes the seed corpora of the request and step-plan fuzzers (tests/fuzz/corpus/*), from protos
 built here with Debian's python3-protobuf (stubs generated at run time by gptoss_client.py).
 Each seed is a realistic request or plan, so the fuzzers start from the interesting paths.
 
-    fuzz/make_seeds.py            # rewrites fuzz/corpus/request and fuzz/corpus/step_plan
+    tests/fuzz/make_seeds.py   # rewrites tests/fuzz/corpus/request and .../step_plan
 """
 import os
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools", "clients"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools", "clients"))
 import gptoss_client  # noqa: E402
 
 

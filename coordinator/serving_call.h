@@ -1,0 +1,93 @@
+// ServingCall<Response>: what one Generate or Chat stream shares with the other — admission (the
+// prepared request handed to the engine, racing the client's cancel), the final message, and
+// how an end decided by the engine becomes the stream's status. The subclasses turn tokens into
+// their own messages (generate_call.h, chat_call.h).
+// Contract:
+//  - Admit() submits once; a cancel that arrived before it cancels the sequence at once, one
+//    that arrives after reaches the engine through OnCancelled().
+//  - OnEnded(): a client's cancel or deadline ends the stream CANCELLED with no final message;
+//    a server-side cancel (drain) sends final CANCELLED and OK; a failure sends final ERROR and
+//    ends with FailureStatus() (UNAVAILABLE when the workers are gone).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "coordinator/call_common.h"
+#include "coordinator/stream_reactor.h"
+#include "kernels/core/status.h"
+
+namespace gptoss {
+
+template <typename Response>
+class ServingCall : public StreamReactor<Response>, public RequestObserver {
+ public:
+  void OnEnded(FinishReason reason, const absl::Status& error) override {
+    if (reason == FinishReason::kCancelled) {
+      if (this->client_cancelled()) {
+        this->End(ToGrpcStatus(absl::CancelledError("cancelled by the client")));
+      } else {  // the server ended it (drain at shutdown)
+        SendFinal(v1::FINISH_REASON_CANCELLED, "", "");
+        this->End(grpc::Status::OK);
+      }
+      return;
+    }
+    SendFinal(v1::FINISH_REASON_ERROR, "", std::string(error.message()));
+    this->End(FailureStatus(error));
+  }
+
+ protected:
+  explicit ServingCall(const CallEnv& env) : env_(env) {}
+
+  // Hands `request` to the engine (`params` are the request's validated parameters).
+  absl::Status Admit(SequenceRequest request, const CommonParams& params) {
+    if (!env_.engine) return absl::UnavailableError("no workers are ready");
+    prompt_tokens_ = static_cast<int>(request.prompt.size());
+    seed_ = params.sampling.seed;
+    request_id_ = params.request_id;
+    // The engine holds the observer as long as the sequence lives (aliasing the reactor).
+    std::shared_ptr<RequestObserver> self(this->shared_from_this(),
+                                          static_cast<RequestObserver*>(this));
+    std::lock_guard<std::mutex> lock(mu_);
+    GPTOSS_ASSIGN_OR_RETURN(SequenceId id, env_.engine->Submit(std::move(request), self));
+    id_ = id;
+    if (cancel_requested_) env_.engine->Cancel(id);
+    return absl::OkStatus();
+  }
+
+  void SendFinal(v1::FinishReason reason, const std::string& stop_reason,
+                 const std::string& error_message) {
+    Response response;
+    v1::FinalInfo* final = response.mutable_final();
+    tracker_.FillFinal(reason, prompt_tokens_, seed_, request_id_, final);
+    final->set_stop_reason(stop_reason);
+    final->set_error_message(error_message);
+    this->Send(std::move(response));
+  }
+
+  void OnCancelled() override {
+    std::optional<SequenceId> id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancel_requested_ = true;
+      id = id_;
+    }
+    // Not admitted (yet): Admit() sees cancel_requested_, or the call already ended.
+    if (id) env_.engine->Cancel(*id);
+  }
+
+  const CallEnv env_;
+  RequestTracker tracker_;  // engine thread
+
+ private:
+  int prompt_tokens_ = 0;
+  uint64_t seed_ = 0;
+  std::string request_id_;
+  std::mutex mu_;  // submission vs. cancellation
+  std::optional<SequenceId> id_;
+  bool cancel_requested_ = false;
+};
+
+}  // namespace gptoss
