@@ -9,10 +9,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "worker/common/status_mapping.h"
+#include "coordinator/kv_sizing.h"
 #include "kernels/core/status.h"
-#include "worker/model/parallel_layout.h"
+#include "worker/common/status_mapping.h"
 #include "worker/common/step_plan_proto.h"
+#include "worker/model/parallel_layout.h"
 
 namespace gptoss {
 namespace {
@@ -276,29 +277,18 @@ void WorkerPool::CompleteWorldLocked() {
 
   const std::string backend = regs[0].request.backend();
   const DType dtype = KvDType(backend);
-  uint64_t min_bytes = UINT64_MAX;
-  for (const Registrant& r : regs) min_bytes = std::min(min_bytes, r.request.kv_cache_bytes());
-  KvPoolSpec spec;
-  if (kv_spec_) {
-    spec = *kv_spec_;
-  } else if (options_.num_full_blocks > 0 && options_.num_sliding_blocks > 0) {
-    spec = {options_.block_size, options_.num_full_blocks, options_.num_sliding_blocks};
-  } else {
-    absl::StatusOr<KvPoolSpec> planned = KvCachePool::PlanForBudget(
-        config_, layouts[0], dtype, static_cast<int64_t>(std::min<uint64_t>(min_bytes, INT64_MAX)),
-        options_.block_size, options_.max_num_seqs, options_.max_batch_tokens);
-    if (!planned.ok()) return fail_all(planned.status());
-    spec = *planned;
-  }
-  const int64_t need = KvCachePool::FullBlockBytes(config_, layouts[0], dtype, spec.block_size) *
-                           spec.num_full_blocks +
-                       KvCachePool::SlidingBlockBytes(config_, layouts[0], dtype, spec.block_size) *
-                           spec.num_sliding_blocks;
-  if (static_cast<uint64_t>(need) > min_bytes)
-    return fail_all(absl::ResourceExhaustedError(
-        absl::StrCat("kv_cache_bytes: the KV geometry (", spec.num_full_blocks, " full + ",
-                     spec.num_sliding_blocks, " sliding blocks of ", spec.block_size,
-                     " tokens) needs ", need, " bytes per rank, a worker offers ", min_bytes)));
+  std::vector<uint64_t> offers;
+  for (const Registrant& r : regs) offers.push_back(r.request.kv_cache_bytes());
+  KvSizingOptions sizing;
+  sizing.block_size = options_.block_size;
+  sizing.num_full_blocks = options_.num_full_blocks;
+  sizing.num_sliding_blocks = options_.num_sliding_blocks;
+  sizing.max_num_seqs = options_.max_num_seqs;
+  sizing.max_batch_tokens = options_.max_batch_tokens;
+  absl::StatusOr<KvPoolSpec> sized =
+      SizeKvPools(config_, layouts[0], dtype, offers, sizing, kv_spec_);
+  if (!sized.ok()) return fail_all(sized.status());
+  const KvPoolSpec spec = *sized;
   if (!kv_spec_) {
     kv_spec_ = spec;
     std::fprintf(stderr,
