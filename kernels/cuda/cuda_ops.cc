@@ -449,4 +449,44 @@ absl::Status CudaOps::Sample(const TensorView& logits, const std::vector<Samplin
                       ids.as<int32_t>(), logprobs.as<float>());
 }
 
+absl::Status CudaOps::ApplyPenalties(TensorView logits, const TensorView& tokens,
+                                     const TensorView& counts,
+                                     const std::vector<PenaltyParams>& params) {
+  GPTOSS_RETURN_IF_ERROR(Check(logits, "ApplyPenalties logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(tokens, "ApplyPenalties tokens", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(counts, "ApplyPenalties counts", DType::kI32, 2));
+  const int64_t rows = logits.dim(0), vocab = logits.dim(1), width = tokens.dim(1);
+  GPTOSS_CHECK_ARG(tokens.dim(0) == rows && counts.dim(0) == rows && counts.dim(1) == width &&
+                       static_cast<int64_t>(params.size()) == rows &&
+                       rows <= std::numeric_limits<int32_t>::max(),
+                   "ApplyPenalties: logits ", logits.ShapeString(), ", tokens ",
+                   tokens.ShapeString(), ", counts ", counts.ShapeString(), ", ", params.size(),
+                   " params");
+  std::vector<DevicePenaltyParams> device_params(rows);
+  for (int64_t b = 0; b < rows; ++b) {
+    const PenaltyParams& p = params[b];
+    GPTOSS_CHECK_ARG(std::isfinite(p.presence) && std::isfinite(p.frequency) &&
+                         std::isfinite(p.repetition) && p.repetition > 0.0f,
+                     "ApplyPenalties: row ", b, " has presence ", p.presence, ", frequency ",
+                     p.frequency, ", repetition ", p.repetition, " (repetition must be > 0)");
+    device_params[b] = DevicePenaltyParams{p.presence, p.frequency, p.repetition};
+  }
+  return LaunchApplyPenalties(ctx_, logits.as<float>(), static_cast<int>(rows), vocab,
+                              tokens.as<int32_t>(), counts.as<int32_t>(), width, device_params);
+}
+
+absl::Status CudaOps::TopLogprobs(const TensorView& logits, TensorView ids,
+                                  TensorView logprobs) {
+  GPTOSS_RETURN_IF_ERROR(Check(logits, "TopLogprobs logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(ids, "TopLogprobs ids", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(logprobs, "TopLogprobs logprobs", DType::kF32, 2));
+  const int64_t rows = logits.dim(0), vocab = logits.dim(1), n = ids.dim(1);
+  GPTOSS_CHECK_ARG(ids.dim(0) == rows && logprobs.dim(0) == rows && logprobs.dim(1) == n &&
+                       n <= vocab && n <= 64 && rows <= std::numeric_limits<int32_t>::max(),
+                   "TopLogprobs: logits ", logits.ShapeString(), ", ids ", ids.ShapeString(),
+                   ", logprobs ", logprobs.ShapeString(), " (n <= min(vocab, 64))");
+  return LaunchTopLogprobs(ctx_, logits.as<float>(), static_cast<int>(rows), vocab,
+                           static_cast<int>(n), ids.as<int32_t>(), logprobs.as<float>());
+}
+
 }  // namespace gptoss::cuda

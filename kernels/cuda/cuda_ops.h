@@ -61,6 +61,11 @@ class CudaOps final : public Ops {
   absl::Status AddInPlace(const TensorView& x, TensorView residual) override;
   absl::Status Sample(const TensorView& logits, const std::vector<SamplingParams>& params,
                       TensorView ids, TensorView logprobs) override;
+  absl::Status ApplyPenalties(TensorView logits, const TensorView& tokens,
+                              const TensorView& counts,
+                              const std::vector<PenaltyParams>& params) override;
+  absl::Status TopLogprobs(const TensorView& logits, TensorView ids,
+                           TensorView logprobs) override;
 
   // --- CUDA-specific ---
   cudaStream_t stream() const { return ctx_.stream; }

@@ -139,6 +139,20 @@ absl::Status LaunchSample(const LaunchContext& ctx, const float* logits, int num
                           int64_t vocab, const std::vector<DeviceSamplingParams>& params,
                           int32_t* ids, float* logprobs);
 
+// top_logprobs.cu: the n most likely ids of each row and their logprobs, as Ops::TopLogprobs.
+absl::Status LaunchTopLogprobs(const LaunchContext& ctx, const float* logits, int num_rows,
+                               int64_t vocab, int n, int32_t* ids, float* logprobs);
+
+// penalties.cu: Ops::ApplyPenalties in place on logits [rows, vocab].
+struct DevicePenaltyParams {
+  float presence;
+  float frequency;
+  float repetition;
+};
+absl::Status LaunchApplyPenalties(const LaunchContext& ctx, float* logits, int num_rows,
+                                  int64_t vocab, const int32_t* tokens, const int32_t* counts,
+                                  int64_t width, const std::vector<DevicePenaltyParams>& params);
+
 // rows.cu: dst row i = src row index[i] (row_bytes each); dst row index[i] += src row i.
 absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t row_bytes,
                               const int32_t* index, int64_t count, void* dst);

@@ -1,7 +1,8 @@
 // f32_sample: Ops::Sample on the GPU, step for step the procedure documented in kernels/ops.h
 // (CpuOps is the reference):
 //  - f32_sample_stats (one block per row): max, log-sum-exp (double) and the greedy argmax
-//    (lowest id on ties; NaN ranks below -inf). Greedy rows are finished here.
+//    (lowest id on ties; NaN ranks below -inf), by row_stats.cuh exactly as TopLogprobs computes
+//    them. Greedy rows are finished here.
 //  - Stochastic rows only: f32_sample_prepare writes z = logit / temperature and ids, a CUB
 //    segmented radix sort orders each row by z descending (stable, so ties stay in ascending id
 //    order), and f32_sample_draw (one block per row) applies top_k, the softmax relative to the
@@ -19,13 +20,12 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/launchers.h"
+#include "kernels/cuda/row_stats.cuh"
 
 namespace gptoss::cuda {
 namespace {
 
-constexpr int kThreads = 1024;
-
-__device__ __forceinline__ float RankKey(float v) { return isnan(v) ? -INFINITY : v; }
+constexpr int kThreads = kRowThreads;
 
 __global__ void __launch_bounds__(kThreads)
     f32_sample_stats(const float* __restrict__ logits, int64_t vocab,
@@ -35,59 +35,19 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ typename ReduceD::TempStorage reduce_tmp;
   __shared__ float warp_v[32];
   __shared__ int64_t warp_i[32];
-  __shared__ float max_s;
-  __shared__ int64_t arg_s;
   const int64_t b = blockIdx.x;
   const float* l = logits + b * vocab;
-  // Argmax (and max) with ties to the lowest id.
-  float best_v = -INFINITY;
-  int64_t best_i = -1;
-  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
-    const float v = RankKey(l[i]);
-    if (best_i < 0 || v > best_v) {  // strided ascending: first hit wins ties
-      best_v = v;
-      best_i = i;
-    }
-  }
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, best_v, o);
-    const int64_t oi = __shfl_xor_sync(0xffffffffu, best_i, o);
-    if (oi >= 0 && (best_i < 0 || ov > best_v || (ov == best_v && oi < best_i))) {
-      best_v = ov;
-      best_i = oi;
-    }
-  }
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) {
-    warp_v[warp] = best_v;
-    warp_i[warp] = best_i;
-  }
-  __syncthreads();
+  // Argmax (and max) with ties to the lowest id; the same statistics as TopLogprobs.
+  float mx;
+  int64_t arg;
+  RowArgBest(l, vocab, 0.0f, -1, warp_v, warp_i, &mx, &arg);
+  const double logsum = RowLogSumExp<ReduceD>(l, vocab, mx, reduce_tmp);
   if (threadIdx.x == 0) {
-    float v = warp_v[0];
-    int64_t i = warp_i[0];
-    for (int w = 1; w < kThreads / 32; ++w) {
-      if (warp_i[w] >= 0 && (i < 0 || warp_v[w] > v || (warp_v[w] == v && warp_i[w] < i))) {
-        v = warp_v[w];
-        i = warp_i[w];
-      }
-    }
-    max_s = v;
-    arg_s = i;
-  }
-  __syncthreads();
-  const float mx = max_s;
-  double sum = 0.0;
-  for (int64_t i = threadIdx.x; i < vocab; i += kThreads)
-    sum += exp(static_cast<double>(RankKey(l[i])) - mx);
-  sum = ReduceD(reduce_tmp).Sum(sum);
-  if (threadIdx.x == 0) {
-    const double logsum = log(sum);
     row_max[b] = mx;
     row_logsum[b] = logsum;
     if (params[b].temperature <= 0.0f) {  // step 1: greedy
-      ids[b] = static_cast<int32_t>(arg_s);
-      logprobs[b] = static_cast<float>(static_cast<double>(l[arg_s]) - mx - logsum);
+      ids[b] = static_cast<int32_t>(arg);
+      logprobs[b] = static_cast<float>(static_cast<double>(l[arg]) - mx - logsum);
     }
   }
 }

@@ -1,6 +1,6 @@
 // CudaOps vs CpuOps on fresh random inputs, dense ops: Embedding, RmsNorm, Linear (cuBLASLt,
 // with and without the bias epilogue, bf16 and f32 outputs), RopeYarn, AppendKv, RouterTopK,
-// MoeCombine, AddInPlace. Shapes include partial tiles and widths that are not multiples of
+// MoeCombine, AddInPlace, and the sampling helpers ApplyPenalties and TopLogprobs (bit-exact). Shapes include partial tiles and widths that are not multiples of
 // the block sizes. bf16 tolerances: outputs are rounded once to bf16 (relative 2^-9), so the
 // bounds are a few bf16 ulps of the largest reference value.
 #include <algorithm>
@@ -235,6 +235,64 @@ TEST_F(CudaOpsTest, MoeCombineAndAddInPlaceMatchCpu) {
   ASSERT_TRUE(cpu_.AddInPlace(x_h.view(), acc_h.view()).ok());
   // One rounding of the same fp32 sum: bf16(ref) exactly.
   ExpectClose(ToHost(gpu(), acc_d.view), testing::RoundBf16(HostValues(acc_h)), 0, 0, "add_in_place");
+}
+
+TEST_F(CudaOpsTest, ApplyPenaltiesMatchesCpuBitForBit) {
+  const int64_t rows = 3, vocab = 1000, width = 9;
+  auto logits = RandomVector(rows * vocab, gen_, 5.0f);
+  std::vector<int32_t> tokens(rows * width, -1), counts(rows * width, 0);
+  for (int64_t b = 0; b < rows; ++b) {
+    for (int64_t j = 0; j < width - static_cast<int64_t>(b); ++j) {  // unique ids, -1 padding
+      tokens[b * width + j] = static_cast<int32_t>((b * 331 + j * 97) % vocab);
+      counts[b * width + j] = static_cast<int32_t>(gen_() % 4);  // 0: prompt only
+    }
+  }
+  const std::vector<PenaltyParams> params = {
+      {0.5f, 0.25f, 1.3f}, {0.0f, 1.1f, 1.0f}, {-0.7f, 0.0f, 0.8f}};
+  auto logits_d = ToDevice(gpu(), logits, DType::kF32, {rows, vocab});
+  auto tokens_d = ToDeviceI32(gpu(), tokens, {rows, width});
+  auto counts_d = ToDeviceI32(gpu(), counts, {rows, width});
+  ASSERT_TRUE(gpu().ApplyPenalties(logits_d.view, tokens_d.view, counts_d.view, params).ok());
+  HostTensor logits_h = HostF32(logits, {rows, vocab});
+  HostTensor tokens_h = HostI32(tokens, {rows, width}), counts_h = HostI32(counts, {rows, width});
+  ASSERT_TRUE(cpu_.ApplyPenalties(logits_h.view(), tokens_h.view(), counts_h.view(), params).ok());
+  ExpectClose(ToHost(gpu(), logits_d.view), HostValues(logits_h), 0, 0, "apply_penalties");
+  const std::vector<PenaltyParams> bad = {{0, 0, 0.0f}, {0, 0, 1}, {0, 0, 1}};
+  EXPECT_EQ(gpu().ApplyPenalties(logits_d.view, tokens_d.view, counts_d.view, bad).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CudaOpsTest, TopLogprobsMatchesCpuAndSample) {
+  const int64_t rows = 4, vocab = 5003;
+  auto logits = RandomVector(rows * vocab, gen_, 4.0f);
+  logits[7] = logits[11] = 9.0f;  // a tie at the top of row 0: lower id first
+  logits[vocab + 3] = std::nanf("");  // NaN ranks lowest
+  for (int64_t n : {1, 20}) {
+    auto logits_d = ToDevice(gpu(), logits, DType::kF32, {rows, vocab});
+    auto ids_d = DeviceZeros(gpu(), DType::kI32, {rows, n});
+    auto lp_d = DeviceZeros(gpu(), DType::kF32, {rows, n});
+    ASSERT_TRUE(gpu().TopLogprobs(logits_d.view, ids_d.view, lp_d.view).ok());
+    HostTensor logits_h = HostF32(logits, {rows, vocab});
+    HostTensor ids_h(DType::kI32, {rows, n}), lp_h(DType::kF32, {rows, n});
+    ASSERT_TRUE(cpu_.TopLogprobs(logits_h.view(), ids_h.view(), lp_h.view()).ok());
+    const std::vector<int32_t> ids = ToHostI32(gpu(), ids_d.view);
+    EXPECT_EQ(ids, std::vector<int32_t>(ids_h.view().as<int32_t>(),
+                                        ids_h.view().as<int32_t>() + rows * n));
+    EXPECT_EQ(ids[0], 7);
+    ExpectClose(ToHost(gpu(), lp_d.view), HostValues(lp_h), 0, 0, "top_logprobs");
+    // Greedy Sample's logprob is the top entry, bit for bit (the same row statistics).
+    std::vector<SamplingParams> greedy(rows);
+    for (auto& p : greedy) p.temperature = 0.0f;
+    auto sid_d = DeviceZeros(gpu(), DType::kI32, {rows});
+    auto slp_d = DeviceZeros(gpu(), DType::kF32, {rows});
+    ASSERT_TRUE(gpu().Sample(logits_d.view, greedy, sid_d.view, slp_d.view).ok());
+    const std::vector<float> slp = ToHost(gpu(), slp_d.view), lp = ToHost(gpu(), lp_d.view);
+    const std::vector<int32_t> sid = ToHostI32(gpu(), sid_d.view);
+    for (int64_t b = 0; b < rows; ++b) {
+      EXPECT_EQ(sid[b], ids[b * n]) << "row " << b;
+      EXPECT_EQ(slp[b], lp[b * n]) << "row " << b;
+    }
+  }
 }
 
 }  // namespace
