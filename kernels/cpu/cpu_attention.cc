@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_contracts.h"
 
 namespace gptoss {
 namespace {
@@ -109,27 +110,11 @@ absl::Status CpuOps::AttentionWithSinks(const TensorView& q, const KvLayerView& 
   GPTOSS_RETURN_IF_ERROR(CheckTensor(batch.context_len, "Attention context_len", DType::kI32, 1));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(batch.block_tables, "Attention block_tables", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "Attention out", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckAttentionShapes(q, cache, sinks, batch, window, out));
   const int64_t n = q.dim(0), heads = q.dim(1), head_dim = q.dim(2);
   const int64_t num_blocks = cache.k.dim(0), block_size = cache.k.dim(1);
   const int64_t kv_heads = cache.k.dim(2);
   const int64_t num_seqs = batch.num_seqs, max_blocks = batch.block_tables.dim(1);
-  GPTOSS_CHECK_ARG(cache.k.dim(3) == head_dim, "Attention: q ", q.ShapeString(),
-                   " head dim does not match cache ", cache.k.ShapeString());
-  GPTOSS_CHECK_ARG(kv_heads > 0 && heads % kv_heads == 0, "Attention: ", heads,
-                   " query heads are not a multiple of ", kv_heads, " kv heads");
-  GPTOSS_CHECK_ARG(sinks.dim(0) == heads, "Attention: sinks ", sinks.ShapeString(), " must be [",
-                   heads, "]");
-  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == heads * head_dim, "Attention: out ",
-                   out.ShapeString(), " must be [", n, ",", heads * head_dim, "]");
-  GPTOSS_CHECK_ARG(batch.num_tokens == n, "Attention: batch.num_tokens ", batch.num_tokens,
-                   " != q rows ", n);
-  GPTOSS_CHECK_ARG(num_seqs >= 0 && batch.query_start.dim(0) == num_seqs + 1 &&
-                       batch.context_len.dim(0) == num_seqs &&
-                       batch.block_tables.dim(0) == num_seqs,
-                   "Attention: query_start ", batch.query_start.ShapeString(), ", context_len ",
-                   batch.context_len.ShapeString(), " and block_tables ",
-                   batch.block_tables.ShapeString(), " do not describe ", num_seqs, " sequences");
-  GPTOSS_CHECK_ARG(window >= 0, "Attention: negative window ", window);
   const int32_t* qs = batch.query_start.as<int32_t>();
   const int32_t* ctx = batch.context_len.as<int32_t>();
   const int32_t* tables = batch.block_tables.as<int32_t>();

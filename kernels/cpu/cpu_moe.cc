@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_contracts.h"
 #include "kernels/cpu/mxfp4.h"
 
 namespace gptoss {
@@ -19,24 +20,12 @@ using cpu_internal::LoadFloat;
 // NaN ranks below every number so that selection is a strict order even on garbage logits.
 float RankKey(float v) { return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v; }
 
-// Shape checks of one MXFP4 projection: blocks [E, N, K/32, 16], scales [E, N, K/32], bias [E, N].
-absl::Status CheckMxfp4(const TensorView& blocks, const TensorView& scales, const TensorView& bias,
-                        const char* name, int64_t experts, int64_t n, int64_t k) {
+// Dtypes and host memory of one MXFP4 projection (its shapes are the op contract's).
+absl::Status CheckMxfp4Tensors(const TensorView& blocks, const TensorView& scales,
+                               const TensorView& bias, const char* name) {
   GPTOSS_RETURN_IF_ERROR(CheckTensor(blocks, name, DType::kU8, 4));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(scales, name, DType::kU8, 3));
-  GPTOSS_RETURN_IF_ERROR(
-      CheckTensor(bias, name, bias.dtype == DType::kF32 ? DType::kF32 : DType::kBF16, 2));
-  GPTOSS_CHECK_ARG(k % 32 == 0, "MoeMlp: ", name, " input dim ", k, " is not a multiple of 32");
-  GPTOSS_CHECK_ARG(blocks.dim(0) == experts && blocks.dim(1) == n && blocks.dim(2) == k / 32 &&
-                       blocks.dim(3) == 16,
-                   "MoeMlp: ", name, " blocks ", blocks.ShapeString(), " must be [", experts, ",",
-                   n, ",", k / 32, ",16]");
-  GPTOSS_CHECK_ARG(scales.dim(0) == experts && scales.dim(1) == n && scales.dim(2) == k / 32,
-                   "MoeMlp: ", name, " scales ", scales.ShapeString(), " must be [", experts, ",",
-                   n, ",", k / 32, "]");
-  GPTOSS_CHECK_ARG(bias.dim(0) == experts && bias.dim(1) == n, "MoeMlp: ", name, " bias ",
-                   bias.ShapeString(), " must be [", experts, ",", n, "]");
-  return absl::OkStatus();
+  return CheckTensor(bias, name, bias.dtype == DType::kF32 ? DType::kF32 : DType::kBF16, 2);
 }
 
 // out[p][n] = W[e] row n · in[p] + bias[e][n] for every input vector p, decoding each MXFP4 row
@@ -106,21 +95,13 @@ absl::Status CpuOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
   GPTOSS_RETURN_IF_ERROR(CheckTensor(x, "MoeMlp x", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "MoeMlp out", DType::kF32, 3));
+  GPTOSS_RETURN_IF_ERROR(
+      CheckMxfp4Tensors(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up"));
+  GPTOSS_RETURN_IF_ERROR(CheckMxfp4Tensors(ew.down_blocks, ew.down_scales, ew.down_bias, "down"));
+  GPTOSS_RETURN_IF_ERROR(CheckMoeMlpShapes(x, expert_ids, ew, out));
   const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
   const int64_t local = ew.num_local;
-  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n, "MoeMlp: expert_ids ", expert_ids.ShapeString(),
-                   " must have ", n, " rows");
-  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == k && out.dim(2) == hidden, "MoeMlp: out ",
-                   out.ShapeString(), " must be [", n, ",", k, ",", hidden, "]");
-  GPTOSS_CHECK_ARG(local >= 0 && ew.first_expert >= 0, "MoeMlp: bad local expert range");
-  GPTOSS_CHECK_ARG(ew.gate_up_blocks.rank == 4 && ew.gate_up_blocks.dim(1) % 2 == 0,
-                   "MoeMlp: gate_up blocks ", ew.gate_up_blocks.ShapeString(),
-                   " must be [E, 2I, H/32, 16]");
   const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
-  GPTOSS_RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
-                             local, 2 * inter, hidden));
-  GPTOSS_RETURN_IF_ERROR(
-      CheckMxfp4(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden, inter));
   const int32_t* ids = expert_ids.as<int32_t>();
   for (int64_t i = 0; i < n * k; ++i)
     GPTOSS_CHECK_ARG(ids[i] >= 0, "MoeMlp: negative expert id ", ids[i], " at row ", i / k);

@@ -4,6 +4,7 @@
 
 #include "kernels/core/status.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_contracts.h"
 
 namespace gptoss {
 
@@ -15,18 +16,9 @@ absl::Status CpuOps::ApplyPenalties(TensorView logits, const TensorView& tokens,
   GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "ApplyPenalties logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(tokens, "ApplyPenalties tokens", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(counts, "ApplyPenalties counts", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckPenaltyArgs(logits, tokens, counts, params));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1), width = tokens.dim(1);
-  GPTOSS_CHECK_ARG(tokens.dim(0) == rows && counts.dim(0) == rows && counts.dim(1) == width &&
-                       static_cast<int64_t>(params.size()) == rows,
-                   "ApplyPenalties: logits ", logits.ShapeString(), ", tokens ",
-                   tokens.ShapeString(), ", counts ", counts.ShapeString(), ", ", params.size(),
-                   " params");
-  for (int64_t b = 0; b < rows; ++b) {
-    const PenaltyParams& p = params[b];
-    GPTOSS_CHECK_ARG(std::isfinite(p.presence) && std::isfinite(p.frequency) &&
-                         std::isfinite(p.repetition) && p.repetition > 0.0f,
-                     "ApplyPenalties: row ", b, " has presence ", p.presence, ", frequency ",
-                     p.frequency, ", repetition ", p.repetition, " (repetition must be > 0)");
+  for (int64_t b = 0; b < rows; ++b) {  // the ids and counts are host memory here: checked too
     for (int64_t j = 0; j < width; ++j) {
       const int32_t id = tokens.as<int32_t>()[b * width + j];
       const int32_t count = counts.as<int32_t>()[b * width + j];

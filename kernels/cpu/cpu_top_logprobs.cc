@@ -9,6 +9,7 @@
 
 #include "kernels/core/status.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_contracts.h"
 
 namespace gptoss {
 namespace {
@@ -23,11 +24,8 @@ absl::Status CpuOps::TopLogprobs(const TensorView& logits, TensorView ids, Tenso
   GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "TopLogprobs logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(ids, "TopLogprobs ids", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(logprobs, "TopLogprobs logprobs", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTopLogprobsShapes(logits, ids, logprobs));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1), n = ids.dim(1);
-  GPTOSS_CHECK_ARG(
-      ids.dim(0) == rows && logprobs.dim(0) == rows && logprobs.dim(1) == n && n <= vocab,
-      "TopLogprobs: logits ", logits.ShapeString(), ", ids ", ids.ShapeString(), ", logprobs ",
-      logprobs.ShapeString());
   std::vector<int32_t> order(vocab);
   for (int64_t b = 0; b < rows; ++b) {
     const float* l = logits.as<float>() + b * vocab;

@@ -11,6 +11,7 @@
 #include "kernels/core/status.h"
 #include "kernels/cuda/cublaslt_gemm.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/op_contracts.h"
 
 namespace gptoss::cuda {
 namespace {
@@ -247,32 +248,9 @@ absl::Status CudaOps::AttentionWithSinks(const TensorView& q, const KvLayerView&
   GPTOSS_RETURN_IF_ERROR(Check(batch.context_len, "Attention context_len", DType::kI32, 1));
   GPTOSS_RETURN_IF_ERROR(Check(batch.block_tables, "Attention block_tables", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(out, "Attention out", DType::kBF16, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckAttentionShapes(q, cache, sinks, batch, window, out));
   const int64_t n = q.dim(0), heads = q.dim(1), head_dim = q.dim(2);
   const int64_t kv_heads = cache.k.dim(2);
-  const int64_t num_seqs = batch.num_seqs;
-  for (int i = 0; i < 4; ++i)
-    GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], "Attention: cache.k ",
-                     cache.k.ShapeString(), " and cache.v ", cache.v.ShapeString(), " differ");
-  GPTOSS_CHECK_ARG(cache.k.dim(3) == head_dim, "Attention: q ", q.ShapeString(),
-                   " head dim does not match cache ", cache.k.ShapeString());
-  GPTOSS_CHECK_ARG(cache.k.dim(1) > 0, "Attention: cache block size must be positive");
-  GPTOSS_CHECK_ARG(kv_heads > 0 && heads % kv_heads == 0, "Attention: ", heads,
-                   " query heads are not a multiple of ", kv_heads, " kv heads");
-  GPTOSS_CHECK_ARG(sinks.dim(0) == heads, "Attention: sinks ", sinks.ShapeString(), " must be [",
-                   heads, "]");
-  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == heads * head_dim, "Attention: out ",
-                   out.ShapeString(), " must be [", n, ",", heads * head_dim, "]");
-  GPTOSS_CHECK_ARG(batch.num_tokens == n, "Attention: batch.num_tokens ", batch.num_tokens,
-                   " != q rows ", n);
-  GPTOSS_CHECK_ARG(num_seqs >= 0 && batch.query_start.dim(0) == num_seqs + 1 &&
-                       batch.context_len.dim(0) == num_seqs &&
-                       batch.block_tables.dim(0) == num_seqs,
-                   "Attention: query_start ", batch.query_start.ShapeString(), ", context_len ",
-                   batch.context_len.ShapeString(), " and block_tables ",
-                   batch.block_tables.ShapeString(), " do not describe ", num_seqs, " sequences");
-  GPTOSS_CHECK_ARG(num_seqs > 0 || n == 0, "Attention: ", n, " tokens but no sequences");
-  GPTOSS_CHECK_ARG(window >= 0, "Attention: negative window ", window);
-  GPTOSS_CHECK_ARG(batch.max_context_len >= 0, "Attention: negative max_context_len");
   GPTOSS_CHECK_ARG(n <= std::numeric_limits<int32_t>::max() &&
                        batch.block_tables.dim(1) <= std::numeric_limits<int32_t>::max(),
                    "Attention: batch too large");
@@ -325,22 +303,12 @@ absl::Status CudaOps::RouterTopK(const TensorView& logits, int k, TensorView exp
 
 namespace {
 
-absl::Status CheckMxfp4(const TensorView& blocks, const TensorView& scales, const TensorView& bias,
-                        const char* name, int64_t experts, int64_t n, int64_t k) {
+// Dtypes and device memory of one MXFP4 projection (its shapes are the op contract's).
+absl::Status CheckMxfp4Tensors(const TensorView& blocks, const TensorView& scales,
+                               const TensorView& bias, const char* name) {
   GPTOSS_RETURN_IF_ERROR(Check(blocks, name, DType::kU8, 4));
   GPTOSS_RETURN_IF_ERROR(Check(scales, name, DType::kU8, 3));
-  GPTOSS_RETURN_IF_ERROR(CheckFloat(bias, name, 2));
-  GPTOSS_CHECK_ARG(k % 32 == 0, "MoeMlp: ", name, " input dim ", k, " is not a multiple of 32");
-  GPTOSS_CHECK_ARG(blocks.dim(0) == experts && blocks.dim(1) == n && blocks.dim(2) == k / 32 &&
-                       blocks.dim(3) == 16,
-                   "MoeMlp: ", name, " blocks ", blocks.ShapeString(), " must be [", experts, ",",
-                   n, ",", k / 32, ",16]");
-  GPTOSS_CHECK_ARG(scales.dim(0) == experts && scales.dim(1) == n && scales.dim(2) == k / 32,
-                   "MoeMlp: ", name, " scales ", scales.ShapeString(), " must be [", experts, ",",
-                   n, ",", k / 32, "]");
-  GPTOSS_CHECK_ARG(bias.dim(0) == experts && bias.dim(1) == n, "MoeMlp: ", name, " bias ",
-                   bias.ShapeString(), " must be [", experts, ",", n, "]");
-  return absl::OkStatus();
+  return CheckFloat(bias, name, 2);
 }
 
 }  // namespace
@@ -350,21 +318,12 @@ absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
   GPTOSS_RETURN_IF_ERROR(Check(x, "MoeMlp x", DType::kBF16, 2));
   GPTOSS_RETURN_IF_ERROR(Check(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "MoeMlp out", 3));
-  const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
-  const int64_t local = ew.num_local;
-  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n, "MoeMlp: expert_ids ", expert_ids.ShapeString(),
-                   " must have ", n, " rows");
-  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == k && out.dim(2) == hidden, "MoeMlp: out ",
-                   out.ShapeString(), " must be [", n, ",", k, ",", hidden, "]");
-  GPTOSS_CHECK_ARG(local >= 0 && ew.first_expert >= 0, "MoeMlp: bad local expert range");
-  GPTOSS_CHECK_ARG(ew.gate_up_blocks.rank == 4 && ew.gate_up_blocks.dim(1) % 2 == 0,
-                   "MoeMlp: gate_up blocks ", ew.gate_up_blocks.ShapeString(),
-                   " must be [E, 2I, H/32, 16]");
-  const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
-  GPTOSS_RETURN_IF_ERROR(CheckMxfp4(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up",
-                             local, 2 * inter, hidden));
   GPTOSS_RETURN_IF_ERROR(
-      CheckMxfp4(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden, inter));
+      CheckMxfp4Tensors(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up"));
+  GPTOSS_RETURN_IF_ERROR(CheckMxfp4Tensors(ew.down_blocks, ew.down_scales, ew.down_bias, "down"));
+  GPTOSS_RETURN_IF_ERROR(CheckMoeMlpShapes(x, expert_ids, ew, out));
+  const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
+  const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
   GPTOSS_CHECK_ARG(ew.gate_up_bias.dtype == ew.down_bias.dtype,
                    "MoeMlp: gate_up and down biases must share a dtype");
   GPTOSS_CHECK_ARG(k <= std::numeric_limits<int32_t>::max(), "MoeMlp: k too large");
@@ -455,22 +414,13 @@ absl::Status CudaOps::ApplyPenalties(TensorView logits, const TensorView& tokens
   GPTOSS_RETURN_IF_ERROR(Check(logits, "ApplyPenalties logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(tokens, "ApplyPenalties tokens", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(counts, "ApplyPenalties counts", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckPenaltyArgs(logits, tokens, counts, params));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1), width = tokens.dim(1);
-  GPTOSS_CHECK_ARG(tokens.dim(0) == rows && counts.dim(0) == rows && counts.dim(1) == width &&
-                       static_cast<int64_t>(params.size()) == rows &&
-                       rows <= std::numeric_limits<int32_t>::max(),
-                   "ApplyPenalties: logits ", logits.ShapeString(), ", tokens ",
-                   tokens.ShapeString(), ", counts ", counts.ShapeString(), ", ", params.size(),
-                   " params");
+  GPTOSS_CHECK_ARG(rows <= std::numeric_limits<int32_t>::max(), "ApplyPenalties: too many rows");
   std::vector<DevicePenaltyParams> device_params(rows);
-  for (int64_t b = 0; b < rows; ++b) {
-    const PenaltyParams& p = params[b];
-    GPTOSS_CHECK_ARG(std::isfinite(p.presence) && std::isfinite(p.frequency) &&
-                         std::isfinite(p.repetition) && p.repetition > 0.0f,
-                     "ApplyPenalties: row ", b, " has presence ", p.presence, ", frequency ",
-                     p.frequency, ", repetition ", p.repetition, " (repetition must be > 0)");
-    device_params[b] = DevicePenaltyParams{p.presence, p.frequency, p.repetition};
-  }
+  for (int64_t b = 0; b < rows; ++b)
+    device_params[b] = DevicePenaltyParams{params[b].presence, params[b].frequency,
+                                           params[b].repetition};
   return LaunchApplyPenalties(ctx_, logits.as<float>(), static_cast<int>(rows), vocab,
                               tokens.as<int32_t>(), counts.as<int32_t>(), width, device_params);
 }
@@ -480,11 +430,11 @@ absl::Status CudaOps::TopLogprobs(const TensorView& logits, TensorView ids,
   GPTOSS_RETURN_IF_ERROR(Check(logits, "TopLogprobs logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(ids, "TopLogprobs ids", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(logprobs, "TopLogprobs logprobs", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckTopLogprobsShapes(logits, ids, logprobs));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1), n = ids.dim(1);
-  GPTOSS_CHECK_ARG(ids.dim(0) == rows && logprobs.dim(0) == rows && logprobs.dim(1) == n &&
-                       n <= vocab && n <= 64 && rows <= std::numeric_limits<int32_t>::max(),
-                   "TopLogprobs: logits ", logits.ShapeString(), ", ids ", ids.ShapeString(),
-                   ", logprobs ", logprobs.ShapeString(), " (n <= min(vocab, 64))");
+  // n rounds over the row each: meant for the API's <= 20 alternatives.
+  GPTOSS_CHECK_ARG(n <= 64 && rows <= std::numeric_limits<int32_t>::max(),
+                   "TopLogprobs: ", rows, " rows of ", n, " alternatives (n <= 64)");
   return LaunchTopLogprobs(ctx_, logits.as<float>(), static_cast<int>(rows), vocab,
                            static_cast<int>(n), ids.as<int32_t>(), logprobs.as<float>());
 }

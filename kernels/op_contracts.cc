@@ -1,0 +1,135 @@
+#include "kernels/op_contracts.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/core/status.h"
+
+namespace gptoss {
+namespace {
+
+absl::Status Rank(const TensorView& t, const char* op, const char* name, int rank) {
+  GPTOSS_CHECK_ARG(t.rank == rank, op, ": ", name, " ", t.ShapeString(), " must have rank ",
+                   rank);
+  return absl::OkStatus();
+}
+
+// One MXFP4 projection: blocks [E, N, K/32, 16], scales [E, N, K/32], bias [E, N].
+absl::Status CheckMxfp4Shapes(const TensorView& blocks, const TensorView& scales,
+                              const TensorView& bias, const char* name, int64_t experts,
+                              int64_t n, int64_t k) {
+  GPTOSS_RETURN_IF_ERROR(Rank(blocks, "MoeMlp", name, 4));
+  GPTOSS_RETURN_IF_ERROR(Rank(scales, "MoeMlp", name, 3));
+  GPTOSS_RETURN_IF_ERROR(Rank(bias, "MoeMlp", name, 2));
+  GPTOSS_CHECK_ARG(k % 32 == 0, "MoeMlp: ", name, " input dim ", k, " is not a multiple of 32");
+  GPTOSS_CHECK_ARG(blocks.dim(0) == experts && blocks.dim(1) == n && blocks.dim(2) == k / 32 &&
+                       blocks.dim(3) == 16,
+                   "MoeMlp: ", name, " blocks ", blocks.ShapeString(), " must be [", experts, ",",
+                   n, ",", k / 32, ",16]");
+  GPTOSS_CHECK_ARG(scales.dim(0) == experts && scales.dim(1) == n && scales.dim(2) == k / 32,
+                   "MoeMlp: ", name, " scales ", scales.ShapeString(), " must be [", experts, ",",
+                   n, ",", k / 32, "]");
+  GPTOSS_CHECK_ARG(bias.dim(0) == experts && bias.dim(1) == n, "MoeMlp: ", name, " bias ",
+                   bias.ShapeString(), " must be [", experts, ",", n, "]");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,
+                                  const TensorView& sinks, const AttentionBatch& batch, int window,
+                                  const TensorView& out) {
+  GPTOSS_RETURN_IF_ERROR(Rank(q, "Attention", "q", 3));
+  GPTOSS_RETURN_IF_ERROR(Rank(cache.k, "Attention", "cache.k", 4));
+  GPTOSS_RETURN_IF_ERROR(Rank(cache.v, "Attention", "cache.v", 4));
+  GPTOSS_RETURN_IF_ERROR(Rank(sinks, "Attention", "sinks", 1));
+  GPTOSS_RETURN_IF_ERROR(Rank(batch.query_start, "Attention", "query_start", 1));
+  GPTOSS_RETURN_IF_ERROR(Rank(batch.context_len, "Attention", "context_len", 1));
+  GPTOSS_RETURN_IF_ERROR(Rank(batch.block_tables, "Attention", "block_tables", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(out, "Attention", "out", 2));
+  const int64_t n = q.dim(0), heads = q.dim(1), head_dim = q.dim(2);
+  const int64_t kv_heads = cache.k.dim(2);
+  const int64_t num_seqs = batch.num_seqs;
+  for (int i = 0; i < 4; ++i)
+    GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], "Attention: cache.k ",
+                     cache.k.ShapeString(), " and cache.v ", cache.v.ShapeString(), " differ");
+  GPTOSS_CHECK_ARG(cache.k.dim(3) == head_dim, "Attention: q ", q.ShapeString(),
+                   " head dim does not match cache ", cache.k.ShapeString());
+  GPTOSS_CHECK_ARG(cache.k.dim(1) > 0, "Attention: cache block size must be positive");
+  GPTOSS_CHECK_ARG(kv_heads > 0 && heads % kv_heads == 0, "Attention: ", heads,
+                   " query heads are not a multiple of ", kv_heads, " kv heads");
+  GPTOSS_CHECK_ARG(sinks.dim(0) == heads, "Attention: sinks ", sinks.ShapeString(), " must be [",
+                   heads, "]");
+  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == heads * head_dim, "Attention: out ",
+                   out.ShapeString(), " must be [", n, ",", heads * head_dim, "]");
+  GPTOSS_CHECK_ARG(batch.num_tokens == n, "Attention: batch.num_tokens ", batch.num_tokens,
+                   " != q rows ", n);
+  GPTOSS_CHECK_ARG(num_seqs >= 0 && batch.query_start.dim(0) == num_seqs + 1 &&
+                       batch.context_len.dim(0) == num_seqs &&
+                       batch.block_tables.dim(0) == num_seqs,
+                   "Attention: query_start ", batch.query_start.ShapeString(), ", context_len ",
+                   batch.context_len.ShapeString(), " and block_tables ",
+                   batch.block_tables.ShapeString(), " do not describe ", num_seqs, " sequences");
+  GPTOSS_CHECK_ARG(num_seqs > 0 || n == 0, "Attention: ", n, " tokens but no sequences");
+  GPTOSS_CHECK_ARG(window >= 0, "Attention: negative window ", window);
+  GPTOSS_CHECK_ARG(batch.max_context_len >= 0, "Attention: negative max_context_len");
+  return absl::OkStatus();
+}
+
+absl::Status CheckMoeMlpShapes(const TensorView& x, const TensorView& expert_ids,
+                               const ExpertWeights& ew, const TensorView& out) {
+  GPTOSS_RETURN_IF_ERROR(Rank(x, "MoeMlp", "x", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(expert_ids, "MoeMlp", "expert_ids", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(out, "MoeMlp", "out", 3));
+  const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
+  const int64_t local = ew.num_local;
+  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n, "MoeMlp: expert_ids ", expert_ids.ShapeString(),
+                   " must have ", n, " rows");
+  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == k && out.dim(2) == hidden, "MoeMlp: out ",
+                   out.ShapeString(), " must be [", n, ",", k, ",", hidden, "]");
+  GPTOSS_CHECK_ARG(local >= 0 && ew.first_expert >= 0, "MoeMlp: bad local expert range");
+  GPTOSS_CHECK_ARG(ew.gate_up_blocks.rank == 4 && ew.gate_up_blocks.dim(1) % 2 == 0,
+                   "MoeMlp: gate_up blocks ", ew.gate_up_blocks.ShapeString(),
+                   " must be [E, 2I, H/32, 16]");
+  const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
+  GPTOSS_RETURN_IF_ERROR(CheckMxfp4Shapes(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias,
+                                          "gate_up", local, 2 * inter, hidden));
+  return CheckMxfp4Shapes(ew.down_blocks, ew.down_scales, ew.down_bias, "down", local, hidden,
+                          inter);
+}
+
+absl::Status CheckPenaltyArgs(const TensorView& logits, const TensorView& tokens,
+                              const TensorView& counts, const std::vector<PenaltyParams>& params) {
+  GPTOSS_RETURN_IF_ERROR(Rank(logits, "ApplyPenalties", "logits", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(tokens, "ApplyPenalties", "tokens", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(counts, "ApplyPenalties", "counts", 2));
+  const int64_t rows = logits.dim(0), width = tokens.dim(1);
+  GPTOSS_CHECK_ARG(tokens.dim(0) == rows && counts.dim(0) == rows && counts.dim(1) == width &&
+                       static_cast<int64_t>(params.size()) == rows,
+                   "ApplyPenalties: logits ", logits.ShapeString(), ", tokens ",
+                   tokens.ShapeString(), ", counts ", counts.ShapeString(), ", ", params.size(),
+                   " params");
+  for (int64_t b = 0; b < rows; ++b) {
+    const PenaltyParams& p = params[b];
+    GPTOSS_CHECK_ARG(std::isfinite(p.presence) && std::isfinite(p.frequency) &&
+                         std::isfinite(p.repetition) && p.repetition > 0.0f,
+                     "ApplyPenalties: row ", b, " has presence ", p.presence, ", frequency ",
+                     p.frequency, ", repetition ", p.repetition, " (repetition must be > 0)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTopLogprobsShapes(const TensorView& logits, const TensorView& ids,
+                                    const TensorView& logprobs) {
+  GPTOSS_RETURN_IF_ERROR(Rank(logits, "TopLogprobs", "logits", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(ids, "TopLogprobs", "ids", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(logprobs, "TopLogprobs", "logprobs", 2));
+  const int64_t rows = logits.dim(0), vocab = logits.dim(1), n = ids.dim(1);
+  GPTOSS_CHECK_ARG(
+      ids.dim(0) == rows && logprobs.dim(0) == rows && logprobs.dim(1) == n && n <= vocab,
+      "TopLogprobs: logits ", logits.ShapeString(), ", ids ", ids.ShapeString(), ", logprobs ",
+      logprobs.ShapeString());
+  return absl::OkStatus();
+}
+
+}  // namespace gptoss

@@ -1,0 +1,31 @@
+// The shape contract of each op, written once and checked by every backend (as
+// worker/comm/collective_checks does for the communicators). A backend first checks what is its
+// own business — dtypes and where the memory lives (CpuOps: host; CudaOps: device) — then calls
+// the op's contract here, so the two can never disagree on what a valid call is.
+// Every check is InvalidArgument naming the op and the tensor, and costs no pass over the data.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/ops.h"
+
+namespace gptoss {
+
+// q [T,heads,hd], cache k == v [blocks, bs, kv_heads, hd], sinks [heads], out [T, heads*hd],
+// batch describing num_seqs sequences and T tokens, window >= 0.
+absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,
+                                  const TensorView& sinks, const AttentionBatch& batch, int window,
+                                  const TensorView& out);
+// x [T,H], expert_ids [T,k], out [T,k,H]; MXFP4 gate_up [E,2I,H/32,16] / [E,2I,H/32] / [E,2I]
+// and down [E,H,I/32,16] / [E,H,I/32] / [E,H] for E = ew.num_local experts.
+absl::Status CheckMoeMlpShapes(const TensorView& x, const TensorView& expert_ids,
+                               const ExpertWeights& ew, const TensorView& out);
+// logits [B,V], tokens and counts [B,M], one finite PenaltyParams per row (repetition > 0).
+absl::Status CheckPenaltyArgs(const TensorView& logits, const TensorView& tokens,
+                              const TensorView& counts, const std::vector<PenaltyParams>& params);
+// logits [B,V], ids and logprobs [B,n] with n <= V.
+absl::Status CheckTopLogprobsShapes(const TensorView& logits, const TensorView& ids,
+                                    const TensorView& logprobs);
+
+}  // namespace gptoss
