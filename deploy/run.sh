@@ -2,37 +2,38 @@
 # Sets up (Debian packages), builds, serves a gpt-oss checkpoint with `gptoss serve`, runs a
 # sample chat against it (the reply streams to stdout), then stops the server.
 #
-#   deploy/run.sh                    # generates the tiny random-weight checkpoint, serves it on CPU
+#   deploy/run.sh                    # serves the embedded toy model (tools/toy/gptoss-toy) on CPU
 #   deploy/run.sh CHECKPOINT_DIR     # serves that directory (config.json + safetensors, HF layout,
 #                                    # e.g. a download of openai/gpt-oss-20b); GPU when available
 #
 # Environment: GPTOSS_BUILD_DIR (default build), GPTOSS_PORT (default 50051),
 # GPTOSS_DEVICE (auto|cpu|cuda, default auto: the GPU if this build has CUDA and one is usable),
-# GPTOSS_PROMPT (the sample question), GPTOSS_MAX_TOKENS (default 64).
+# GPTOSS_PROMPT (the sample question; default: two questions the toy model was trained on),
+# GPTOSS_MAX_TOKENS (default 160).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh
 BUILD=${GPTOSS_BUILD_DIR:-build}
 PORT=${GPTOSS_PORT:-50051}
 DEVICE=${GPTOSS_DEVICE:-auto}
-PROMPT=${GPTOSS_PROMPT:-"What is the capital of France? Answer in one sentence."}
-MAX_TOKENS=${GPTOSS_MAX_TOKENS:-64}
+MAX_TOKENS=${GPTOSS_MAX_TOKENS:-160}
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD" -j "$(nproc)" --target gptoss gptoss-coordinator gptoss-worker
 GPTOSS="$BUILD/tools/cli/gptoss"
 
-MODEL=${1:-}
-if [ -z "$MODEL" ]; then
-  MODEL="$BUILD/gpt-oss-tiny"
-  if [ ! -f "$MODEL/config.json" ]; then
-    "$GPTOSS" make-checkpoint --preset tiny --out "$MODEL"
-  fi
-  echo "run: serving the generated tiny checkpoint (random weights: expect a meaningless reply)"
-fi
+MODEL=${1:-tools/toy/gptoss-toy}
 if [ ! -f "$MODEL/config.json" ]; then
   echo "run: $MODEL has no config.json" >&2
   exit 1
+fi
+if [ -n "${GPTOSS_PROMPT:-}" ]; then
+  PROMPTS=("$GPTOSS_PROMPT")
+elif [ -z "${1:-}" ]; then
+  echo "run: serving the embedded toy model (tools/toy/README.md says what it knows)"
+  PROMPTS=("What is 58 + 17?" "What is the capital of Japan?")
+else
+  PROMPTS=("What is the capital of France? Answer in one sentence.")
 fi
 
 LOG="$BUILD/serve.log"
@@ -47,13 +48,16 @@ stop_server() {
 trap stop_server EXIT
 echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT, log in $LOG"
 
-# Waits for health SERVING (loading a real checkpoint can take minutes), then one chat turn.
-if ! echo "$PROMPT" | "$GPTOSS" chat --server "127.0.0.1:$PORT" --wait-ready-s 1800 \
-    --max-tokens "$MAX_TOKENS" --reasoning low; then
-  echo "run: the sample chat failed; server log:" >&2
-  tail -n 30 "$LOG" >&2
-  exit 1
-fi
+# Waits for health SERVING (loading a real checkpoint can take minutes), then one chat per
+# question (each a fresh conversation).
+for PROMPT in "${PROMPTS[@]}"; do
+  if ! echo "$PROMPT" | "$GPTOSS" chat --server "127.0.0.1:$PORT" --wait-ready-s 1800 \
+      --max-tokens "$MAX_TOKENS" --reasoning low --temperature 0; then
+    echo "run: the sample chat failed; server log:" >&2
+    tail -n 30 "$LOG" >&2
+    exit 1
+  fi
+done
 stop_server
 trap - EXIT
 echo "run: server stopped"

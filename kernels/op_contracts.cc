@@ -98,6 +98,30 @@ absl::Status CheckMoeMlpShapes(const TensorView& x, const TensorView& expert_ids
                           inter);
 }
 
+absl::Status CheckSampleArgs(const TensorView& logits, const std::vector<SamplingParams>& params,
+                             const TensorView& ids, const TensorView& logprobs) {
+  GPTOSS_RETURN_IF_ERROR(Rank(logits, "Sample", "logits", 2));
+  GPTOSS_RETURN_IF_ERROR(Rank(ids, "Sample", "ids", 1));
+  GPTOSS_RETURN_IF_ERROR(Rank(logprobs, "Sample", "logprobs", 1));
+  const int64_t rows = logits.dim(0), vocab = logits.dim(1);
+  GPTOSS_CHECK_ARG(vocab > 0, "Sample: empty vocabulary");
+  GPTOSS_CHECK_ARG(
+      static_cast<int64_t>(params.size()) == rows && ids.dim(0) == rows && logprobs.dim(0) == rows,
+      "Sample: ", rows, " logit rows, ", params.size(), " params, ids ", ids.ShapeString(),
+      ", logprobs ", logprobs.ShapeString());
+  for (int64_t b = 0; b < rows; ++b) {
+    const SamplingParams& p = params[b];
+    GPTOSS_CHECK_ARG(std::isfinite(p.temperature), "Sample: temperature of row ", b,
+                     " is not finite");
+    GPTOSS_CHECK_ARG(p.top_p > 0.0f && p.top_p <= 1.0f, "Sample: top_p ", p.top_p, " of row ", b,
+                     " must be in (0, 1]");
+    GPTOSS_CHECK_ARG(p.min_p >= 0.0f && p.min_p <= 1.0f, "Sample: min_p ", p.min_p, " of row ", b,
+                     " must be in [0, 1]");
+    GPTOSS_CHECK_ARG(p.top_k >= 0, "Sample: negative top_k ", p.top_k, " of row ", b);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPenaltyArgs(const TensorView& logits, const TensorView& tokens,
                               const TensorView& counts, const std::vector<PenaltyParams>& params) {
   GPTOSS_RETURN_IF_ERROR(Rank(logits, "ApplyPenalties", "logits", 2));

@@ -21,6 +21,10 @@ absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,
 // and down [E,H,I/32,16] / [E,H,I/32] / [E,H] for E = ew.num_local experts.
 absl::Status CheckMoeMlpShapes(const TensorView& x, const TensorView& expert_ids,
                                const ExpertWeights& ew, const TensorView& out);
+// logits [B,V] with V > 0, ids and logprobs [B], one SamplingParams per row with a finite
+// temperature, top_p in (0, 1], min_p in [0, 1] and top_k >= 0.
+absl::Status CheckSampleArgs(const TensorView& logits, const std::vector<SamplingParams>& params,
+                             const TensorView& ids, const TensorView& logprobs);
 // logits [B,V], tokens and counts [B,M], one finite PenaltyParams per row (repetition > 0).
 absl::Status CheckPenaltyArgs(const TensorView& logits, const TensorView& tokens,
                               const TensorView& counts, const std::vector<PenaltyParams>& params);

@@ -10,6 +10,7 @@
 #include "kernels/core/rng.h"
 #include "kernels/core/status.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_contracts.h"
 
 namespace gptoss {
 namespace {
@@ -97,22 +98,8 @@ absl::Status CpuOps::Sample(const TensorView& logits, const std::vector<Sampling
   GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "Sample logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(ids, "Sample ids", DType::kI32, 1));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(logprobs, "Sample logprobs", DType::kF32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckSampleArgs(logits, params, ids, logprobs));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1);
-  GPTOSS_CHECK_ARG(vocab > 0, "Sample: empty vocabulary");
-  GPTOSS_CHECK_ARG(
-      static_cast<int64_t>(params.size()) == rows && ids.dim(0) == rows && logprobs.dim(0) == rows,
-      "Sample: ", rows, " logit rows, ", params.size(), " params, ids ", ids.ShapeString(),
-      ", logprobs ", logprobs.ShapeString());
-  for (int64_t b = 0; b < rows; ++b) {
-    const SamplingParams& p = params[b];
-    GPTOSS_CHECK_ARG(!std::isnan(p.temperature) && !std::isinf(p.temperature),
-                     "Sample: temperature of row ", b, " is not finite");
-    GPTOSS_CHECK_ARG(p.top_p > 0.0f && p.top_p <= 1.0f, "Sample: top_p ", p.top_p, " of row ", b,
-                     " must be in (0, 1]");
-    GPTOSS_CHECK_ARG(p.min_p >= 0.0f && p.min_p <= 1.0f, "Sample: min_p ", p.min_p, " of row ", b,
-                     " must be in [0, 1]");
-    GPTOSS_CHECK_ARG(p.top_k >= 0, "Sample: negative top_k ", p.top_k, " of row ", b);
-  }
   for (int64_t b = 0; b < rows; ++b) {
     const float* l = logits.as<float>() + b * vocab;
     // Step 1: temperature <= 0 is greedy.

@@ -382,24 +382,14 @@ absl::Status CudaOps::Sample(const TensorView& logits, const std::vector<Samplin
   GPTOSS_RETURN_IF_ERROR(Check(logits, "Sample logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(ids, "Sample ids", DType::kI32, 1));
   GPTOSS_RETURN_IF_ERROR(Check(logprobs, "Sample logprobs", DType::kF32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckSampleArgs(logits, params, ids, logprobs));
   const int64_t rows = logits.dim(0), vocab = logits.dim(1);
-  GPTOSS_CHECK_ARG(vocab > 0, "Sample: empty vocabulary");
-  GPTOSS_CHECK_ARG(static_cast<int64_t>(params.size()) == rows && ids.dim(0) == rows &&
-                       logprobs.dim(0) == rows,
-                   "Sample: ", rows, " logit rows, ", params.size(), " params, ids ",
-                   ids.ShapeString(), ", logprobs ", logprobs.ShapeString());
-  GPTOSS_CHECK_ARG(rows <= std::numeric_limits<int32_t>::max() && vocab <= std::numeric_limits<int32_t>::max(),
+  GPTOSS_CHECK_ARG(rows <= std::numeric_limits<int32_t>::max() &&
+                       vocab <= std::numeric_limits<int32_t>::max(),
                    "Sample: logits too large");
   std::vector<DeviceSamplingParams> device_params(rows);
   for (int64_t b = 0; b < rows; ++b) {
     const SamplingParams& p = params[b];
-    GPTOSS_CHECK_ARG(!std::isnan(p.temperature) && !std::isinf(p.temperature),
-                     "Sample: temperature of row ", b, " is not finite");
-    GPTOSS_CHECK_ARG(p.top_p > 0.0f && p.top_p <= 1.0f, "Sample: top_p ", p.top_p, " of row ", b,
-                     " must be in (0, 1]");
-    GPTOSS_CHECK_ARG(p.min_p >= 0.0f && p.min_p <= 1.0f, "Sample: min_p ", p.min_p, " of row ", b,
-                     " must be in [0, 1]");
-    GPTOSS_CHECK_ARG(p.top_k >= 0, "Sample: negative top_k ", p.top_k, " of row ", b);
     // The uniform is drawn on the host with the same counter-based function as the CPU.
     device_params[b] = DeviceSamplingParams{p.temperature, p.top_p, p.top_k, p.min_p,
                                             UniformFromSeed(p.seed, p.step)};

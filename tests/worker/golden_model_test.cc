@@ -6,6 +6,9 @@
 //    logits each token was chosen from within the same bound (the decode path);
 //  - several sequences of different lengths in one batch: identical tokens and bit-identical
 //    logits to each sequence run alone.
+// And the trained toy model (tools/toy/gptoss-toy, real vocabulary) against its own fixture.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -15,6 +18,8 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "tests/worker/golden_fixture.h"
 #include "tests/worker/model_io_test_util.h"
+#include "tests/worker/sha256_for_test.h"
+#include "worker/model/config.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/simple_runner.h"
 #include "worker/model/weights.h"
@@ -129,6 +134,87 @@ TEST_P(GoldenModelTest, BatchedSequencesEqualEachRunAlone) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenModelTest, ::testing::ValuesIn(testing::GoldenCaseNames()),
                          [](const auto& info) { return info.param; });
+
+// The trained toy model (tools/toy/gptoss-toy: real o200k vocabulary, MXFP4 experts) against
+// tests/data/golden/toy.safetensors (tools/toy/make_toy_fixture.py): HF's logits on the stored
+// columns (every trained token + one untrained one, which stands for all untrained tokens: they
+// share one lm_head row) at every position of prompt + continuation, and HF's greedy
+// continuation up to its stop id. The checkpoint files must be the ones the fixture was made from.
+TEST(GoldenToyTest, TrainedToyMatchesTransformers) {
+  const std::string root = GPTOSS_SOURCE_DIR;
+  const std::string dir = root + "/tools/toy/gptoss-toy";
+  auto fixture = Checkpoint::Open(root + "/tests/data/golden/toy.safetensors");
+  ASSERT_TRUE(fixture.ok()) << fixture.status();
+  auto ints = [&](const std::string& name) {
+    auto t = (*fixture)->Get(name);
+    EXPECT_TRUE(t.ok()) << t.status();
+    if (!t.ok()) return std::vector<int32_t>();
+    return std::vector<int32_t>(t->as<int32_t>(), t->as<int32_t>() + t->numel());
+  };
+  const std::vector<int32_t> prompt = ints("prompt_0"), tokens = ints("tokens_0"),
+                             columns = ints("logit_ids");
+  int digests = 0;
+  for (const std::string& name : (*fixture)->names()) {
+    if (name.rfind("sha256.", 0) != 0) continue;
+    auto digest = (*fixture)->Get(name);
+    ASSERT_TRUE(digest.ok()) << digest.status();
+    std::string hex;
+    char buf[3];
+    for (int64_t i = 0; i < digest->numel(); ++i) {
+      std::snprintf(buf, sizeof(buf), "%02x", digest->as<uint8_t>()[i]);
+      hex += buf;
+    }
+    EXPECT_EQ(testing::Sha256OfFile(dir + "/" + name.substr(7)), hex)
+        << name.substr(7) << " changed: rerun tools/toy/make_toy_fixture.py";
+    ++digests;
+  }
+  ASSERT_GT(digests, 0);
+
+  auto config = LoadModelConfig(dir + "/config.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto ckpt = Checkpoint::Open(dir);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  auto layout = ParallelLayout::Create(0, 1, config->num_attention_heads,
+                                       config->num_key_value_heads, config->num_local_experts);
+  ASSERT_TRUE(layout.ok());
+  auto weights = LoadWeights(**ckpt, *config, *layout);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  CpuOps ops;
+  SimpleRunner::Options options;
+  options.max_seqs = 1;
+  options.max_len = static_cast<int>(prompt.size() + tokens.size());
+  auto runner = SimpleRunner::Create(*config, *weights, &ops, options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+
+  std::vector<int32_t> full = prompt;
+  full.insert(full.end(), tokens.begin(), tokens.end());
+  auto logits = (*runner)->PromptLogits(full);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  auto ref = (*fixture)->Get("logits_0");
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const int64_t vocab = config->vocab_size, k = static_cast<int64_t>(columns.size());
+  ASSERT_EQ(ref->numel(), static_cast<int64_t>(full.size()) * k);
+  ASSERT_EQ(static_cast<int64_t>(logits->size()), static_cast<int64_t>(full.size()) * vocab);
+  const float* r = ref->as<float>();
+  double max_diff = 0, max_ref = 0;
+  for (size_t p = 0; p < full.size(); ++p) {
+    for (int64_t c = 0; c < k; ++c) {
+      const double want = r[p * k + c], got = (*logits)[p * vocab + columns[c]];
+      max_diff = std::isnan(got) ? INFINITY : std::max(max_diff, std::fabs(got - want));
+      max_ref = std::max(max_ref, std::fabs(want));
+    }
+  }
+  std::printf("[golden toy] logits (%zu positions x %lld columns): max|d|/max|ref| = %.3g\n",
+              full.size(), static_cast<long long>(k), max_diff / max_ref);
+  EXPECT_LE(max_diff / max_ref, kGoldenTolerance);
+
+  SimpleRunner::GenerateOptions greedy;
+  greedy.max_tokens = static_cast<int>(tokens.size());
+  greedy.stop_ids = {200002, 200012, 199999};  // <|return|>, <|call|>, <|endoftext|>
+  auto out = (*runner)->Generate({prompt}, greedy);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].tokens, tokens);
+}
 
 }  // namespace
 }  // namespace gptoss

@@ -1,10 +1,13 @@
 // `gptoss serve` and `gptoss chat`.
 //
-//   gptoss serve --model DIR [--port 50051] [--host 127.0.0.1] [--workers 1]
+//   gptoss serve [--model DIR] [--port 50051] [--host 127.0.0.1] [--workers 1]
 //                [--device auto|cpu|cuda] [--kv-cache-mb MB] [--max-num-seqs 64]
 //                [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30]
 //                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]
 //                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300] [--log-steps]
+//     Without --model it serves the embedded toy model (tools/toy/gptoss-toy: a trained
+//     gpt-oss of the real architecture and vocabulary, or its installed copy under
+//     <prefix>/share/gptoss/gptoss-toy), so a fresh build shows real harmony answers.
 //     Runs the coordinator in this process and starts --workers worker processes (this binary's
 //     `worker` command) that register with it on a loopback internal port, authenticated by a
 //     fresh random cluster secret (handed to them in their environment, never on a command
@@ -30,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -84,6 +88,18 @@ absl::StatusOr<pid_t> SpawnWorker(const std::vector<std::string>& args) {
   return pid;
 }
 
+// The embedded toy model: an installed copy next to the binary, else the source tree's.
+std::string DefaultModelDir() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::filesystem::path installed =
+        exe.parent_path().parent_path() / "share" / "gptoss" / "gptoss-toy";
+    if (std::filesystem::exists(installed / "config.json", ec)) return installed.string();
+  }
+  return GPTOSS_TOY_MODEL_DIR;
+}
+
 // A fresh cluster secret for this server's own workers: 32 random bytes as hex.
 absl::StatusOr<std::string> RandomSecret() {
   std::ifstream in("/dev/urandom", std::ios::binary);
@@ -118,9 +134,7 @@ int RunServe(int argc, char** argv) {
                    {"log-steps"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
   CoordinatorOptions o;
-  absl::StatusOr<std::string> model = flags->Required("model");
-  if (!model.ok()) return Fail("serve", 2, model.status().message());
-  o.model_dir = *model;
+  o.model_dir = flags->GetOr("model", DefaultModelDir());
   o.host = flags->GetOr("host", "127.0.0.1");
   o.port_file = flags->GetOr("port-file", "");
   o.tokenizer_path = flags->GetOr("tokenizer", "");
