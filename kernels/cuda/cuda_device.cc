@@ -17,10 +17,12 @@ absl::Status CudaDeviceAvailable() {
   }
   if (count == 0) return absl::UnavailableError("no usable CUDA device: device count is 0");
   GPTOSS_ASSIGN_OR_RETURN(const DeviceInfo info, GetDeviceInfo(0));
-  if (info.sm_major < 9) {
+  // sm_90a code (wgmma/TMA) runs on compute capability 9.0 only: a newer GPU would fail every
+  // launch with "no kernel image", so it is refused here with the reason.
+  if (info.sm_major != 9 || info.sm_minor != 0) {
     return absl::UnavailableError(absl::StrCat(
         "CUDA device 0 (", info.name, ") has compute capability ", info.sm_major, ".",
-        info.sm_minor, "; this build targets sm_90a (Hopper) only"));
+        info.sm_minor, "; this build targets sm_90a (Hopper, 9.0) only"));
   }
   return absl::OkStatus();
 }

@@ -12,8 +12,8 @@ constexpr int kThreads = 256;
 
 template <typename TX, typename TW, typename TOut>
 __global__ void __launch_bounds__(kThreads)
-    bf16_rms_norm(const TX* __restrict__ x, const TW* __restrict__ weight, float eps,
-                  int64_t hidden, TOut* __restrict__ out) {
+    bf16_rms_norm(const TX* x, const TW* __restrict__ weight, float eps, int64_t hidden,
+                  TOut* out) {  // x and out may alias: no __restrict__ on either
   __shared__ float partial[32];
   const TX* xr = x + blockIdx.x * hidden;
   TOut* o = out + blockIdx.x * hidden;

@@ -20,6 +20,7 @@ namespace gptoss {
 namespace {
 
 using testing::CudaOpsTest;
+using testing::DevicePoisoned;
 using testing::DeviceZeros;
 using testing::ExpectClose;
 using testing::HostF32;
@@ -95,7 +96,7 @@ TEST_P(CudaAttentionTest, MatchesCpu) {
   auto qs_d = ToDeviceI32(gpu(), query_start, {S + 1});
   auto ctx_d = ToDeviceI32(gpu(), context, {S});
   auto bt_d = ToDeviceI32(gpu(), tables, {S, max_blocks});
-  auto out_d = DeviceZeros(gpu(), DType::kBF16, {T, static_cast<int64_t>(c.heads) * D});
+  auto out_d = DevicePoisoned(gpu(), DType::kBF16, {T, static_cast<int64_t>(c.heads) * D});
   AttentionBatch batch_d{qs_d.view, ctx_d.view, bt_d.view, S, T, max_ctx};
   const absl::Status st = gpu().AttentionWithSinks(q_d.view, KvLayerView{kc_d.view, vc_d.view},
                                                    sinks_d.view, batch_d, c.window, scale, out_d.view);

@@ -17,6 +17,7 @@ namespace gptoss {
 namespace {
 
 using testing::CudaOpsTest;
+using testing::DevicePoisoned;
 using testing::DeviceZeros;
 using testing::ExpectClose;
 using testing::HostF32;
@@ -39,7 +40,7 @@ TEST_F(CudaOpsTest, EmbeddingMatchesCpuAndRejectsBadIds) {
     ids[1] = vocab - 1;
     auto table_d = ToDevice(gpu(), table, DType::kBF16, {vocab, hidden});
     auto ids_d = ToDeviceI32(gpu(), ids, {n});
-    auto out_d = DeviceZeros(gpu(), DType::kBF16, {n, hidden});
+    auto out_d = DevicePoisoned(gpu(), DType::kBF16, {n, hidden});
     ASSERT_TRUE(gpu().Embedding(ids_d.view, table_d.view, out_d.view).ok());
     HostTensor table_h = HostF32(table, {vocab, hidden}), ids_h = HostI32(ids, {n});
     HostTensor out_h(DType::kF32, {n, hidden});
@@ -79,7 +80,7 @@ TEST_F(CudaOpsTest, RmsNormMatchesCpu) {
     w = testing::RoundBf16(w);
     auto x_d = ToDevice(gpu(), x, DType::kBF16, {n, hidden});
     auto w_d = ToDevice(gpu(), w, DType::kBF16, {hidden});
-    auto out_d = DeviceZeros(gpu(), DType::kBF16, {n, hidden});
+    auto out_d = DevicePoisoned(gpu(), DType::kBF16, {n, hidden});
     ASSERT_TRUE(gpu().RmsNorm(x_d.view, w_d.view, 1e-5f, out_d.view).ok());
     HostTensor x_h = HostF32(x, {n, hidden}), w_h = HostF32(w, {hidden}), out_h(DType::kF32, {n, hidden});
     ASSERT_TRUE(cpu_.RmsNorm(x_h.view(), w_h.view(), 1e-5f, out_h.view()).ok());
@@ -110,7 +111,7 @@ TEST_F(CudaOpsTest, LinearMatchesCpu) {
     auto x_d = ToDevice(gpu(), x, DType::kBF16, {c.rows, c.k});
     auto w_d = ToDevice(gpu(), w, DType::kBF16, {c.n, c.k});
     auto b_d = ToDevice(gpu(), b, DType::kBF16, {c.n});
-    auto out_d = DeviceZeros(gpu(), c.out, {c.rows, c.n});
+    auto out_d = DevicePoisoned(gpu(), c.out, {c.rows, c.n});
     const absl::Status st = gpu().Linear(x_d.view, w_d.view, c.bias ? b_d.view : TensorView(), out_d.view);
     ASSERT_TRUE(st.ok()) << st;
     HostTensor x_h = HostF32(x, {c.rows, c.k}), w_h = HostF32(w, {c.n, c.k}), b_h = HostF32(b, {c.n});
@@ -130,7 +131,7 @@ TEST_F(CudaOpsTest, LinearAcceptsUnalignedViews) {
   auto x_d = ToDevice(gpu(), x, DType::kBF16, {(rows + 1) * k + 1});
   TensorView x_view(static_cast<uint16_t*>(x_d.view.data) + 1, DType::kBF16, {rows, k}, Device::kCuda);
   auto w_d = ToDevice(gpu(), w, DType::kBF16, {n, k});
-  auto out_d = DeviceZeros(gpu(), DType::kF32, {rows, n});
+  auto out_d = DevicePoisoned(gpu(), DType::kF32, {rows, n});
   const absl::Status st = gpu().Linear(x_view, w_d.view, TensorView(), out_d.view);
   ASSERT_TRUE(st.ok()) << st;
   std::vector<float> xs(x.begin() + 1, x.begin() + 1 + rows * k);
@@ -200,8 +201,8 @@ TEST_F(CudaOpsTest, RouterTopKMatchesCpuIncludingTies) {
     std::vector<float> logits(n * experts);
     for (auto& l : logits) l = static_cast<float>(static_cast<int>(gen_() % 9) - 4) * 0.5f;
     auto l_d = ToDevice(gpu(), logits, DType::kF32, {n, experts});
-    auto ids_d = DeviceZeros(gpu(), DType::kI32, {n, k});
-    auto w_d = DeviceZeros(gpu(), DType::kF32, {n, k});
+    auto ids_d = DevicePoisoned(gpu(), DType::kI32, {n, k});
+    auto w_d = DevicePoisoned(gpu(), DType::kF32, {n, k});
     ASSERT_TRUE(gpu().RouterTopK(l_d.view, k, ids_d.view, w_d.view).ok());
     HostTensor l_h = HostF32(logits, {n, experts}), ids_h(DType::kI32, {n, k}), w_h(DType::kF32, {n, k});
     ASSERT_TRUE(cpu_.RouterTopK(l_h.view(), k, ids_h.view(), w_h.view()).ok());
@@ -269,8 +270,8 @@ TEST_F(CudaOpsTest, TopLogprobsMatchesCpuAndSample) {
   logits[vocab + 3] = std::nanf("");  // NaN ranks lowest
   for (int64_t n : {1, 20}) {
     auto logits_d = ToDevice(gpu(), logits, DType::kF32, {rows, vocab});
-    auto ids_d = DeviceZeros(gpu(), DType::kI32, {rows, n});
-    auto lp_d = DeviceZeros(gpu(), DType::kF32, {rows, n});
+    auto ids_d = DevicePoisoned(gpu(), DType::kI32, {rows, n});
+    auto lp_d = DevicePoisoned(gpu(), DType::kF32, {rows, n});
     ASSERT_TRUE(gpu().TopLogprobs(logits_d.view, ids_d.view, lp_d.view).ok());
     HostTensor logits_h = HostF32(logits, {rows, vocab});
     HostTensor ids_h(DType::kI32, {rows, n}), lp_h(DType::kF32, {rows, n});
@@ -283,8 +284,8 @@ TEST_F(CudaOpsTest, TopLogprobsMatchesCpuAndSample) {
     // Greedy Sample's logprob is the top entry, bit for bit (the same row statistics).
     std::vector<SamplingParams> greedy(rows);
     for (auto& p : greedy) p.temperature = 0.0f;
-    auto sid_d = DeviceZeros(gpu(), DType::kI32, {rows});
-    auto slp_d = DeviceZeros(gpu(), DType::kF32, {rows});
+    auto sid_d = DevicePoisoned(gpu(), DType::kI32, {rows});
+    auto slp_d = DevicePoisoned(gpu(), DType::kF32, {rows});
     ASSERT_TRUE(gpu().Sample(logits_d.view, greedy, sid_d.view, slp_d.view).ok());
     const std::vector<float> slp = ToHost(gpu(), slp_d.view), lp = ToHost(gpu(), lp_d.view);
     const std::vector<int32_t> sid = ToHostI32(gpu(), sid_d.view);

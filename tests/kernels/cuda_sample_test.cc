@@ -10,6 +10,7 @@ namespace gptoss {
 namespace {
 
 using testing::CudaOpsTest;
+using testing::DevicePoisoned;
 using testing::DeviceZeros;
 using testing::ExpectClose;
 using testing::HostF32;
@@ -45,8 +46,8 @@ TEST_F(CudaOpsTest, SampleMatchesCpu) {
     for (auto& l : logits) l = normal(gen_);
     logits[5] = logits[17] = 30.0f;
     auto logits_d = ToDevice(gpu(), logits, DType::kF32, {rows, vocab});
-    auto ids_d = DeviceZeros(gpu(), DType::kI32, {rows});
-    auto lp_d = DeviceZeros(gpu(), DType::kF32, {rows});
+    auto ids_d = DevicePoisoned(gpu(), DType::kI32, {rows});
+    auto lp_d = DevicePoisoned(gpu(), DType::kF32, {rows});
     const absl::Status st = gpu().Sample(logits_d.view, params, ids_d.view, lp_d.view);
     ASSERT_TRUE(st.ok()) << st;
     HostTensor logits_h = HostF32(logits, {rows, vocab}), ids_h(DType::kI32, {rows}), lp_h(DType::kF32, {rows});

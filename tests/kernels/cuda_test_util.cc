@@ -72,6 +72,12 @@ DeviceTensor DeviceZeros(cuda::CudaOps& ops, DType dtype, std::initializer_list<
   return Upload(ops, nullptr, dtype, shape);  // Allocate zero-fills
 }
 
+DeviceTensor DevicePoisoned(cuda::CudaOps& ops, DType dtype, std::initializer_list<int64_t> shape) {
+  const TensorView shape_only(nullptr, dtype, shape, Device::kCuda);
+  const std::vector<uint8_t> bytes(std::max<size_t>(shape_only.bytes(), 1), 0xFF);
+  return Upload(ops, bytes.data(), dtype, shape);
+}
+
 std::vector<float> ToHost(cuda::CudaOps& ops, const TensorView& t) {
   std::vector<float> out(static_cast<size_t>(t.numel()));
   if (t.dtype == DType::kBF16) {

@@ -46,6 +46,9 @@ DeviceTensor ToDeviceI32(cuda::CudaOps& ops, const std::vector<int32_t>& values,
 DeviceTensor ToDeviceU8(cuda::CudaOps& ops, const std::vector<uint8_t>& values,
                         std::initializer_list<int64_t> shape);
 DeviceTensor DeviceZeros(cuda::CudaOps& ops, DType dtype, std::initializer_list<int64_t> shape);
+// Every byte 0xFF: NaN in F32 and BF16, -1 in I32. Outputs an op must overwrite start from it,
+// so an element the kernel never writes fails the comparison instead of passing as a zero.
+DeviceTensor DevicePoisoned(cuda::CudaOps& ops, DType dtype, std::initializer_list<int64_t> shape);
 // Device -> host as floats (BF16 and F32 tensors); synchronizes and surfaces device errors.
 std::vector<float> ToHost(cuda::CudaOps& ops, const TensorView& t);
 std::vector<int32_t> ToHostI32(cuda::CudaOps& ops, const TensorView& t);
