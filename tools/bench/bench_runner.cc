@@ -103,6 +103,7 @@ absl::StatusOr<PhaseResult> BenchRunner::Prefill(int prompt_len, int warmup, int
 
 absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int warmup, int steps,
                                                 uint64_t seed, const StepHook& hook) {
+  const uint64_t call = ++decode_calls_;  // graph keys of this call
   GPTOSS_CHECK_ARG(batch_size >= 1 && context >= 0 && steps >= 1 && warmup >= 0,
                    "bench decode: bad sizes");
   const int bs = block_size_, B = batch_size;
@@ -175,7 +176,7 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int
     GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(batch.full_slots.data, full_slots.data(), B * sizeof(int32_t)));
     GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(batch.sliding_slots.data, sliding_slots.data(), B * sizeof(int32_t)));
     if (hook) {
-      GPTOSS_RETURN_IF_ERROR(hook(static_cast<uint64_t>(B), forward));
+      GPTOSS_RETURN_IF_ERROR(hook((call << 32) | static_cast<uint64_t>(B), forward));
     } else {
       GPTOSS_RETURN_IF_ERROR(forward());
     }

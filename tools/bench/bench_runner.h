@@ -32,7 +32,9 @@ struct PhaseResult {
   std::vector<int32_t> last_tokens;  // decode: the last sampled ids (for checks)
 };
 
-// (key, forward) -> status: runs `forward` (possibly captured/replayed for `key`).
+// (key, forward) -> status: runs `forward` (possibly captured/replayed for `key`). A key names
+// one set of buffer addresses: Decode's keys hold the batch size and the call's generation, so a
+// later call with the same batch size (new buffers) never replays an old call's graph.
 using StepHook = std::function<absl::Status(uint64_t key, const std::function<absl::Status()>& forward)>;
 
 class BenchRunner {
@@ -59,6 +61,7 @@ class BenchRunner {
   const ModelWeights weights_;
   Ops* ops_;
   int block_size_;
+  uint64_t decode_calls_ = 0;  // each Decode allocates new buffers: part of its graph keys
   std::unique_ptr<Transformer> transformer_;
 };
 
