@@ -1,5 +1,7 @@
 #include "kernels/cuda/cublaslt_gemm.h"
 
+#include <cstdio>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -100,10 +102,28 @@ absl::StatusOr<LtGemm::Plan*> LtGemm::GetPlan(const Key& key) {
   absl::Status st = BuildPlan(key, has_bias, &plan);
   if (!st.ok() && has_bias) {
     // No fused bias for this combination: plain GEMM + LaunchAddBias.
+    std::fprintf(stderr, "cublasLt: no fused-bias plan for rows=%lld n=%lld k=%lld (%s); "
+                 "adding the bias separately\n", static_cast<long long>(std::get<0>(key)),
+                 static_cast<long long>(std::get<1>(key)), static_cast<long long>(std::get<2>(key)),
+                 std::string(st.message()).c_str());
     DestroyPlan(plan);
     st = BuildPlan(key, /*try_bias=*/false, &plan);
   }
   if (!st.ok()) {
+    DestroyPlan(plan);
+    return st;
+  }
+  return &plans_.emplace(key, plan).first->second;
+}
+
+absl::StatusOr<LtGemm::Plan*> LtGemm::ReplanWithoutBias(const Key& key) {
+  auto it = plans_.find(key);
+  if (it != plans_.end()) {
+    DestroyPlan(it->second);
+    plans_.erase(it);
+  }
+  Plan plan;
+  if (absl::Status st = BuildPlan(key, /*try_bias=*/false, &plan); !st.ok()) {
     DestroyPlan(plan);
     return st;
   }
@@ -127,9 +147,23 @@ absl::Status LtGemm::Run(const LaunchContext& ctx, const void* x, const void* w,
         plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
   const float alpha = 1.0f, beta = 0.0f;
-  GPTOSS_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &beta,
-                                        out, plan->d, out, plan->d, &plan->algo, workspace_.data(),
-                                        workspace_.bytes(), ctx.stream));
+  auto matmul = [&] {
+    return cublasLtMatmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &beta, out,
+                          plan->d, out, plan->d, &plan->algo, workspace_.data(),
+                          workspace_.bytes(), ctx.stream);
+  };
+  cublasStatus_t status = matmul();
+  if (status != CUBLAS_STATUS_SUCCESS && plan->fused_bias) {
+    // The heuristic offered a fused-bias algorithm that fails when it runs (the review's worry
+    // for F32 outputs with a BF16 bias): fall back to the plain GEMM for this key from now on.
+    std::fprintf(stderr, "cublasLt: fused-bias matmul failed for rows=%lld n=%lld k=%lld (%s); "
+                 "adding the bias separately\n", static_cast<long long>(rows),
+                 static_cast<long long>(n), static_cast<long long>(k),
+                 cublasGetStatusString(status));
+    GPTOSS_ASSIGN_OR_RETURN(plan, ReplanWithoutBias(key));
+    status = matmul();
+  }
+  GPTOSS_CUBLAS_RETURN_IF_ERROR(status);
   if (bias != nullptr && !plan->fused_bias)
     GPTOSS_RETURN_IF_ERROR(LaunchAddBias(ctx, out, out_dtype, bias, bias_dtype, rows, n));
   return absl::OkStatus();

@@ -45,6 +45,8 @@ class LtGemm {
 
   LtGemm() = default;
   absl::StatusOr<Plan*> GetPlan(const Key& key);
+  // Replaces the key's plan by a plain GEMM (the bias then added by LaunchAddBias).
+  absl::StatusOr<Plan*> ReplanWithoutBias(const Key& key);
   absl::Status BuildPlan(const Key& key, bool try_bias, Plan* plan);
   static void DestroyPlan(Plan& plan);
 
