@@ -1,8 +1,7 @@
 #include "kernels/cuda/cublaslt_gemm.h"
 
-#include <cstdio>
-
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_check.h"
