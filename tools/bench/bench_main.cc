@@ -20,12 +20,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "kernels/core/dtype.h"
+#include "kernels/core/flags.h"
 #include "kernels/core/status.h"
 #include "kernels/ops_factory.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench/bench_runner.h"
 #include "tools/bench/roofline.h"
-#include "kernels/core/flags.h"
 #include "worker/model/device_weights.h"
 #include "worker/model/presets.h"
 
@@ -63,7 +64,26 @@ double HostCopyBandwidth(size_t bytes) {
   return 2.0 * bytes * iterations / (Seconds() - start);
 }
 
-// bf16 GEMM rate through Ops::Linear: [n, n] x [n, n]^T.
+// Fills a BF16 or F32 tensor with pseudo-random values in [-1, 1). A GEMM of zeros draws less
+// power and can run at higher clocks than real data: the rate must be measured on real values.
+absl::Status FillRandom(Ops& ops, const TensorView& t, uint64_t seed) {
+  const size_t n = static_cast<size_t>(t.numel());
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+  auto next = [&] {  // a 64-bit LCG; its top 24 bits as a float in [-1, 1)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(state >> 40) / static_cast<float>(1 << 23) - 1.0f;
+  };
+  if (t.dtype == DType::kBF16) {
+    std::vector<uint16_t> host(n);
+    for (uint16_t& v : host) v = F32ToBf16(next());
+    return ops.CopyFromHost(t.data, host.data(), n * sizeof(uint16_t));
+  }
+  std::vector<float> host(n);
+  for (float& v : host) v = next();
+  return ops.CopyFromHost(t.data, host.data(), n * sizeof(float));
+}
+
+// bf16 GEMM rate through Ops::Linear: [n, n] x [n, n]^T, on pseudo-random inputs.
 absl::StatusOr<double> GemmFlops(Ops& ops, int n, int iterations) {
   const DType act = ops.activation_dtype();
   const size_t bytes = static_cast<size_t>(n) * n * DTypeSize(DType::kBF16);
@@ -73,6 +93,8 @@ absl::StatusOr<double> GemmFlops(Ops& ops, int n, int iterations) {
   TensorView x(x_mem.get(), act, {n, n}, ops.device());
   TensorView w(w_mem.get(), DType::kBF16, {n, n}, ops.device());
   TensorView o(o_mem.get(), act, {n, n}, ops.device());
+  GPTOSS_RETURN_IF_ERROR(FillRandom(ops, x, 1));
+  GPTOSS_RETURN_IF_ERROR(FillRandom(ops, w, 2));
   GPTOSS_RETURN_IF_ERROR(ops.Linear(x, w, TensorView(), o));  // warm-up (plan selection)
   GPTOSS_RETURN_IF_ERROR(ops.Synchronize());
   const double start = Seconds();
