@@ -280,7 +280,7 @@ def main():
     ap.add_argument("--n-effort", type=int, default=10)
     ap.add_argument("--speed", action="store_true", help="also measure decode tokens/s")
     ap.add_argument("--out", default=os.path.join(HERE, "eval_results.json"))
-    ap.add_argument("--hf-cache", default=os.path.join(HERE, "work", "hf_outputs.json"),
+    ap.add_argument("--hf-cache", default=os.path.join(HERE, "scratch", "hf_outputs.json"),
                     help="HF generations are saved here; --reuse-hf reads them back")
     ap.add_argument("--reuse-hf", action="store_true")
     args = ap.parse_args()

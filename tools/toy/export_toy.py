@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the trained toy (train_toy.py's compact.pt) as a gpt-oss checkpoint in the HF layout.
 
-    tools/.venv/bin/python tools/toy/export_toy.py [--compact tools/toy/work/compact.pt]
+    tools/.venv/bin/python tools/toy/export_toy.py [--compact tools/toy/scratch/compact.pt]
         [--out tools/toy/gptoss-toy]
 
 Output: config.json + two safetensors shards + model.safetensors.index.json, with the tensor names, shapes and dtypes of the released
@@ -131,7 +131,7 @@ def verify(model, vocab, out_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--compact", default=os.path.join(HERE, "work", "compact.pt"))
+    ap.add_argument("--compact", default=os.path.join(HERE, "scratch", "compact.pt"))
     ap.add_argument("--out", default=os.path.join(HERE, "gptoss-toy"))
     args = ap.parse_args()
     export(args.compact, args.out)

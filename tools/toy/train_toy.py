@@ -19,7 +19,7 @@ values while the rest is fine-tuned, with every dense weight rounded to bf16 in 
 (straight-through), so that the exported bf16 + MXFP4 checkpoint is what was trained.
 
 Usage: tools/.venv/bin/python tools/toy/train_toy.py [--steps N] [--threads 1] [--out DIR]
-Writes DIR/compact.pt (weights + vocabulary) and appends progress to /tmp/toy_progress.txt.
+Writes DIR/compact.pt (weights + vocabulary) and appends progress to tools/toy/scratch/progress.txt.
 """
 import argparse
 import json
@@ -43,12 +43,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import toy_data as D  # noqa: E402
 import toy_model as M  # noqa: E402
 
-PROGRESS = "/tmp/toy_progress.txt"
+SCRATCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scratch")  # git-ignored
+PROGRESS = os.path.join(SCRATCH, "progress.txt")
 
 
 def log(msg):
     line = time.strftime("%H:%M:%S ") + msg
     print(line, flush=True)
+    os.makedirs(SCRATCH, exist_ok=True)
     with open(PROGRESS, "a") as f:
         f.write(line + "\n")
 
@@ -125,8 +127,7 @@ def main():
                     help="continue from a compact.pt (its vocabulary and weights)")
     ap.add_argument("--focus", type=float, default=0.0,
                     help="extra probability of drawing arithmetic / tool-call examples")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "work"))
+    ap.add_argument("--out", default=SCRATCH)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
