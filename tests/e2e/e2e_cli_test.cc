@@ -42,13 +42,9 @@ TEST(CliTest, ServeThenChatWithPipedStdinThenSigterm) {
                                "--port-file", port_file, "--kv-cache-mb", "64"},
                               dir + "/serve.log");
   ASSERT_TRUE(serve.ok()) << serve.status();
-  int port = 0;
-  for (int i = 0; i < 600 && port == 0; ++i) {
-    std::ifstream in(port_file);
-    if (!(in >> port)) port = 0;
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_GT(port, 0) << (*serve)->Log();
+  absl::StatusOr<std::pair<int, int>> ports = WaitForPorts(port_file, **serve);
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  const int port = ports->first;
 
   auto [code, out] = Shell(absl::StrCat("printf 'Hello there\\nAnd one more\\n' | ", GPTOSS_CLI_BIN,
                                         " chat --server 127.0.0.1:", port,
@@ -86,13 +82,9 @@ TEST(CliTest, ServeWithoutAModelServesTheTrainedToyModel) {
   auto serve = Process::Start({GPTOSS_CLI_BIN, "serve", "--port", "0", "--port-file", port_file},
                               dir + "/serve.log");
   ASSERT_TRUE(serve.ok()) << serve.status();
-  int port = 0;
-  for (int i = 0; i < 600 && port == 0; ++i) {
-    std::ifstream in(port_file);
-    if (!(in >> port)) port = 0;
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_GT(port, 0) << (*serve)->Log();
+  absl::StatusOr<std::pair<int, int>> ports = WaitForPorts(port_file, **serve);
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  const int port = ports->first;
   auto ask = [&](const std::string& question, const std::string& log) {
     return Shell(absl::StrCat("echo '", question, "' | ", GPTOSS_CLI_BIN,
                               " chat --server 127.0.0.1:", port,

@@ -42,6 +42,13 @@ v1::RegisterRequest PlausibleRegistration() {
   return r;
 }
 
+// A coordinator alone: the public calls that need no worker (tokenizer, validation).
+ClusterOptions NoWorkers() {
+  ClusterOptions o;
+  o.start_workers = false;
+  return o;
+}
+
 int ThreadsOf(pid_t pid) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
@@ -77,7 +84,7 @@ TEST(HardeningTest, InternalPlaneIsSeparateAndNeedsTheSecret) {
   }
   auto internal = v1::Coordinator::NewStub(CreatePlaintextChannel(c.internal_address()));
   // No secret, or a wrong one: UNAUTHENTICATED for every rpc, and nothing else is said.
-  for (const std::string secret : {std::string(), std::string("wrong-secret-0123456789abcdef")}) {
+  for (const std::string& secret : {std::string(), std::string("wrong-secret-0123456789abcdef")}) {
     grpc::ClientContext a, b, d;
     v1::RegisterResponse reg;
     grpc::Status st = internal->Register(WithSecret(&a, secret), PlausibleRegistration(), &reg);
@@ -212,7 +219,7 @@ TEST(HardeningTest, ShortStoreWaitsLeaveNoThreads) {
 }
 
 TEST(HardeningTest, DetokenizeAmplificationIsRefused) {
-  auto cluster = Cluster::Start("detokenize_bound", {.start_workers = false});
+  auto cluster = Cluster::Start("detokenize_bound", NoWorkers());
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   Cluster& c = **cluster;
   // The finding: 1.3M copies of a 128-byte token (3.9 MB) came back as 166 MB.
@@ -240,7 +247,7 @@ TEST(HardeningTest, DetokenizeAmplificationIsRefused) {
 }
 
 TEST(HardeningTest, InvalidUtf8IsAnInvalidArgumentNamingTheField) {
-  auto cluster = Cluster::Start("invalid_utf8", {.start_workers = false});
+  auto cluster = Cluster::Start("invalid_utf8", NoWorkers());
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   Cluster& c = **cluster;
   v1::TokenizeRequest tok;
@@ -321,13 +328,9 @@ TEST(HardeningTest, ServeRestartsAWorkerThatDiesWhileIdle) {
                                "--port-file", dir + "/port", "--kv-cache-mb", "64"},
                               dir + "/serve.log");
   ASSERT_TRUE(serve.ok()) << serve.status();
-  int port = 0;
-  for (int i = 0; i < 600 && port == 0; ++i) {
-    std::ifstream in(dir + "/port");
-    if (!(in >> port)) port = 0;
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_GT(port, 0) << (*serve)->Log();
+  absl::StatusOr<std::pair<int, int>> ports = WaitForPorts(dir + "/port", **serve);
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  const int port = ports->first;
   auto channel = CreatePlaintextChannel(absl::StrCat("127.0.0.1:", port));
   ASSERT_TRUE(cli::WaitForServing(channel, "", absl::Seconds(60)).ok()) << (*serve)->Log();
   auto children = [&] {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -80,6 +81,20 @@ std::string Process::Log() const {
   return ss.str();
 }
 
+absl::StatusOr<std::pair<int, int>> WaitForPorts(const std::string& port_file, Process& process,
+                                                 absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    std::ifstream in(port_file);
+    int port = 0, internal = 0;
+    if (in >> port >> internal && port > 0 && internal > 0) return std::make_pair(port, internal);
+    if (!process.running()) return absl::InternalError("the server exited: " + process.Log());
+    if (absl::Now() > deadline)
+      return absl::DeadlineExceededError("no ports in " + port_file + ": " + process.Log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 std::string ScratchDir(const std::string& name) {
   const char* root = std::getenv("GPTOSS_TEST_TMPDIR");
   std::filesystem::path dir =
@@ -135,15 +150,9 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(const std::string& name,
   auto coordinator = Process::Start(args, c->dir_ + "/coordinator.log");
   if (!coordinator.ok()) return coordinator.status();
   c->coordinator_ = std::move(*coordinator);
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (true) {
-    std::ifstream in(port_file);
-    if (in >> c->port_ >> c->internal_port_ && c->port_ > 0 && c->internal_port_ > 0) break;
-    if (!c->coordinator_->running())
-      return absl::InternalError("coordinator exited: " + c->coordinator_->Log());
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("coordinator did not start");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  absl::StatusOr<std::pair<int, int>> ports = WaitForPorts(port_file, *c->coordinator_);
+  if (!ports.ok()) return ports.status();
+  std::tie(c->port_, c->internal_port_) = *ports;
   c->channel_ = CreatePlaintextChannel(c->address());
   c->stub_ = v1::Inference::NewStub(c->channel_);
   if (options.start_workers) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -43,6 +44,11 @@ class Process {
 
 // The cluster secret every test cluster uses (set in the environment of its processes).
 inline constexpr char kTestClusterSecret[] = "e2e-test-cluster-secret-0123456789";
+
+// The ports a server wrote to its --port-file ("<public>\n<internal>\n"), once both are there;
+// an error with the process's log if it exits first or `timeout` passes.
+absl::StatusOr<std::pair<int, int>> WaitForPorts(const std::string& port_file, Process& process,
+                                                 absl::Duration timeout = absl::Seconds(60));
 
 // A scratch directory for this test binary ($GPTOSS_TEST_TMPDIR or gtest's).
 std::string ScratchDir(const std::string& name);
