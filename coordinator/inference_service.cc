@@ -55,10 +55,9 @@ void InferenceService::SetEngine(std::shared_ptr<EngineLoop> engine, const Servi
   limits_ = limits;
 }
 
-CallEnv InferenceService::Env(const grpc::CallbackServerContext& context) const {
-  absl::Status refusal = keys_.Check(context);
+CallEnv InferenceService::Env() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return CallEnv{engine_, tokenizer_, renderer_, limits_, std::move(refusal)};
+  return CallEnv{engine_, tokenizer_, renderer_, limits_, absl::OkStatus()};
 }
 
 namespace {
@@ -111,8 +110,10 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiK
 // (the tokenizing of a large prompt is the costly part; the engine bounds the rest).
 template <typename Call, typename Request>
 grpc::ServerWriteReactor<grpc::ByteBuffer>* StartStream(grpc::CallbackServerContext* context,
-                                                        CallEnv env, std::atomic<int>* large_calls,
+                                                        const ApiKeys& keys, CallEnv env,
+                                                        std::atomic<int>* large_calls,
                                                         const grpc::ByteBuffer* raw) {
+  env.refusal = keys.Check(*context);
   const LargeCallSlot slot(large_calls, raw->Length() > InferenceService::kLargeRequestBytes);
   if (env.refusal.ok() && slot.refused()) env.refusal = LargeCallRefusal();
   if (env.refusal.ok() && context->IsCancelled())
@@ -126,13 +127,13 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* StartStream(grpc::CallbackServerCont
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Generate(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
-  return StartStream<GenerateCall, v1::GenerateRequest>(context, Env(*context), &large_calls_,
+  return StartStream<GenerateCall, v1::GenerateRequest>(context, keys_, Env(), &large_calls_,
                                                         raw);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceService::Chat(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
-  return StartStream<ChatCall, v1::ChatRequest>(context, Env(*context), &large_calls_, raw);
+  return StartStream<ChatCall, v1::ChatRequest>(context, keys_, Env(), &large_calls_, raw);
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
@@ -158,7 +159,7 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerContext* context,
                                                          const grpc::ByteBuffer* request,
                                                          grpc::ByteBuffer* response) {
-  const CallEnv env = Env(*context);
+  const CallEnv env = Env();
   return Unary<v1::GetModelInfoRequest, v1::ModelInfo>(
       context, keys_, &large_calls_, request, response,
       [this, &env](const v1::GetModelInfoRequest&, v1::ModelInfo* out) {

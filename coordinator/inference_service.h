@@ -71,7 +71,7 @@ class InferenceService final : public RawInferenceService {
   static ServingLimits DefaultLimits(const ModelConfig& config);
 
  private:
-  CallEnv Env(const grpc::CallbackServerContext& context) const;
+  CallEnv Env() const;  // the engine and limits of this moment
   absl::Status DoTokenize(const v1::TokenizeRequest& request, v1::TokenizeResponse* response) const;
   absl::Status DoDetokenize(const v1::DetokenizeRequest& request,
                             v1::DetokenizeResponse* response) const;
