@@ -36,6 +36,17 @@ absl::Status CheckMxfp4Shapes(const TensorView& blocks, const TensorView& scales
 
 }  // namespace
 
+absl::Status CheckZeroable(const TensorView& t, Device device) {
+  GPTOSS_CHECK_ARG(t.device == device, "Zero: tensor ", t.ShapeString(), " is in ",
+                   t.device == Device::kCuda ? "CUDA" : "host", " memory, the backend's is ",
+                   device == Device::kCuda ? "CUDA" : "host");
+  GPTOSS_CHECK_ARG(t.rank >= 1 && t.rank <= 4, "Zero: rank ", t.rank, " must be 1..4");
+  for (int i = 0; i < t.rank; ++i)
+    GPTOSS_CHECK_ARG(t.dims[i] >= 0, "Zero: negative dimension in ", t.ShapeString());
+  GPTOSS_CHECK_ARG(t.numel() == 0 || t.data != nullptr, "Zero: null data for ", t.ShapeString());
+  return absl::OkStatus();
+}
+
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,
                                   const TensorView& sinks, const AttentionBatch& batch, int window,
                                   const TensorView& out) {

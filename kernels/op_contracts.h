@@ -12,6 +12,9 @@
 
 namespace gptoss {
 
+// Zero: t lives on `device`, rank 1..4, non-negative dims, non-null unless empty.
+absl::Status CheckZeroable(const TensorView& t, Device device);
+
 // q [T,heads,hd], cache k == v [blocks, bs, kv_heads, hd], sinks [heads], out [T, heads*hd],
 // batch describing num_seqs sequences and T tokens, window >= 0.
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,

@@ -115,6 +115,10 @@ class Ops {
     return absl::UnimplementedError("Ops::CopyToHost not implemented by this backend");
   }
 
+  // t = 0, every byte (any dtype; stream-ordered on CUDA, so it can be captured in a graph).
+  // For buffers the engine accumulates into (MoE results) or pads (token rows of a parallel step).
+  virtual absl::Status Zero(TensorView t) = 0;
+
   // out[t,:] = table[ids[t],:]. ids [T] I32 (each checked < V), table [V,H] BF16, out [T,H].
   // The table may also have the activation dtype: the transformer gathers the rows whose logits
   // are wanted from its [T,H] hidden states with this same op.

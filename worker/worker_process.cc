@@ -28,7 +28,9 @@
 #include "worker/model/safetensors.h"
 #include "worker/model/transformer.h"
 #include "worker/model/weights.h"
+#include "worker/comm/world_communicator.h"
 #include "worker/common/internal_plane.h"
+#include "worker/coordinator_rendezvous.h"
 #include "worker/worker_service.h"
 
 namespace gptoss {
@@ -43,6 +45,7 @@ struct WorkerOptions {
   int rank_hint = -1;
   int64_t kv_cache_mb = 0;  // 0: the device's default (kDefaultKvMb*)
   int register_timeout_s = 600;
+  int collective_timeout_s = 30;
   InternalPlaneFiles plane;
 };
 
@@ -56,6 +59,7 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
                    cli::Flags::Parse(argc, argv,
                                      {"coordinator", "model", "device", "listen", "advertise",
                                       "rank-hint", "kv-cache-mb", "register-timeout-s",
+                                      "collective-timeout-s",
                                       "cluster-secret-file", "internal-tls-cert",
                                       "internal-tls-key", "internal-tls-ca"}));
   WorkerOptions o;
@@ -80,6 +84,12 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
     return absl::InvalidArgumentError(
         absl::StrCat("--register-timeout-s: ", timeout, " not in [1, 86400]"));
   o.register_timeout_s = static_cast<int>(timeout);
+  GPTOSS_ASSIGN_OR_RETURN(int64_t collective,
+                          flags.GetInt("collective-timeout-s", o.collective_timeout_s));
+  if (collective < 1 || collective > 3600)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--collective-timeout-s: ", collective, " not in [1, 3600]"));
+  o.collective_timeout_s = static_cast<int>(collective);
   o.plane.secret_file = flags.GetOr("cluster-secret-file", "");
   o.plane.tls_cert = flags.GetOr("internal-tls-cert", "");
   o.plane.tls_key = flags.GetOr("internal-tls-key", "");
@@ -127,6 +137,8 @@ absl::StatusOr<v1::RegisterResponse> Register(const WorkerOptions& options,
 // Everything the rank executes with, kept alive for the process.
 struct Shard {
   std::unique_ptr<Ops> ops;
+  std::unique_ptr<CoordinatorRendezvous> rendezvous;
+  std::unique_ptr<Communicator> comm;  // this rank's link to the others of its world
   std::unique_ptr<Checkpoint> checkpoint;
   ModelWeights host_weights;                   // views into the mmapped checkpoint
   std::optional<OwnedWeights> device_weights;  // uploaded copies (GPU backends)
@@ -139,16 +151,10 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
                                                         const ParallelLayout& layout,
                                                         const KvPoolSpec& spec, Shard& shard,
                                                         uint64_t* weight_bytes) {
-  if (layout.world_size > 1)
-    return absl::UnimplementedError(
-        "multi-rank serving (world size > 1) is not supported yet: the transformer runs one rank");
   GPTOSS_ASSIGN_OR_RETURN(shard.checkpoint, Checkpoint::Open(options.model_dir));
   GPTOSS_ASSIGN_OR_RETURN(shard.host_weights, LoadWeights(*shard.checkpoint, config, layout));
-  *weight_bytes = 0;
-  for (const std::string& name : shard.checkpoint->names()) {
-    if (absl::StatusOr<TensorView> t = shard.checkpoint->Get(name); t.ok())
-      *weight_bytes += t->bytes();
-  }
+  // What this rank reads of the (mmapped) checkpoint: its shard and the replicated tensors.
+  *weight_bytes = ShardBytes(shard.host_weights);
   const ModelWeights* weights = &shard.host_weights;
   if (shard.ops->device() != Device::kCpu) {  // CpuOps reads the mmapped views directly
     GPTOSS_ASSIGN_OR_RETURN(OwnedWeights uploaded, UploadWeights(shard.host_weights, *shard.ops));
@@ -156,8 +162,8 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
     shard.device_weights = std::move(uploaded);
     weights = &shard.device_weights->weights;
   }
-  GPTOSS_ASSIGN_OR_RETURN(shard.transformer,
-                   Transformer::Create(config, *weights, layout, shard.ops.get()));
+  GPTOSS_ASSIGN_OR_RETURN(shard.transformer, Transformer::Create(config, *weights, layout,
+                                                                 shard.ops.get(), shard.comm.get()));
   GPTOSS_ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
   return StepExecutor::Create(config, layout, shard.ops.get(), shard.transformer.get(),
                               shard.pool.get());
@@ -240,6 +246,9 @@ int RunWorkerMain(int argc, char** argv) {
       options.kv_cache_mb > 0 ? options.kv_cache_mb : (cuda ? kDefaultKvMbGpu : kDefaultKvMbCpu);
   request.set_kv_cache_bytes(static_cast<uint64_t>(kv_mb) << 20);
   request.set_model_fingerprint(Sha256Hex(*config_text));
+  absl::StatusOr<std::string> world_id = NewWorldId(*shard.ops);
+  if (!world_id.ok()) return Fail(world_id.status());
+  request.set_nccl_unique_id_candidate(*world_id);
   absl::StatusOr<v1::RegisterResponse> registered = Register(options, *plane, request, stop);
   if (!registered.ok()) {
     if (stop) return finish(0);
@@ -260,8 +269,32 @@ int RunWorkerMain(int argc, char** argv) {
   spec.num_sliding_blocks = static_cast<int>(registered->kv_cache().num_sliding_blocks());
   uint64_t weight_bytes = 0;
   absl::StatusOr<std::unique_ptr<StepExecutor>> executor =
-      layout.ok() ? LoadShard(options, *config, *layout, spec, shard, &weight_bytes)
-                  : absl::StatusOr<std::unique_ptr<StepExecutor>>(layout.status());
+      absl::FailedPreconditionError("not loaded");
+  if (!layout.ok()) {
+    executor = layout.status();
+  } else {
+    // The world's communicator first: every rank joins it at once, then loads its shard.
+    WorldSpec world;
+    world.rank = rank;
+    world.world_size = layout->world_size;
+    world.nccl_unique_id = registered->nccl_unique_id();
+    shard.rendezvous = std::make_unique<CoordinatorRendezvous>(*plane, options.coordinator,
+                                                               registered->store_prefix());
+    world.rendezvous = shard.rendezvous.get();
+    // Gloo resolves a bare host name or address ("[::1]" is the gRPC spelling of ::1).
+    world.gloo.hostname = host.size() > 2 && host.front() == '[' && host.back() == ']'
+                              ? host.substr(1, host.size() - 2)
+                              : host;
+    world.gloo.timeout = std::chrono::seconds(options.collective_timeout_s);
+    absl::StatusOr<std::unique_ptr<Communicator>> comm =
+        CreateWorldCommunicator(*shard.ops, world);
+    if (!comm.ok()) {
+      executor = comm.status();
+    } else {
+      shard.comm = std::move(*comm);
+      executor = LoadShard(options, *config, *layout, spec, shard, &weight_bytes);
+    }
+  }
   if (!executor.ok()) {
     service.SetFailed(std::string(executor.status().message()));
     Fail(executor.status());

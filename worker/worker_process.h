@@ -1,6 +1,7 @@
 // The gptoss-worker process (also `gptoss worker`, which `gptoss serve` starts):
 //   gptoss-worker --coordinator HOST:PORT --model DIR [--device auto|cpu|cuda] [--listen HOST:PORT]
 //                 [--advertise HOST] [--rank-hint N] [--kv-cache-mb MB] [--register-timeout-s S]
+//                 [--collective-timeout-s S]
 // --device auto (default) takes the GPU when this build has CUDA and a usable sm_90 device, else
 // the CPU (kernels/ops_factory.h). --kv-cache-mb is what this rank offers the KV cache (default
 // 512 on the CPU, 8192 on a GPU); the coordinator sizes both pools from the smallest offer.
@@ -8,6 +9,10 @@
 // register with the coordinator (retrying while it is unreachable, so workers may start before
 // or after it), load this rank's weight shard, allocate the KV pools the coordinator sized, report
 // ready, execute steps until the coordinator closes the step stream (or SIGTERM/SIGINT), exit 0.
+// At world size > 1 the rank joins its world's communicator before loading (Gloo over TCP on the
+// --advertise/--listen host for CPU ranks, meeting through the coordinator's store; NCCL for
+// GPU ranks); a collective that waits longer than --collective-timeout-s (default 30) for a
+// peer that died or hangs fails the step, and the world must re-form.
 // A failure prints one line naming the problem and exits 1; a load failure is also reported to
 // the coordinator through GetShardInfo ("failed: ...").
 #pragma once

@@ -1,6 +1,7 @@
 // CpuOps: memory, argument checks and the dense elementwise/linear ops. Attention lives in
 // cpu_attention.cc, the MoE ops in cpu_moe.cc, sampling in cpu_sample.cc.
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_contracts.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -86,6 +87,12 @@ absl::Status CpuOps::CopyFromHost(void* device_dst, const void* host_src, size_t
 
 absl::Status CpuOps::CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
   return CopyFromHost(host_dst, device_src, bytes);
+}
+
+absl::Status CpuOps::Zero(TensorView t) {
+  GPTOSS_RETURN_IF_ERROR(CheckZeroable(t, Device::kCpu));
+  if (t.bytes() > 0) std::memset(t.data, 0, t.bytes());
+  return absl::OkStatus();
 }
 
 absl::Status CpuOps::Embedding(const TensorView& ids, const TensorView& table, TensorView out) {

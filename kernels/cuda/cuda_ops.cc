@@ -147,6 +147,12 @@ absl::Status CudaOps::CopyToHost(void* host_dst, const void* device_src, size_t 
   return TakeDeviceErrors();
 }
 
+absl::Status CudaOps::Zero(TensorView t) {
+  GPTOSS_RETURN_IF_ERROR(CheckZeroable(t, Device::kCuda));
+  if (t.bytes() > 0) GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t.data, 0, t.bytes(), ctx_.stream));
+  return absl::OkStatus();
+}
+
 absl::Status CudaOps::Embedding(const TensorView& ids, const TensorView& table, TensorView out) {
   GPTOSS_RETURN_IF_ERROR(Check(ids, "Embedding ids", DType::kI32, 1));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(table, "Embedding table", 2));

@@ -50,6 +50,22 @@ class CpuOpsTest : public ::testing::Test {
   CpuOps ops_;
 };
 
+TEST_F(CpuOpsTest, ZeroClearsEveryByteOfTheViewOnly) {
+  HostTensor t = F32({3, 4}, std::vector<float>(12, 7.0f));
+  TensorView rows = t.view();
+  rows.data = t.as<float>() + 4;  // rows 1..2
+  rows.dims[0] = 2;
+  ASSERT_TRUE(ops_.Zero(rows).ok());
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(t.as<float>()[i], i < 4 ? 7.0f : 0.0f) << i;
+  TensorView empty(nullptr, DType::kF32, {0, 4}, Device::kCpu);
+  EXPECT_TRUE(ops_.Zero(empty).ok());
+  TensorView cuda = t.view();
+  cuda.device = Device::kCuda;
+  EXPECT_TRUE(absl::IsInvalidArgument(ops_.Zero(cuda)));
+  TensorView null(nullptr, DType::kF32, {2}, Device::kCpu);
+  EXPECT_TRUE(absl::IsInvalidArgument(ops_.Zero(null)));
+}
+
 TEST_F(CpuOpsTest, EmbeddingRejectsIdOutsideVocab) {
   HostTensor table = Bf16({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
   HostTensor out = F32({2, 2});

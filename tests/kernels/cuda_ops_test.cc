@@ -30,6 +30,21 @@ using testing::ToHost;
 using testing::ToHostI32;
 using ::testing::HasSubstr;
 
+TEST_F(CudaOpsTest, ZeroClearsTheViewOnly) {
+  auto t = DevicePoisoned(gpu(), DType::kF32, {3, 5});
+  TensorView rows = t.view;
+  rows.data = static_cast<float*>(t.view.data) + 5;
+  rows.dims[0] = 2;
+  ASSERT_TRUE(gpu().Zero(rows).ok());
+  const std::vector<float> got = ToHost(gpu(), t.view);
+  for (int i = 0; i < 15; ++i) {
+    if (i < 5) EXPECT_TRUE(std::isnan(got[i])) << i << ": the row before the view is untouched";
+    else EXPECT_EQ(got[i], 0.0f) << i;
+  }
+  HostTensor host(DType::kF32, {2});
+  EXPECT_TRUE(absl::IsInvalidArgument(gpu().Zero(host.view())));
+}
+
 TEST_F(CudaOpsTest, EmbeddingMatchesCpuAndRejectsBadIds) {
   for (int64_t hidden : {72, 2880}) {
     const int64_t vocab = 1000, n = 37;

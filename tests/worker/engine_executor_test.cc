@@ -305,7 +305,15 @@ TEST_F(EngineExecutorTest, OtherRanksRunTheForwardButDoNotSample) {
   EXPECT_EQ(r->rank, 1);
   EXPECT_THAT(r->results, IsEmpty());
   EXPECT_EQ(fake_.calls, 1);
-  EXPECT_THAT(fake_.logit_rows, IsEmpty());
+  // The logits are computed on every rank (the vocab-parallel lm_head is a collective).
+  EXPECT_THAT(fake_.logit_rows, ElementsAre(1));
+  // And every rank refuses a plan that breaks a sequence's history, like rank 0 would, before
+  // the forward pass (a rank going on alone would wait for its peers in the first collective).
+  StepPlan skip;
+  skip.step_id = 2;
+  skip.sequences.push_back(Seq(1, {5}, 5, 6, {0}, {0}));
+  EXPECT_EQ(executor_->Execute(skip).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(fake_.calls, 1);
   // Rank 1 stores half the kv heads.
   EXPECT_EQ(pool_->cache().layers[0].k.ShapeString(), "[6,4,1,4]");
 }

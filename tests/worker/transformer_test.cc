@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "worker/comm/local_communicator.h"
 #include "tests/worker/model_io_test_util.h"
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/safetensors.h"
@@ -147,8 +148,13 @@ TEST_F(TransformerTest, BadInputIsAnErrorNamingTheProblem) {
   EXPECT_EQ(runner->length(0), 0);  // failed steps change nothing
   EXPECT_TRUE(runner->Step({{0, Tokens(20, 5), false}}).ok());
 
-  EXPECT_TRUE(
-      absl::IsUnimplemented(Transformer::Create(config_, weights_, Layout(2), &ops_).status()));
+  // More than one rank needs a communicator of that world.
+  const absl::Status no_comm = Transformer::Create(config_, weights_, Layout(2), &ops_).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(no_comm));
+  EXPECT_THAT(no_comm.message(), HasSubstr("needs a communicator"));
+  LocalCommunicator one_rank;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      Transformer::Create(config_, weights_, Layout(2), &ops_, &one_rank).status()));
   ModelWeights missing_layer = weights_;
   missing_layer.layers.pop_back();
   EXPECT_TRUE(absl::IsInvalidArgument(

@@ -4,17 +4,20 @@
 //                [--device auto|cpu|cuda] [--kv-cache-mb MB] [--max-num-seqs 64]
 //                [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30]
 //                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]
-//                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300] [--log-steps]
+//                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300]
+//                [--collective-timeout-s 30] [--log-steps]
 //     Without --model it serves the embedded toy model (tools/toy/gptoss-toy: a trained
 //     gpt-oss of the real architecture and vocabulary, or its installed copy under
 //     <prefix>/share/gptoss/gptoss-toy), so a fresh build shows real harmony answers.
 //     Runs the coordinator in this process and starts --workers worker processes (this binary's
 //     `worker` command) that register with it on a loopback internal port, authenticated by a
 //     fresh random cluster secret (handed to them in their environment, never on a command
-//     line). A worker that exits is started again (the world re-forms; requests in flight end
-//     UNAVAILABLE); more than 5 restarts within a minute stop the server with exit code 1.
-//     SIGINT/SIGTERM drain and stop everything. --workers > 1 is refused until multi-rank
-//     serving (the communicator) lands.
+//     line). --workers N > 1 shards the model over N ranks (tensor-parallel attention,
+//     expert-parallel MoE; Gloo between CPU ranks, NCCL between GPUs). A worker that exits is
+//     started again and the whole world re-forms (requests in flight end UNAVAILABLE; the other
+//     ranks leave their world and exit cleanly, and are started again too); more than 5 crashes
+//     (a signal or a non-zero exit) within a minute stop the server with exit code 1.
+//     SIGINT/SIGTERM drain and stop everything.
 //
 //   gptoss chat [--server 127.0.0.1:50051] [--system TEXT] [--developer TEXT]
 //               [--reasoning low|medium|high] [--max-tokens 512] [--temperature T] [--top-p P]
@@ -130,7 +133,7 @@ int RunServe(int argc, char** argv) {
                    {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
                     "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer",
                     "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "worker-timeout-s",
-                    "step-timeout-s"},
+                    "step-timeout-s", "collective-timeout-s"},
                    {"log-steps"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
   CoordinatorOptions o;
@@ -154,17 +157,13 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<int> grace = IntIn(*flags, "drain-grace-s", 30, 0, 86400);
   absl::StatusOr<int> worker_timeout = IntIn(*flags, "worker-timeout-s", 5, 1, 3600);
   absl::StatusOr<int> step_timeout = IntIn(*flags, "step-timeout-s", 300, 1, 86400);
+  absl::StatusOr<int> collective_timeout = IntIn(*flags, "collective-timeout-s", 30, 1, 3600);
   for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace,
-                                       &worker_timeout, &step_timeout})
+                                       &worker_timeout, &step_timeout, &collective_timeout})
     if (!v->ok()) return Fail("serve", 2, v->status().message());
   o.worker_timeout = absl::Seconds(*worker_timeout);
   o.step_timeout = absl::Seconds(*step_timeout);
   const std::string device = flags->GetOr("device", "auto");
-  if (*workers > 1)
-    return Fail("serve", 2,
-                absl::StrCat("--workers ", *workers,
-                             ": multi-rank serving is not supported yet "
-                             "(it needs the communicator); use --workers 1"));
   o.port = *port;
   o.world_size = *workers;
   o.max_num_seqs = *seqs;
@@ -188,7 +187,8 @@ int RunServe(int argc, char** argv) {
   auto spawn = [&](int i) {
     return SpawnWorker({"gptoss", "worker", "--coordinator", internal, "--model", o.model_dir,
                         "--device", device, "--listen", "127.0.0.1:0", "--rank-hint",
-                        absl::StrCat(i), "--kv-cache-mb",
+                        absl::StrCat(i), "--collective-timeout-s", absl::StrCat(*collective_timeout),
+                        "--kv-cache-mb",
                         absl::StrCat(*kv_mb)});  // 0 = the worker's default for its device
   };
   std::vector<pid_t> pids;
@@ -221,7 +221,9 @@ int RunServe(int argc, char** argv) {
         const auto now = std::chrono::steady_clock::now();
         while (!restarts.empty() && now - restarts.front() > std::chrono::minutes(1))
           restarts.pop_front();
-        if (static_cast<int>(restarts.size()) >= kMaxRestartsPerMinute) {
+        // A clean exit is a rank leaving a world that ended (a peer failed): not a crash.
+        const bool crashed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (crashed && static_cast<int>(restarts.size()) >= kMaxRestartsPerMinute) {
           std::fprintf(stderr, "gptoss serve: worker %zu %s; %d restarts within a minute, giving up\n",
                        i, DescribeExit(status).c_str(), kMaxRestartsPerMinute);
           exit_code = 1;
@@ -229,7 +231,7 @@ int RunServe(int argc, char** argv) {
         }
         std::fprintf(stderr, "gptoss serve: worker %zu %s; starting it again\n", i,
                      DescribeExit(status).c_str());
-        restarts.push_back(now);
+        if (crashed) restarts.push_back(now);
         absl::StatusOr<pid_t> again = spawn(static_cast<int>(i));
         if (!again.ok()) {
           std::fprintf(stderr, "gptoss serve: %s\n", std::string(again.status().message()).c_str());

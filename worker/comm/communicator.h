@@ -6,7 +6,7 @@
 //  - before the next attention: AllGather (every rank sees every token again);
 //  - AllReduceSum for anything replicated (e.g. logits when the vocab is sharded).
 // Implementations: NcclCommunicator (CUDA, nccl_communicator.h), LocalCommunicator (one host
-// rank, local_communicator.h); a Gloo CPU communicator plugs in behind the same interface.
+// rank, local_communicator.h) and GlooCommunicator (host ranks over TCP, gloo_communicator.h).
 //
 // Contract:
 //  - Tensors are contiguous and live on device() (CUDA memory for NCCL, host memory otherwise).
@@ -25,6 +25,15 @@
 #include "kernels/core/tensor.h"
 
 namespace gptoss {
+
+// Running totals of one rank's collectives since creation (what StepResult and the metrics
+// report): bytes this rank sent to other ranks, calls, and wall time inside the calls (for
+// asynchronous device communicators: time to enqueue, not to complete).
+struct CommStats {
+  uint64_t calls = 0;
+  uint64_t bytes_sent = 0;
+  double seconds = 0.0;
+};
 
 class Communicator {
  public:
@@ -60,6 +69,8 @@ class Communicator {
                                       TensorView dst) = 0;
 
   virtual absl::Status Synchronize() = 0;
+
+  virtual CommStats stats() const { return {}; }
 };
 
 }  // namespace gptoss

@@ -3,15 +3,14 @@
 // code path of the distributed one (dispatch, combine, gathers) without any transport.
 #pragma once
 
-#include "worker/comm/communicator.h"
+#include "worker/comm/host_communicator.h"
 
 namespace gptoss {
 
-class LocalCommunicator final : public Communicator {
+class LocalCommunicator final : public HostCommunicator {
  public:
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
-  Device device() const override { return Device::kCpu; }
 
   absl::Status AllReduceSum(TensorView inout) override;
   absl::Status AllGather(const TensorView& in, TensorView out) override;
@@ -20,11 +19,6 @@ class LocalCommunicator final : public Communicator {
                          TensorView recv, const std::vector<int64_t>& recv_counts) override;
   absl::StatusOr<std::vector<int64_t>> ExchangeCounts(
       const std::vector<int64_t>& send_counts) override;
-  absl::Status GatherRows(const TensorView& src, const std::vector<int32_t>& index,
-                          TensorView dst) override;
-  absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
-                              TensorView dst) override;
-  absl::Status Synchronize() override { return absl::OkStatus(); }
 };
 
 }  // namespace gptoss

@@ -1,4 +1,4 @@
-// SequenceHistories: what the sampling rank (rank 0) remembers about each live sequence
+// SequenceHistories: what every rank remembers about each live sequence
 // between steps — how many positions it has fed (so a plan that skips or repeats positions is
 // rejected instead of silently corrupting the cache) and, for sequences with penalties, the
 // distinct tokens seen with their completion counts (the inputs of Ops::ApplyPenalties).

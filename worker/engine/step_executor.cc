@@ -68,10 +68,10 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   if (plan.sequences.empty()) return result;
 
   GPTOSS_ASSIGN_OR_RETURN(HostStepBatch host, BuildStepBatch(plan, limits_));
-  if (sampler) {
-    GPTOSS_RETURN_IF_ERROR(histories_.Check(plan));
-    histories_.Append(plan);
-  }
+  // Every rank checks the same things, so that all of them refuse a bad plan together: a rank
+  // that went on alone would wait in the step's first collective for peers that never come.
+  GPTOSS_RETURN_IF_ERROR(histories_.Check(plan));
+  histories_.Append(plan);
 
   // One upload for all the metadata.
   Packer pack;
@@ -86,7 +86,8 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   int32_t* base = static_cast<int32_t*>(meta);
   const Device dev = ops_->device();
   const int64_t T = host.num_tokens, S = host.num_seqs;
-  const int64_t R = sampler ? static_cast<int64_t>(host.logit_rows.size()) : 0;
+  // Every rank computes the logits (the vocab-parallel lm_head gathers them); rank 0 samples.
+  const int64_t R = static_cast<int64_t>(host.logit_rows.size());
 
   StepBatch batch;
   batch.token_ids = TensorView(base + o_ids, DType::kI32, {T}, dev);
@@ -110,7 +111,7 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
                    Ensure(logits_, static_cast<size_t>(std::max<int64_t>(R, 1) * vocab) * 4));
   TensorView logits(logits_mem, DType::kF32, {R, vocab}, dev);
   GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, pool_->cache(), logits));
-  if (R > 0) GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
+  if (sampler && R > 0) GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
   GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   result.forward_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

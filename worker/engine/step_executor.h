@@ -3,11 +3,12 @@
 //
 // Execute(plan):
 //  1. forgets plan.free_sequence_ids;
-//  2. checks the plan (BuildStepBatch: ids, positions, block tables, slots; rank 0 also checks
-//     each sequence continues its history) — a bad plan is InvalidArgument before any device
-//     work, and the KV cache is untouched;
+//  2. checks the plan (BuildStepBatch: ids, positions, block tables, slots; each sequence
+//     continues its history) — a bad plan is InvalidArgument before any device work or
+//     communication, on every rank alike, and the KV cache is untouched;
 //  3. uploads the step's metadata in one host→device copy and runs Transformer::Forward, which
-//     appends the new K/V to the paged cache and returns logits of the sampling rows;
+//     appends the new K/V to the paged cache and returns logits of the sampling rows (on every
+//     rank: the ranks of a world run the forward pass together);
 //  4. rank 0 only: applies repetition/presence/frequency penalties (Ops::ApplyPenalties, only if
 //     a row has one), computes top-n logprobs (Ops::TopLogprobs, only if a row asks), samples
 //     (Ops::Sample with the counter-based draw of (seed, sample_index)) and returns one
@@ -42,7 +43,7 @@ class StepExecutor {
 
   absl::StatusOr<StepResult> Execute(const StepPlan& plan);
 
-  // Sequences rank 0 currently remembers (for tests and metrics).
+  // Sequences this rank currently remembers (for tests and metrics).
   size_t num_tracked_sequences() const { return histories_.size(); }
 
  private:

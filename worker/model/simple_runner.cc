@@ -31,10 +31,14 @@ absl::StatusOr<std::unique_ptr<SimpleRunner>> SimpleRunner::Create(const ModelCo
   GPTOSS_CHECK_ARG(options.max_seqs >= 1 && options.max_len >= 1 && options.block_size >= 1,
                    "SimpleRunner: max_seqs, max_len and block_size must be positive");
   auto runner = std::unique_ptr<SimpleRunner>(new SimpleRunner(config, ops, options));
+  const int rank = options.comm ? options.comm->rank() : 0;
+  const int world = options.comm ? options.comm->world_size() : 1;
   GPTOSS_ASSIGN_OR_RETURN(ParallelLayout layout,
-                   ParallelLayout::Create(0, 1, config.num_attention_heads,
-                                          config.num_key_value_heads, config.num_local_experts));
-  GPTOSS_ASSIGN_OR_RETURN(runner->transformer_, Transformer::Create(config, weights, layout, ops));
+                          ParallelLayout::Create(rank, world, config.num_attention_heads,
+                                                 config.num_key_value_heads,
+                                                 config.num_local_experts));
+  GPTOSS_ASSIGN_OR_RETURN(runner->transformer_,
+                          Transformer::Create(config, weights, layout, ops, options.comm));
   runner->blocks_per_seq_ = (options.max_len + options.block_size - 1) / options.block_size;
   const int64_t num_blocks = static_cast<int64_t>(options.max_seqs) * runner->blocks_per_seq_;
   for (int l = 0; l < config.num_hidden_layers; ++l) {
@@ -43,7 +47,7 @@ absl::StatusOr<std::unique_ptr<SimpleRunner>> SimpleRunner::Create(const ModelCo
     for (TensorView* part : parts) {
       *part =
           TensorView(nullptr, ops->activation_dtype(),
-                     {num_blocks, options.block_size, config.num_key_value_heads, config.head_dim},
+                     {num_blocks, options.block_size, layout.local_kv_heads(), config.head_dim},
                      ops->device());
       GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops->Allocate(part->bytes()));
       part->data = memory.get();

@@ -7,7 +7,7 @@
 //  - the sliding layers' block tables mark blocks wholly outside the window of the step's first
 //    new token as -1 (released), exercising the contract that attention never reads them;
 //  - one Step() runs any mix of prefill chunks and decode tokens for several sequences at once.
-// Contract: world size 1. Inputs are validated (ids < vocab, lengths <= max_len, slot numbers)
+// Contract: any world size (Options::comm). Inputs are validated (ids < vocab, lengths <= max_len, slot numbers)
 // with InvalidArgument / ResourceExhausted naming the problem. Not thread-safe.
 #pragma once
 
@@ -29,6 +29,9 @@ class SimpleRunner {
     int max_seqs = 4;
     int max_len = 1024;
     int block_size = 16;
+    // This rank's link to the others (world size > 1: every rank runs the same calls with the
+    // same inputs, holds the weights of its shard, and gets the same logits). Null: world 1.
+    Communicator* comm = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<SimpleRunner>> Create(const ModelConfig& config,

@@ -6,20 +6,23 @@
 //   post_attention_layernorm)
 // then logits = lm_head(norm(x)) for the requested rows.
 //
-// Parallel structure: attention runs over this rank's heads and the MoE over this rank's expert
-// range (ParallelLayout). World size 1 needs no communication; the TP reduce-scatter / all-gather
-// after o_proj and the EP dispatch/combine around the experts belong where marked "TP:"/"EP:" and
-// arrive with the communicator (a later issue), so Create rejects world_size > 1 for now.
+// Parallel structure (ParallelLayout, transformer.h): attention runs over this rank's heads and
+// the MoE over this rank's expert range. World size 1 needs no communication and keeps the
+// direct MoE; at N > 1 the steps marked "TP:" and "EP:" exchange rows with the other ranks.
 #include "worker/model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/core/dtype.h"
 #include "kernels/core/status.h"
 #include "kernels/rope_yarn.h"
+#include "worker/comm/expert_dispatcher.h"
+#include "worker/comm/local_communicator.h"
 
 namespace gptoss {
 namespace {
@@ -41,40 +44,73 @@ struct Scratch {
   }
 };
 
+// Rows [first, first + count) of a row-major tensor, as a view.
+TensorView Rows(const TensorView& t, int64_t first, int64_t count) {
+  TensorView view = t;
+  int64_t row = 1;
+  for (int i = 1; i < t.rank; ++i) row *= t.dims[i];
+  view.data = static_cast<char*>(t.data) + first * row * static_cast<int64_t>(DTypeSize(t.dtype));
+  view.dims[0] = count;
+  return view;
+}
+
 class TransformerImpl final : public Transformer {
  public:
   TransformerImpl(const ModelConfig& config, const ModelWeights& weights,
-                  const ParallelLayout& layout, Ops* ops)
-      : config_(config), weights_(weights), layout_(layout), ops_(ops) {}
+                  const ParallelLayout& layout, Ops* ops, Communicator* comm)
+      : config_(config), weights_(weights), layout_(layout), ops_(ops), comm_(comm) {}
 
   absl::Status Init();
   absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) override;
 
  private:
-  absl::Status Layer(int l, const StepBatch& batch, KvLayerView cache, int64_t n);
+  absl::Status Attention(int l, const StepBatch& batch, KvLayerView cache, int64_t n);
+  // x += MoE(norm(x)) over the step's rows x [T, H], all experts local (world size 1), or over
+  // this rank's n rows with the experts spread over the ranks (MoeParallel).
+  absl::Status Moe(int l, TensorView x);
+  absl::Status MoeParallel(int l, TensorView x, int64_t n);
+  ExpertWeights Experts(int l) const;
+  absl::Status Logits(const StepBatch& batch, int64_t rows, TensorView logits);
 
   const ModelConfig config_;
   const ModelWeights weights_;
   const ParallelLayout layout_;
   Ops* const ops_;
+  Communicator* comm_;
+  LocalCommunicator local_comm_;  // comm_ when the caller gives none (world size 1)
+  std::unique_ptr<ExpertDispatcher> dispatcher_;
+  bool vocab_parallel_ = false;
   DType act_ = DType::kF32;
   int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, hidden_ = 0, top_k_ = 0;
   float scale_ = 1.0f;
   std::shared_ptr<void> inv_freq_;
   RopeTable rope_;
-  // Activations of one step (T = tokens of the step, R = logit rows).
+  // Activations of one step (T = tokens of the step padded to a multiple of the world size,
+  // R = logit rows).
   TensorView x_, h_, q_, k_, v_, attn_, o_, router_logits_, expert_ids_, expert_weights_, moe_rows_;
   Scratch sx_, sh_, sq_, sk_, sv_, sattn_, so_, srl_, sids_, sw_, srows_, sfin_, sfin_norm_;
+  Scratch sslice_, smoe_, sy_, slogits_, sgathered_;
 };
 
 absl::Status TransformerImpl::Init() {
   const ModelConfig& c = config_;
   GPTOSS_CHECK_ARG(ops_ != nullptr, "Transformer: null ops");
-  if (layout_.world_size != 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "Transformer: world size ", layout_.world_size,
-        " needs the TP/EP communicator, which is not wired in yet; run with world size 1"));
+  if (comm_ == nullptr) {
+    GPTOSS_CHECK_ARG(layout_.world_size == 1, "Transformer: world size ", layout_.world_size,
+                     " needs a communicator");
+    comm_ = &local_comm_;
   }
+  GPTOSS_CHECK_ARG(comm_->world_size() == layout_.world_size && comm_->rank() == layout_.rank,
+                   "Transformer: communicator rank ", comm_->rank(), " of ", comm_->world_size(),
+                   " does not match the layout's rank ", layout_.rank, " of ", layout_.world_size);
+  GPTOSS_CHECK_ARG(comm_->device() == ops_->device(),
+                   "Transformer: the communicator and the ops work on different memory");
+  dispatcher_ = std::make_unique<ExpertDispatcher>(comm_, ops_, layout_);
+  const int64_t vocab = c.vocab_size, lm_rows = weights_.lm_head.rank == 2 ? weights_.lm_head.dim(0) : -1;
+  vocab_parallel_ = layout_.world_size > 1 && lm_rows * layout_.world_size == vocab;
+  GPTOSS_CHECK_ARG(lm_rows == vocab || vocab_parallel_, "Transformer: lm_head has ", lm_rows,
+                   " rows; expected the vocabulary (", vocab, ") or its 1/", layout_.world_size,
+                   " slice");
   GPTOSS_CHECK_ARG(static_cast<int>(weights_.layers.size()) == c.num_hidden_layers &&
                        static_cast<int>(c.layer_types.size()) == c.num_hidden_layers,
                    "Transformer: ", weights_.layers.size(), " layer weights and ",
@@ -121,27 +157,54 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
                    config_.vocab_size, "]");
   if (n == 0) return absl::OkStatus();
 
+  // TP: the reduce-scatter gives every rank the same number of rows, so the step is padded to a
+  // multiple of the world size; padding rows are zero and stay zero (no MoE runs on them).
+  const int world = layout_.world_size;
+  const int64_t padded = (n + world - 1) / world * world;
   const int64_t q_width = static_cast<int64_t>(heads_) * head_dim_;
   const int64_t kv_width = static_cast<int64_t>(kv_heads_) * head_dim_;
   const int64_t experts = config_.num_local_experts;
-  GPTOSS_ASSIGN_OR_RETURN(x_, sx_.View(ops_, act_, {n, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(x_, sx_.View(ops_, act_, {padded, hidden_}));
   GPTOSS_ASSIGN_OR_RETURN(h_, sh_.View(ops_, act_, {n, hidden_}));
   GPTOSS_ASSIGN_OR_RETURN(q_, sq_.View(ops_, act_, {n, q_width}));
   GPTOSS_ASSIGN_OR_RETURN(k_, sk_.View(ops_, act_, {n, kv_width}));
   GPTOSS_ASSIGN_OR_RETURN(v_, sv_.View(ops_, act_, {n, kv_width}));
   GPTOSS_ASSIGN_OR_RETURN(attn_, sattn_.View(ops_, act_, {n, q_width}));
-  GPTOSS_ASSIGN_OR_RETURN(o_, so_.View(ops_, act_, {n, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(o_, so_.View(ops_, act_, {padded, hidden_}));
   GPTOSS_ASSIGN_OR_RETURN(router_logits_, srl_.View(ops_, DType::kF32, {n, experts}));
   GPTOSS_ASSIGN_OR_RETURN(expert_ids_, sids_.View(ops_, DType::kI32, {n, top_k_}));
   GPTOSS_ASSIGN_OR_RETURN(expert_weights_, sw_.View(ops_, DType::kF32, {n, top_k_}));
   GPTOSS_ASSIGN_OR_RETURN(moe_rows_, srows_.View(ops_, act_, {n, top_k_, hidden_}));
+  if (padded > n) {
+    GPTOSS_RETURN_IF_ERROR(ops_->Zero(Rows(x_, n, padded - n)));
+    GPTOSS_RETURN_IF_ERROR(ops_->Zero(Rows(o_, n, padded - n)));
+  }
 
-  GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.token_ids, weights_.embed, x_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.token_ids, weights_.embed, Rows(x_, 0, n)));
+  const int64_t slice = padded / world;
+  const int64_t first = layout_.rank * slice;
+  const int64_t owned = std::max<int64_t>(0, std::min(n, first + slice) - first);
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
-    GPTOSS_RETURN_IF_ERROR(Layer(l, batch, cache.layers[l], n));
+    GPTOSS_RETURN_IF_ERROR(Attention(l, batch, cache.layers[l], n));
+    if (world == 1) {
+      GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(Rows(o_, 0, n), Rows(x_, 0, n)));
+      GPTOSS_RETURN_IF_ERROR(Moe(l, Rows(x_, 0, n)));
+      continue;
+    }
+    // TP: sum the ranks' partial o_proj outputs; this rank keeps its slice of the rows.
+    GPTOSS_ASSIGN_OR_RETURN(TensorView o_slice, sslice_.View(ops_, act_, {slice, hidden_}));
+    GPTOSS_RETURN_IF_ERROR(comm_->ReduceScatterSum(o_, o_slice));
+    const TensorView x_slice = Rows(x_, first, slice);
+    GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_slice, x_slice));
+    GPTOSS_RETURN_IF_ERROR(MoeParallel(l, Rows(x_slice, 0, owned), owned));
+    // Every rank needs every row for the next attention (in place: the slice sits in x_).
+    GPTOSS_RETURN_IF_ERROR(comm_->AllGather(x_slice, x_));
   }
   if (rows == 0) return absl::OkStatus();
+  return Logits(batch, rows, logits);
+}
 
+absl::Status TransformerImpl::Logits(const StepBatch& batch, int64_t rows, TensorView logits) {
   // Only the requested rows go through the final norm and lm_head (prefill wants the last row
   // of each sequence, the golden tests every row): gather them with the embedding op.
   GPTOSS_ASSIGN_OR_RETURN(TensorView fin, sfin_.View(ops_, act_, {rows, hidden_}));
@@ -149,15 +212,28 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
   GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.logit_rows, x_, fin));
   GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(fin, weights_.final_norm, config_.rms_norm_eps, fin_norm));
   // lm_head is its own matrix (tie_word_embeddings: false), no bias.
-  return ops_->Linear(fin_norm, weights_.lm_head, TensorView(), logits);
+  if (!vocab_parallel_) return ops_->Linear(fin_norm, weights_.lm_head, TensorView(), logits);
+  // Vocab-parallel: this rank's V/N columns, gathered as [N, R, V/N] blocks, then reordered into
+  // [R, V] (row i of rank r's block is columns [r*V/N, (r+1)*V/N) of logits row i).
+  const int world = layout_.world_size;
+  const int64_t part = weights_.lm_head.dim(0);
+  GPTOSS_ASSIGN_OR_RETURN(TensorView mine, slogits_.View(ops_, DType::kF32, {rows, part}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView all, sgathered_.View(ops_, DType::kF32, {world * rows, part}));
+  GPTOSS_RETURN_IF_ERROR(ops_->Linear(fin_norm, weights_.lm_head, TensorView(), mine));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllGather(mine, all));
+  std::vector<int32_t> order(static_cast<size_t>(world * rows));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int r = 0; r < world; ++r) order[i * world + r] = static_cast<int32_t>(r * rows + i);
+  return comm_->GatherRows(all, order, logits.Reshaped({rows * world, part}));
 }
 
-absl::Status TransformerImpl::Layer(int l, const StepBatch& batch, KvLayerView cache, int64_t n) {
+absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerView cache,
+                                        int64_t n) {
   const LayerWeights& w = weights_.layers[l];
   const bool sliding = config_.layer_types[l] == LayerType::kSlidingAttention;
 
   // --- Attention block (pre-norm). RMSNorm in fp32 with eps from the config (1e-5).
-  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x_, w.input_norm, config_.rms_norm_eps, h_));
+  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(Rows(x_, 0, n), w.input_norm, config_.rms_norm_eps, h_));
   // q, k, v and o all carry biases in gpt-oss (attention_bias: true).
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.q_w, w.q_b, q_));
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.k_w, w.k_b, k_));
@@ -168,27 +244,62 @@ absl::Status TransformerImpl::Layer(int l, const StepBatch& batch, KvLayerView c
   // YaRN RoPE on q and k (rotate_half, cos/sin scaled by attention_scaling); v is not rotated.
   GPTOSS_RETURN_IF_ERROR(ops_->RopeYarn(q3, k3, batch.positions, rope_));
   // The cache stores rotated keys, as HF's DynamicCache does.
-  GPTOSS_RETURN_IF_ERROR(ops_->AppendKv(k3, v3, sliding ? batch.sliding_slots : batch.full_slots, cache));
+  GPTOSS_RETURN_IF_ERROR(
+      ops_->AppendKv(k3, v3, sliding ? batch.sliding_slots : batch.full_slots, cache));
   // layer_types alternate sliding (window = sliding_window) and full attention; the sinks are
   // an extra softmax column per head, scale = 1/sqrt(head_dim).
-  GPTOSS_RETURN_IF_ERROR(ops_->AttentionWithSinks(q3, cache, w.sinks, sliding ? batch.sliding : batch.full,
-                                           sliding ? config_.sliding_window : 0, scale_, attn_));
-  // o_proj; its bias is added once (by TP rank 0). TP: reduce-scatter of o_ goes here.
-  GPTOSS_RETURN_IF_ERROR(ops_->Linear(attn_, w.o_w, layout_.rank == 0 ? w.o_b : TensorView(), o_));
-  GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_, x_));
+  GPTOSS_RETURN_IF_ERROR(ops_->AttentionWithSinks(q3, cache, w.sinks,
+                                                  sliding ? batch.sliding : batch.full,
+                                                  sliding ? config_.sliding_window : 0, scale_,
+                                                  attn_));
+  // o_proj over this rank's heads; its bias is added once (rank 0's weights carry it), so the
+  // TP sum of the ranks' partial outputs is the full projection.
+  return ops_->Linear(attn_, w.o_w, w.o_b, Rows(o_, 0, n));
+}
 
+ExpertWeights TransformerImpl::Experts(int l) const {
+  ExpertWeights experts = weights_.layers[l].experts;
+  experts.swiglu_limit = config_.swiglu_limit;
+  experts.swiglu_alpha = config_.swiglu_alpha;
+  return experts;
+}
+
+absl::Status TransformerImpl::Moe(int l, TensorView x) {
+  const LayerWeights& w = weights_.layers[l];
   // --- MoE block (pre-norm).
-  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x_, w.post_attention_norm, config_.rms_norm_eps, h_));
+  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x, w.post_attention_norm, config_.rms_norm_eps, h_));
   // Router: linear with bias over ALL experts, top-k, then softmax over the k selected only.
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.router_w, w.router_b, router_logits_));
   GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(router_logits_, top_k_, expert_ids_, expert_weights_));
-  // EP: dispatch rows to the ranks owning their experts here; MoeMlp runs the local range only.
-  ExpertWeights experts = w.experts;
-  experts.swiglu_limit = config_.swiglu_limit;
-  experts.swiglu_alpha = config_.swiglu_alpha;
-  GPTOSS_RETURN_IF_ERROR(ops_->MoeMlp(h_, expert_ids_, experts, moe_rows_));
-  // EP: combine returns the rows here. x += sum_j weight_j * expert_j(h).
-  return ops_->MoeCombine(moe_rows_, expert_weights_, x_);
+  GPTOSS_RETURN_IF_ERROR(ops_->MoeMlp(h_, expert_ids_, Experts(l), moe_rows_));
+  // x += sum_j weight_j * expert_j(h).
+  return ops_->MoeCombine(moe_rows_, expert_weights_, x);
+}
+
+absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n) {
+  const LayerWeights& w = weights_.layers[l];
+  const TensorView h = Rows(h_, 0, n), ids = Rows(expert_ids_, 0, n),
+                   weights = Rows(expert_weights_, 0, n);
+  if (n > 0) {  // a rank may own no rows of a short step; it still serves its experts
+    GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x, w.post_attention_norm, config_.rms_norm_eps, h));
+    const TensorView logits = Rows(router_logits_, 0, n);
+    GPTOSS_RETURN_IF_ERROR(ops_->Linear(h, w.router_w, w.router_b, logits));
+    GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(logits, top_k_, ids, weights));
+  }
+  // EP: each row goes to the ranks owning its experts; they run their local experts on it and
+  // send back the weighted sum, which the source rank adds into x.
+  DispatchedRows rows;
+  GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle, dispatcher_->Dispatch(h, ids, weights, &rows));
+  const int64_t received = handle.num_recv();
+  GPTOSS_ASSIGN_OR_RETURN(TensorView y, sy_.View(ops_, act_, {received, hidden_}));
+  if (received > 0) {
+    GPTOSS_ASSIGN_OR_RETURN(TensorView out,
+                            smoe_.View(ops_, act_, {received, top_k_, hidden_}));
+    GPTOSS_RETURN_IF_ERROR(ops_->MoeMlp(rows.x, rows.ids, Experts(l), out));
+    GPTOSS_RETURN_IF_ERROR(ops_->Zero(y));
+    GPTOSS_RETURN_IF_ERROR(ops_->MoeCombine(out, rows.weights, y));
+  }
+  return dispatcher_->Combine(handle, y, x);
 }
 
 }  // namespace
@@ -196,8 +307,8 @@ absl::Status TransformerImpl::Layer(int l, const StepBatch& batch, KvLayerView c
 absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Create(const ModelConfig& config,
                                                                  const ModelWeights& weights,
                                                                  const ParallelLayout& layout,
-                                                                 Ops* ops) {
-  auto transformer = std::make_unique<TransformerImpl>(config, weights, layout, ops);
+                                                                 Ops* ops, Communicator* comm) {
+  auto transformer = std::make_unique<TransformerImpl>(config, weights, layout, ops, comm);
   GPTOSS_RETURN_IF_ERROR(transformer->Init());
   return std::unique_ptr<Transformer>(std::move(transformer));
 }

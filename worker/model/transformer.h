@@ -2,6 +2,15 @@
 // (kernels/ops.h) so it runs on CpuOps and CudaOps alike. It reads top to bottom like
 // openai/gpt-oss torch/model.py; model quirks are commented where they happen.
 //
+// Parallel (world size N > 1, every rank calls Forward with the same batch): attention is
+// tensor-parallel by heads and ends in a reduce-scatter, so rank r owns token rows
+// [r*S, r*S + S), S = ceil(T/N) (the last ranks may own padding rows or none at all); each rank
+// normalizes and routes its rows, dispatches them to the ranks owning their experts and
+// combines the results back (ExpertDispatcher); an all-gather restores every row on every rank
+// before the next layer. lm_head is vocab-parallel when the weights hold a V/N-row slice
+// (AssembleWeights shards it when N divides V) and the logits are gathered, so every rank ends
+// with the same full logits.
+//
 // Contract: Forward() appends the K/V of every new token to the cache (at the physical slots
 // given), attends over the cache, and writes logits [R, V] F32 for the R token rows listed in
 // logit_rows. It never decides anything: which tokens, positions and blocks come from the caller
@@ -13,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/ops.h"
+#include "worker/comm/communicator.h"
 #include "worker/model/config.h"
 #include "worker/model/parallel_layout.h"
 #include "worker/model/weights.h"
@@ -39,10 +49,13 @@ struct StepBatch {
 class Transformer {
  public:
   virtual ~Transformer() = default;
+  // `comm` joins this rank to the others of `layout` (same rank and world size, memory on
+  // ops->device()); it may be null at world size 1. `ops` and `comm` must outlive the model.
   static absl::StatusOr<std::unique_ptr<Transformer>> Create(const ModelConfig& config,
                                                              const ModelWeights& weights,
                                                              const ParallelLayout& layout,
-                                                             Ops* ops);
+                                                             Ops* ops,
+                                                             Communicator* comm = nullptr);
   virtual absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) = 0;
 };
 

@@ -67,6 +67,12 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
   w.embed = views.at(kEmbedName);
   w.final_norm = views.at(kFinalNormName);
   w.lm_head = c.tie_word_embeddings ? w.embed : views.at(kLmHeadName);
+  // Vocab-parallel lm_head when the world divides the vocabulary (201088 = 2^6 * 3142: any
+  // world up to 64 ranks of a power of two); otherwise every rank keeps the whole matrix.
+  if (p.world_size > 1 && c.vocab_size % p.world_size == 0) {
+    const int64_t part = c.vocab_size / p.world_size;
+    w.lm_head = RowSlice(w.lm_head, p.rank * part, part);
+  }
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     auto get = [&](const char* suffix) -> TensorView {
       auto it = views.find(LayerTensorName(l, suffix));
@@ -123,6 +129,25 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
     w.layers.push_back(lw);
   }
   return w;
+}
+
+uint64_t ShardBytes(const ModelWeights& w) {
+  std::set<const void*> seen;
+  uint64_t bytes = 0;
+  auto add = [&](const TensorView& t) {
+    if (t.data != nullptr && seen.insert(t.data).second) bytes += t.bytes();
+  };
+  for (const TensorView& t : {w.embed, w.final_norm, w.lm_head}) add(t);
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView& t : {l.input_norm, l.post_attention_norm, l.q_w, l.q_b, l.k_w, l.k_b,
+                                l.v_w, l.v_b, l.o_w, l.o_b, l.sinks, l.router_w, l.router_b})
+      add(t);
+    const ExpertWeights& e = l.experts;
+    for (const TensorView& t : {e.gate_up_blocks, e.gate_up_scales, e.gate_up_bias,
+                                e.down_blocks, e.down_scales, e.down_bias})
+      add(t);
+  }
+  return bytes;
 }
 
 absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const ModelConfig& c,

@@ -9,7 +9,8 @@
 // o_proj's weight needs the columns of this rank's heads, which are not contiguous in the [H,
 // Hq*D] row-major tensor: for world_size > 1 they are copied once into `owned`. o_b is set only
 // on rank 0 (empty on other ranks) so that the reduce-scatter after o_proj adds it exactly once.
-// Embedding, router, norms and lm_head are replicated. Without attention_bias the bias views are
+// lm_head is a row slice of this rank's V/N vocabulary rows when N divides V (the transformer
+// gathers the logits), else replicated. Embedding, router and norms are replicated. Without attention_bias the bias views are
 // empty; with tie_word_embeddings lm_head is the embedding view.
 #pragma once
 
@@ -56,6 +57,10 @@ struct ModelWeights {
 absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorView>& views,
                                              const ModelConfig& config,
                                              const ParallelLayout& layout);
+
+// Bytes of the distinct tensors `weights` views (a tied lm_head counts once): what this rank
+// reads of the checkpoint, or holds on its device.
+uint64_t ShardBytes(const ModelWeights& weights);
 
 absl::StatusOr<ModelWeights> LoadWeights(const Checkpoint& checkpoint, const ModelConfig& config,
                                          const ParallelLayout& layout);

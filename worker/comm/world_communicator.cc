@@ -1,0 +1,53 @@
+#include "worker/comm/world_communicator.h"
+
+#include "absl/strings/str_cat.h"
+#include "kernels/core/status.h"
+#include "worker/comm/local_communicator.h"
+
+#if defined(GPTOSS_HAVE_CUDA)
+#include "kernels/cuda/cuda_ops.h"
+#include "worker/comm/nccl_communicator.h"
+#endif
+
+namespace gptoss {
+
+absl::StatusOr<std::unique_ptr<Communicator>> CreateWorldCommunicator(Ops& ops,
+                                                                      const WorldSpec& spec) {
+  GPTOSS_CHECK_ARG(spec.world_size >= 1 && spec.rank >= 0 && spec.rank < spec.world_size,
+                   "world: rank ", spec.rank, " out of world size ", spec.world_size);
+  if (ops.device() == Device::kCuda) {
+#if defined(GPTOSS_HAVE_CUDA)
+    auto* cuda = dynamic_cast<cuda::CudaOps*>(&ops);
+    GPTOSS_CHECK_ARG(cuda != nullptr, "world: CUDA memory but not CudaOps");
+    if (spec.world_size == 1) {
+      GPTOSS_ASSIGN_OR_RETURN(auto comm, NcclCommunicator::CreateSingle(cuda->stream()));
+      return std::unique_ptr<Communicator>(std::move(comm));
+    }
+    GPTOSS_CHECK_ARG(!spec.nccl_unique_id.empty(),
+                     "world: the coordinator handed out no NCCL id for a CUDA world of ",
+                     spec.world_size);
+    GPTOSS_ASSIGN_OR_RETURN(auto comm, NcclCommunicator::Create(spec.rank, spec.world_size,
+                                                                spec.nccl_unique_id,
+                                                                cuda->stream()));
+    return std::unique_ptr<Communicator>(std::move(comm));
+#else
+    return absl::UnimplementedError("world: CUDA memory in a build without CUDA");
+#endif
+  }
+  if (spec.world_size == 1) return std::unique_ptr<Communicator>(new LocalCommunicator());
+  GPTOSS_CHECK_ARG(spec.rendezvous != nullptr, "world: host ranks need a rendezvous store");
+  GPTOSS_ASSIGN_OR_RETURN(auto comm, GlooCommunicator::Create(spec.rank, spec.world_size,
+                                                              *spec.rendezvous, spec.gloo));
+  return std::unique_ptr<Communicator>(std::move(comm));
+}
+
+absl::StatusOr<std::string> NewWorldId(const Ops& ops) {
+  if (ops.device() != Device::kCuda) return std::string();
+#if defined(GPTOSS_HAVE_CUDA)
+  return NcclCommunicator::NewUniqueId();
+#else
+  return absl::UnimplementedError("world: CUDA memory in a build without CUDA");
+#endif
+}
+
+}  // namespace gptoss
