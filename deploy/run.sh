@@ -2,12 +2,15 @@
 # Sets up (Debian packages), builds, serves a gpt-oss checkpoint with `gptoss serve`, runs a
 # sample chat against it (the reply streams to stdout), then stops the server.
 #
-#   deploy/run.sh                    # serves the embedded toy model (tools/toy/gptoss-toy) on CPU
+#   deploy/run.sh                    # serves the embedded toy model (tools/toy/gptoss-toy) on CPU,
+#                                    # sharded over 2 worker processes
 #   deploy/run.sh CHECKPOINT_DIR     # serves that directory (config.json + safetensors, HF layout,
 #                                    # e.g. a download of openai/gpt-oss-20b); GPU when available
 #
 # Environment: GPTOSS_BUILD_DIR (default build), GPTOSS_PORT (default 50051),
-# GPTOSS_DEVICE (auto|cpu|cuda, default auto: the GPU if this build has CUDA and one is usable),
+# GPTOSS_DEVICE (auto|cpu|cuda; default cpu for the toy model, else auto: the GPU if this build
+# has CUDA and one is usable), GPTOSS_WORKERS (ranks; default 2 for the toy model, else the
+# number of GPUs nvidia-smi lists, or 1),
 # GPTOSS_PROMPT (the sample question; default: two questions the toy model was trained on),
 # GPTOSS_MAX_TOKENS (default 160).
 set -euo pipefail
@@ -15,7 +18,6 @@ cd "$(dirname "$0")/.."
 bash deploy/setup.sh
 BUILD=${GPTOSS_BUILD_DIR:-build}
 PORT=${GPTOSS_PORT:-50051}
-DEVICE=${GPTOSS_DEVICE:-auto}
 MAX_TOKENS=${GPTOSS_MAX_TOKENS:-160}
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -27,6 +29,14 @@ if [ ! -f "$MODEL/config.json" ]; then
   echo "run: $MODEL has no config.json" >&2
   exit 1
 fi
+if [ -z "${1:-}" ]; then
+  DEVICE=${GPTOSS_DEVICE:-cpu}
+  WORKERS=${GPTOSS_WORKERS:-2}
+else
+  DEVICE=${GPTOSS_DEVICE:-auto}
+  GPUS=$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' || true)
+  WORKERS=${GPTOSS_WORKERS:-$([ "${GPUS:-0}" -gt 0 ] && echo "$GPUS" || echo 1)}
+fi
 if [ -n "${GPTOSS_PROMPT:-}" ]; then
   PROMPTS=("$GPTOSS_PROMPT")
 elif [ -z "${1:-}" ]; then
@@ -37,7 +47,8 @@ else
 fi
 
 LOG="$BUILD/serve.log"
-"$GPTOSS" serve --model "$MODEL" --port "$PORT" --device "$DEVICE" >"$LOG" 2>&1 &
+"$GPTOSS" serve --model "$MODEL" --port "$PORT" --device "$DEVICE" --workers "$WORKERS" \
+  >"$LOG" 2>&1 &
 SERVER=$!
 stop_server() {
   if kill -0 "$SERVER" 2>/dev/null; then
@@ -46,7 +57,7 @@ stop_server() {
   fi
 }
 trap stop_server EXIT
-echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT, log in $LOG"
+echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT with $WORKERS worker(s), log in $LOG"
 
 # Waits for health SERVING (loading a real checkpoint can take minutes), then one chat per
 # question (each a fresh conversation).
