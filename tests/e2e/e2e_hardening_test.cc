@@ -57,16 +57,6 @@ int ThreadsOf(pid_t pid) {
   return -1;
 }
 
-bool WaitForHealth(Cluster& cluster, cli::HealthStatus want, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    absl::StatusOr<cli::HealthStatus> h = cluster.Health();
-    if (h.ok() && *h == want) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 TEST(HardeningTest, InternalPlaneIsSeparateAndNeedsTheSecret) {
   auto cluster = Cluster::Start("internal_plane");
   ASSERT_TRUE(cluster.ok()) << cluster.status();

@@ -248,4 +248,14 @@ v1::GenerateRequest GreedyRequest(const std::string& text, int max_tokens) {
   return r;
 }
 
+bool WaitForHealth(Cluster& cluster, cli::HealthStatus want, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<cli::HealthStatus> h = cluster.Health();
+    if (h.ok() && *h == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 }  // namespace gptoss::e2e

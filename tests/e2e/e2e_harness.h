@@ -119,4 +119,7 @@ ChatRun RunChat(v1::Inference::Stub& stub, const v1::ChatRequest& request,
 // Greedy Generate request for a text prompt.
 v1::GenerateRequest GreedyRequest(const std::string& text, int max_tokens);
 
+// Polls the cluster's overall health until it is `want` (true) or `timeout` passes (false).
+bool WaitForHealth(Cluster& cluster, cli::HealthStatus want, absl::Duration timeout);
+
 }  // namespace gptoss::e2e
