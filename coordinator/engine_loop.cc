@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "kernels/core/status.h"
 
@@ -117,19 +118,28 @@ void EngineLoop::FailAllLocked(const absl::Status& error) {
 }
 
 void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, double step_s,
-                         double worker_s, double coordinator_s) const {
+                         const StepResult* result, double coordinator_s) const {
+  // Per rank: forward (comm) milliseconds and kilobytes sent, "r0=1.2(0.4)/12KB r1=...".
+  std::vector<std::string> ranks;
+  if (result != nullptr)
+    for (size_t r = 0; r < result->ranks.size(); ++r) {
+      const RankStepTime& t = result->ranks[r];
+      ranks.push_back(absl::StrFormat("r%zu=%.1f(%.1f)/%.0fKB", r, t.forward_time_s * 1e3,
+                                      t.comm_time_s * 1e3, t.comm_bytes / 1024.0));
+    }
   std::vector<std::string> ended;
   for (const FinishedSequence& f : step.finished)
     ended.push_back(absl::StrCat(f.id, ":", std::string(FinishReasonName(f.reason))));
   std::fprintf(stderr,
                "engine: step=%llu seqs=%zu prefill=%d decode=%d ended=[%s] preempted=%zu "
                "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.1f "
-               "worker_ms=%.1f coordinator_ms=%.2f\n",
+               "worker_ms=%.1f coordinator_ms=%.2f ranks=[%s]\n",
                static_cast<unsigned long long>(step.plan.step_id), step.plan.sequences.size(),
                step.num_prefill_tokens, step.num_decode_tokens, absl::StrJoin(ended, ",").c_str(),
                step.preempted.size(), s.num_running, s.num_waiting, s.free_full_blocks,
                config_.kv.num_full_blocks, s.free_sliding_blocks, config_.kv.num_sliding_blocks,
-               step_s * 1e3, worker_s * 1e3, coordinator_s * 1e3);
+               step_s * 1e3, result ? result->forward_time_s * 1e3 : 0.0, coordinator_s * 1e3,
+               absl::StrJoin(ranks, " ").c_str());
 }
 
 void EngineLoop::Loop() {
@@ -158,7 +168,7 @@ void EngineLoop::Loop() {
         CollectEndings(step.finished, endings);
         // Steps that run are logged after they ran; a plan that only ends sequences now.
         if (options_.log_steps && step.plan.sequences.empty() && !step.finished.empty())
-          LogStep(step, scheduler_->stats(), 0.0, 0.0, 0.0);
+          LogStep(step, scheduler_->stats(), 0.0, nullptr, 0.0);
       }
     }
     for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
@@ -232,8 +242,7 @@ void EngineLoop::Loop() {
       // coordinator_ms: this iteration minus RunStep (scheduling, bookkeeping, streaming out).
       const double iteration_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - iteration_start).count();
-      LogStep(step, stats, step_s, result.ok() ? result->forward_time_s : 0.0,
-              iteration_s - step_s);
+      LogStep(step, stats, step_s, result.ok() ? &*result : nullptr, iteration_s - step_s);
     }
   }
 }

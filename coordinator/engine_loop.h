@@ -96,10 +96,10 @@ class EngineLoop {
   void CollectEndings(const std::vector<FinishedSequence>& finished, std::vector<Ending>& out);
   // Under mu_: ends every live request with kError (the workers lost their state).
   void FailAllLocked(const absl::Status& error);
-  // step_s: RunStep's wall time; worker_s: rank 0's own forward + sampling time;
+  // step_s: RunStep's wall time; result: every rank's forward and communication figures;
   // coordinator_s: the rest of the engine iteration.
   void LogStep(const ScheduledStep& step, const SchedulerStats& stats, double step_s,
-               double worker_s, double coordinator_s) const;
+               const StepResult* result, double coordinator_s) const;
 
   const SchedulerConfig config_;
   StepRunner* const runner_;

@@ -502,7 +502,10 @@ absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
     }
   }
   if (!step_error.ok()) return step_error;
-  return StepResultFromProto(results[0]);
+  StepResult result = StepResultFromProto(results[0]);
+  for (const v1::StepResult& r : results)
+    result.ranks.push_back({r.forward_time_s(), r.comm_time_s(), r.comm_bytes()});
+  return result;
 }
 
 void WorkerPool::Abandon(uint64_t generation, const std::string& reason) {

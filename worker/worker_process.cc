@@ -166,7 +166,7 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
                                                                  shard.ops.get(), shard.comm.get()));
   GPTOSS_ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
   return StepExecutor::Create(config, layout, shard.ops.get(), shard.transformer.get(),
-                              shard.pool.get());
+                              shard.pool.get(), shard.comm.get());
 }
 
 int Fail(const absl::Status& status) {

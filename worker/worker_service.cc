@@ -35,6 +35,14 @@ class WorkerService::StepReactor final
       Finish(ToGrpcStatus(absl::CancelledError("coordinator went away")));
       return;
     }
+    // UNAVAILABLE is a communicator that broke (a peer died or hung): this world cannot run
+    // another step. Leaving it ends the stream, so the coordinator re-forms the world at once.
+    if (result_.has_error() &&
+        result_.error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
+      service_->SetFailed(result_.error().message());
+      Finish(ToGrpcStatus(absl::UnavailableError("this rank left its broken world")));
+      return;
+    }
     StartRead(&plan_);
   }
 

@@ -62,11 +62,16 @@ TEST(StepPlanProtoTest, ResultRoundTrips) {
   r.step_id = 4;
   r.rank = 0;
   r.forward_time_s = 0.5;
+  r.comm_time_s = 0.125;
+  r.comm_bytes = 123456789012;
   r.results.push_back({5, 77, -0.25f, {{77, -0.25f}, {3, -2.0f}}});
   v1::StepResult proto;
   ToProto(r, &proto);
   StepResult back = StepResultFromProto(proto);
   EXPECT_EQ(back.step_id, 4u);
+  EXPECT_EQ(back.forward_time_s, 0.5);
+  EXPECT_EQ(back.comm_time_s, 0.125);
+  EXPECT_EQ(back.comm_bytes, 123456789012u);
   ASSERT_EQ(back.results.size(), 1u);
   EXPECT_EQ(back.results[0].token_id, 77);
   EXPECT_EQ(back.results[0].top_logprobs, r.results[0].top_logprobs);

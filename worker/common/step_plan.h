@@ -71,11 +71,22 @@ struct SequenceResult {
   std::vector<std::pair<int32_t, float>> top_logprobs;  // (id, logprob), most likely first
 };
 
+// What one rank spent on a step.
+struct RankStepTime {
+  double forward_time_s = 0.0;  // the whole step on the rank (communication included)
+  double comm_time_s = 0.0;     // inside collectives (waiting for peers included)
+  uint64_t comm_bytes = 0;      // sent to other ranks
+};
+
 struct StepResult {
   uint64_t step_id = 0;
   int rank = 0;
   std::vector<SequenceResult> results;  // rank 0: one per sampled sequence, in plan order
   double forward_time_s = 0.0;
+  double comm_time_s = 0.0;
+  uint64_t comm_bytes = 0;
+  // Filled by the coordinator's WorkerPool: every rank's figures, by rank.
+  std::vector<RankStepTime> ranks;
 };
 
 }  // namespace gptoss

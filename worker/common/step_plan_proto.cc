@@ -110,6 +110,8 @@ void ToProto(const StepResult& result, v1::StepResult* out) {
   out->set_step_id(result.step_id);
   out->set_rank(static_cast<uint32_t>(result.rank));
   out->set_forward_time_s(result.forward_time_s);
+  out->set_comm_time_s(result.comm_time_s);
+  out->set_comm_bytes(result.comm_bytes);
   for (const SequenceResult& r : result.results) {
     v1::SequenceResult* p = out->add_results();
     p->set_sequence_id(r.sequence_id);
@@ -128,6 +130,8 @@ StepResult StepResultFromProto(const v1::StepResult& result) {
   out.step_id = result.step_id();
   out.rank = static_cast<int>(result.rank());
   out.forward_time_s = result.forward_time_s();
+  out.comm_time_s = result.comm_time_s();
+  out.comm_bytes = result.comm_bytes();
   out.results.reserve(result.results_size());
   for (const v1::SequenceResult& p : result.results()) {
     SequenceResult r;

@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelCo
                                                                    const ParallelLayout& layout,
                                                                    Ops* ops,
                                                                    Transformer* transformer,
-                                                                   KvCachePool* pool) {
+                                                                   KvCachePool* pool,
+                                                                   const Communicator* comm) {
   GPTOSS_CHECK_ARG(ops != nullptr && transformer != nullptr && pool != nullptr,
                    "StepExecutor needs ops, a transformer and a KV cache pool");
   GPTOSS_CHECK_ARG(static_cast<int>(pool->cache().layers.size()) == config.num_hidden_layers,
@@ -44,7 +45,7 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelCo
   if (limits.has_sliding_layers)
     GPTOSS_CHECK_ARG(config.sliding_window > 0, "sliding layers need sliding_window > 0");
   return std::unique_ptr<StepExecutor>(
-      new StepExecutor(config, layout, ops, transformer, pool, limits));
+      new StepExecutor(config, layout, ops, transformer, pool, comm, limits));
 }
 
 absl::StatusOr<void*> StepExecutor::Ensure(DeviceBuffer& buffer, size_t bytes) {
@@ -110,7 +111,13 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   GPTOSS_ASSIGN_OR_RETURN(void* logits_mem,
                    Ensure(logits_, static_cast<size_t>(std::max<int64_t>(R, 1) * vocab) * 4));
   TensorView logits(logits_mem, DType::kF32, {R, vocab}, dev);
+  const CommStats comm_before = comm_ ? comm_->stats() : CommStats{};
   GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, pool_->cache(), logits));
+  if (comm_) {
+    const CommStats after = comm_->stats();
+    result.comm_time_s = after.seconds - comm_before.seconds;
+    result.comm_bytes = after.bytes_sent - comm_before.bytes_sent;
+  }
   if (sampler && R > 0) GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
   GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   result.forward_time_s =

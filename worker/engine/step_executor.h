@@ -35,11 +35,13 @@ namespace gptoss {
 
 class StepExecutor {
  public:
-  // `ops`, `transformer` and `pool` must outlive the executor.
+  // `ops`, `transformer`, `pool` (and `comm`, whose figures the results report) must outlive
+  // the executor.
   static absl::StatusOr<std::unique_ptr<StepExecutor>> Create(const ModelConfig& config,
                                                               const ParallelLayout& layout,
                                                               Ops* ops, Transformer* transformer,
-                                                              KvCachePool* pool);
+                                                              KvCachePool* pool,
+                                                              const Communicator* comm = nullptr);
 
   absl::StatusOr<StepResult> Execute(const StepPlan& plan);
 
@@ -53,12 +55,14 @@ class StepExecutor {
     size_t bytes = 0;
   };
   StepExecutor(const ModelConfig& config, const ParallelLayout& layout, Ops* ops,
-               Transformer* transformer, KvCachePool* pool, const StepLimits& limits)
+               Transformer* transformer, KvCachePool* pool, const Communicator* comm,
+               const StepLimits& limits)
       : config_(config),
         layout_(layout),
         ops_(ops),
         transformer_(transformer),
         pool_(pool),
+        comm_(comm),
         limits_(limits) {}
 
   absl::StatusOr<void*> Ensure(DeviceBuffer& buffer, size_t bytes);
@@ -70,6 +74,7 @@ class StepExecutor {
   Ops* const ops_;
   Transformer* const transformer_;
   KvCachePool* const pool_;
+  const Communicator* const comm_;
   const StepLimits limits_;
   SequenceHistories histories_;
   DeviceBuffer metadata_, logits_, penalties_, samples_, top_;
