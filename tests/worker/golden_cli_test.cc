@@ -123,6 +123,9 @@ TEST_F(GoldenCliTest, BadInputExitsNonZeroWithOneMessage) {
       {"generate --model " + model_ + " --ids 1 --temperature abc", "not a number"},
       {"generate --model " + model_ + " --ids 1 --top-p 0", "--top-p"},
       {"generate --model " + model_ + " --ids 1 --bogus 2", "unknown flag --bogus"},
+      {"generate --model " + model_ + " --ids 1 --world-size 0", "--world-size"},
+      // batch2 has one kv head: it cannot be split over two ranks.
+      {"generate --model " + model_ + " --ids 1 --world-size 2", "must divide"},
   };
   for (const auto& [args, needle] : cases) {
     CliRun r = Gptoss(args, scratch_);
@@ -131,6 +134,45 @@ TEST_F(GoldenCliTest, BadInputExitsNonZeroWithOneMessage) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
     EXPECT_TRUE(r.out.empty()) << args;
   }
+}
+
+// --world-size 2: the model sharded over two local ranks prints transformers' continuation and
+// writes its logits too (swa_yarn: 4 heads, 2 kv heads, 8 experts).
+TEST(GoldenCliWorldTest, TwoLocalRanksMatchTransformers) {
+  auto golden = testing::LoadGoldenCase("swa_yarn");
+  ASSERT_TRUE(golden.ok()) << golden.status();
+  const std::string scratch = testing::ScratchDir("golden_cli_world");
+  const std::string model = scratch + "/model";
+  ASSERT_EQ(Gptoss("make-checkpoint --config " + golden->config_path + " --seed " +
+                       std::to_string(golden->seed) + " --out " + model,
+                   scratch)
+                .exit_code,
+            0);
+  const auto& seq = golden->sequences[0];
+  CliRun gen = Gptoss("generate --world-size 2 --model " + model + " --ids \"" +
+                          absl::StrJoin(seq.prompt, " ") + "\" --max-tokens 16",
+                      scratch);
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  std::vector<int32_t> want;
+  for (int32_t t : seq.tokens) {
+    want.push_back(t);
+    bool eos = false;
+    for (int e : golden->config.eos_token_ids) eos |= e == t;
+    if (eos || want.size() == 16) break;
+  }
+  EXPECT_EQ(gen.out, absl::StrJoin(want, " ") + "\n");
+  const std::string out = scratch + "/logits.safetensors";
+  CliRun logits = Gptoss("logits --world-size 2 --model " + model + " --ids \"" +
+                             absl::StrJoin(seq.full(), " ") + "\" --out " + out,
+                         scratch);
+  ASSERT_EQ(logits.exit_code, 0) << logits.err;
+  auto file = Checkpoint::Open(out);
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto view = (*file)->Get("logits");
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(view->numel(), static_cast<int64_t>(seq.logits.size()));
+  EXPECT_LE(testing::RelativeMaxError(view->as<float>(), seq.logits.data(), seq.logits.size()),
+            testing::kGoldenTolerance);
 }
 
 }  // namespace

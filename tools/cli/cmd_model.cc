@@ -1,15 +1,19 @@
 // `gptoss logits` and `gptoss generate`: run a checkpoint on the CPU reference engine
 // (CpuOps + Transformer through SimpleRunner). Both print exactly one message on failure.
 //
-//   gptoss logits   --model DIR --ids "1 2 3" --out FILE.safetensors
+//   gptoss logits   --model DIR --ids "1 2 3" --out FILE.safetensors [--world-size N]
 //       writes one F32 tensor `logits` [n_ids, vocab]: the logits at every position.
 //   gptoss generate --model DIR --ids "..." [--max-tokens N] [--temperature T] [--top-p P]
-//                   [--top-k K] [--min-p M] [--seed S]
+//                   [--top-k K] [--min-p M] [--seed S] [--world-size N]
 //       prints the generated ids on one line, space separated; generation stops after
 //       max-tokens ids or after an eos id of the config (which is printed).
+// --world-size N runs the model sharded over N local ranks (threads of this process, each
+// loading only its shard, joined by Gloo over loopback): the same ids as world size 1.
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -19,6 +23,9 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "tools/cli/commands.h"
 #include "kernels/core/flags.h"
+#if defined(GPTOSS_HAVE_GLOO)
+#include "worker/comm/gloo_communicator.h"
+#endif
 #include "worker/model/config.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/safetensors_writer.h"
@@ -42,20 +49,63 @@ struct LoadedModel {
   std::unique_ptr<SimpleRunner> runner;
 };
 
-absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& dir, int max_len) {
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& dir, int max_len,
+                                                       Communicator* comm) {
   auto model = std::make_unique<LoadedModel>();
   GPTOSS_ASSIGN_OR_RETURN(model->config, LoadModelConfig(dir + "/config.json"));
   GPTOSS_ASSIGN_OR_RETURN(model->checkpoint, Checkpoint::Open(dir));
   const ModelConfig& c = model->config;
-  GPTOSS_ASSIGN_OR_RETURN(ParallelLayout layout,
-                   ParallelLayout::Create(0, 1, c.num_attention_heads, c.num_key_value_heads,
-                                          c.num_local_experts));
+  GPTOSS_ASSIGN_OR_RETURN(
+      ParallelLayout layout,
+      ParallelLayout::Create(comm ? comm->rank() : 0, comm ? comm->world_size() : 1,
+                             c.num_attention_heads, c.num_key_value_heads, c.num_local_experts));
   GPTOSS_ASSIGN_OR_RETURN(model->weights, LoadWeights(*model->checkpoint, c, layout));
   SimpleRunner::Options options;
   options.max_seqs = 1;
   options.max_len = max_len;
+  options.comm = comm;
   GPTOSS_ASSIGN_OR_RETURN(model->runner, SimpleRunner::Create(c, model->weights, &model->ops, options));
   return model;
+}
+
+// Runs `work` on rank 0 of a world of `world` local ranks (every rank runs it: they compute
+// together and end with the same result) and returns rank 0's result, or the first error.
+template <typename T>
+absl::StatusOr<T> OnRanks(const std::string& dir, int max_len, int world,
+                          const std::function<absl::StatusOr<T>(SimpleRunner&)>& work) {
+  if (world == 1) {
+    GPTOSS_ASSIGN_OR_RETURN(auto model, LoadModel(dir, max_len, nullptr));
+    return work(*model->runner);
+  }
+#if !defined(GPTOSS_HAVE_GLOO)
+  return absl::UnimplementedError("--world-size > 1 needs Gloo, which this build lacks");
+#else
+  InMemoryRendezvous store;
+  std::vector<absl::StatusOr<T>> results(world, absl::UnknownError("rank did not run"));
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < world; ++r) {
+    ranks.emplace_back([&, r] {
+      auto comm = GlooCommunicator::Create(r, world, store, GlooOptions{});
+      if (!comm.ok()) {
+        results[r] = comm.status();
+        return;
+      }
+      auto model = LoadModel(dir, max_len, comm->get());
+      results[r] = model.ok() ? work(*(*model)->runner) : absl::StatusOr<T>(model.status());
+    });
+  }
+  for (std::thread& t : ranks) t.join();
+  for (const auto& result : results)
+    if (!result.ok()) return result.status();
+  return std::move(results[0]);
+#endif
+}
+
+absl::StatusOr<int> WorldSize(const Flags& flags) {
+  GPTOSS_ASSIGN_OR_RETURN(int64_t world, flags.GetInt("world-size", 1));
+  if (world < 1 || world > 64)
+    return absl::InvalidArgumentError(absl::StrCat("--world-size ", world, " not in [1, 64]"));
+  return static_cast<int>(world);
 }
 
 // Parses --ids and checks them against the vocabulary before any work.
@@ -72,7 +122,9 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const Flags& flags, int vocab) {
 }
 
 absl::Status Logits(int argc, char** argv) {
-  GPTOSS_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv, {"model", "ids", "out"}));
+  GPTOSS_ASSIGN_OR_RETURN(Flags flags,
+                          Flags::Parse(argc, argv, {"model", "ids", "out", "world-size"}));
+  GPTOSS_ASSIGN_OR_RETURN(const int world, WorldSize(flags));
   GPTOSS_ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
   GPTOSS_ASSIGN_OR_RETURN(std::string out, flags.Required("out"));
   GPTOSS_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
@@ -80,17 +132,20 @@ absl::Status Logits(int argc, char** argv) {
   if (static_cast<int64_t>(ids.size()) > config.max_position_embeddings)
     return absl::InvalidArgumentError(absl::StrCat(
         ids.size(), " ids exceed max_position_embeddings ", config.max_position_embeddings));
-  GPTOSS_ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(ids.size())));
-  GPTOSS_ASSIGN_OR_RETURN(std::vector<float> logits, model->runner->PromptLogits(ids));
+  GPTOSS_ASSIGN_OR_RETURN(
+      std::vector<float> logits,
+      OnRanks<std::vector<float>>(dir, static_cast<int>(ids.size()), world,
+                                  [&](SimpleRunner& runner) { return runner.PromptLogits(ids); }));
   TensorView view(logits.data(), DType::kF32,
-                  {static_cast<int64_t>(ids.size()), model->config.vocab_size});
+                  {static_cast<int64_t>(ids.size()), config.vocab_size});
   return WriteSafetensors(out, {{"logits", view}});
 }
 
 absl::Status Generate(int argc, char** argv) {
   GPTOSS_ASSIGN_OR_RETURN(Flags flags, Flags::Parse(argc, argv,
                                              {"model", "ids", "max-tokens", "temperature", "top-p",
-                                              "top-k", "min-p", "seed"}));
+                                              "top-k", "min-p", "seed", "world-size"}));
+  GPTOSS_ASSIGN_OR_RETURN(const int world, WorldSize(flags));
   GPTOSS_ASSIGN_OR_RETURN(std::string dir, flags.Required("model"));
   GPTOSS_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir + "/config.json"));
   GPTOSS_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ParseIds(flags, config.vocab_size));
@@ -115,7 +170,6 @@ absl::Status Generate(int argc, char** argv) {
   if (top_k < 0 || top_k > config.vocab_size)
     return absl::InvalidArgumentError(absl::StrCat("--top-k ", top_k, " must be in [0, vocab]"));
 
-  GPTOSS_ASSIGN_OR_RETURN(auto model, LoadModel(dir, static_cast<int>(std::max<int64_t>(total, 1))));
   SimpleRunner::GenerateOptions options;
   options.max_tokens = static_cast<int>(max_tokens);
   options.sampling.temperature = static_cast<float>(temperature);
@@ -123,10 +177,16 @@ absl::Status Generate(int argc, char** argv) {
   options.sampling.top_k = static_cast<int>(top_k);
   options.sampling.min_p = static_cast<float>(min_p);
   options.sampling.seed = static_cast<uint64_t>(seed);
-  options.stop_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
-  GPTOSS_ASSIGN_OR_RETURN(std::vector<SimpleRunner::Generation> out,
-                   model->runner->Generate({ids}, options));
-  std::printf("%s\n", absl::StrJoin(out[0].tokens, " ").c_str());
+  options.stop_ids.assign(config.eos_token_ids.begin(), config.eos_token_ids.end());
+  GPTOSS_ASSIGN_OR_RETURN(
+      std::vector<int32_t> tokens,
+      OnRanks<std::vector<int32_t>>(
+          dir, static_cast<int>(std::max<int64_t>(total, 1)), world,
+          [&](SimpleRunner& runner) -> absl::StatusOr<std::vector<int32_t>> {
+            GPTOSS_ASSIGN_OR_RETURN(auto out, runner.Generate({ids}, options));
+            return out[0].tokens;
+          }));
+  std::printf("%s\n", absl::StrJoin(tokens, " ").c_str());
   return absl::OkStatus();
 }
 
