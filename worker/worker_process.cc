@@ -46,6 +46,7 @@ struct WorkerOptions {
   int64_t kv_cache_mb = 0;  // 0: the device's default (kDefaultKvMb*)
   int register_timeout_s = 600;
   int collective_timeout_s = 30;
+  int64_t dispatch_fixed_max_tokens = DispatchOptions().fixed_max_rows;
   InternalPlaneFiles plane;
 };
 
@@ -59,7 +60,7 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
                    cli::Flags::Parse(argc, argv,
                                      {"coordinator", "model", "device", "listen", "advertise",
                                       "rank-hint", "kv-cache-mb", "register-timeout-s",
-                                      "collective-timeout-s",
+                                      "collective-timeout-s", "dispatch-fixed-max-tokens",
                                       "cluster-secret-file", "internal-tls-cert",
                                       "internal-tls-key", "internal-tls-ca"}));
   WorkerOptions o;
@@ -90,6 +91,12 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
     return absl::InvalidArgumentError(
         absl::StrCat("--collective-timeout-s: ", collective, " not in [1, 3600]"));
   o.collective_timeout_s = static_cast<int>(collective);
+  GPTOSS_ASSIGN_OR_RETURN(o.dispatch_fixed_max_tokens,
+                          flags.GetInt("dispatch-fixed-max-tokens", o.dispatch_fixed_max_tokens));
+  if (o.dispatch_fixed_max_tokens < 0 || o.dispatch_fixed_max_tokens > (1 << 20))
+    return absl::InvalidArgumentError(absl::StrCat("--dispatch-fixed-max-tokens: ",
+                                                   o.dispatch_fixed_max_tokens,
+                                                   " not in [0, 1048576]"));
   o.plane.secret_file = flags.GetOr("cluster-secret-file", "");
   o.plane.tls_cert = flags.GetOr("internal-tls-cert", "");
   o.plane.tls_key = flags.GetOr("internal-tls-key", "");
@@ -162,8 +169,10 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
     shard.device_weights = std::move(uploaded);
     weights = &shard.device_weights->weights;
   }
-  GPTOSS_ASSIGN_OR_RETURN(shard.transformer, Transformer::Create(config, *weights, layout,
-                                                                 shard.ops.get(), shard.comm.get()));
+  GPTOSS_ASSIGN_OR_RETURN(shard.transformer,
+                          Transformer::Create(config, *weights, layout, shard.ops.get(),
+                                              shard.comm.get(),
+                                              DispatchOptions{options.dispatch_fixed_max_tokens}));
   GPTOSS_ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
   return StepExecutor::Create(config, layout, shard.ops.get(), shard.transformer.get(),
                               shard.pool.get(), shard.comm.get());

@@ -153,9 +153,11 @@ absl::Status LaunchApplyPenalties(const LaunchContext& ctx, float* logits, int n
                                   int64_t vocab, const int32_t* tokens, const int32_t* counts,
                                   int64_t width, const std::vector<DevicePenaltyParams>& params);
 
-// rows.cu: dst row i = src row index[i] (row_bytes each); dst row index[i] += src row i.
-absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t row_bytes,
-                              const int32_t* index, int64_t count, void* dst);
+// rows.cu: dst row i (at dst + i * dst_stride bytes) = the first row_bytes of src row index[i]
+// (at src + index[i] * src_stride; a null index is the identity); dst row index[i] += src row i.
+absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t src_stride,
+                              const int32_t* index, int64_t count, int64_t row_bytes, void* dst,
+                              int64_t dst_stride);
 absl::Status LaunchScatterAddRows(const LaunchContext& ctx, const void* src, DType dtype,
                                   const int32_t* index, int64_t count, int64_t width, void* dst);
 

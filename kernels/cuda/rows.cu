@@ -1,5 +1,6 @@
-// Row movement for expert dispatch (worker/comm): u8_gather_rows copies whole rows by index
-// (any dtype; 16-byte vectors when rows and pointers allow), bf16_scatter_add_rows accumulates
+// Row movement for expert dispatch (worker/comm): u8_gather_rows copies rows by index between
+// strided row layouts (any dtype; 16-byte vectors when rows, strides and pointers allow; it
+// packs the dispatch buffers, several tensors side by side in one row), bf16_scatter_add_rows accumulates
 // rows into indexed destination rows in fp32. Indices are validated on the host by the caller.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
@@ -8,12 +9,14 @@
 namespace gptoss::cuda {
 namespace {
 
+// Strides and widths in units of V; a null index is the identity.
 template <typename V>
-__global__ void u8_gather_rows(const V* __restrict__ src, const int32_t* __restrict__ index,
-                               int64_t row_vecs, V* __restrict__ dst) {
+__global__ void u8_gather_rows(const V* __restrict__ src, int64_t src_stride,
+                               const int32_t* __restrict__ index, int64_t row_vecs,
+                               V* __restrict__ dst, int64_t dst_stride) {
   const int64_t i = blockIdx.x;
-  const V* s = src + static_cast<int64_t>(index[i]) * row_vecs;
-  V* d = dst + i * row_vecs;
+  const V* s = src + (index != nullptr ? static_cast<int64_t>(index[i]) : i) * src_stride;
+  V* d = dst + i * dst_stride;
   for (int64_t j = threadIdx.x; j < row_vecs; j += blockDim.x) d[j] = s[j];
 }
 
@@ -29,18 +32,22 @@ __global__ void bf16_scatter_add_rows(const T* __restrict__ src, const int32_t* 
 
 }  // namespace
 
-absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t row_bytes,
-                              const int32_t* index, int64_t count, void* dst) {
+absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t src_stride,
+                              const int32_t* index, int64_t count, int64_t row_bytes, void* dst,
+                              int64_t dst_stride) {
   if (count == 0 || row_bytes == 0) return absl::OkStatus();
   if (count > 0x7fffffff) return absl::InvalidArgumentError("GatherRows: too many rows");
-  const bool vec = row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(src) % 16 == 0 &&
+  const bool vec = row_bytes % 16 == 0 && src_stride % 16 == 0 && dst_stride % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(src) % 16 == 0 &&
                    reinterpret_cast<uintptr_t>(dst) % 16 == 0;
   if (vec) {
     u8_gather_rows<uint4><<<static_cast<unsigned>(count), 128, 0, ctx.stream>>>(
-        static_cast<const uint4*>(src), index, row_bytes / 16, static_cast<uint4*>(dst));
+        static_cast<const uint4*>(src), src_stride / 16, index, row_bytes / 16,
+        static_cast<uint4*>(dst), dst_stride / 16);
   } else {
     u8_gather_rows<uint8_t><<<static_cast<unsigned>(count), 128, 0, ctx.stream>>>(
-        static_cast<const uint8_t*>(src), index, row_bytes, static_cast<uint8_t*>(dst));
+        static_cast<const uint8_t*>(src), src_stride, index, row_bytes,
+        static_cast<uint8_t*>(dst), dst_stride);
   }
   GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("u8_gather_rows");
   return absl::OkStatus();

@@ -101,13 +101,16 @@ TEST(ExpertDispatcherTest, DispatchExpertsCombineEqualsDirectMoe) {
   ASSERT_TRUE(ops.MoeMlp(x.view(), ids.view(), ew, rows.view()).ok());
   ASSERT_TRUE(ops.MoeCombine(rows.view(), w.view(), direct.view()).ok());
 
-  // Through the dispatcher.
-  ExpertDispatcher dispatcher(&comm, &ops, *layout);
+  // Through the dispatcher, in the exact mode and with a fixed capacity (2 padding rows).
+  for (int64_t fixed_max : {int64_t{0}, int64_t{32}}) {
+  SCOPED_TRACE(fixed_max ? "fixed capacity" : "exact counts");
+  ExpertDispatcher dispatcher(&comm, &ops, *layout, DispatchOptions{fixed_max});
   DispatchedRows got;
-  auto handle = dispatcher.Dispatch(x.view(), ids.view(), w.view(), &got);
+  auto handle = dispatcher.Dispatch(x.view(), ids.view(), w.view(), n + 2, &got);
   ASSERT_TRUE(handle.ok()) << handle.status();
   const int64_t r = handle->num_recv();
-  EXPECT_EQ(r, n);
+  EXPECT_EQ(r, fixed_max ? n + 2 : n);
+  EXPECT_EQ(handle->capacity, fixed_max ? n + 2 : 0);
   HostTensor rrows(DType::kF32, {r, k, hidden}), y(DType::kF32, {r, hidden}), residual(DType::kF32, {n, hidden});
   ASSERT_TRUE(ops.MoeMlp(got.x, got.ids, ew, rrows.view()).ok());
   ASSERT_TRUE(ops.MoeCombine(rrows.view(), got.weights, y.view()).ok());
@@ -118,6 +121,30 @@ TEST(ExpertDispatcherTest, DispatchExpertsCombineEqualsDirectMoe) {
   HostTensor wrong(DType::kF32, {r + 1, hidden});
   EXPECT_EQ(dispatcher.Combine(*handle, wrong.view(), residual.view()).code(),
             absl::StatusCode::kInvalidArgument);
+  // A capacity below this rank's token count is refused.
+  EXPECT_EQ(dispatcher.Dispatch(x.view(), ids.view(), w.view(), n - 1, &got).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(HostCommunicatorTest, PackAndUnpackRowsSideBySide) {
+  LocalCommunicator comm;
+  HostTensor a(DType::kF32, {3, 2}), b(DType::kI32, {3, 1});
+  for (int i = 0; i < 6; ++i) a.as<float>()[i] = static_cast<float>(i);
+  for (int i = 0; i < 3; ++i) b.as<int32_t>()[i] = 100 + i;
+  HostTensor packed(DType::kU8, {2, 12});
+  ASSERT_TRUE(comm.PackRows({a.view(), b.view()}, {2, 0}, packed.view()).ok());
+  HostTensor a2(DType::kF32, {2, 2}), b2(DType::kI32, {2, 1});
+  ASSERT_TRUE(comm.UnpackRows(packed.view(), {a2.view(), b2.view()}).ok());
+  EXPECT_THAT(std::vector<float>(a2.as<float>(), a2.as<float>() + 4), ElementsAre(4, 5, 0, 1));
+  EXPECT_THAT(std::vector<int32_t>(b2.as<int32_t>(), b2.as<int32_t>() + 2), ElementsAre(102, 100));
+  // Widths that do not add up, and indices outside a source, are refused.
+  HostTensor narrow(DType::kU8, {2, 11});
+  EXPECT_EQ(comm.PackRows({a.view(), b.view()}, {0, 1}, narrow.view()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(comm.PackRows({a.view(), b.view()}, {0, 3}, packed.view()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(comm.UnpackRows(packed.view(), {a2.view()}).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ using testing::DeviceZeros;
 using testing::ToDevice;
 using testing::ToDeviceI32;
 using testing::ToHost;
+using testing::ToHostI32;
 
 class CudaCommTest : public ::testing::Test {
  protected:
@@ -70,16 +71,19 @@ TEST_F(CudaCommTest, DispatchCombineCarriesSourceRankAndToken) {
   auto x_d = ToDevice(*ops_, x, DType::kF32, {n, hidden});
   auto ids_d = ToDeviceI32(*ops_, ids, {n, k});
   auto w_d = ToDevice(*ops_, w, DType::kF32, {n, k});
-  ExpertDispatcher dispatcher(comm_.get(), ops_.get(), *layout);
-  DispatchedRows rows;
-  auto handle = dispatcher.Dispatch(x_d.view, ids_d.view, w_d.view, &rows);
-  ASSERT_TRUE(handle.ok()) << handle.status();
-  ASSERT_EQ(handle->num_recv(), n);
-  EXPECT_EQ(ToHost(*ops_, rows.x), x) << "every token arrives once, in order, with its payload";
-  // Send the rows straight back: the residual (zeros) receives each token's payload once.
-  auto residual = DeviceZeros(*ops_, DType::kF32, {n, hidden});
-  ASSERT_TRUE(dispatcher.Combine(*handle, rows.x, residual.view).ok());
-  EXPECT_EQ(ToHost(*ops_, residual.view), x);
+  for (int64_t fixed_max : {int64_t{0}, int64_t{32}}) {  // exact counts, then fixed capacity
+    ExpertDispatcher dispatcher(comm_.get(), ops_.get(), *layout, DispatchOptions{fixed_max});
+    DispatchedRows rows;
+    auto handle = dispatcher.Dispatch(x_d.view, ids_d.view, w_d.view, n, &rows);
+    ASSERT_TRUE(handle.ok()) << handle.status();
+    ASSERT_EQ(handle->num_recv(), n);
+    EXPECT_EQ(ToHost(*ops_, rows.x), x) << "every token arrives once, in order, with its payload";
+    EXPECT_EQ(ToHostI32(*ops_, rows.ids), ids);
+    // Send the rows straight back: the residual (zeros) receives each token's payload once.
+    auto residual = DeviceZeros(*ops_, DType::kF32, {n, hidden});
+    ASSERT_TRUE(dispatcher.Combine(*handle, rows.x, residual.view).ok());
+    EXPECT_EQ(ToHost(*ops_, residual.view), x);
+  }
 }
 
 }  // namespace

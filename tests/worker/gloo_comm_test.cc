@@ -117,7 +117,8 @@ struct Routing {
   std::function<int(int rank)> tokens;
 };
 
-class GlooDispatchTest : public ::testing::TestWithParam<int> {};
+// (routing, fixed capacity?)
+class GlooDispatchTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(GlooDispatchTest, RowsLandWhereTheirExpertsLive) {
   const int world = 4, k = 2, hidden = 4, experts = 8;
@@ -132,7 +133,20 @@ TEST_P(GlooDispatchTest, RowsLandWhereTheirExpertsLive) {
       {"odd counts, spread", [](int r, int t, int j) { return (5 * t + 3 * j + r) % 8; },
        [](int r) { return 2 * r + 1; }},
   };
-  const Routing& routing = routings[GetParam()];
+  const Routing& routing = routings[std::get<0>(GetParam())];
+  const bool fixed = std::get<1>(GetParam());
+  int capacity = 0;
+  for (int r = 0; r < world; ++r) capacity = std::max(capacity, routing.tokens(r));
+  // Rows source rank s sends to rank d (what the receiver of a fixed-capacity block must find).
+  auto sends = [&](int s, int d) {
+    int count = 0;
+    for (int t = 0; t < routing.tokens(s); ++t) {
+      bool any = false;
+      for (int j = 0; j < k; ++j) any |= routing.expert(s, t, j) / 2 == d;
+      count += any;
+    }
+    return count;
+  };
   absl::Status st = RunRanks(world, [&](int rank, GlooCommunicator& comm) -> absl::Status {
     CpuOps ops;
     GPTOSS_ASSIGN_OR_RETURN(ParallelLayout layout, ParallelLayout::Create(rank, world, 4, 4, experts));
@@ -152,18 +166,32 @@ TEST_P(GlooDispatchTest, RowsLandWhereTheirExpertsLive) {
       x.as<float>()[t * hidden + 2] = 1.0f;
       x.as<float>()[t * hidden + 3] = -1.0f;
     }
-    ExpertDispatcher dispatcher(&comm, &ops, layout);
+    ExpertDispatcher dispatcher(&comm, &ops, layout, DispatchOptions{fixed ? 64 : 0});
     DispatchedRows rows;
-    GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle, dispatcher.Dispatch(x.view(), ids.view(), w.view(), &rows));
-    // Every arriving row: from the rank the handle says, with an expert this rank owns.
+    GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle,
+                            dispatcher.Dispatch(x.view(), ids.view(), w.view(), capacity, &rows));
+    RANK_CHECK(handle.capacity == (fixed ? capacity : 0));
+    // Every arriving row: from the rank the handle says, with an expert this rank owns; in the
+    // fixed mode each source's block is `capacity` rows, the unused ones all zero.
     int64_t row = 0;
-    for (int s = 0; s < world; ++s)
-      for (int64_t i = 0; i < handle.recv_counts[s]; ++i, ++row) {
+    for (int s = 0; s < world; ++s) {
+      const int64_t real = sends(s, rank);
+      if (!fixed) RANK_CHECK(handle.recv_counts[s] == real);
+      const int64_t block = fixed ? capacity : real;
+      for (int64_t i = 0; i < block; ++i, ++row) {
+        if (i >= real) {
+          for (int c = 0; c < hidden; ++c) RANK_CHECK(rows.x.as<float>()[row * hidden + c] == 0.0f);
+          for (int j = 0; j < k; ++j) RANK_CHECK(rows.weights.as<float>()[row * k + j] == 0.0f);
+          continue;
+        }
         RANK_CHECK(rows.x.as<float>()[row * hidden] == s);
         bool mine = false;
         for (int j = 0; j < k; ++j) mine |= rows.ids.as<int32_t>()[row * k + j] / 2 == rank;
         RANK_CHECK(mine);
+        RANK_CHECK(rows.weights.as<float>()[row * k] == 0.5f);
       }
+    }
+    RANK_CHECK(row == handle.num_recv());
     HostTensor residual(DType::kF32, {n, hidden});
     GPTOSS_RETURN_IF_ERROR(dispatcher.Combine(handle, rows.x, residual.view()));
     for (int t = 0; t < n; ++t)
@@ -174,7 +202,8 @@ TEST_P(GlooDispatchTest, RowsLandWhereTheirExpertsLive) {
   EXPECT_TRUE(st.ok()) << routing.name << ": " << st;
 }
 
-INSTANTIATE_TEST_SUITE_P(Routings, GlooDispatchTest, ::testing::Range(0, 4));
+INSTANTIATE_TEST_SUITE_P(Routings, GlooDispatchTest,
+                         ::testing::Combine(::testing::Range(0, 4), ::testing::Bool()));
 
 // The peer dies (its sockets close) or hangs (alive, silent: SIGSTOP, a stuck kernel).
 class GlooFailureTest : public ::testing::TestWithParam<bool> {};

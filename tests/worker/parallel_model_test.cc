@@ -50,7 +50,7 @@ struct RankOutput {
 
 constexpr int kTokens = 12;
 
-std::vector<RankOutput> RunWorld(const Case& c, int world) {
+std::vector<RankOutput> RunWorld(const Case& c, int world, DispatchOptions dispatch = {}) {
   std::vector<RankOutput> out(world);
   absl::Status st = RunRanks(world, [&](int rank, GlooCommunicator& comm) -> absl::Status {
     GPTOSS_ASSIGN_OR_RETURN(auto ckpt, Checkpoint::Open(c.dir));
@@ -67,6 +67,7 @@ std::vector<RankOutput> RunWorld(const Case& c, int world) {
       options.max_len = std::max(options.max_len, static_cast<int>(p.size()) + kTokens);
     options.block_size = 8;
     options.comm = world > 1 ? &comm : nullptr;
+    options.dispatch = dispatch;
     GPTOSS_ASSIGN_OR_RETURN(auto runner, SimpleRunner::Create(c.config, weights, &ops, options));
     SimpleRunner::GenerateOptions greedy;
     greedy.max_tokens = kTokens;
@@ -89,8 +90,16 @@ std::vector<RankOutput> RunWorld(const Case& c, int world) {
 
 void CheckWorld(const Case& c, int world, const RankOutput& single) {
   SCOPED_TRACE(absl::StrCat(c.name, " at world size ", world));
+  // The default dispatch: fixed capacity for the decode steps and short prompts, exact counts
+  // for longer prefills. Then every step in the exact mode: bit-identical.
   const std::vector<RankOutput> ranks = RunWorld(c, world);
+  const std::vector<RankOutput> exact = RunWorld(c, world, DispatchOptions{0});
   if (::testing::Test::HasFailure()) return;
+  for (size_t s = 0; s < c.prompts.size(); ++s) {
+    EXPECT_EQ(exact[0].alone[s].tokens, ranks[0].alone[s].tokens) << "exact vs fixed capacity";
+    EXPECT_EQ(exact[0].alone[s].logits, ranks[0].alone[s].logits) << "exact vs fixed capacity";
+    EXPECT_EQ(exact[0].prompt_logits[s], ranks[0].prompt_logits[s]) << "exact vs fixed capacity";
+  }
   const RankOutput& r0 = ranks[0];
   for (int r = 1; r < world; ++r) {  // every rank ends with the same tokens and logits
     for (size_t s = 0; s < c.prompts.size(); ++s) {

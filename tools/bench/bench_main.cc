@@ -6,6 +6,12 @@
 //                [--prefill 1024,8192] [--batches 1,8,64,256] [--context 512]
 //                [--steps 16] [--warmup 3] [--prefill-repeats 2] [--block-size 16]
 //                [--no-graphs] [--bandwidth-mib 2048] [--gemm 8192] [--json FILE]
+//                [--world-size N] [--collectives 4096,65536,1048576]
+//
+// --world-size N (with --backend cpu) runs the same loops on N local ranks (threads, each with
+// its own CpuOps and weight shard, joined by Gloo over loopback) and adds each phase's
+// communication per step (rank 0's time inside collectives and bytes sent). --collectives
+// SIZES times the collectives themselves at world size N instead (bytes per rank per call).
 //
 // Without a usable GPU (and --backend cuda, the default) it prints why and exits with status 2;
 // --backend cpu --synthetic tiny runs the same harness on CpuOps (used by CI).
@@ -14,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +36,14 @@
 #include "tools/bench/roofline.h"
 #include "worker/model/device_weights.h"
 #include "worker/model/presets.h"
+#include "worker/model/weights.h"
+
+#if defined(GPTOSS_HAVE_GLOO)
+#include <thread>
+
+#include "tools/bench/collectives_bench.h"
+#include "worker/comm/gloo_communicator.h"
+#endif
 
 #if defined(GPTOSS_HAVE_CUDA)
 #include "tools/bench/cuda_support.h"
@@ -103,11 +118,142 @@ absl::StatusOr<double> GemmFlops(Ops& ops, int n, int iterations) {
   return 2.0 * n * static_cast<double>(n) * n * iterations / (Seconds() - start);
 }
 
+#if !defined(GPTOSS_HAVE_GLOO)
+int CollectivesMain(int, const std::string&) {
+  std::fprintf(stderr, "gptoss-bench: --collectives needs Gloo, which this build lacks\n");
+  return 2;
+}
+#endif
+
+struct Settings {
+  std::string model;
+  uint64_t seed;
+  int context, steps, warmup, prefill_repeats, block_size;
+  std::vector<int> prefills, batches;
+  double hbm, gemm;  // the rooflines measured in this run
+};
+
+// Figures of one rank's collectives between two points of a run.
+struct CommWindow {
+  const Communicator* comm;
+  CommStats start;
+  explicit CommWindow(const Communicator* c) : comm(c), start(c ? c->stats() : CommStats{}) {}
+  // Per step over `steps` steps: milliseconds inside collectives and kilobytes sent.
+  std::pair<double, double> PerStep(int steps) const {
+    if (comm == nullptr || steps <= 0) return {0.0, 0.0};
+    const CommStats now = comm->stats();
+    return {1e3 * (now.seconds - start.seconds) / steps,
+            (now.bytes_sent - start.bytes_sent) / 1024.0 / steps};
+  }
+};
+
+// Synthetic weights, then the prefill and decode loops, on one rank. Rank 0 (or the only rank)
+// prints the table; with `comm`, every rank of the world runs this at the same time.
+absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
+                         const SyntheticFiller& filler, const StepHook& hook, Communicator* comm,
+                         json& report) {
+  const bool print = comm == nullptr || comm->rank() == 0;
+  const int world = comm ? comm->world_size() : 1;
+  std::optional<ParallelLayout> layout;
+  if (comm) {
+    GPTOSS_ASSIGN_OR_RETURN(layout, ParallelLayout::Create(comm->rank(), world,
+                                                           config.num_attention_heads,
+                                                           config.num_key_value_heads,
+                                                           config.num_local_experts));
+  }
+  const double fill_start = Seconds();
+  GPTOSS_ASSIGN_OR_RETURN(OwnedWeights weights,
+                          SyntheticWeights(config, s.seed, ops, filler, layout));
+  GPTOSS_RETURN_IF_ERROR(ops.Synchronize());
+  report["weights_gb"] = ShardBytes(weights.weights) / 1e9;
+  report["weights_fill_seconds"] = Seconds() - fill_start;
+  BenchRunner runner(config, weights.weights, &ops, s.block_size, comm);
+  GPTOSS_RETURN_IF_ERROR(runner.Init());
+
+  const ModelBytes mb = CountModelBytes(config);
+  const double b1_bytes = DecodeStepBytes(config, 1, s.context);
+  const double hbm = s.hbm, gemm = s.gemm;
+  report["active_params_per_token"] = mb.active_params_per_token;
+  report["batch1_bytes_per_token"] = b1_bytes;
+  report["batch1_roofline_tok_per_s"] = hbm / b1_bytes;
+  auto out = [&](const char* format, auto... args) {
+    if (print) std::printf(format, args...);
+  };
+  out("gptoss-bench: %s, model %s (synthetic seed %llu, %.2f GB of weights%s)\n",
+      report["device"].get<std::string>().c_str(), s.model.c_str(),
+      static_cast<unsigned long long>(s.seed), ShardBytes(weights.weights) / 1e9,
+      world > 1 ? absl::StrCat(" on rank 0 of ", world).c_str() : "");
+  out("  measured bandwidth %.0f GB/s, bf16 GEMM %.1f TFLOP/s; batch-1 decode moves "
+      "%.3f GB/token -> roofline %.0f tok/s\n\n",
+      hbm / 1e9, gemm / 1e12, b1_bytes / 1e9, hbm / b1_bytes);
+
+  // --- Prefill. With several ranks, "comm ms" is the time rank 0 spent inside collectives per
+  // step (waiting for the slowest peer included) and "KB sent" what it sent per step.
+  out("  %-8s %8s %12s %10s %12s %10s %10s\n", "prefill", "tokens", "tok/s", "TFLOP/s",
+      "of GEMM", "comm ms", "KB sent");
+  json prefill_rows = json::array();
+  for (int len : s.prefills) {
+    CommWindow window(comm);
+    auto r = runner.Prefill(len, /*warmup=*/1, s.prefill_repeats, s.seed);
+    if (!r.ok()) {
+      out("  %-8s %8d  skipped: %s\n", "", len, std::string(r.status().message()).c_str());
+      prefill_rows.push_back({{"tokens", len}, {"error", std::string(r.status().message())}});
+      continue;
+    }
+    const auto [comm_ms, comm_kb] = window.PerStep(1 + s.prefill_repeats);
+    const double flops = PrefillFlops(config, len) / r->step_seconds();
+    out("  %-8s %8d %12.0f %10.1f %11.1f%% %10.2f %10.0f\n", "", len, r->tokens_per_second(),
+        flops / 1e12, gemm > 0 ? 100.0 * flops / gemm : 0.0, comm_ms, comm_kb);
+    prefill_rows.push_back({{"tokens", len},
+                            {"seconds", r->step_seconds()},
+                            {"tok_per_s", r->tokens_per_second()},
+                            {"tflops", flops / 1e12},
+                            {"fraction_of_gemm", gemm > 0 ? flops / gemm : 0.0},
+                            {"comm_ms_per_step", comm_ms},
+                            {"comm_kb_sent_per_step", comm_kb}});
+  }
+  report["prefill"] = prefill_rows;
+
+  // --- Decode.
+  out("\n  %-8s %8s %10s %12s %12s %10s %10s %14s %10s %10s\n", "decode", "batch", "step ms",
+      "tok/s", "GB/step", "GB/s", "of HBM", "roofline tok/s", "comm ms", "KB sent");
+  json decode_rows = json::array();
+  const int mid_context = s.context + s.warmup + s.steps / 2;
+  for (int batch : s.batches) {
+    CommWindow window(comm);
+    auto r = runner.Decode(batch, s.context, s.warmup, s.steps, s.seed, hook);
+    if (!r.ok()) {
+      out("  %-8s %8d  skipped: %s\n", "", batch, std::string(r.status().message()).c_str());
+      decode_rows.push_back({{"batch", batch}, {"error", std::string(r.status().message())}});
+      continue;
+    }
+    const auto [comm_ms, comm_kb] = window.PerStep(s.warmup + s.steps);
+    const double bytes = DecodeStepBytes(config, batch, mid_context);
+    const double achieved = bytes / r->step_seconds();
+    const double roofline = batch * hbm / bytes;
+    out("  %-8s %8d %10.3f %12.1f %12.3f %10.1f %9.1f%% %14.0f %10.2f %10.0f\n", "", batch,
+        1e3 * r->step_seconds(), r->tokens_per_second(), bytes / 1e9, achieved / 1e9,
+        100.0 * achieved / hbm, roofline, comm_ms, comm_kb);
+    decode_rows.push_back({{"batch", batch},
+                           {"context", s.context},
+                           {"step_ms", 1e3 * r->step_seconds()},
+                           {"tok_per_s", r->tokens_per_second()},
+                           {"bytes_per_step", bytes},
+                           {"achieved_gbps", achieved / 1e9},
+                           {"fraction_of_hbm", achieved / hbm},
+                           {"roofline_tok_per_s", roofline},
+                           {"comm_ms_per_step", comm_ms},
+                           {"comm_kb_sent_per_step", comm_kb}});
+  }
+  report["decode"] = decode_rows;
+  return absl::OkStatus();
+}
+
 int Run(int argc, char** argv) {
   auto flags = cli::Flags::Parse(argc, argv,
                                  {"backend", "synthetic", "seed", "prefill", "batches", "context",
                                   "steps", "warmup", "prefill-repeats", "block-size",
-                                  "bandwidth-mib", "gemm", "json"},
+                                  "bandwidth-mib", "gemm", "json", "world-size", "collectives"},
                                  {"no-graphs", "help"});
   if (!flags.ok()) {
     std::fprintf(stderr, "gptoss-bench: %s\n", std::string(flags.status().message()).c_str());
@@ -133,6 +279,7 @@ int Run(int argc, char** argv) {
   const int warmup = static_cast<int>(get_int("warmup", 3));
   const int prefill_repeats = static_cast<int>(get_int("prefill-repeats", 2));
   const int block_size = static_cast<int>(get_int("block-size", 16));
+  const int world = static_cast<int>(get_int("world-size", 1));
   const int64_t bandwidth_mib = get_int("bandwidth-mib", 2048);
   const int gemm_n = static_cast<int>(get_int("gemm", backend == "cpu" ? 0 : 8192));
   auto prefills = ParseList("prefill", flags->GetOr("prefill", "1024,8192"));
@@ -142,6 +289,12 @@ int Run(int argc, char** argv) {
                  std::string((prefills.ok() ? batches.status() : prefills.status()).message()).c_str());
     return 2;
   }
+  if (world < 1 || world > 64 || (world > 1 && backend != "cpu")) {
+    std::fprintf(stderr, "gptoss-bench: --world-size must be in [1, 64]; more than one rank runs "
+                         "on --backend cpu (local ranks joined by Gloo)\n");
+    return 2;
+  }
+  if (auto sizes = flags->Get("collectives")) return CollectivesMain(world, *sizes);
   if (context < 0 || steps < 1 || warmup < 0 || prefill_repeats < 1 || block_size < 1) {
     std::fprintf(stderr, "gptoss-bench: --context >= 0, --steps >= 1, --warmup >= 0, "
                          "--prefill-repeats >= 1 and --block-size >= 1 are required\n");
@@ -214,78 +367,44 @@ int Run(int argc, char** argv) {
     report["bf16_gemm_tflops"] = gemm / 1e12;
   }
 
-  // --- Synthetic weights, filled in place.
-  const double fill_start = Seconds();
-  auto weights = SyntheticWeights(config, seed, *ops, filler);
-  if (!weights.ok()) return fail("synthetic weights", weights.status());
-  if (absl::Status st = ops->Synchronize(); !st.ok()) return fail("synthetic weights", st);
-  report["weights_gb"] = weights->bytes / 1e9;
-  report["weights_fill_seconds"] = Seconds() - fill_start;
-  BenchRunner runner(config, weights->weights, ops.get(), block_size);
-  if (absl::Status st = runner.Init(); !st.ok()) return fail("transformer", st);
-
-  const ModelBytes mb = CountModelBytes(config);
-  const double b1_bytes = DecodeStepBytes(config, 1, context);
-  report["active_params_per_token"] = mb.active_params_per_token;
-  report["batch1_bytes_per_token"] = b1_bytes;
-  report["batch1_roofline_tok_per_s"] = hbm / b1_bytes;
-
-  std::printf("gptoss-bench: %s, model %s (synthetic seed %llu, %.2f GB of weights)\n",
-              report["device"].get<std::string>().c_str(), model.c_str(),
-              static_cast<unsigned long long>(seed), weights->bytes / 1e9);
-  std::printf("  measured bandwidth %.0f GB/s, bf16 GEMM %.1f TFLOP/s; batch-1 decode moves "
-              "%.3f GB/token -> roofline %.0f tok/s\n\n",
-              hbm / 1e9, gemm / 1e12, b1_bytes / 1e9, hbm / b1_bytes);
-
-  // --- Prefill.
-  std::printf("  %-8s %8s %12s %10s %12s\n", "prefill", "tokens", "tok/s", "TFLOP/s", "of GEMM");
-  json prefill_rows = json::array();
-  for (int len : *prefills) {
-    auto r = runner.Prefill(len, /*warmup=*/1, prefill_repeats, seed);
-    if (!r.ok()) {
-      std::printf("  %-8s %8d  skipped: %s\n", "", len, std::string(r.status().message()).c_str());
-      prefill_rows.push_back({{"tokens", len}, {"error", std::string(r.status().message())}});
-      continue;
+  // --- The measured phases: on this process's ops, or on N local ranks (CPU, Gloo).
+  Settings settings{model, seed, context, steps, warmup, prefill_repeats, block_size, *prefills,
+                    *batches, hbm, gemm};
+  if (world == 1) {
+    if (absl::Status st = MeasureRank(settings, *ops, config, filler, hook, nullptr, report);
+        !st.ok())
+      return fail("measure", st);
+  } else {
+#if defined(GPTOSS_HAVE_GLOO)
+    report["world_size"] = world;
+    InMemoryRendezvous store;
+    std::vector<absl::Status> status(world);
+    std::vector<json> reports(world, report);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < world; ++r) {
+      ranks.emplace_back([&, r] {
+        auto rank_ops = CreateOps("cpu");
+        auto comm = GlooCommunicator::Create(r, world, store, GlooOptions{});
+        if (!rank_ops.ok() || !comm.ok()) {
+          status[r] = rank_ops.ok() ? comm.status() : rank_ops.status();
+          return;
+        }
+        status[r] = MeasureRank(settings, **rank_ops, config, FillSyntheticHost, StepHook(),
+                                comm->get(), reports[r]);
+      });
     }
-    const double flops = PrefillFlops(config, len) / r->step_seconds();
-    std::printf("  %-8s %8d %12.0f %10.1f %11.1f%%\n", "", len, r->tokens_per_second(), flops / 1e12,
-                gemm > 0 ? 100.0 * flops / gemm : 0.0);
-    prefill_rows.push_back({{"tokens", len},
-                            {"seconds", r->step_seconds()},
-                            {"tok_per_s", r->tokens_per_second()},
-                            {"tflops", flops / 1e12},
-                            {"fraction_of_gemm", gemm > 0 ? flops / gemm : 0.0}});
+    for (std::thread& t : ranks) t.join();
+    for (const absl::Status& st : status)
+      if (!st.ok()) return fail("measure", st);
+    report = reports[0];
+    // Every rank's weight bytes (rank 0's report has its own only).
+    json per_rank = json::array();
+    for (const json& r : reports) per_rank.push_back(r["weights_gb"]);
+    report["weights_gb_per_rank"] = per_rank;
+#else
+    return fail("--world-size", absl::UnimplementedError("this build has no Gloo"));
+#endif
   }
-  report["prefill"] = prefill_rows;
-
-  // --- Decode.
-  std::printf("\n  %-8s %8s %10s %12s %12s %10s %10s %14s\n", "decode", "batch", "step ms",
-              "tok/s", "GB/step", "GB/s", "of HBM", "roofline tok/s");
-  json decode_rows = json::array();
-  const int mid_context = context + warmup + steps / 2;
-  for (int batch : *batches) {
-    auto r = runner.Decode(batch, context, warmup, steps, seed, hook);
-    if (!r.ok()) {
-      std::printf("  %-8s %8d  skipped: %s\n", "", batch, std::string(r.status().message()).c_str());
-      decode_rows.push_back({{"batch", batch}, {"error", std::string(r.status().message())}});
-      continue;
-    }
-    const double bytes = DecodeStepBytes(config, batch, mid_context);
-    const double achieved = bytes / r->step_seconds();
-    const double roofline = batch * hbm / bytes;
-    std::printf("  %-8s %8d %10.3f %12.1f %12.3f %10.1f %9.1f%% %14.0f\n", "", batch,
-                1e3 * r->step_seconds(), r->tokens_per_second(), bytes / 1e9, achieved / 1e9,
-                100.0 * achieved / hbm, roofline);
-    decode_rows.push_back({{"batch", batch},
-                           {"context", context},
-                           {"step_ms", 1e3 * r->step_seconds()},
-                           {"tok_per_s", r->tokens_per_second()},
-                           {"bytes_per_step", bytes},
-                           {"achieved_gbps", achieved / 1e9},
-                           {"fraction_of_hbm", achieved / hbm},
-                           {"roofline_tok_per_s", roofline}});
-  }
-  report["decode"] = decode_rows;
 #if defined(GPTOSS_HAVE_CUDA)
   if (cuda) {
     report["graphs_captured"] = cuda->num_graphs();

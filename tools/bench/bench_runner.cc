@@ -23,10 +23,13 @@ bool IsSliding(const ModelConfig& c, int layer) {
 
 absl::Status BenchRunner::Init() {
   GPTOSS_CHECK_ARG(block_size_ > 0, "bench: block size must be positive");
-  auto layout = ParallelLayout::Create(0, 1, config_.num_attention_heads,
-                                       config_.num_key_value_heads, config_.num_local_experts);
+  auto layout = ParallelLayout::Create(comm_ ? comm_->rank() : 0, comm_ ? comm_->world_size() : 1,
+                                       config_.num_attention_heads, config_.num_key_value_heads,
+                                       config_.num_local_experts);
   GPTOSS_RETURN_IF_ERROR(layout.status());
-  GPTOSS_ASSIGN_OR_RETURN(transformer_, Transformer::Create(config_, weights_, *layout, ops_));
+  kv_heads_ = layout->local_kv_heads();
+  GPTOSS_ASSIGN_OR_RETURN(transformer_,
+                          Transformer::Create(config_, weights_, *layout, ops_, comm_));
   return absl::OkStatus();
 }
 
@@ -54,8 +57,8 @@ absl::StatusOr<KvCache> BenchRunner::MakeCache(std::vector<std::shared_ptr<void>
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
     const int64_t blocks = IsSliding(config_, l) ? sliding_blocks : full_blocks;
     KvLayerView layer;
-    GPTOSS_ASSIGN_OR_RETURN(layer.k, Buffer(keep, act, {blocks, block_size_, config_.num_key_value_heads, config_.head_dim}));
-    GPTOSS_ASSIGN_OR_RETURN(layer.v, Buffer(keep, act, {blocks, block_size_, config_.num_key_value_heads, config_.head_dim}));
+    GPTOSS_ASSIGN_OR_RETURN(layer.k, Buffer(keep, act, {blocks, block_size_, kv_heads_, config_.head_dim}));
+    GPTOSS_ASSIGN_OR_RETURN(layer.v, Buffer(keep, act, {blocks, block_size_, kv_heads_, config_.head_dim}));
     cache.layers.push_back(layer);
   }
   return cache;

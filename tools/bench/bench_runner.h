@@ -39,8 +39,11 @@ using StepHook = std::function<absl::Status(uint64_t key, const std::function<ab
 
 class BenchRunner {
  public:
-  BenchRunner(const ModelConfig& config, const ModelWeights& weights, Ops* ops, int block_size)
-      : config_(config), weights_(weights), ops_(ops), block_size_(block_size) {}
+  // `comm` (optional at world size 1) joins this rank to the other ranks of a parallel run;
+  // every rank then calls Prefill/Decode with the same arguments at the same time.
+  BenchRunner(const ModelConfig& config, const ModelWeights& weights, Ops* ops, int block_size,
+              Communicator* comm = nullptr)
+      : config_(config), weights_(weights), ops_(ops), block_size_(block_size), comm_(comm) {}
 
   absl::Status Init();
 
@@ -61,6 +64,8 @@ class BenchRunner {
   const ModelWeights weights_;
   Ops* ops_;
   int block_size_;
+  Communicator* comm_;
+  int kv_heads_ = 0;  // this rank's kv heads
   uint64_t decode_calls_ = 0;  // each Decode allocates new buffers: part of its graph keys
   std::unique_ptr<Transformer> transformer_;
 };

@@ -1,4 +1,4 @@
-// gptoss make-checkpoint --preset tiny|20b|120b [--seed N] [--config FILE] --out DIR
+// gptoss make-checkpoint --preset tiny|wide|20b|120b [--seed N] [--config FILE] --out DIR
 //
 // Writes a deterministic random gpt-oss checkpoint (config.json + safetensors in the HF layout,
 // see worker/model/checkpoint_writer.h). --config FILE takes the model shape from a config.json
@@ -32,7 +32,7 @@ int RunMakeCheckpoint(int argc, char** argv) {
   const bool has_preset = flags->Has("preset"), has_config = flags->Has("config");
   if (has_preset == has_config)
     return Fail(2, has_preset ? "give either --preset or --config, not both"
-                              : "missing --preset tiny|20b|120b (or --config FILE)");
+                              : "missing --preset tiny|wide|20b|120b (or --config FILE)");
   auto out = flags->Required("out");
   if (!out.ok()) return Fail(2, std::string(out.status().message()));
   if (out->empty()) return Fail(2, "--out must not be empty");

@@ -15,7 +15,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"make-checkpoint", gptoss::cli::RunMakeCheckpoint,
-     "--preset tiny|20b|120b [--seed N] [--config FILE] --out DIR"},
+     "--preset tiny|wide|20b|120b [--seed N] [--config FILE] --out DIR"},
     {"logits", gptoss::cli::RunLogits, "--model DIR --ids \"1 2 3\" --out FILE.safetensors"},
     {"generate", gptoss::cli::RunGenerate,
      "--model DIR --ids \"...\" [--max-tokens N] [--temperature T] [--top-p P] [--seed S]"},

@@ -67,6 +67,13 @@ class Communicator {
                                   TensorView dst) = 0;
   virtual absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
                                       TensorView dst) = 0;
+  // Several tensors' rows side by side in one byte row, so that one all-to-all carries them
+  // all (the dispatcher's hidden state, expert ids and weights): PackRows writes dst row i
+  // (U8, width = the sum of the sources' row bytes) = row index[i] of each source, in order;
+  // UnpackRows is the inverse with the identity index (dsts[j] row i = block j of src row i).
+  virtual absl::Status PackRows(const std::vector<TensorView>& srcs,
+                                const std::vector<int32_t>& index, TensorView dst) = 0;
+  virtual absl::Status UnpackRows(const TensorView& src, const std::vector<TensorView>& dsts) = 0;
 
   virtual absl::Status Synchronize() = 0;
 

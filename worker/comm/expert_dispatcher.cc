@@ -1,5 +1,6 @@
 #include "worker/comm/expert_dispatcher.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -8,7 +9,16 @@
 namespace gptoss {
 
 int64_t DispatchHandle::num_recv() const {
+  if (capacity > 0) return capacity * static_cast<int64_t>(send_counts.size());
   return std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0});
+}
+
+std::vector<int64_t> DispatchHandle::wire_send_counts() const {
+  return capacity > 0 ? std::vector<int64_t>(send_counts.size(), capacity) : send_counts;
+}
+
+std::vector<int64_t> DispatchHandle::wire_recv_counts() const {
+  return capacity > 0 ? std::vector<int64_t>(send_counts.size(), capacity) : recv_counts;
 }
 
 absl::StatusOr<DispatchHandle> PlanDispatch(const std::vector<int32_t>& expert_ids,
@@ -60,7 +70,7 @@ absl::StatusOr<TensorView> ExpertDispatcher::View(Buffer& buffer, DType dtype, i
 absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
                                                           const TensorView& expert_ids,
                                                           const TensorView& expert_weights,
-                                                          DispatchedRows* rows) {
+                                                          int64_t capacity, DispatchedRows* rows) {
   GPTOSS_CHECK_ARG(rows != nullptr, "Dispatch: null output");
   GPTOSS_CHECK_ARG(x.rank == 2 && expert_ids.rank == 2 && expert_weights.rank == 2,
                    "Dispatch: x ", x.ShapeString(), ", ids ", expert_ids.ShapeString(),
@@ -73,26 +83,47 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
                    expert_weights.ShapeString(), " must be [", n, ",k]");
   GPTOSS_CHECK_ARG(x.device == comm_->device() && x.device == ops_->device(),
                    "Dispatch: tensors must live on the communicator's device");
+  GPTOSS_CHECK_ARG(capacity >= n, "Dispatch: capacity ", capacity, " is below this rank's ", n,
+                   " tokens");
 
   std::vector<int32_t> host_ids(static_cast<size_t>(n * k));
   GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), expert_ids.data, host_ids.size() * sizeof(int32_t)));
   GPTOSS_ASSIGN_OR_RETURN(DispatchHandle h, PlanDispatch(host_ids, n, static_cast<int>(k), layout_));
-  GPTOSS_ASSIGN_OR_RETURN(h.recv_counts, comm_->ExchangeCounts(h.send_counts));
-  const int64_t s = h.num_send(), r = h.num_recv();
-
-  GPTOSS_ASSIGN_OR_RETURN(TensorView send_x, View(send_x_, x.dtype, s, hidden));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView send_ids, View(send_ids_, DType::kI32, s, k));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView send_w, View(send_w_, DType::kF32, s, k));
-  GPTOSS_RETURN_IF_ERROR(comm_->GatherRows(x, h.send_token, send_x));
-  GPTOSS_RETURN_IF_ERROR(comm_->GatherRows(expert_ids, h.send_token, send_ids));
-  GPTOSS_RETURN_IF_ERROR(comm_->GatherRows(expert_weights, h.send_token, send_w));
-
-  GPTOSS_ASSIGN_OR_RETURN(rows->x, View(recv_x_, x.dtype, r, hidden));
-  GPTOSS_ASSIGN_OR_RETURN(rows->ids, View(recv_ids_, DType::kI32, r, k));
-  GPTOSS_ASSIGN_OR_RETURN(rows->weights, View(recv_w_, DType::kF32, r, k));
-  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send_x, h.send_counts, rows->x, h.recv_counts));
-  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send_ids, h.send_counts, rows->ids, h.recv_counts));
-  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send_w, h.send_counts, rows->weights, h.recv_counts));
+  const int world = layout_.world_size;
+  if (capacity <= options_.fixed_max_rows) {
+    h.capacity = std::max<int64_t>(capacity, 1);
+  } else {
+    GPTOSS_ASSIGN_OR_RETURN(h.recv_counts, comm_->ExchangeCounts(h.send_counts));
+  }
+  // One packed byte row per dispatched token: [x | ids | weights].
+  const int64_t row_bytes = hidden * static_cast<int64_t>(DTypeSize(x.dtype)) + 2 * k * 4;
+  const std::vector<int64_t> wire_send = h.wire_send_counts(), wire_recv = h.wire_recv_counts();
+  const int64_t s = std::accumulate(wire_send.begin(), wire_send.end(), int64_t{0});
+  const int64_t r = h.num_recv();
+  GPTOSS_ASSIGN_OR_RETURN(TensorView send, View(send_, DType::kU8, s, row_bytes));
+  const std::vector<TensorView> sources = {x, expert_ids, expert_weights};
+  if (h.capacity == 0) {
+    GPTOSS_RETURN_IF_ERROR(comm_->PackRows(sources, h.send_token, send));
+  } else {
+    // Rank d's block starts at d * capacity; the rows past its real count stay zero.
+    GPTOSS_RETURN_IF_ERROR(ops_->Zero(send));
+    int64_t offset = 0;
+    for (int d = 0; d < world; ++d) {
+      TensorView block = send;
+      block.data = static_cast<char*>(send.data) + d * h.capacity * row_bytes;
+      block.dims[0] = h.send_counts[d];
+      const std::vector<int32_t> tokens(h.send_token.begin() + offset,
+                                        h.send_token.begin() + offset + h.send_counts[d]);
+      if (!tokens.empty()) GPTOSS_RETURN_IF_ERROR(comm_->PackRows(sources, tokens, block));
+      offset += h.send_counts[d];
+    }
+  }
+  GPTOSS_ASSIGN_OR_RETURN(TensorView recv, View(recv_, DType::kU8, r, row_bytes));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send, wire_send, recv, wire_recv));
+  GPTOSS_ASSIGN_OR_RETURN(rows->x, View(x_, x.dtype, r, hidden));
+  GPTOSS_ASSIGN_OR_RETURN(rows->ids, View(ids_, DType::kI32, r, k));
+  GPTOSS_ASSIGN_OR_RETURN(rows->weights, View(w_, DType::kF32, r, k));
+  GPTOSS_RETURN_IF_ERROR(comm_->UnpackRows(recv, {rows->x, rows->ids, rows->weights}));
   return h;
 }
 
@@ -108,17 +139,21 @@ absl::Status ExpertDispatcher::Combine(const DispatchHandle& h, const TensorView
   GPTOSS_CHECK_ARG(results.dtype == residual.dtype, "Combine: results and residual dtypes differ");
   // The reverse all-to-all: what was received from rank r goes back to rank r, and arrives in
   // the order it was sent.
-  GPTOSS_ASSIGN_OR_RETURN(TensorView back, View(back_, results.dtype, h.num_send(), results.dim(1)));
-  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(results, h.recv_counts, back, h.send_counts));
+  const std::vector<int64_t> wire_send = h.wire_send_counts(), wire_recv = h.wire_recv_counts();
+  const int64_t sent = std::accumulate(wire_send.begin(), wire_send.end(), int64_t{0});
+  GPTOSS_ASSIGN_OR_RETURN(TensorView back, View(back_, results.dtype, sent, results.dim(1)));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(results, wire_recv, back, wire_send));
   // A token sent to several ranks comes back several times: add one rank's block at a time so
-  // that the scatter indices of one call are distinct.
+  // that the scatter indices of one call are distinct. (Fixed capacity: each block is
+  // `capacity` rows, of which the first send_counts[r] are real.)
+  const int64_t row_bytes = back.dim(1) * static_cast<int64_t>(DTypeSize(back.dtype));
   int64_t offset = 0;
   for (size_t r = 0; r < h.send_counts.size(); ++r) {
     const int64_t count = h.send_counts[r];
     if (count > 0) {
       TensorView block = back;
-      block.data = static_cast<char*>(back.data) +
-                   offset * back.dim(1) * static_cast<int64_t>(DTypeSize(back.dtype));
+      const int64_t first = h.capacity > 0 ? static_cast<int64_t>(r) * h.capacity : offset;
+      block.data = static_cast<char*>(back.data) + first * row_bytes;
       block.dims[0] = count;
       const std::vector<int32_t> index(h.send_token.begin() + offset,
                                        h.send_token.begin() + offset + count);

@@ -1,18 +1,29 @@
 // ExpertDispatcher: expert-parallel MoE data movement, DeepEP style. Dispatch sends every
 // token row to each rank that owns at least one of its top-k experts (once per rank, with all
-// k ids and weights) and returns a handle; Combine reuses the handle to send the ranks' results
-// back and add them into the residual.
+// k ids and weights, packed into one byte row so that ONE all-to-all carries them) and returns
+// a handle; Combine reuses the handle to send the ranks' results back and add them into the
+// residual.
 //
 // Per layer, on every rank (ParallelLayout gives the expert ranges):
-//   handle = Dispatch(h [T,H], ids [T,k], weights [T,k], &rows)   // rows.x [R,H], ids, weights
+//   handle = Dispatch(h [T,H], ids [T,k], weights [T,k], capacity, &rows) // rows [R,H],[R,k],[R,k]
 //   MoeMlp(rows.x, rows.ids, local experts) -> [R,k,H]   (non-local ids give zero rows)
 //   MoeCombine(those, rows.weights, y [R,H] zeroed)     // weighted sum of the local experts
 //   Combine(handle, y, residual [T,H])                   // residual[t] += sum over ranks
 //
+// Two modes, chosen identically on every rank from `capacity` (the most rows any rank can
+// send to one destination: every rank passes the same value, the token slice of the step):
+//  - exact (capacity > DispatchOptions::fixed_max_rows): the ranks first exchange how many rows
+//    each sends to each (ExchangeCounts), then move exactly those rows;
+//  - fixed capacity (capacity <= fixed_max_rows, decode-sized steps): no count exchange; every
+//    rank sends `capacity` rows to every rank, the unused ones zero (expert 0 with weight 0:
+//    the receiving rank computes them and the source ignores what comes back). One collective
+//    less per layer, and no host round trip of counts, at the price of padding rows.
+// Both give bit-identical results: a real row meets the same arithmetic in either mode.
+//
 // Contract: tensors live on the communicator's device. The plan needs the expert ids on the
-// host, so Dispatch copies them (T*k int32) with ops->CopyToHost (a synchronization point) and
-// exchanges counts with the other ranks. Buffers are owned by the dispatcher, grow as needed
-// and stay valid until the next Dispatch. A handle is only valid for the Dispatch that made it.
+// host, so Dispatch copies them (T*k int32) with ops->CopyToHost (a synchronization point).
+// Buffers are owned by the dispatcher, grow as needed and stay valid until the next Dispatch.
+// A handle is only valid for the Dispatch that made it.
 #pragma once
 
 #include <cstdint>
@@ -26,14 +37,25 @@
 
 namespace gptoss {
 
+struct DispatchOptions {
+  // Steps whose per-rank capacity is at most this many rows use the fixed-capacity mode.
+  // 0: always exact.
+  int64_t fixed_max_rows = 32;
+};
+
 struct DispatchHandle {
   int64_t num_tokens = 0;
   int top_k = 0;
-  std::vector<int64_t> send_counts;  // rows to each rank
-  std::vector<int64_t> recv_counts;  // rows from each rank
-  std::vector<int32_t> send_token;   // send row i (rank-major) carries token send_token[i]
+  std::vector<int64_t> send_counts;  // real rows to each rank
+  std::vector<int64_t> recv_counts;  // real rows from each rank (exact mode)
+  std::vector<int32_t> send_token;   // real send row i (rank-major) carries token send_token[i]
+  int64_t capacity = 0;              // fixed mode: rows per rank pair on the wire; 0: exact
   int64_t num_send() const { return static_cast<int64_t>(send_token.size()); }
+  // Rows this rank received (and must return): real ones, plus padding in fixed mode.
   int64_t num_recv() const;
+  // What goes over the wire per rank, both ways.
+  std::vector<int64_t> wire_send_counts() const;
+  std::vector<int64_t> wire_recv_counts() const;
 };
 
 // Pure planning (no communication): for each destination rank in order, the tokens having at
@@ -51,11 +73,15 @@ struct DispatchedRows {
 
 class ExpertDispatcher {
  public:
-  ExpertDispatcher(Communicator* comm, Ops* ops, const ParallelLayout& layout)
-      : comm_(comm), ops_(ops), layout_(layout) {}
+  ExpertDispatcher(Communicator* comm, Ops* ops, const ParallelLayout& layout,
+                   DispatchOptions options = {})
+      : comm_(comm), ops_(ops), layout_(layout), options_(options) {}
 
+  // capacity: the same value on every rank, >= the number of tokens of any rank (the step's
+  // token slice); it picks the mode.
   absl::StatusOr<DispatchHandle> Dispatch(const TensorView& x, const TensorView& expert_ids,
-                                          const TensorView& expert_weights, DispatchedRows* rows);
+                                          const TensorView& expert_weights, int64_t capacity,
+                                          DispatchedRows* rows);
   // residual[t,:] += the rows returned for token t by every rank. results [R,H] in the order of
   // the dispatched rows.
   absl::Status Combine(const DispatchHandle& handle, const TensorView& results,
@@ -71,7 +97,8 @@ class ExpertDispatcher {
   Communicator* comm_;
   Ops* ops_;
   ParallelLayout layout_;
-  Buffer send_x_, send_ids_, send_w_, recv_x_, recv_ids_, recv_w_, back_;
+  DispatchOptions options_;
+  Buffer send_, recv_, x_, ids_, w_, back_;
 };
 
 }  // namespace gptoss

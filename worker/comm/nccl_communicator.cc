@@ -151,7 +151,40 @@ absl::Status NcclCommunicator::GatherRows(const TensorView& src, const std::vect
   const int64_t row_bytes =
       comm_internal::RowElems(src) * static_cast<int64_t>(DTypeSize(src.dtype));
   return cuda::LaunchGatherRows(ctx(), src.data, row_bytes, d_index,
-                                static_cast<int64_t>(index.size()), dst.data);
+                                static_cast<int64_t>(index.size()), row_bytes, dst.data,
+                                row_bytes);
+}
+
+absl::Status NcclCommunicator::PackRows(const std::vector<TensorView>& srcs,
+                                        const std::vector<int32_t>& index, TensorView dst) {
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckPack(srcs, index, dst, Device::kCuda));
+  if (index.empty()) return absl::OkStatus();
+  cuda::StreamScratch scratch(stream_);
+  GPTOSS_ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
+  const int64_t width = comm_internal::RowBytes(dst);
+  int64_t offset = 0;
+  for (const TensorView& src : srcs) {
+    const int64_t row = comm_internal::RowBytes(src);
+    GPTOSS_RETURN_IF_ERROR(cuda::LaunchGatherRows(ctx(), src.data, row, d_index,
+                                                  static_cast<int64_t>(index.size()), row,
+                                                  static_cast<char*>(dst.data) + offset, width));
+    offset += row;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NcclCommunicator::UnpackRows(const TensorView& src,
+                                          const std::vector<TensorView>& dsts) {
+  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckUnpack(src, dsts, Device::kCuda));
+  const int64_t width = comm_internal::RowBytes(src), rows = src.rank > 0 ? src.dim(0) : 0;
+  int64_t offset = 0;
+  for (const TensorView& dst : dsts) {
+    const int64_t row = comm_internal::RowBytes(dst);
+    GPTOSS_RETURN_IF_ERROR(cuda::LaunchGatherRows(ctx(), static_cast<const char*>(src.data) + offset,
+                                                  width, nullptr, rows, row, dst.data, row));
+    offset += row;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status NcclCommunicator::ScatterAddRows(const TensorView& src,

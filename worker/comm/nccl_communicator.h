@@ -43,6 +43,9 @@ class NcclCommunicator final : public Communicator {
                           TensorView dst) override;
   absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
                               TensorView dst) override;
+  absl::Status PackRows(const std::vector<TensorView>& srcs, const std::vector<int32_t>& index,
+                        TensorView dst) override;
+  absl::Status UnpackRows(const TensorView& src, const std::vector<TensorView>& dsts) override;
   absl::Status Synchronize() override;
 
  private:

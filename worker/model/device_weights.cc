@@ -127,10 +127,12 @@ absl::Status FillSyntheticHost(const SyntheticFill& fill, TensorView dst) {
 }
 
 absl::StatusOr<OwnedWeights> SyntheticWeights(const ModelConfig& config, uint64_t seed, Ops& ops,
-                                              const SyntheticFiller& fill) {
-  GPTOSS_ASSIGN_OR_RETURN(const ParallelLayout layout,
+                                              const SyntheticFiller& fill,
+                                              std::optional<ParallelLayout> shard) {
+  GPTOSS_ASSIGN_OR_RETURN(const ParallelLayout one,
                    ParallelLayout::Create(0, 1, config.num_attention_heads,
                                           config.num_key_value_heads, config.num_local_experts));
+  const ParallelLayout layout = shard.value_or(one);
   OwnedWeights owned;
   std::map<std::string, TensorView> views;
   for (const CheckpointTensor& t : CheckpointTensors(config)) {

@@ -5,12 +5,13 @@
 //    checkpoint generator's values for a seed (kernels/core/synthetic_values.h), so a GPU run of
 //    the 20b/120b shapes needs no checkpoint file. The filler is backend-specific: CUDA uses the
 //    fill kernel (kernels/cuda/synthetic_fill.h), the host one is FillSyntheticHost.
-// Contract: the returned views stay valid as long as the OwnedWeights lives; world size 1
-// (sharded device weights arrive with the multi-GPU engine).
+// Contract: the returned views stay valid as long as the OwnedWeights lives (and, for a shard,
+// the host copies in weights.owned).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <vector>
 
@@ -40,7 +41,12 @@ using SyntheticFiller = std::function<absl::Status(const SyntheticFill&, TensorV
 // Fills a host tensor (BF16 for gaussian plans, U8 for MXFP4 plans).
 absl::Status FillSyntheticHost(const SyntheticFill& fill, TensorView dst);
 
+// The whole model's tensors, filled; `shard` (default world size 1) picks the views of one
+// rank. Every rank allocates the full model (fine for the CPU benchmark's small presets; a
+// sharded GPU fill of the 120b shapes would allocate only the rank's slices). Sharding o_proj
+// copies columns on the host, so shards other than world size 1 need host memory.
 absl::StatusOr<OwnedWeights> SyntheticWeights(const ModelConfig& config, uint64_t seed, Ops& ops,
-                                              const SyntheticFiller& fill);
+                                              const SyntheticFiller& fill,
+                                              std::optional<ParallelLayout> shard = std::nullopt);
 
 }  // namespace gptoss

@@ -52,12 +52,25 @@ ModelConfig Tiny() {
   return c;
 }
 
+// The tiny model with gpt-oss-120b's parallel shape scaled down: 8 kv heads (as 120b) and 32
+// experts top-4, so it shards over 1, 2, 4 and 8 ranks like the real model does.
+ModelConfig Wide() {
+  ModelConfig c = Tiny();
+  c.hidden_size = 128;
+  c.intermediate_size = 128;
+  c.num_attention_heads = 16;
+  c.num_key_value_heads = 8;
+  c.num_local_experts = 32;
+  return c;
+}
+
 }  // namespace
 
-std::vector<std::string> PresetNames() { return {"tiny", "20b", "120b"}; }
+std::vector<std::string> PresetNames() { return {"tiny", "wide", "20b", "120b"}; }
 
 absl::StatusOr<ModelConfig> PresetConfig(const std::string& name) {
   if (name == "tiny") return Tiny();
+  if (name == "wide") return Wide();
   if (name == "20b") return Official(/*layers=*/24, /*experts=*/32);
   if (name == "120b") return Official(/*layers=*/36, /*experts=*/128);
   return absl::InvalidArgumentError(absl::StrCat(

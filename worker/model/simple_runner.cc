@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<SimpleRunner>> SimpleRunner::Create(const ModelCo
                                                  config.num_key_value_heads,
                                                  config.num_local_experts));
   GPTOSS_ASSIGN_OR_RETURN(runner->transformer_,
-                          Transformer::Create(config, weights, layout, ops, options.comm));
+                          Transformer::Create(config, weights, layout, ops, options.comm,
+                                              options.dispatch));
   runner->blocks_per_seq_ = (options.max_len + options.block_size - 1) / options.block_size;
   const int64_t num_blocks = static_cast<int64_t>(options.max_seqs) * runner->blocks_per_seq_;
   for (int l = 0; l < config.num_hidden_layers; ++l) {

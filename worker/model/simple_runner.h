@@ -32,6 +32,7 @@ class SimpleRunner {
     // This rank's link to the others (world size > 1: every rank runs the same calls with the
     // same inputs, holds the weights of its shard, and gets the same logits). Null: world 1.
     Communicator* comm = nullptr;
+    DispatchOptions dispatch;  // the expert dispatcher's mode threshold (world size > 1)
   };
 
   static absl::StatusOr<std::unique_ptr<SimpleRunner>> Create(const ModelConfig& config,

@@ -57,8 +57,14 @@ TensorView Rows(const TensorView& t, int64_t first, int64_t count) {
 class TransformerImpl final : public Transformer {
  public:
   TransformerImpl(const ModelConfig& config, const ModelWeights& weights,
-                  const ParallelLayout& layout, Ops* ops, Communicator* comm)
-      : config_(config), weights_(weights), layout_(layout), ops_(ops), comm_(comm) {}
+                  const ParallelLayout& layout, Ops* ops, Communicator* comm,
+                  DispatchOptions dispatch)
+      : config_(config),
+        weights_(weights),
+        layout_(layout),
+        ops_(ops),
+        comm_(comm),
+        dispatch_options_(dispatch) {}
 
   absl::Status Init();
   absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) override;
@@ -68,7 +74,8 @@ class TransformerImpl final : public Transformer {
   // x += MoE(norm(x)) over the step's rows x [T, H], all experts local (world size 1), or over
   // this rank's n rows with the experts spread over the ranks (MoeParallel).
   absl::Status Moe(int l, TensorView x);
-  absl::Status MoeParallel(int l, TensorView x, int64_t n);
+  // n: this rank's rows; capacity: the step's token slice (the same on every rank).
+  absl::Status MoeParallel(int l, TensorView x, int64_t n, int64_t capacity);
   ExpertWeights Experts(int l) const;
   absl::Status Logits(const StepBatch& batch, int64_t rows, TensorView logits);
 
@@ -78,6 +85,7 @@ class TransformerImpl final : public Transformer {
   Ops* const ops_;
   Communicator* comm_;
   LocalCommunicator local_comm_;  // comm_ when the caller gives none (world size 1)
+  const DispatchOptions dispatch_options_;
   std::unique_ptr<ExpertDispatcher> dispatcher_;
   bool vocab_parallel_ = false;
   DType act_ = DType::kF32;
@@ -105,7 +113,7 @@ absl::Status TransformerImpl::Init() {
                    " does not match the layout's rank ", layout_.rank, " of ", layout_.world_size);
   GPTOSS_CHECK_ARG(comm_->device() == ops_->device(),
                    "Transformer: the communicator and the ops work on different memory");
-  dispatcher_ = std::make_unique<ExpertDispatcher>(comm_, ops_, layout_);
+  dispatcher_ = std::make_unique<ExpertDispatcher>(comm_, ops_, layout_, dispatch_options_);
   const int64_t vocab = c.vocab_size, lm_rows = weights_.lm_head.rank == 2 ? weights_.lm_head.dim(0) : -1;
   vocab_parallel_ = layout_.world_size > 1 && lm_rows * layout_.world_size == vocab;
   GPTOSS_CHECK_ARG(lm_rows == vocab || vocab_parallel_, "Transformer: lm_head has ", lm_rows,
@@ -196,7 +204,7 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
     GPTOSS_RETURN_IF_ERROR(comm_->ReduceScatterSum(o_, o_slice));
     const TensorView x_slice = Rows(x_, first, slice);
     GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_slice, x_slice));
-    GPTOSS_RETURN_IF_ERROR(MoeParallel(l, Rows(x_slice, 0, owned), owned));
+    GPTOSS_RETURN_IF_ERROR(MoeParallel(l, Rows(x_slice, 0, owned), owned, slice));
     // Every rank needs every row for the next attention (in place: the slice sits in x_).
     GPTOSS_RETURN_IF_ERROR(comm_->AllGather(x_slice, x_));
   }
@@ -276,7 +284,7 @@ absl::Status TransformerImpl::Moe(int l, TensorView x) {
   return ops_->MoeCombine(moe_rows_, expert_weights_, x);
 }
 
-absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n) {
+absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n, int64_t capacity) {
   const LayerWeights& w = weights_.layers[l];
   const TensorView h = Rows(h_, 0, n), ids = Rows(expert_ids_, 0, n),
                    weights = Rows(expert_weights_, 0, n);
@@ -289,7 +297,7 @@ absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n) {
   // EP: each row goes to the ranks owning its experts; they run their local experts on it and
   // send back the weighted sum, which the source rank adds into x.
   DispatchedRows rows;
-  GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle, dispatcher_->Dispatch(h, ids, weights, &rows));
+  GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle, dispatcher_->Dispatch(h, ids, weights, capacity, &rows));
   const int64_t received = handle.num_recv();
   GPTOSS_ASSIGN_OR_RETURN(TensorView y, sy_.View(ops_, act_, {received, hidden_}));
   if (received > 0) {
@@ -307,8 +315,10 @@ absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n) {
 absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Create(const ModelConfig& config,
                                                                  const ModelWeights& weights,
                                                                  const ParallelLayout& layout,
-                                                                 Ops* ops, Communicator* comm) {
-  auto transformer = std::make_unique<TransformerImpl>(config, weights, layout, ops, comm);
+                                                                 Ops* ops, Communicator* comm,
+                                                                 DispatchOptions dispatch) {
+  auto transformer =
+      std::make_unique<TransformerImpl>(config, weights, layout, ops, comm, dispatch);
   GPTOSS_RETURN_IF_ERROR(transformer->Init());
   return std::unique_ptr<Transformer>(std::move(transformer));
 }

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "kernels/ops.h"
 #include "worker/comm/communicator.h"
+#include "worker/comm/expert_dispatcher.h"
 #include "worker/model/config.h"
 #include "worker/model/parallel_layout.h"
 #include "worker/model/weights.h"
@@ -51,11 +52,13 @@ class Transformer {
   virtual ~Transformer() = default;
   // `comm` joins this rank to the others of `layout` (same rank and world size, memory on
   // ops->device()); it may be null at world size 1. `ops` and `comm` must outlive the model.
+  // `dispatch` picks the expert dispatcher's mode by step size (expert_dispatcher.h).
   static absl::StatusOr<std::unique_ptr<Transformer>> Create(const ModelConfig& config,
                                                              const ModelWeights& weights,
                                                              const ParallelLayout& layout,
                                                              Ops* ops,
-                                                             Communicator* comm = nullptr);
+                                                             Communicator* comm = nullptr,
+                                                             DispatchOptions dispatch = {});
   virtual absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) = 0;
 };
 
