@@ -1,5 +1,7 @@
 #include "worker/comm/nccl_communicator.h"
 
+#include "kernels/cuda/cuda_ops.h"
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -56,6 +58,16 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::CreateSingle
     cudaStream_t stream) {
   GPTOSS_ASSIGN_OR_RETURN(const std::string id, NewUniqueId());
   return Create(0, 1, id, stream);
+}
+
+absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::ForOps(
+    Ops& ops, int rank, int world_size, const std::string& unique_id) {
+  auto* cuda = dynamic_cast<cuda::CudaOps*>(&ops);
+  GPTOSS_CHECK_ARG(cuda != nullptr, "NcclCommunicator: the ops are not CudaOps");
+  if (world_size == 1) return CreateSingle(cuda->stream());
+  GPTOSS_CHECK_ARG(!unique_id.empty(), "NcclCommunicator: no NCCL id for a world of ",
+                   world_size);
+  return Create(rank, world_size, unique_id, cuda->stream());
 }
 
 NcclCommunicator::~NcclCommunicator() {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "kernels/cuda/launchers.h"
+#include "kernels/ops.h"
 #include "worker/comm/communicator.h"
 
 namespace gptoss {
@@ -26,6 +27,10 @@ class NcclCommunicator final : public Communicator {
                                                                   const std::string& unique_id,
                                                                   cudaStream_t stream);
   static absl::StatusOr<std::unique_ptr<NcclCommunicator>> CreateSingle(cudaStream_t stream);
+  // On the stream of `ops` (which must be CudaOps): CreateSingle at world size 1, else Create.
+  static absl::StatusOr<std::unique_ptr<NcclCommunicator>> ForOps(Ops& ops, int rank,
+                                                                  int world_size,
+                                                                  const std::string& unique_id);
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }

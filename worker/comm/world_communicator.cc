@@ -5,7 +5,6 @@
 #include "worker/comm/local_communicator.h"
 
 #if defined(GPTOSS_HAVE_CUDA)
-#include "kernels/cuda/cuda_ops.h"
 #include "worker/comm/nccl_communicator.h"
 #endif
 
@@ -17,18 +16,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateWorldCommunicator(Ops& ops,
                    "world: rank ", spec.rank, " out of world size ", spec.world_size);
   if (ops.device() == Device::kCuda) {
 #if defined(GPTOSS_HAVE_CUDA)
-    auto* cuda = dynamic_cast<cuda::CudaOps*>(&ops);
-    GPTOSS_CHECK_ARG(cuda != nullptr, "world: CUDA memory but not CudaOps");
-    if (spec.world_size == 1) {
-      GPTOSS_ASSIGN_OR_RETURN(auto comm, NcclCommunicator::CreateSingle(cuda->stream()));
-      return std::unique_ptr<Communicator>(std::move(comm));
-    }
-    GPTOSS_CHECK_ARG(!spec.nccl_unique_id.empty(),
-                     "world: the coordinator handed out no NCCL id for a CUDA world of ",
-                     spec.world_size);
-    GPTOSS_ASSIGN_OR_RETURN(auto comm, NcclCommunicator::Create(spec.rank, spec.world_size,
-                                                                spec.nccl_unique_id,
-                                                                cuda->stream()));
+    GPTOSS_ASSIGN_OR_RETURN(auto comm, NcclCommunicator::ForOps(ops, spec.rank, spec.world_size,
+                                                                spec.nccl_unique_id));
     return std::unique_ptr<Communicator>(std::move(comm));
 #else
     return absl::UnimplementedError("world: CUDA memory in a build without CUDA");
