@@ -47,6 +47,7 @@ struct WorkerOptions {
   int register_timeout_s = 600;
   int collective_timeout_s = 30;
   int64_t dispatch_fixed_max_tokens = DispatchOptions().fixed_max_rows;
+  std::string comm = "auto";  // auto (NCCL on a GPU, Gloo on the CPU), nccl, gloo
   InternalPlaneFiles plane;
 };
 
@@ -60,13 +61,17 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
                    cli::Flags::Parse(argc, argv,
                                      {"coordinator", "model", "device", "listen", "advertise",
                                       "rank-hint", "kv-cache-mb", "register-timeout-s",
-                                      "collective-timeout-s", "dispatch-fixed-max-tokens",
+                                      "collective-timeout-s", "dispatch-fixed-max-tokens", "comm",
                                       "cluster-secret-file", "internal-tls-cert",
                                       "internal-tls-key", "internal-tls-ca"}));
   WorkerOptions o;
   GPTOSS_ASSIGN_OR_RETURN(o.coordinator, flags.Required("coordinator"));
   GPTOSS_ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
   o.device = flags.GetOr("device", o.device);
+  o.comm = flags.GetOr("comm", o.comm);
+  if (o.comm != "auto" && o.comm != "nccl" && o.comm != "gloo")
+    return absl::InvalidArgumentError(
+        absl::StrCat("--comm: '", o.comm, "' is not auto, nccl or gloo"));
   if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
     return absl::InvalidArgumentError(
         absl::StrCat("--device: '", o.device, "' is not cpu, cuda or auto"));
@@ -207,6 +212,9 @@ int RunWorkerMain(int argc, char** argv) {
   shard.ops = std::move(*ops);
   const bool cuda = shard.ops->device() == Device::kCuda;
   const std::string device_name = cuda ? "cuda:0" : "cpu";
+  if (options.comm == "nccl" && !cuda)
+    return Fail(absl::InvalidArgumentError(
+        "--comm nccl needs a CUDA device (this worker runs on the CPU)"));
 
   // Serve the Worker service first: the coordinator polls it right after registration.
   WorkerService service(*plane);
@@ -295,6 +303,7 @@ int RunWorkerMain(int argc, char** argv) {
                               ? host.substr(1, host.size() - 2)
                               : host;
     world.gloo.timeout = std::chrono::seconds(options.collective_timeout_s);
+    world.staged = options.comm == "gloo";
     absl::StatusOr<std::unique_ptr<Communicator>> comm =
         CreateWorldCommunicator(*shard.ops, world);
     if (!comm.ok()) {

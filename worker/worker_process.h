@@ -2,6 +2,7 @@
 //   gptoss-worker --coordinator HOST:PORT --model DIR [--device auto|cpu|cuda] [--listen HOST:PORT]
 //                 [--advertise HOST] [--rank-hint N] [--kv-cache-mb MB] [--register-timeout-s S]
 //                 [--collective-timeout-s S] [--dispatch-fixed-max-tokens 32]
+//                 [--comm auto|nccl|gloo]
 // --device auto (default) takes the GPU when this build has CUDA and a usable sm_90 device, else
 // the CPU (kernels/ops_factory.h). --kv-cache-mb is what this rank offers the KV cache (default
 // 512 on the CPU, 8192 on a GPU); the coordinator sizes both pools from the smallest offer.
@@ -11,8 +12,9 @@
 // ready, execute steps until the coordinator closes the step stream (or SIGTERM/SIGINT), exit 0.
 // At world size > 1 the rank joins its world's communicator before loading (Gloo over TCP on the
 // --advertise/--listen host for CPU ranks, meeting through the coordinator's store; NCCL for
-// GPU ranks); a collective that waits longer than --collective-timeout-s (default 30) for a
-// peer that died or hangs fails the step, and the world must re-form. Steps of at most
+// GPU ranks; --comm gloo makes GPU ranks use Gloo through host memory, so that several can share
+// one GPU for correctness runs); a collective that waits longer than --collective-timeout-s
+// (default 30) for a peer that died or hangs fails the step, and the world must re-form. Steps of at most
 // --dispatch-fixed-max-tokens tokens per rank dispatch MoE rows with a fixed capacity (no count
 // exchange), larger ones with exact counts (worker/comm/expert_dispatcher.h); 0: always exact.
 // A failure prints one line naming the problem and exits 1; a load failure is also reported to

@@ -19,6 +19,7 @@
 #include "tests/worker/golden_fixture.h"
 #include "tests/worker/model_io_test_util.h"
 #include "tests/worker/multi_rank.h"
+#include "worker/comm/staged_communicator.h"
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/simple_runner.h"
@@ -50,7 +51,10 @@ struct RankOutput {
 
 constexpr int kTokens = 12;
 
-std::vector<RankOutput> RunWorld(const Case& c, int world, DispatchOptions dispatch = {}) {
+// staged: the ranks talk through StagedCommunicator (the GPU-sharing path: every collective
+// copied out to host memory and back through Ops), here over CpuOps.
+std::vector<RankOutput> RunWorld(const Case& c, int world, DispatchOptions dispatch = {},
+                                 bool staged = false) {
   std::vector<RankOutput> out(world);
   absl::Status st = RunRanks(world, [&](int rank, GlooCommunicator& comm) -> absl::Status {
     GPTOSS_ASSIGN_OR_RETURN(auto ckpt, Checkpoint::Open(c.dir));
@@ -60,13 +64,14 @@ std::vector<RankOutput> RunWorld(const Case& c, int world, DispatchOptions dispa
                                c.config.num_key_value_heads, c.config.num_local_experts));
     GPTOSS_ASSIGN_OR_RETURN(ModelWeights weights, LoadWeights(*ckpt, c.config, layout));
     CpuOps ops;
+    StagedCommunicator staging(&ops, &comm);
     SimpleRunner::Options options;
     options.max_seqs = static_cast<int>(c.prompts.size());
     options.max_len = 0;
     for (const auto& p : c.prompts)
       options.max_len = std::max(options.max_len, static_cast<int>(p.size()) + kTokens);
     options.block_size = 8;
-    options.comm = world > 1 ? &comm : nullptr;
+    options.comm = world == 1 ? nullptr : staged ? static_cast<Communicator*>(&staging) : &comm;
     options.dispatch = dispatch;
     GPTOSS_ASSIGN_OR_RETURN(auto runner, SimpleRunner::Create(c.config, weights, &ops, options));
     SimpleRunner::GenerateOptions greedy;
@@ -189,6 +194,23 @@ TEST(ParallelToyTest, TrainedToyModelAtTwoAndFourRanks) {
   // Harmony-shaped prompts (ids of the o200k_harmony vocabulary): 7 and 3 tokens.
   c.prompts = {{200006, 17360, 200008, 3575, 553, 17554, 200007}, {200006, 1428, 200008}};
   CheckWorlds(c);
+}
+
+TEST(ParallelStagedTest, StagedCollectivesGiveTheSameBits) {
+  Case c;
+  c.name = "staged";
+  c.config = testing::SmallConfig();
+  c.dir = testing::ScratchDir("parallel_staged");
+  ASSERT_TRUE(WriteCheckpoint(c.config, c.dir, CheckpointWriterOptions{}).ok());
+  c.prompts = {{5, 17, 300, 2, 44, 9}, {400, 12}};
+  const std::vector<RankOutput> direct = RunWorld(c, 2);
+  const std::vector<RankOutput> staged = RunWorld(c, 2, {}, /*staged=*/true);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  for (size_t s = 0; s < c.prompts.size(); ++s) {
+    EXPECT_EQ(staged[0].alone[s].tokens, direct[0].alone[s].tokens);
+    EXPECT_EQ(staged[0].prompt_logits[s], direct[0].prompt_logits[s]);
+    EXPECT_EQ(staged[1].alone[s].logits, direct[1].alone[s].logits);
+  }
 }
 
 TEST(ParallelWideTest, EightRanksOnAConfigThatDividesByEight) {

@@ -2,7 +2,8 @@
 // math runs on:
 //   - host memory (CpuOps): GlooCommunicator over TCP, meeting through `rendezvous`;
 //   - CUDA memory (CudaOps): NcclCommunicator on the ops' stream, from the ncclUniqueId the
-//     coordinator handed out (rank 0's candidate, NewWorldId()).
+//     coordinator handed out (rank 0's candidate, NewWorldId()); or, with `staged`, Gloo
+//     through host memory (StagedCommunicator: several ranks may share one GPU).
 // World size 1 needs no transport: LocalCommunicator on the host, NCCL's single-rank world on a
 // GPU (so the distributed code path runs there too).
 #pragma once
@@ -21,8 +22,9 @@ struct WorldSpec {
   int rank = 0;
   int world_size = 1;
   std::string nccl_unique_id;          // CUDA ranks (empty otherwise)
-  RendezvousKv* rendezvous = nullptr;  // host ranks at world size > 1
+  RendezvousKv* rendezvous = nullptr;  // host (and staged) ranks at world size > 1
   GlooOptions gloo;
+  bool staged = false;  // CUDA ranks: Gloo through host memory instead of NCCL
 };
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateWorldCommunicator(Ops& ops,
