@@ -333,7 +333,28 @@ int RunWorkerMain(int argc, char** argv) {
   Log(absl::StrCat("rank ", rank, " ready (", spec.num_full_blocks, " full + ",
                    spec.num_sliding_blocks, " sliding KV blocks)"));
 
+  // The communicator watchdog: a step that has waited longer than the collective timeout is
+  // stuck on a peer that died or hangs. Gloo's own timeouts end it; a hung NCCL kernel never
+  // returns, so the communicator is aborted (the step then fails UNAVAILABLE and this rank
+  // leaves its world).
+  std::atomic<bool> watching{true};
+  std::thread watchdog([&] {
+    bool aborted = false;
+    while (watching) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const double running = service.RunningStepSeconds();
+      if (!aborted && shard.comm != nullptr && running > options.collective_timeout_s) {
+        Log(absl::StrCat("a step has run for ", static_cast<int>(running),
+                         " s (--collective-timeout-s ", options.collective_timeout_s,
+                         "): aborting the communicator"));
+        shard.comm->Abort();
+        aborted = true;
+      }
+    }
+  });
   service.WaitForStreamEnd();
+  watching = false;
+  watchdog.join();
   Log("step stream ended, exiting");
   return finish(0);
 }

@@ -144,6 +144,13 @@ grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult>* WorkerService::StepStream
   return new StepReactor(this);
 }
 
+double WorkerService::RunningStepSeconds() const {
+  const int64_t started = step_started_ns_;
+  if (started == 0) return 0.0;
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::duration(now - started)).count();
+}
+
 bool WorkerService::Post(std::function<void()> job) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutdown_) return false;
@@ -188,7 +195,9 @@ void WorkerService::Execute(const v1::StepPlan& proto, v1::StepResult* result) {
   if (executor == nullptr) return fail(absl::FailedPreconditionError("worker is not ready"));
   absl::StatusOr<StepPlan> plan = StepPlanFromProto(proto, max_positions);
   if (!plan.ok()) return fail(plan.status());
+  step_started_ns_ = std::chrono::steady_clock::now().time_since_epoch().count() | 1;
   absl::StatusOr<StepResult> executed = executor->Execute(*plan);
+  step_started_ns_ = 0;
   if (!executed.ok()) {
     std::fprintf(stderr, "worker: step %llu failed: %s\n",
                  static_cast<unsigned long long>(proto.step_id()),

@@ -17,6 +17,7 @@
 //    stream.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -44,6 +45,9 @@ class WorkerService final : public v1::Worker::CallbackService {
 
   void WaitForStreamEnd();
   void Shutdown();
+  // How long the step being executed has run (0 when none is): the communicator watchdog's
+  // input. Thread-safe.
+  double RunningStepSeconds() const;
 
   grpc::ServerUnaryReactor* GetShardInfo(grpc::CallbackServerContext* context,
                                          const v1::GetShardInfoRequest* request,
@@ -66,6 +70,7 @@ class WorkerService final : public v1::Worker::CallbackService {
   std::condition_variable cv_;
   v1::ShardInfo info_;
   std::unique_ptr<StepExecutor> executor_;
+  std::atomic<int64_t> step_started_ns_{0};  // steady clock; 0 = no step running
   int rank_ = 0;
   int max_positions_ = 0;
   bool stream_active_ = false;

@@ -78,6 +78,12 @@ class Communicator {
   virtual absl::Status Synchronize() = 0;
 
   virtual CommStats stats() const { return {}; }
+
+  // Ends every collective in flight and every later one with UNAVAILABLE: the worker's
+  // watchdog calls it (from another thread) when a step has waited too long for a peer that
+  // died or hangs. NCCL needs it (ncclCommAbort: a hung NCCL kernel never returns on its own);
+  // host communicators time out by themselves, so the default does nothing.
+  virtual void Abort() {}
 };
 
 }  // namespace gptoss

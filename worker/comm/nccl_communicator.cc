@@ -71,10 +71,25 @@ absl::StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::ForOps(
 }
 
 NcclCommunicator::~NcclCommunicator() {
-  if (comm_ != nullptr) {
+  if (comm_ != nullptr && !aborted_) {  // an aborted communicator is freed by the abort
     cudaStreamSynchronize(stream_);
     ncclCommDestroy(comm_);
   }
+}
+
+void NcclCommunicator::Abort() {
+  std::lock_guard<std::mutex> lock(abort_mu_);
+  if (aborted_ || comm_ == nullptr) return;
+  aborted_ = true;
+  // Makes the NCCL kernels still waiting for a peer return, so the stream drains.
+  ncclCommAbort(comm_);
+}
+
+absl::Status NcclCommunicator::Live() const {
+  if (aborted_)
+    return absl::UnavailableError(
+        "NCCL communicator aborted (a peer died or hung): the world must re-form");
+  return absl::OkStatus();
 }
 
 cuda::LaunchContext NcclCommunicator::ctx() const {
@@ -84,6 +99,7 @@ cuda::LaunchContext NcclCommunicator::ctx() const {
 }
 
 absl::Status NcclCommunicator::AllReduceSum(TensorView inout) {
+  GPTOSS_RETURN_IF_ERROR(Live());
   GPTOSS_RETURN_IF_ERROR(comm_internal::CheckBuffer(inout, "AllReduce inout", Device::kCuda));
   GPTOSS_RETURN_IF_ERROR(comm_internal::CheckReducible(inout, "AllReduce inout"));
   GPTOSS_ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(inout.dtype));
@@ -94,6 +110,7 @@ absl::Status NcclCommunicator::AllReduceSum(TensorView inout) {
 }
 
 absl::Status NcclCommunicator::AllGather(const TensorView& in, TensorView out) {
+  GPTOSS_RETURN_IF_ERROR(Live());
   GPTOSS_RETURN_IF_ERROR(comm_internal::CheckAllGather(in, out, world_, Device::kCuda));
   GPTOSS_ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
   if (in.numel() == 0) return absl::OkStatus();
@@ -103,6 +120,7 @@ absl::Status NcclCommunicator::AllGather(const TensorView& in, TensorView out) {
 }
 
 absl::Status NcclCommunicator::ReduceScatterSum(const TensorView& in, TensorView out) {
+  GPTOSS_RETURN_IF_ERROR(Live());
   GPTOSS_RETURN_IF_ERROR(comm_internal::CheckReduceScatter(in, out, world_, Device::kCuda));
   GPTOSS_ASSIGN_OR_RETURN(const ncclDataType_t type, NcclType(in.dtype));
   if (out.numel() == 0) return absl::OkStatus();
@@ -114,6 +132,7 @@ absl::Status NcclCommunicator::ReduceScatterSum(const TensorView& in, TensorView
 absl::Status NcclCommunicator::AllToAllV(const TensorView& send,
                                          const std::vector<int64_t>& send_counts, TensorView recv,
                                          const std::vector<int64_t>& recv_counts) {
+  GPTOSS_RETURN_IF_ERROR(Live());
   GPTOSS_ASSIGN_OR_RETURN(const auto g, comm_internal::CheckAllToAllV(send, send_counts, recv, recv_counts,
                                                                world_, Device::kCuda));
   // Rows move as raw bytes: no arithmetic, any dtype.
@@ -137,6 +156,7 @@ absl::Status NcclCommunicator::AllToAllV(const TensorView& send,
 
 absl::StatusOr<std::vector<int64_t>> NcclCommunicator::ExchangeCounts(
     const std::vector<int64_t>& send_counts) {
+  GPTOSS_RETURN_IF_ERROR(Live());
   GPTOSS_CHECK_ARG(static_cast<int>(send_counts.size()) == world_, "ExchangeCounts: ",
                    send_counts.size(), " counts for world size ", world_);
   cuda::StreamScratch scratch(stream_);
@@ -211,10 +231,14 @@ absl::Status NcclCommunicator::ScatterAddRows(const TensorView& src,
 }
 
 absl::Status NcclCommunicator::Synchronize() {
+  GPTOSS_RETURN_IF_ERROR(Live());
   GPTOSS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  GPTOSS_RETURN_IF_ERROR(Live());  // aborted while we waited
   ncclResult_t async_error = ncclSuccess;
   GPTOSS_NCCL_RETURN_IF_ERROR(ncclCommGetAsyncError(comm_, &async_error));
-  GPTOSS_NCCL_RETURN_IF_ERROR(async_error);
+  if (async_error != ncclSuccess)  // a peer failed: this world is over
+    return absl::UnavailableError(absl::StrCat("NCCL: ", ncclGetErrorString(async_error),
+                                               " (a peer failed): the world must re-form"));
   return absl::OkStatus();
 }
 

@@ -10,7 +10,9 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "kernels/cuda/launchers.h"
@@ -52,8 +54,11 @@ class NcclCommunicator final : public Communicator {
                         TensorView dst) override;
   absl::Status UnpackRows(const TensorView& src, const std::vector<TensorView>& dsts) override;
   absl::Status Synchronize() override;
+  // ncclCommAbort, once; thread-safe. Every call after it fails with UNAVAILABLE.
+  void Abort() override;
 
  private:
+  absl::Status Live() const;
   NcclCommunicator(int rank, int world, cudaStream_t stream)
       : rank_(rank), world_(world), stream_(stream) {}
   cuda::LaunchContext ctx() const;
@@ -62,6 +67,8 @@ class NcclCommunicator final : public Communicator {
   int world_;
   cudaStream_t stream_;
   ncclComm_t comm_ = nullptr;
+  std::mutex abort_mu_;
+  std::atomic<bool> aborted_{false};
 };
 
 }  // namespace gptoss

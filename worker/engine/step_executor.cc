@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelCo
                                                                    Ops* ops,
                                                                    Transformer* transformer,
                                                                    KvCachePool* pool,
-                                                                   const Communicator* comm) {
+                                                                   Communicator* comm) {
   GPTOSS_CHECK_ARG(ops != nullptr && transformer != nullptr && pool != nullptr,
                    "StepExecutor needs ops, a transformer and a KV cache pool");
   GPTOSS_CHECK_ARG(static_cast<int>(pool->cache().layers.size()) == config.num_hidden_layers,
@@ -120,6 +120,7 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   }
   if (sampler && R > 0) GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
   GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
+  if (comm_) GPTOSS_RETURN_IF_ERROR(comm_->Synchronize());  // NCCL reports a lost peer here
   result.forward_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

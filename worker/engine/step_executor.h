@@ -35,13 +35,13 @@ namespace gptoss {
 
 class StepExecutor {
  public:
-  // `ops`, `transformer`, `pool` (and `comm`, whose figures the results report) must outlive
-  // the executor.
+  // `ops`, `transformer`, `pool` (and `comm`: its figures go into the results, and a failure it
+  // reports late, as NCCL does, fails the step) must outlive the executor.
   static absl::StatusOr<std::unique_ptr<StepExecutor>> Create(const ModelConfig& config,
                                                               const ParallelLayout& layout,
                                                               Ops* ops, Transformer* transformer,
                                                               KvCachePool* pool,
-                                                              const Communicator* comm = nullptr);
+                                                              Communicator* comm = nullptr);
 
   absl::StatusOr<StepResult> Execute(const StepPlan& plan);
 
@@ -55,7 +55,7 @@ class StepExecutor {
     size_t bytes = 0;
   };
   StepExecutor(const ModelConfig& config, const ParallelLayout& layout, Ops* ops,
-               Transformer* transformer, KvCachePool* pool, const Communicator* comm,
+               Transformer* transformer, KvCachePool* pool, Communicator* comm,
                const StepLimits& limits)
       : config_(config),
         layout_(layout),
@@ -74,7 +74,7 @@ class StepExecutor {
   Ops* const ops_;
   Transformer* const transformer_;
   KvCachePool* const pool_;
-  const Communicator* const comm_;
+  Communicator* const comm_;
   const StepLimits limits_;
   SequenceHistories histories_;
   DeviceBuffer metadata_, logits_, penalties_, samples_, top_;
