@@ -18,6 +18,8 @@
 
 namespace gptoss {
 
+class ServingMetrics;  // coordinator/serving_metrics.h
+
 struct CallEnv {
   std::shared_ptr<EngineLoop> engine;  // null until the workers are ready
   const Tokenizer* tokenizer = nullptr;
@@ -25,6 +27,7 @@ struct CallEnv {
   ServingLimits limits;
   // Not OK: the call must not run (no valid API key); it ends with this status at once.
   absl::Status refusal;
+  ServingMetrics* metrics = nullptr;  // where the call's end is counted (optional)
 };
 
 // A validated request, ready for the engine: what Generate and Chat hand to it (and what any

@@ -37,6 +37,7 @@ class ChatCall final : public ServingCall<v1::ChatResponse> {
   explicit ChatCall(const CallEnv& env) : ServingCall(env) {}
   absl::Status Submit(const v1::ChatRequest& request);
 
+  const char* rpc() const override { return "Chat"; }
   bool MergeInto(v1::ChatResponse& into, const v1::ChatResponse& next) override;
 
   // Engine-thread state (set up by Submit before admission).

@@ -48,7 +48,7 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
                          "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "internal-host",
                          "internal-port", "cluster-secret-file", "internal-tls-cert",
                          "internal-tls-key", "internal-tls-ca", "worker-timeout-s",
-                         "step-timeout-s"},
+                         "step-timeout-s", "metrics-port", "metrics-host"},
                         {"log-steps"}));
   CoordinatorOptions o;
   GPTOSS_ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
@@ -71,6 +71,8 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
   GPTOSS_ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
   o.ready_timeout = absl::Seconds(ready);
   o.log_steps = flags.Has("log-steps");
+  GPTOSS_ASSIGN_OR_RETURN(o.metrics_port, IntFlag(flags, "metrics-port", -1, 0, 65535));
+  o.metrics_host = flags.GetOr("metrics-host", "");
   o.tls_cert = flags.GetOr("tls-cert", "");
   o.tls_key = flags.GetOr("tls-key", "");
   o.tls_client_ca = flags.GetOr("tls-client-ca", "");
@@ -152,10 +154,16 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   pool.step_timeout = options.step_timeout;
   const bool internal_tls = plane.tls();
   pool.plane = std::move(plane);
+  // Metrics are always recorded (cheap: atomics, histograms outside the engine's lock) and
+  // served only with --metrics-port.
+  auto registry = std::make_shared<prometheus::Registry>();
+  metrics::AddBuildInfo(*registry, "coordinator", "");
+  c->metrics_ = std::make_unique<ServingMetrics>(registry);
   c->pool_ = std::make_unique<WorkerPool>(c->config_, pool);
   c->service_ = std::make_unique<InferenceService>(c->config_, BaseName(options.model_dir),
                                                    c->tokenizer_.get(), &*c->renderer_,
-                                                   c->pool_.get(), std::move(keys));
+                                                   c->pool_.get(), std::move(keys),
+                                                   c->metrics_.get());
 
   // The internal listener first: health and reflection are process-wide switches read when a
   // server is built, and the internal plane serves neither (nothing there is for the public).
@@ -189,9 +197,20 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   Coordinator* raw = c.get();
   c->pool_->SetReadinessCallback([raw](bool) { raw->UpdateHealth(); });
   c->starter_ = std::thread([raw] { raw->StartEngineWhenReady(); });
+  if (options.metrics_port >= 0) {
+    GPTOSS_ASSIGN_OR_RETURN(
+        c->metrics_server_,
+        metrics::MetricsServer::Start(options.metrics_host.empty() ? internal_host
+                                                                   : options.metrics_host,
+                                      options.metrics_port, registry));
+    Log(absl::StrCat("metrics on http://",
+                     options.metrics_host.empty() ? internal_host : options.metrics_host, ":",
+                     c->metrics_server_->port(), "/metrics"));
+  }
   if (!options.port_file.empty()) {
     std::ofstream out(options.port_file + ".tmp");
     out << c->port_ << "\n" << c->internal_port_ << "\n";
+    if (c->metrics_server_) out << c->metrics_server_->port() << "\n";
     out.close();
     if (!out || std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str()) != 0)
       return absl::UnavailableError(absl::StrCat("cannot write ", options.port_file));
@@ -228,6 +247,7 @@ void Coordinator::UpdateHealth() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!server_ || shut_down_) return;
   serving = !draining_ && engine_ != nullptr && pool_->ready();
+  metrics_->Workers(pool_->num_registered(), pool_->ready() ? options_.world_size : 0);
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health == nullptr) return;
   health->SetServingStatus(serving);
@@ -249,6 +269,7 @@ void Coordinator::StartEngineWhenReady() {
   sc.max_waiting = options_.max_waiting;
   EngineOptions eo;
   eo.log_steps = options_.log_steps;
+  eo.metrics = metrics_.get();
   absl::StatusOr<std::unique_ptr<EngineLoop>> engine = EngineLoop::Create(sc, pool_.get(), eo);
   if (!engine.ok()) {
     Log(absl::StrCat("cannot start the engine: ", engine.status().message()));

@@ -12,10 +12,14 @@
 //   [--tls-client-ca F]] [--api-key-file F]
 //   [--internal-host H=--host] [--internal-port P=50052] [--cluster-secret-file F (or
 //   $GPTOSS_CLUSTER_SECRET)] [--internal-tls-cert F --internal-tls-key F --internal-tls-ca F]
-//   [--port-file FILE (two lines: public port, internal port)] [--world-size N=1]
+//   [--port-file FILE (public port, internal port[, metrics port])] [--world-size N=1]
 //   [--block-size 16] [--kv-full-blocks N --kv-sliding-blocks N] [--max-num-seqs 64]
 //   [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30] [--ready-timeout-s 1800]
-//   [--worker-timeout-s 5] [--step-timeout-s 300] [--log-steps]
+//   [--worker-timeout-s 5] [--step-timeout-s 300] [--metrics-port P [--metrics-host H]]
+//   [--log-steps]
+// --metrics-port serves Prometheus metrics (coordinator/serving_metrics.h) at
+// http://H:P/metrics, H defaulting to the internal plane's host (an ops network, not the
+// public one); the port file then gets a third line with that port.
 // SIGTERM/SIGINT: health turns NOT_SERVING, new requests get UNAVAILABLE, in-flight requests
 // may finish for --drain-grace-s (the rest end with FINISH_REASON_CANCELLED), the workers' step
 // streams are closed (they exit), then the process exits 0.
@@ -31,6 +35,8 @@
 #include "absl/time/time.h"
 #include "coordinator/engine_loop.h"
 #include "coordinator/inference_service.h"
+#include "coordinator/serving_metrics.h"
+#include "worker/common/metrics.h"
 #include "coordinator/worker_pool.h"
 #include "grpcpp/grpcpp.h"
 
@@ -60,6 +66,8 @@ struct CoordinatorOptions {
   absl::Duration drain_grace = absl::Seconds(30);
   absl::Duration ready_timeout = absl::Minutes(30);
   bool log_steps = false;
+  int metrics_port = -1;     // -1: no /metrics endpoint; 0: any free port
+  std::string metrics_host;  // empty: the internal plane's host
 };
 
 absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv);
@@ -71,6 +79,7 @@ class Coordinator {
 
   int port() const { return port_; }
   int internal_port() const { return internal_port_; }
+  int metrics_port() const { return metrics_server_ ? metrics_server_->port() : -1; }
   // Where local clients reach the public API, and local workers the internal plane (loopback
   // when bound to all interfaces).
   std::string local_address() const;
@@ -90,6 +99,9 @@ class Coordinator {
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::optional<harmony::HarmonyRenderer> renderer_;
+  // Declared before the pool and the service, which record into it, so that it outlives them.
+  std::unique_ptr<ServingMetrics> metrics_;
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;

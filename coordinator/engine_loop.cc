@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "coordinator/serving_metrics.h"
 #include "kernels/core/status.h"
 
 namespace gptoss {
@@ -36,8 +37,12 @@ absl::StatusOr<SequenceId> EngineLoop::Submit(SequenceRequest request,
   std::lock_guard<std::mutex> lock(mu_);
   if (draining_ || stop_) return absl::UnavailableError("server is shutting down");
   if (!runner_->ready()) return absl::UnavailableError("no workers are ready");
+  const int prompt_tokens = static_cast<int>(request.prompt.size());
   GPTOSS_ASSIGN_OR_RETURN(SequenceId id, scheduler_->Add(std::move(request)));
-  entries_[id] = Entry{std::move(observer), absl::OkStatus()};
+  Entry& entry = entries_[id];
+  entry.observer = std::move(observer);
+  entry.submitted = std::chrono::steady_clock::now();
+  if (options_.metrics) options_.metrics->Admitted(prompt_tokens);
   cv_.notify_all();
   return id;
 }
@@ -96,11 +101,56 @@ void EngineLoop::Stop() {
   for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
 }
 
+void EngineLoop::ObserveEnd(const Entry& entry, FinishReason reason, Time now) {
+  if (!options_.metrics) return;
+  std::optional<double> decode;
+  if (entry.first_token != Time{})
+    decode = std::chrono::duration<double>(now - entry.first_token).count();
+  observed_.ended.push_back(
+      {reason, std::chrono::duration<double>(now - entry.submitted).count(), decode});
+}
+
+void EngineLoop::ObserveToken(Entry& entry, Time now) {
+  if (options_.metrics) {
+    if (entry.first_token == Time{}) {
+      const Time scheduled = entry.scheduled != Time{} ? entry.scheduled : entry.submitted;
+      observed_.first_tokens.emplace_back(
+          std::chrono::duration<double>(now - entry.submitted).count(),
+          std::chrono::duration<double>(now - scheduled).count());
+    } else {
+      observed_.gaps.push_back(std::chrono::duration<double>(now - entry.last_token).count());
+    }
+  }
+  if (entry.first_token == Time{}) entry.first_token = now;
+  entry.last_token = now;
+}
+
+void EngineLoop::FlushObservations() {
+  Observations observed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::swap(observed, observed_);
+  }
+  observed.Record(options_.metrics);
+}
+
+void EngineLoop::Observations::Record(ServingMetrics* metrics) {
+  if (metrics) {
+    for (double q : queued) metrics->Queued(q);
+    for (const auto& [ttft, prefill] : first_tokens) metrics->FirstToken(ttft, prefill);
+    for (double g : gaps) metrics->NextToken(g);
+    for (const End& e : ended) metrics->Finished(e.reason, e.e2e_s, e.decode_s);
+  }
+  queued.clear(), first_tokens.clear(), gaps.clear(), ended.clear();
+}
+
 void EngineLoop::CollectEndings(const std::vector<FinishedSequence>& finished,
                                 std::vector<Ending>& out) {
+  const Time now = std::chrono::steady_clock::now();
   for (const FinishedSequence& f : finished) {
     auto it = entries_.find(f.id);
     if (it == entries_.end()) continue;  // already ended (stop string)
+    ObserveEnd(it->second, f.reason, now);
     absl::Status error = it->second.error;
     if (f.reason == FinishReason::kError && error.ok())
       error = absl::InternalError(f.message.empty() ? "step failed" : f.message);
@@ -166,6 +216,14 @@ void EngineLoop::Loop() {
       } else {
         step = std::move(*scheduled);
         CollectEndings(step.finished, endings);
+        for (const SequenceStep& s : step.plan.sequences) {
+          auto it = entries_.find(s.sequence_id);
+          if (it == entries_.end() || it->second.scheduled != Time{}) continue;
+          it->second.scheduled = iteration_start;
+          if (options_.metrics)
+            observed_.queued.push_back(
+                std::chrono::duration<double>(iteration_start - it->second.submitted).count());
+        }
         // Steps that run are logged after they ran; a plan that only ends sequences now.
         if (options_.log_steps && step.plan.sequences.empty() && !step.finished.empty())
           LogStep(step, scheduler_->stats(), 0.0, nullptr, 0.0);
@@ -173,6 +231,7 @@ void EngineLoop::Loop() {
     }
     for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
     endings.clear();
+    if (options_.metrics) FlushObservations();
 
     pending_frees_.insert(pending_frees_.end(), step.plan.free_sequence_ids.begin(),
                           step.plan.free_sequence_ids.end());
@@ -200,11 +259,16 @@ void EngineLoop::Loop() {
       if (result.ok()) {
         absl::StatusOr<std::vector<SequenceUpdate>> updates = scheduler_->OnStepResult(*result);
         if (updates.ok()) {
+          const Time now = std::chrono::steady_clock::now();
           for (SequenceUpdate& u : *updates) {
             auto it = entries_.find(u.id);
             if (it == entries_.end()) continue;
+            ObserveToken(it->second, now);
             tokens.emplace_back(it->second.observer, std::move(u));
-            if (tokens.back().second.finish != FinishReason::kNone) entries_.erase(it);
+            if (tokens.back().second.finish != FinishReason::kNone) {
+              ObserveEnd(it->second, tokens.back().second.finish, now);
+              entries_.erase(it);
+            }
           }
           if (!tokens.empty()) cv_.notify_all();
         } else {
@@ -233,15 +297,23 @@ void EngineLoop::Loop() {
       if (stop && update.finish == FinishReason::kNone) {
         std::lock_guard<std::mutex> lock(mu_);
         scheduler_->Finish(update.id, FinishReason::kStop).IgnoreError();
-        entries_.erase(update.id);
+        if (auto it = entries_.find(update.id); it != entries_.end()) {
+          ObserveEnd(it->second, FinishReason::kStop, std::chrono::steady_clock::now());
+          entries_.erase(it);
+        }
         cv_.notify_all();
       }
     }
     for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
+    const double iteration_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - iteration_start).count();
+    if (options_.metrics) {
+      FlushObservations();
+      options_.metrics->Step(iteration_s - step_s, step_s, result.ok() ? &*result : nullptr);
+      options_.metrics->Scheduler(stats, config_.kv.num_full_blocks, config_.kv.num_sliding_blocks);
+    }
     if (options_.log_steps) {
       // coordinator_ms: this iteration minus RunStep (scheduling, bookkeeping, streaming out).
-      const double iteration_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - iteration_start).count();
       LogStep(step, stats, step_s, result.ok() ? &*result : nullptr, iteration_s - step_s);
     }
   }

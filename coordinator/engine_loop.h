@@ -18,9 +18,11 @@
 //    rest with kCancelled. Stop() ends the thread (after Drain, or abruptly).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -55,9 +57,13 @@ class StepRunner {
   virtual absl::StatusOr<StepResult> RunStep(const StepPlan& plan) = 0;
 };
 
+class ServingMetrics;  // coordinator/serving_metrics.h
+
 struct EngineOptions {
   // One line per step (and per cancel) on stderr; the e2e tests check KV accounting with it.
   bool log_steps = false;
+  // Request, step and scheduler metrics are recorded here when set (outside the engine's lock).
+  ServingMetrics* metrics = nullptr;
 };
 
 class EngineLoop {
@@ -80,9 +86,25 @@ class EngineLoop {
   const SchedulerConfig& config() const { return config_; }
 
  private:
+  using Time = std::chrono::steady_clock::time_point;
   struct Entry {
     std::shared_ptr<RequestObserver> observer;
     absl::Status error;  // why it is being ended with kError
+    Time submitted{}, scheduled{}, first_token{}, last_token{};
+  };
+  // What the engine observed under its lock, recorded into the metrics after it (so that no
+  // metric is ever recorded under the engine's lock).
+  struct Observations {
+    std::vector<double> queued;
+    std::vector<std::pair<double, double>> first_tokens;  // ttft, prefill
+    std::vector<double> gaps;
+    struct End {
+      FinishReason reason;
+      double e2e_s;
+      std::optional<double> decode_s;
+    };
+    std::vector<End> ended;
+    void Record(ServingMetrics* metrics);
   };
   struct Ending {
     std::shared_ptr<RequestObserver> observer;
@@ -94,6 +116,11 @@ class EngineLoop {
   void Loop();
   // Under mu_: observers of sequences the scheduler reported finished, removed from entries_.
   void CollectEndings(const std::vector<FinishedSequence>& finished, std::vector<Ending>& out);
+  // Under mu_: the timing of an entry that ends now / of a token it received now.
+  void ObserveEnd(const Entry& entry, FinishReason reason, Time now);
+  void ObserveToken(Entry& entry, Time now);
+  // Engine thread, without mu_: records what was observed into options_.metrics.
+  void FlushObservations();
   // Under mu_: ends every live request with kError (the workers lost their state).
   void FailAllLocked(const absl::Status& error);
   // step_s: RunStep's wall time; result: every rank's forward and communication figures;
@@ -113,6 +140,7 @@ class EngineLoop {
   bool draining_ = false;
   bool stop_ = false;
   std::vector<SequenceId> pending_frees_;  // engine thread only: frees of plans that ran nothing
+  Observations observed_;                  // under mu_; flushed by the engine thread
   std::thread thread_;
 };
 

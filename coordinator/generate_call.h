@@ -35,6 +35,7 @@ class GenerateCall final : public ServingCall<v1::GenerateResponse> {
   explicit GenerateCall(const CallEnv& env);
   absl::Status Submit(const v1::GenerateRequest& request);
 
+  const char* rpc() const override { return "Generate"; }
   bool MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) override;
 
   // Engine-thread state.

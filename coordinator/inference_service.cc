@@ -1,5 +1,7 @@
 #include "coordinator/inference_service.h"
 
+#include "coordinator/serving_metrics.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -40,12 +42,13 @@ ServingLimits InferenceService::DefaultLimits(const ModelConfig& config) {
 InferenceService::InferenceService(const ModelConfig& config, std::string model_name,
                                    const Tokenizer* tokenizer,
                                    const harmony::HarmonyRenderer* renderer, const WorkerPool* pool,
-                                   ApiKeys keys)
+                                   ApiKeys keys, ServingMetrics* metrics)
     : config_(config),
       model_name_(std::move(model_name)),
       tokenizer_(tokenizer),
       renderer_(renderer),
       pool_(pool),
+      metrics_(metrics),
       keys_(std::move(keys)),
       limits_(DefaultLimits(config)) {}
 
@@ -57,7 +60,7 @@ void InferenceService::SetEngine(std::shared_ptr<EngineLoop> engine, const Servi
 
 CallEnv InferenceService::Env() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return CallEnv{engine_, tokenizer_, renderer_, limits_, absl::OkStatus()};
+  return CallEnv{engine_, tokenizer_, renderer_, limits_, absl::OkStatus(), metrics_};
 }
 
 namespace {
@@ -89,7 +92,8 @@ absl::Status LargeCallRefusal() {
 
 // A unary call: authorize, bound, parse, run `body`, serialize; every error through Answer().
 template <typename Request, typename Response, typename Body>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiKeys& keys,
+grpc::ServerUnaryReactor* Unary(const char* rpc, ServingMetrics* metrics,
+                                grpc::CallbackServerContext* context, const ApiKeys& keys,
                                 std::atomic<int>* large_calls, const grpc::ByteBuffer* raw_request,
                                 grpc::ByteBuffer* raw_response, Body body) {
   absl::Status status = keys.Check(*context);
@@ -103,6 +107,7 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const ApiK
   if (status.ok()) status = ParseRequest(*raw_request, &request);
   if (status.ok()) status = body(request, &response);
   if (status.ok()) status = SerializeResponse(response, raw_response);
+  if (metrics) metrics->RpcEnded(rpc, ToGrpcStatus(status));
   return Answer(context, status);
 }
 
@@ -140,7 +145,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
                                                      const grpc::ByteBuffer* request,
                                                      grpc::ByteBuffer* response) {
   return Unary<v1::TokenizeRequest, v1::TokenizeResponse>(
-      context, keys_, &large_calls_, request, response,
+      "Tokenize", metrics_, context, keys_, &large_calls_, request, response,
       [this](const v1::TokenizeRequest& r, v1::TokenizeResponse* out) {
         return DoTokenize(r, out);
       });
@@ -150,7 +155,7 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
                                                        const grpc::ByteBuffer* request,
                                                        grpc::ByteBuffer* response) {
   return Unary<v1::DetokenizeRequest, v1::DetokenizeResponse>(
-      context, keys_, &large_calls_, request, response,
+      "Detokenize", metrics_, context, keys_, &large_calls_, request, response,
       [this](const v1::DetokenizeRequest& r, v1::DetokenizeResponse* out) {
         return DoDetokenize(r, out);
       });
@@ -161,7 +166,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
                                                          grpc::ByteBuffer* response) {
   const CallEnv env = Env();
   return Unary<v1::GetModelInfoRequest, v1::ModelInfo>(
-      context, keys_, &large_calls_, request, response,
+      "GetModelInfo", metrics_, context, keys_, &large_calls_, request, response,
       [this, &env](const v1::GetModelInfoRequest&, v1::ModelInfo* out) {
         return DoGetModelInfo(env, out);
       });

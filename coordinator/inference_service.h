@@ -44,10 +44,11 @@ class InferenceService final : public RawInferenceService {
   static constexpr size_t kLargeRequestBytes = size_t{64} << 10;
   static constexpr int kMaxLargeCalls = 4;
 
-  // `tokenizer`, `renderer` and `pool` must outlive the service.
+  // `tokenizer`, `renderer`, `pool` and `metrics` (optional: every rpc's end is counted there)
+  // must outlive the service.
   InferenceService(const ModelConfig& config, std::string model_name, const Tokenizer* tokenizer,
                    const harmony::HarmonyRenderer* renderer, const WorkerPool* pool,
-                   ApiKeys keys = {});
+                   ApiKeys keys = {}, ServingMetrics* metrics = nullptr);
 
   // The engine is up: `limits.context_length` is what the KV pools allow.
   void SetEngine(std::shared_ptr<EngineLoop> engine, const ServingLimits& limits);
@@ -82,6 +83,7 @@ class InferenceService final : public RawInferenceService {
   const Tokenizer* const tokenizer_;
   const harmony::HarmonyRenderer* const renderer_;
   const WorkerPool* const pool_;
+  ServingMetrics* const metrics_;
   const ApiKeys keys_;
   mutable std::atomic<int> large_calls_{0};
 

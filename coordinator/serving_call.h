@@ -16,6 +16,7 @@
 #include <string>
 
 #include "coordinator/call_common.h"
+#include "coordinator/serving_metrics.h"
 #include "coordinator/stream_reactor.h"
 #include "kernels/core/status.h"
 
@@ -40,6 +41,12 @@ class ServingCall : public StreamReactor<Response>, public RequestObserver {
 
  protected:
   explicit ServingCall(const CallEnv& env) : env_(env) {}
+
+  // The rpc's name in the metrics ("Generate", "Chat").
+  virtual const char* rpc() const = 0;
+  void OnFinishing(const grpc::Status& status) override {
+    if (env_.metrics) env_.metrics->RpcEnded(rpc(), status);
+  }
 
   // Hands `request` to the engine (`params` are the request's validated parameters).
   absl::Status Admit(SequenceRequest request, const CommonParams& params) {

@@ -56,6 +56,9 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // Appends `next` to `into` if both are pieces of the same kind that one message can carry.
   virtual bool MergeInto(Response& into, const Response& next) = 0;
   virtual void OnCancelled() = 0;
+  // The stream finishes with `status` (called once, under the reactor's lock: must not call
+  // back into the reactor). Metrics count the call here.
+  virtual void OnFinishing(const grpc::Status& status) { (void)status; }
 
  private:
   void MaybeWriteLocked() {
@@ -66,6 +69,7 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       if (!serialized.ok()) {
         queue_.clear();
         ended_ = finished_ = true;
+        OnFinishing(ToGrpcStatus(serialized));
         this->Finish(ToGrpcStatus(serialized));
         return;
       }
@@ -73,6 +77,7 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       this->StartWrite(&in_flight_);
     } else if (ended_) {
       finished_ = true;
+      OnFinishing(status_);
       this->Finish(status_);
     }
   }
@@ -84,6 +89,7 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       queue_.clear();
       if (!finished_) {
         ended_ = finished_ = true;
+        OnFinishing(ToGrpcStatus(absl::CancelledError("client went away")));
         this->Finish(ToGrpcStatus(absl::CancelledError("client went away")));
       }
       return;

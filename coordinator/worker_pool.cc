@@ -114,6 +114,11 @@ void WorkerPool::NotifyReadiness(bool ready) {
   if (callback) callback(ready);
 }
 
+int WorkerPool::num_registered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(ranks_.empty() ? pending_.size() : ranks_.size());
+}
+
 bool WorkerPool::ready() const {
   std::lock_guard<std::mutex> lock(mu_);
   return phase_ == Phase::kReady;
@@ -221,6 +226,7 @@ grpc::ServerUnaryReactor* WorkerPool::Register(grpc::CallbackServerContext* cont
     }
   }
   for (auto& [r, status] : answers) r->Finish(status);
+  if (answers.empty()) NotifyReadiness(ready());  // the count of registered workers changed
   return reactor;
 }
 
@@ -237,7 +243,10 @@ void WorkerPool::RemoveRegistrant(RegisterReactor* reactor) {
       break;
     }
   }
-  if (found) reactor->Finish(ToGrpcStatus(absl::CancelledError("registration cancelled")));
+  if (found) {
+    reactor->Finish(ToGrpcStatus(absl::CancelledError("registration cancelled")));
+    NotifyReadiness(ready());
+  }
 }
 
 void WorkerPool::CompleteWorldLocked() {

@@ -29,7 +29,8 @@
 //    ready() turns false (health NOT_SERVING), and the workers register again.
 //  - Errors that reach public clients say what happened, not where (no addresses or ranks);
 //    the details go to the coordinator's log.
-//  - Thread-safe; the readiness callback runs without locks held, on whichever thread changed it.
+//  - Thread-safe; the readiness callback runs without locks held, on whichever thread changed it
+//    (also when only the number of registered workers changed).
 #pragma once
 
 #include <condition_variable>
@@ -94,6 +95,9 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   grpc::ServerUnaryReactor* StoreWait(grpc::CallbackServerContext* context,
                                       const v1::StoreWaitRequest* request,
                                       v1::StoreWaitResponse* response) override;
+
+  // Workers registered for the world forming, or ranks of the world starting or serving.
+  int num_registered() const;
 
   // StepRunner
   bool ready() const override;

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config git python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev
+  prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libboost-dev
   libpcre2-dev zlib1g-dev nlohmann-json3-dev python3-grpcio python3-grpc-tools python3-protobuf
 )
 

@@ -30,7 +30,9 @@
 #include "worker/model/weights.h"
 #include "worker/comm/world_communicator.h"
 #include "worker/common/internal_plane.h"
+#include "worker/common/metrics.h"
 #include "worker/coordinator_rendezvous.h"
+#include "worker/worker_metrics.h"
 #include "worker/worker_service.h"
 
 namespace gptoss {
@@ -48,6 +50,9 @@ struct WorkerOptions {
   int collective_timeout_s = 30;
   int64_t dispatch_fixed_max_tokens = DispatchOptions().fixed_max_rows;
   std::string comm = "auto";  // auto (NCCL on a GPU, Gloo on the CPU), nccl, gloo
+  int metrics_port = -1;      // -1: no /metrics
+  std::string metrics_host;   // empty: the advertised host
+  ExpertMetrics expert_metrics = ExpertMetrics::kPerExpert;
   InternalPlaneFiles plane;
 };
 
@@ -62,6 +67,7 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
                                      {"coordinator", "model", "device", "listen", "advertise",
                                       "rank-hint", "kv-cache-mb", "register-timeout-s",
                                       "collective-timeout-s", "dispatch-fixed-max-tokens", "comm",
+                                      "metrics-port", "metrics-host", "expert-metrics",
                                       "cluster-secret-file", "internal-tls-cert",
                                       "internal-tls-key", "internal-tls-ca"}));
   WorkerOptions o;
@@ -69,6 +75,19 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
   GPTOSS_ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
   o.device = flags.GetOr("device", o.device);
   o.comm = flags.GetOr("comm", o.comm);
+  GPTOSS_ASSIGN_OR_RETURN(int64_t metrics_port, flags.GetInt("metrics-port", -1));
+  if (metrics_port < -1 || metrics_port > 65535)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics-port: ", metrics_port, " not in [0, 65535]"));
+  o.metrics_port = static_cast<int>(metrics_port);
+  o.metrics_host = flags.GetOr("metrics-host", "");
+  const std::string expert = flags.GetOr("expert-metrics", "expert");
+  if (expert == "expert") o.expert_metrics = ExpertMetrics::kPerExpert;
+  else if (expert == "layer") o.expert_metrics = ExpertMetrics::kPerLayer;
+  else if (expert == "off") o.expert_metrics = ExpertMetrics::kOff;
+  else
+    return absl::InvalidArgumentError(
+        absl::StrCat("--expert-metrics: '", expert, "' is not expert, layer or off"));
   if (o.comm != "auto" && o.comm != "nccl" && o.comm != "gloo")
     return absl::InvalidArgumentError(
         absl::StrCat("--comm: '", o.comm, "' is not auto, nccl or gloo"));
@@ -156,6 +175,8 @@ struct Shard {
   std::optional<OwnedWeights> device_weights;  // uploaded copies (GPU backends)
   std::unique_ptr<Transformer> transformer;
   std::unique_ptr<KvCachePool> pool;
+  std::unique_ptr<WorkerMetrics> metrics;  // after the transformer: it reports into them
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
 };
 
 absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& options,
@@ -233,6 +254,10 @@ int RunWorkerMain(int argc, char** argv) {
     if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
   }
   const std::string address = absl::StrCat(host, ":", port);
+  // Gloo and the metrics server take a bare host name or address ("[::1]" is gRPC's spelling).
+  const std::string world_host = host.size() > 2 && host.front() == '[' && host.back() == ']'
+                                     ? host.substr(1, host.size() - 2)
+                                     : host;
   Log(absl::StrCat("serving the worker plane on ", address));
 
   // A signal during registration or loading ends the process cleanly.
@@ -298,10 +323,7 @@ int RunWorkerMain(int argc, char** argv) {
     shard.rendezvous = std::make_unique<CoordinatorRendezvous>(*plane, options.coordinator,
                                                                registered->store_prefix());
     world.rendezvous = shard.rendezvous.get();
-    // Gloo resolves a bare host name or address ("[::1]" is the gRPC spelling of ::1).
-    world.gloo.hostname = host.size() > 2 && host.front() == '[' && host.back() == ']'
-                              ? host.substr(1, host.size() - 2)
-                              : host;
+    world.gloo.hostname = world_host;
     world.gloo.timeout = std::chrono::seconds(options.collective_timeout_s);
     world.staged = options.comm == "gloo";
     absl::StatusOr<std::unique_ptr<Communicator>> comm =
@@ -329,7 +351,28 @@ int RunWorkerMain(int argc, char** argv) {
   info.set_weight_bytes(weight_bytes);
   info.set_kv_cache_bytes(static_cast<uint64_t>(shard.pool->bytes()));
   info.set_device(device_name);
-  service.SetReady(std::move(info), std::move(*executor), rank, config->max_position_embeddings);
+  if (options.metrics_port >= 0) {
+    auto registry = std::make_shared<prometheus::Registry>();
+    metrics::AddBuildInfo(*registry, "worker", cuda ? "cuda" : "cpu");
+    shard.metrics = std::make_unique<WorkerMetrics>(registry, rank, config->num_hidden_layers,
+                                                    config->num_local_experts,
+                                                    options.expert_metrics);
+    if (options.expert_metrics != ExpertMetrics::kOff ||
+        layout->world_size > 1)  // the exchange figures need the observer too
+      shard.transformer->SetMoeObserver(shard.metrics.get());
+    const std::string metrics_host = options.metrics_host.empty() ? world_host : options.metrics_host;
+    absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> server =
+        metrics::MetricsServer::Start(metrics_host, options.metrics_port, registry);
+    if (!server.ok()) {
+      Fail(server.status());
+      return finish(1);
+    }
+    shard.metrics_server = std::move(*server);
+    Log(absl::StrCat("metrics on http://", metrics_host, ":", shard.metrics_server->port(),
+                     "/metrics"));
+  }
+  service.SetReady(std::move(info), std::move(*executor), rank, config->max_position_embeddings,
+                   shard.metrics.get());
   Log(absl::StrCat("rank ", rank, " ready (", spec.num_full_blocks, " full + ",
                    spec.num_sliding_blocks, " sliding KV blocks)"));
 

@@ -2,7 +2,8 @@
 //   gptoss-worker --coordinator HOST:PORT --model DIR [--device auto|cpu|cuda] [--listen HOST:PORT]
 //                 [--advertise HOST] [--rank-hint N] [--kv-cache-mb MB] [--register-timeout-s S]
 //                 [--collective-timeout-s S] [--dispatch-fixed-max-tokens 32]
-//                 [--comm auto|nccl|gloo]
+//                 [--comm auto|nccl|gloo] [--metrics-port P [--metrics-host H]]
+//                 [--expert-metrics expert|layer|off]
 // --device auto (default) takes the GPU when this build has CUDA and a usable sm_90 device, else
 // the CPU (kernels/ops_factory.h). --kv-cache-mb is what this rank offers the KV cache (default
 // 512 on the CPU, 8192 on a GPU); the coordinator sizes both pools from the smallest offer.
@@ -17,6 +18,9 @@
 // (default 30) for a peer that died or hangs fails the step, and the world must re-form. Steps of at most
 // --dispatch-fixed-max-tokens tokens per rank dispatch MoE rows with a fixed capacity (no count
 // exchange), larger ones with exact counts (worker/comm/expert_dispatcher.h); 0: always exact.
+// --metrics-port serves this rank's Prometheus metrics (worker/worker_metrics.h) at
+// http://H:P/metrics once it has loaded (H defaults to the advertised host); --expert-metrics
+// bounds their cardinality (per expert, per layer, or no routing metrics).
 // A failure prints one line naming the problem and exits 1; a load failure is also reported to
 // the coordinator through GetShardInfo ("failed: ...").
 #pragma once

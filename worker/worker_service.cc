@@ -73,8 +73,9 @@ void WorkerService::SetStatus(const std::string& message) {
 }
 
 void WorkerService::SetReady(v1::ShardInfo info, std::unique_ptr<StepExecutor> executor, int rank,
-                             int max_positions) {
+                             int max_positions, WorkerMetrics* metrics) {
   std::lock_guard<std::mutex> lock(mu_);
+  metrics_ = metrics;
   info_ = std::move(info);
   info_.set_ready(true);
   executor_ = std::move(executor);
@@ -177,10 +178,12 @@ void WorkerService::Execute(const v1::StepPlan& proto, v1::StepResult* result) {
   const auto start = std::chrono::steady_clock::now();
   result->Clear();
   StepExecutor* executor;
+  WorkerMetrics* metrics;
   int max_positions;
   {
     std::lock_guard<std::mutex> lock(mu_);
     executor = executor_.get();
+    metrics = metrics_;
     max_positions = max_positions_;
     result->set_rank(static_cast<uint32_t>(rank_));
   }
@@ -208,6 +211,7 @@ void WorkerService::Execute(const v1::StepPlan& proto, v1::StepResult* result) {
   executed->rank = static_cast<int>(result->rank());
   executed->forward_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (metrics) metrics->Step(executed->forward_time_s, executed->comm_time_s, executed->comm_bytes);
   ToProto(*executed, result);
 }
 

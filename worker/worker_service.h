@@ -28,6 +28,7 @@
 
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "worker/engine/step_executor.h"
+#include "worker/worker_metrics.h"
 #include "worker/common/internal_plane.h"
 
 namespace gptoss {
@@ -39,8 +40,9 @@ class WorkerService final : public v1::Worker::CallbackService {
 
   void SetStatus(const std::string& message);
   // `info` is what GetShardInfo reports (ready is set here). `max_positions` bounds plans.
+  // `metrics` (optional) records every executed step and must outlive the service.
   void SetReady(v1::ShardInfo info, std::unique_ptr<StepExecutor> executor, int rank,
-                int max_positions);
+                int max_positions, WorkerMetrics* metrics = nullptr);
   void SetFailed(const std::string& message);
 
   void WaitForStreamEnd();
@@ -70,6 +72,7 @@ class WorkerService final : public v1::Worker::CallbackService {
   std::condition_variable cv_;
   v1::ShardInfo info_;
   std::unique_ptr<StepExecutor> executor_;
+  WorkerMetrics* metrics_ = nullptr;
   std::atomic<int64_t> step_started_ns_{0};  // steady clock; 0 = no step running
   int rank_ = 0;
   int max_positions_ = 0;

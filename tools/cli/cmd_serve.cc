@@ -5,7 +5,7 @@
 //                [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30]
 //                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]
 //                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300]
-//                [--collective-timeout-s 30] [--log-steps]
+//                [--collective-timeout-s 30] [--metrics-port P] [--log-steps]
 //     Without --model it serves the embedded toy model (tools/toy/gptoss-toy: a trained
 //     gpt-oss of the real architecture and vocabulary, or its installed copy under
 //     <prefix>/share/gptoss/gptoss-toy), so a fresh build shows real harmony answers.
@@ -17,7 +17,9 @@
 //     started again and the whole world re-forms (requests in flight end UNAVAILABLE; the other
 //     ranks leave their world and exit cleanly, and are started again too); more than 5 crashes
 //     (a signal or a non-zero exit) within a minute stop the server with exit code 1.
-//     SIGINT/SIGTERM drain and stop everything.
+//     SIGINT/SIGTERM drain and stop everything. --metrics-port P serves Prometheus metrics: the
+//     coordinator's on --host:P (the port file's third line), worker i's on --host:P+1+i (with
+//     P = 0, free ports that each process logs).
 //
 //   gptoss chat [--server 127.0.0.1:50051] [--system TEXT] [--developer TEXT]
 //               [--reasoning low|medium|high] [--max-tokens 512] [--temperature T] [--top-p P]
@@ -133,7 +135,7 @@ int RunServe(int argc, char** argv) {
                    {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
                     "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer",
                     "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "worker-timeout-s",
-                    "step-timeout-s", "collective-timeout-s"},
+                    "step-timeout-s", "collective-timeout-s", "metrics-port"},
                    {"log-steps"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
   CoordinatorOptions o;
@@ -158,14 +160,18 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<int> worker_timeout = IntIn(*flags, "worker-timeout-s", 5, 1, 3600);
   absl::StatusOr<int> step_timeout = IntIn(*flags, "step-timeout-s", 300, 1, 86400);
   absl::StatusOr<int> collective_timeout = IntIn(*flags, "collective-timeout-s", 30, 1, 3600);
+  absl::StatusOr<int> metrics_port = IntIn(*flags, "metrics-port", -1, 0, 65535);
   for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace,
-                                       &worker_timeout, &step_timeout, &collective_timeout})
+                                       &worker_timeout, &step_timeout, &collective_timeout,
+                                       &metrics_port})
     if (!v->ok()) return Fail("serve", 2, v->status().message());
   o.worker_timeout = absl::Seconds(*worker_timeout);
   o.step_timeout = absl::Seconds(*step_timeout);
   const std::string device = flags->GetOr("device", "auto");
   o.port = *port;
   o.world_size = *workers;
+  o.metrics_port = *metrics_port;
+  o.metrics_host = o.host;  // scraped where the API is reached
   o.max_num_seqs = *seqs;
   o.max_batch_tokens = *batch;
   o.max_waiting = *waiting;
@@ -185,11 +191,16 @@ int RunServe(int argc, char** argv) {
   const std::string internal = (*coordinator)->local_internal_address();
 
   auto spawn = [&](int i) {
-    return SpawnWorker({"gptoss", "worker", "--coordinator", internal, "--model", o.model_dir,
-                        "--device", device, "--listen", "127.0.0.1:0", "--rank-hint",
-                        absl::StrCat(i), "--collective-timeout-s", absl::StrCat(*collective_timeout),
-                        "--kv-cache-mb",
-                        absl::StrCat(*kv_mb)});  // 0 = the worker's default for its device
+    std::vector<std::string> args = {
+        "gptoss", "worker", "--coordinator", internal, "--model", o.model_dir, "--device", device,
+        "--listen", "127.0.0.1:0", "--rank-hint", absl::StrCat(i), "--collective-timeout-s",
+        absl::StrCat(*collective_timeout), "--kv-cache-mb",
+        absl::StrCat(*kv_mb)};  // 0 = the worker's default for its device
+    if (*metrics_port >= 0) {  // worker i on P+1+i (any free port when P is 0)
+      args.insert(args.end(), {"--metrics-host", o.host, "--metrics-port",
+                               absl::StrCat(*metrics_port > 0 ? *metrics_port + 1 + i : 0)});
+    }
+    return SpawnWorker(args);
   };
   std::vector<pid_t> pids;
   for (int i = 0; i < *workers; ++i) {

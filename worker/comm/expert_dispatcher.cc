@@ -1,12 +1,28 @@
 #include "worker/comm/expert_dispatcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
 
 namespace gptoss {
+
+namespace {
+
+double Since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+uint64_t ExpertDispatcher::SentBytes(const std::vector<int64_t>& counts, int64_t row_bytes) const {
+  uint64_t rows = 0;
+  for (size_t r = 0; r < counts.size(); ++r)
+    if (static_cast<int>(r) != layout_.rank) rows += static_cast<uint64_t>(counts[r]);
+  return rows * static_cast<uint64_t>(row_bytes);
+}
 
 int64_t DispatchHandle::num_recv() const {
   if (capacity > 0) return capacity * static_cast<int64_t>(send_counts.size());
@@ -89,6 +105,8 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
   std::vector<int32_t> host_ids(static_cast<size_t>(n * k));
   GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), expert_ids.data, host_ids.size() * sizeof(int32_t)));
   GPTOSS_ASSIGN_OR_RETURN(DispatchHandle h, PlanDispatch(host_ids, n, static_cast<int>(k), layout_));
+  if (observer_) observer_->OnRouted(layer_, host_ids, n, static_cast<int>(k));
+  const auto start = std::chrono::steady_clock::now();
   const int world = layout_.world_size;
   if (capacity <= options_.fixed_max_rows) {
     h.capacity = std::max<int64_t>(capacity, 1);
@@ -120,6 +138,7 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
   }
   GPTOSS_ASSIGN_OR_RETURN(TensorView recv, View(recv_, DType::kU8, r, row_bytes));
   GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send, wire_send, recv, wire_recv));
+  if (observer_) observer_->OnExchange("dispatch", Since(start), SentBytes(wire_send, row_bytes));
   GPTOSS_ASSIGN_OR_RETURN(rows->x, View(x_, x.dtype, r, hidden));
   GPTOSS_ASSIGN_OR_RETURN(rows->ids, View(ids_, DType::kI32, r, k));
   GPTOSS_ASSIGN_OR_RETURN(rows->weights, View(w_, DType::kF32, r, k));
@@ -142,7 +161,12 @@ absl::Status ExpertDispatcher::Combine(const DispatchHandle& h, const TensorView
   const std::vector<int64_t> wire_send = h.wire_send_counts(), wire_recv = h.wire_recv_counts();
   const int64_t sent = std::accumulate(wire_send.begin(), wire_send.end(), int64_t{0});
   GPTOSS_ASSIGN_OR_RETURN(TensorView back, View(back_, results.dtype, sent, results.dim(1)));
+  const auto start = std::chrono::steady_clock::now();
   GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(results, wire_recv, back, wire_send));
+  if (observer_)
+    observer_->OnExchange("combine", Since(start),
+                          SentBytes(wire_recv, results.dim(1) * static_cast<int64_t>(
+                                                                   DTypeSize(results.dtype))));
   // A token sent to several ranks comes back several times: add one rank's block at a time so
   // that the scatter indices of one call are distinct. (Fixed capacity: each block is
   // `capacity` rows, of which the first send_counts[r] are real.)

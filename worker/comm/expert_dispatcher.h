@@ -37,6 +37,20 @@
 
 namespace gptoss {
 
+// What the MoE does, for metrics (worker/worker_metrics.h). Called on the thread that runs the
+// forward pass; must be cheap and must not block.
+class MoeObserver {
+ public:
+  virtual ~MoeObserver() = default;
+  // The router's choices of `num_tokens` tokens in layer `layer`: ids [num_tokens * top_k], on
+  // the host. Every token is reported once, by the rank that owns its row.
+  virtual void OnRouted(int layer, const std::vector<int32_t>& ids, int64_t num_tokens,
+                        int top_k) = 0;
+  // One all-to-all of the dispatcher: "dispatch" (rows out to the experts' ranks) or
+  // "combine" (results back), its wall time and the bytes this rank sent to other ranks.
+  virtual void OnExchange(const char* direction, double seconds, uint64_t bytes) = 0;
+};
+
 struct DispatchOptions {
   // Steps whose per-rank capacity is at most this many rows use the fixed-capacity mode.
   // 0: always exact.
@@ -77,6 +91,10 @@ class ExpertDispatcher {
                    DispatchOptions options = {})
       : comm_(comm), ops_(ops), layout_(layout), options_(options) {}
 
+  // Receives the routing (of `layer`, the next Dispatch's) and the exchanges; may be null.
+  void SetObserver(MoeObserver* observer) { observer_ = observer; }
+  void SetLayer(int layer) { layer_ = layer; }
+
   // capacity: the same value on every rank, >= the number of tokens of any rank (the step's
   // token slice); it picks the mode.
   absl::StatusOr<DispatchHandle> Dispatch(const TensorView& x, const TensorView& expert_ids,
@@ -93,11 +111,15 @@ class ExpertDispatcher {
     size_t bytes = 0;
   };
   absl::StatusOr<TensorView> View(Buffer& buffer, DType dtype, int64_t rows, int64_t width);
+  // Bytes of `counts` rows of `row_bytes` that go to other ranks.
+  uint64_t SentBytes(const std::vector<int64_t>& counts, int64_t row_bytes) const;
 
   Communicator* comm_;
   Ops* ops_;
   ParallelLayout layout_;
   DispatchOptions options_;
+  MoeObserver* observer_ = nullptr;
+  int layer_ = 0;
   Buffer send_, recv_, x_, ids_, w_, back_;
 };
 

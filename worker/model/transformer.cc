@@ -68,6 +68,10 @@ class TransformerImpl final : public Transformer {
 
   absl::Status Init();
   absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) override;
+  void SetMoeObserver(MoeObserver* observer) override {
+    observer_ = observer;
+    dispatcher_->SetObserver(observer);
+  }
 
  private:
   absl::Status Attention(int l, const StepBatch& batch, KvLayerView cache, int64_t n);
@@ -88,6 +92,8 @@ class TransformerImpl final : public Transformer {
   const DispatchOptions dispatch_options_;
   std::unique_ptr<ExpertDispatcher> dispatcher_;
   bool vocab_parallel_ = false;
+  MoeObserver* observer_ = nullptr;
+  std::vector<int32_t> host_ids_;  // world size 1: the routing read back for observer_
   DType act_ = DType::kF32;
   int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, hidden_ = 0, top_k_ = 0;
   float scale_ = 1.0f;
@@ -279,6 +285,12 @@ absl::Status TransformerImpl::Moe(int l, TensorView x) {
   // Router: linear with bias over ALL experts, top-k, then softmax over the k selected only.
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.router_w, w.router_b, router_logits_));
   GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(router_logits_, top_k_, expert_ids_, expert_weights_));
+  if (observer_) {
+    host_ids_.resize(static_cast<size_t>(expert_ids_.numel()));
+    GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids_.data(), expert_ids_.data,
+                                            host_ids_.size() * sizeof(int32_t)));
+    observer_->OnRouted(l, host_ids_, expert_ids_.dim(0), top_k_);
+  }
   GPTOSS_RETURN_IF_ERROR(ops_->MoeMlp(h_, expert_ids_, Experts(l), moe_rows_));
   // x += sum_j weight_j * expert_j(h).
   return ops_->MoeCombine(moe_rows_, expert_weights_, x);
@@ -296,6 +308,7 @@ absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n, int64_
   }
   // EP: each row goes to the ranks owning its experts; they run their local experts on it and
   // send back the weighted sum, which the source rank adds into x.
+  dispatcher_->SetLayer(l);
   DispatchedRows rows;
   GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle, dispatcher_->Dispatch(h, ids, weights, capacity, &rows));
   const int64_t received = handle.num_recv();

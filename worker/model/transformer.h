@@ -60,6 +60,10 @@ class Transformer {
                                                              Communicator* comm = nullptr,
                                                              DispatchOptions dispatch = {});
   virtual absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) = 0;
+  // Reports every layer's routing and the MoE exchanges to `observer` (null: none). At world
+  // size 1 the routing is read back from the device once per layer for it (free on the CPU, a
+  // small synchronization per layer on a GPU); at N > 1 the dispatcher reads it anyway.
+  virtual void SetMoeObserver(MoeObserver* observer) { (void)observer; }
 };
 
 }  // namespace gptoss
