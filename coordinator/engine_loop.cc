@@ -127,11 +127,14 @@ void EngineLoop::ObserveToken(Entry& entry, Time now) {
 
 void EngineLoop::FlushObservations() {
   Observations observed;
+  SchedulerStats stats;
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::swap(observed, observed_);
+    stats = scheduler_->stats();
   }
   observed.Record(options_.metrics);
+  options_.metrics->Scheduler(stats, config_.kv.num_full_blocks, config_.kv.num_sliding_blocks);
 }
 
 void EngineLoop::Observations::Record(ServingMetrics* metrics) {
@@ -310,7 +313,6 @@ void EngineLoop::Loop() {
     if (options_.metrics) {
       FlushObservations();
       options_.metrics->Step(iteration_s - step_s, step_s, result.ok() ? &*result : nullptr);
-      options_.metrics->Scheduler(stats, config_.kv.num_full_blocks, config_.kv.num_sliding_blocks);
     }
     if (options_.log_steps) {
       // coordinator_ms: this iteration minus RunStep (scheduling, bookkeeping, streaming out).

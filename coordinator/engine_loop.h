@@ -119,7 +119,8 @@ class EngineLoop {
   // Under mu_: the timing of an entry that ends now / of a token it received now.
   void ObserveEnd(const Entry& entry, FinishReason reason, Time now);
   void ObserveToken(Entry& entry, Time now);
-  // Engine thread, without mu_: records what was observed into options_.metrics.
+  // Engine thread, without mu_: records what was observed, and the scheduler's gauges, into
+  // options_.metrics.
   void FlushObservations();
   // Under mu_: ends every live request with kError (the workers lost their state).
   void FailAllLocked(const absl::Status& error);

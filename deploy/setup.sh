@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency from Debian packages. Idempotent: packages already
 # present are skipped, so running it twice is cheap.
+#   deploy/setup.sh                 # build and test dependencies
+#   deploy/setup.sh --test-extras   # only what some tests use when present: the Prometheus
+#                                   # server and promtool (the metrics e2e test)
 set -euo pipefail
 
 pkgs=(
@@ -9,6 +12,10 @@ pkgs=(
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libboost-dev
   libpcre2-dev zlib1g-dev nlohmann-json3-dev python3-grpcio python3-grpc-tools python3-protobuf
 )
+if [ "${1:-}" = "--test-extras" ]; then
+  # Debian's prometheus package registers a systemd unit; nothing here starts it.
+  pkgs=(prometheus)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

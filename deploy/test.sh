@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh
+# Test-only: a real Prometheus (and promtool) for the metrics e2e test. Best effort: without it
+# that test skips with its reason.
+bash deploy/setup.sh --test-extras || echo "test: the prometheus package is not installable here"
 BUILD=${GPTOSS_BUILD_DIR:-build-test}
 JOBS=${GPTOSS_JOBS:-$(nproc)}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
