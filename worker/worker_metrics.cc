@@ -8,7 +8,8 @@
 namespace gptoss {
 
 WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> registry, int rank,
-                             int num_layers, int num_experts, ExpertMetrics mode, int window)
+                             int world_size, int num_layers, int num_experts, ExpertMetrics mode,
+                             int window)
     : num_layers_(num_layers),
       num_experts_(num_experts),
       mode_(mode),
@@ -45,6 +46,15 @@ WorkerMetrics::WorkerMetrics(std::shared_ptr<prometheus::Registry> registry, int
   dispatch_bytes_ = &exchange_bytes.Add({{"rank", rank_label}, {"direction", "dispatch"}});
   combine_bytes_ = &exchange_bytes.Add({{"rank", rank_label}, {"direction", "combine"}});
   if (mode_ == ExpertMetrics::kOff) return;
+  auto& destination = prometheus::BuildCounter()
+                          .Name("gptoss_moe_destination_tokens_total")
+                          .Help("Token-expert assignments this rank routed to the experts of "
+                                "each rank (the destination's load)")
+                          .Register(r);
+  experts_per_rank_ = std::max(1, num_experts / std::max(1, world_size));
+  for (int d = 0; d < std::max(1, world_size); ++d)
+    destination_.push_back(
+        &destination.Add({{"rank", rank_label}, {"destination", absl::StrCat(d)}}));
   if (mode_ == ExpertMetrics::kPerExpert) {
     auto& tokens = prometheus::BuildCounter()
                        .Name("gptoss_expert_tokens_total")
@@ -88,8 +98,11 @@ void WorkerMetrics::Step(double seconds, double comm_seconds, uint64_t comm_byte
   if (mode_ == ExpertMetrics::kOff) return;
   // This step's counts go to the counters and into the window; the oldest step leaves it.
   for (size_t i = 0; i < current_.size(); ++i) {
-    if (!expert_tokens_.empty() && current_[i] > 0)
-      expert_tokens_[i]->Increment(static_cast<double>(current_[i]));
+    if (current_[i] == 0) continue;
+    if (!expert_tokens_.empty()) expert_tokens_[i]->Increment(static_cast<double>(current_[i]));
+    const size_t owner = static_cast<size_t>(i % num_experts_) / experts_per_rank_;
+    if (owner < destination_.size())
+      destination_[owner]->Increment(static_cast<double>(current_[i]));
     window_sum_[i] += current_[i];
   }
   history_.push_back(current_);

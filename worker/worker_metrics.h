@@ -7,7 +7,10 @@
 //    gptoss_expert_tokens_total{layer, expert}: token-expert assignments of the rows this rank
 //    routed (every token is routed by exactly one rank, so over all ranks the sum is tokens x
 //    top-k x layers); gptoss_expert_imbalance{layer}: max over mean tokens per expert over the
-//    last `window` steps (1 = perfectly balanced; top-k of E experts makes E/k the worst).
+//    last `window` steps (1 = perfectly balanced; top-k of E experts makes E/k the worst);
+//    gptoss_moe_destination_tokens_total{destination}: token-expert assignments this rank
+//    routed to the experts of each rank (summed over the sources, the load of each rank: its
+//    max over mean is the imbalance between ranks).
 // Cardinality: layers x experts series (gpt-oss-120b: 36 x 128 = 4608, a few hundred KB per
 // scrape — fine for one Prometheus per cluster). --expert-metrics layer keeps only the
 // per-layer imbalance (36 series), off drops the MoE routing metrics (and the per-layer
@@ -32,8 +35,8 @@ enum class ExpertMetrics { kPerExpert, kPerLayer, kOff };
 
 class WorkerMetrics final : public MoeObserver {
  public:
-  WorkerMetrics(std::shared_ptr<prometheus::Registry> registry, int rank, int num_layers,
-                int num_experts, ExpertMetrics mode, int window = 64);
+  WorkerMetrics(std::shared_ptr<prometheus::Registry> registry, int rank, int world_size,
+                int num_layers, int num_experts, ExpertMetrics mode, int window = 64);
 
   // MoeObserver (the step thread).
   void OnRouted(int layer, const std::vector<int32_t>& ids, int64_t num_tokens,
@@ -54,6 +57,8 @@ class WorkerMetrics final : public MoeObserver {
   prometheus::Counter *dispatch_bytes_, *combine_bytes_;
   std::vector<prometheus::Counter*> expert_tokens_;  // [layer * E + expert]
   std::vector<prometheus::Gauge*> imbalance_;        // [layer]
+  std::vector<prometheus::Counter*> destination_;    // [rank owning the expert]
+  int experts_per_rank_ = 1;
   // Sliding window of per-step counts [layer * E + expert] and their running sum.
   std::vector<int64_t> current_, window_sum_;
   std::deque<std::vector<int64_t>> history_;

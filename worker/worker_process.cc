@@ -354,7 +354,8 @@ int RunWorkerMain(int argc, char** argv) {
   if (options.metrics_port >= 0) {
     auto registry = std::make_shared<prometheus::Registry>();
     metrics::AddBuildInfo(*registry, "worker", cuda ? "cuda" : "cpu");
-    shard.metrics = std::make_unique<WorkerMetrics>(registry, rank, config->num_hidden_layers,
+    shard.metrics = std::make_unique<WorkerMetrics>(registry, rank, layout->world_size,
+                                                    config->num_hidden_layers,
                                                     config->num_local_experts,
                                                     options.expert_metrics);
     if (options.expert_metrics != ExpertMetrics::kOff ||
