@@ -51,6 +51,11 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
                          "step-timeout-s", "metrics-port", "metrics-host"},
                         {"log-steps"}));
   CoordinatorOptions o;
+  if (flags.help()) {
+    o.help = absl::StrCat("usage: gptoss-coordinator --model DIR [flags] (coordinator_server.h)\n",
+                          flags.Usage());
+    return o;
+  }
   GPTOSS_ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
   o.tokenizer_path = flags.GetOr("tokenizer", "");
   o.host = flags.GetOr("host", o.host);
@@ -327,6 +332,10 @@ int RunCoordinatorMain(int argc, char** argv) {
     std::fprintf(stderr, "gptoss-coordinator: %s\n",
                  std::string(options.status().message()).c_str());
     return 2;
+  }
+  if (!options->help.empty()) {
+    std::printf("%s", options->help.c_str());
+    return 0;
   }
   absl::StatusOr<std::unique_ptr<Coordinator>> coordinator = Coordinator::Start(*options);
   if (!coordinator.ok()) {

@@ -66,6 +66,7 @@ struct CoordinatorOptions {
   absl::Duration drain_grace = absl::Seconds(30);
   absl::Duration ready_timeout = absl::Minutes(30);
   bool log_steps = false;
+  std::string help;          // set: --help was given; print it and exit
   int metrics_port = -1;     // -1: no /metrics endpoint; 0: any free port
   std::string metrics_host;  // empty: the internal plane's host
 };

@@ -54,6 +54,7 @@ struct WorkerOptions {
   std::string metrics_host;   // empty: the advertised host
   ExpertMetrics expert_metrics = ExpertMetrics::kPerExpert;
   InternalPlaneFiles plane;
+  std::string help;  // set: --help was given
 };
 
 constexpr int64_t kDefaultKvMbCpu = 512;
@@ -71,6 +72,12 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
                                       "cluster-secret-file", "internal-tls-cert",
                                       "internal-tls-key", "internal-tls-ca"}));
   WorkerOptions o;
+  if (flags.help()) {
+    o.help = absl::StrCat(
+        "usage: gptoss-worker --coordinator HOST:PORT --model DIR [flags] (worker_process.h)\n",
+        flags.Usage());
+    return o;
+  }
   GPTOSS_ASSIGN_OR_RETURN(o.coordinator, flags.Required("coordinator"));
   GPTOSS_ASSIGN_OR_RETURN(o.model_dir, flags.Required("model"));
   o.device = flags.GetOr("device", o.device);
@@ -216,6 +223,10 @@ int RunWorkerMain(int argc, char** argv) {
   absl::StatusOr<WorkerOptions> parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) return Fail(parsed.status());
   const WorkerOptions& options = *parsed;
+  if (!options.help.empty()) {
+    std::printf("%s", options.help.c_str());
+    return 0;
+  }
   absl::StatusOr<InternalPlane> plane = InternalPlane::Load(options.plane);
   if (!plane.ok()) return Fail(plane.status());
 

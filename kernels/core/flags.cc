@@ -9,9 +9,22 @@
 
 namespace gptoss::cli {
 
+std::string Flags::Usage() const {
+  std::map<std::string, bool> all;  // name -> takes a value
+  for (const std::string& f : value_flags_) all[f] = true;
+  for (const std::string& f : bool_flags_) all[f] = false;
+  all["help"] = false;
+  std::string out = "flags:\n";
+  for (const auto& [name, takes_value] : all)
+    absl::StrAppend(&out, "  --", name, takes_value ? " VALUE" : "", "\n");
+  return out;
+}
+
 absl::StatusOr<Flags> Flags::Parse(int argc, char** argv, const std::set<std::string>& value_flags,
                                    const std::set<std::string>& bool_flags) {
   Flags flags;
+  flags.value_flags_ = value_flags;
+  flags.bool_flags_ = bool_flags;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0) {
@@ -23,7 +36,7 @@ absl::StatusOr<Flags> Flags::Parse(int argc, char** argv, const std::set<std::st
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
-    if (bool_flags.count(name)) {
+    if (bool_flags.count(name) || name == "help") {
       if (value) return absl::InvalidArgumentError(absl::StrCat("flag --", name, " takes no value"));
       flags.values_[name] = "true";
     } else if (value_flags.count(name)) {

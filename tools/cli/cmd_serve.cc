@@ -138,6 +138,10 @@ int RunServe(int argc, char** argv) {
                     "step-timeout-s", "collective-timeout-s", "metrics-port"},
                    {"log-steps"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
+  if (flags->help()) {
+    std::printf("usage: gptoss serve [flags] (tools/cli/cmd_serve.cc)\n%s", flags->Usage().c_str());
+    return 0;
+  }
   CoordinatorOptions o;
   o.model_dir = flags->GetOr("model", DefaultModelDir());
   o.host = flags->GetOr("host", "127.0.0.1");
