@@ -13,6 +13,7 @@ int RunRenderChat(int argc, char** argv);      // cmd_render_chat.cc
 #ifdef GPTOSS_WITH_GRPC
 int RunServe(int argc, char** argv);           // cmd_serve.cc
 int RunChat(int argc, char** argv);            // cmd_serve.cc
+int RunHealth(int argc, char** argv);          // cmd_health.cc
 int RunCoordinator(int argc, char** argv);     // cmd_serve.cc (= gptoss-coordinator)
 int RunWorker(int argc, char** argv);          // cmd_serve.cc (= gptoss-worker)
 #endif

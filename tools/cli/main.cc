@@ -25,6 +25,8 @@ constexpr Command kCommands[] = {
 #ifdef GPTOSS_WITH_GRPC
     {"serve", gptoss::cli::RunServe, "--model DIR [--port P] [--workers N] [--device auto|cpu|cuda]"},
     {"chat", gptoss::cli::RunChat, "[--server ADDR] [--reasoning low|medium|high] < lines"},
+    {"health", gptoss::cli::RunHealth,
+     "[--server ADDR] [--service NAME] [--tls-ca FILE] (exit 0 when SERVING: probes)"},
     {"coordinator", gptoss::cli::RunCoordinator,
      "--model DIR [--port P] [--world-size N] (as gptoss-coordinator)"},
     {"worker", gptoss::cli::RunWorker,
