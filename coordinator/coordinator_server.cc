@@ -76,7 +76,9 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
   GPTOSS_ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
   o.ready_timeout = absl::Seconds(ready);
   o.log_steps = flags.Has("log-steps");
-  GPTOSS_ASSIGN_OR_RETURN(o.metrics_port, IntFlag(flags, "metrics-port", -1, 0, 65535));
+  if (flags.Has("metrics-port")) {  // absent: no metrics endpoint
+    GPTOSS_ASSIGN_OR_RETURN(o.metrics_port, IntFlag(flags, "metrics-port", -1, 0, 65535));
+  }
   o.metrics_host = flags.GetOr("metrics-host", "");
   o.tls_cert = flags.GetOr("tls-cert", "");
   o.tls_key = flags.GetOr("tls-key", "");

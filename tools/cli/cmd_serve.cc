@@ -164,7 +164,9 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<int> worker_timeout = IntIn(*flags, "worker-timeout-s", 5, 1, 3600);
   absl::StatusOr<int> step_timeout = IntIn(*flags, "step-timeout-s", 300, 1, 86400);
   absl::StatusOr<int> collective_timeout = IntIn(*flags, "collective-timeout-s", 30, 1, 3600);
-  absl::StatusOr<int> metrics_port = IntIn(*flags, "metrics-port", -1, 0, 65535);
+  // Absent: no metrics endpoint (-1).
+  absl::StatusOr<int> metrics_port =
+      flags->Has("metrics-port") ? IntIn(*flags, "metrics-port", -1, 0, 65535) : -1;
   for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace,
                                        &worker_timeout, &step_timeout, &collective_timeout,
                                        &metrics_port})
