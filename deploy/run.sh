@@ -61,14 +61,24 @@ echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT with $WORKERS worker(s)
 
 # Waits for health SERVING (loading a real checkpoint can take minutes), then one chat per
 # question (each a fresh conversation).
-for PROMPT in "${PROMPTS[@]}"; do
-  if ! echo "$PROMPT" | "$GPTOSS" chat --server "127.0.0.1:$PORT" --wait-ready-s 1800 \
-      --max-tokens "$MAX_TOKENS" --reasoning low --temperature 0; then
+ask() {  # one fresh conversation; extra chat flags after the question
+  local prompt=$1
+  shift
+  if ! echo "$prompt" | "$GPTOSS" chat --server "127.0.0.1:$PORT" --wait-ready-s 1800 \
+      --max-tokens "$MAX_TOKENS" --reasoning low --temperature 0 "$@"; then
     echo "run: the sample chat failed; server log:" >&2
     tail -n 30 "$LOG" >&2
     exit 1
   fi
-done
+}
+for PROMPT in "${PROMPTS[@]}"; do ask "$PROMPT"; done
+if [ -z "${1:-}" ] && [ -z "${GPTOSS_PROMPT:-}" ]; then
+  # A tool round trip: get_weather is declared, the model calls it, a scripted tool answers
+  # (--tool-result) and the model reports the temperature. (The toy copies one-word made-up city
+  # names like this one reliably; real city names it gets wrong: README.md, tools/toy/README.md.)
+  ask "What's the weather in Borford?" --tools tools/toy/weather_tool.json \
+    --tool-result '{"temperature_c": 21}'
+fi
 stop_server
 trap - EXIT
 echo "run: server stopped"

@@ -104,7 +104,21 @@ TEST_P(CliToyTest, ServeWithoutAModelServesTheTrainedToyModel) {
   auto [sum_code, sum] = ask("What is 58 + 17?", "sum.log");
   EXPECT_EQ(sum_code, 0) << sum;
   EXPECT_THAT(sum, HasSubstr("[final] 58 + 17 = 75."));
-  EXPECT_THAT(capital + sum, ::testing::Not(HasSubstr("<|")));  // nothing raw reaches a client
+  // A tool round trip: the declared get_weather is called with the city, the scripted tool
+  // answers, and the model states the temperature.
+  auto [weather_code, weather] = Shell(
+      absl::StrCat("echo \"What's the weather in Borford?\" | ", GPTOSS_CLI_BIN,
+                   " chat --server 127.0.0.1:", port,
+                   " --wait-ready-s 60 --max-tokens 200 --temperature 0 --tools ",
+                   GPTOSS_SOURCE_DIR, "/tools/toy/weather_tool.json",
+                   " --tool-result '{\"temperature_c\": 21}'"),
+      dir + "/weather.log");
+  EXPECT_EQ(weather_code, 0) << weather;
+  EXPECT_THAT(weather, HasSubstr("[tool call] get_weather({\"city\": \"Borford\"})"));
+  EXPECT_THAT(weather, HasSubstr("(finish: tool_calls"));
+  EXPECT_THAT(weather, HasSubstr("[tool result] {\"temperature_c\": 21}"));
+  EXPECT_THAT(weather, HasSubstr("[final] It is currently 21°C in Borford."));
+  EXPECT_THAT(capital + sum + weather, ::testing::Not(HasSubstr("<|")));  // nothing raw reaches a client
   (*serve)->Signal(SIGTERM);
   std::optional<int> st = (*serve)->Wait(absl::Seconds(30));
   ASSERT_TRUE(st.has_value()) << (*serve)->Log();

@@ -24,10 +24,14 @@
 //   gptoss chat [--server 127.0.0.1:50051] [--system TEXT] [--developer TEXT]
 //               [--reasoning low|medium|high] [--max-tokens 512] [--temperature T] [--top-p P]
 //               [--seed S] [--hide-analysis] [--wait-ready-s S] [--timeout-s 600]
+//               [--tools FILE.json [--tool-result TEXT]]
 //     An interactive harmony chat: each line of stdin is one user turn (a prompt "> " is shown
 //     when stdin is a terminal); stdin may be piped. The reply streams as it is generated, the
 //     reasoning ("analysis" channel) and the answer ("final") under separate headings, tool calls
 //     as "[tool call]". The conversation (user turns and final answers) is kept across turns.
+//     --tools declares functions (a JSON array of {"name", "description", "parameters"}, as in
+//     OpenAI's API); with --tool-result every call gets TEXT back as the tool's output and the
+//     model continues (a scripted tool: demos and tests).
 //     $GPTOSS_API_KEY, when set, is sent as the bearer token.
 #include <signal.h>
 #include <sys/prctl.h>
@@ -42,6 +46,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +55,8 @@
 #include "worker/common/status_mapping.h"
 #include "worker/common/termination_signals.h"
 #include "proto/gptoss/v1/inference.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "kernels/core/files.h"
 #include "tools/cli/commands.h"
 #include "kernels/core/flags.h"
 #include "tools/cli/health_client.h"
@@ -305,7 +312,8 @@ const char* FinishLabel(v1::FinishReason r) {
 
 struct ChatFlags {
   std::string server = "127.0.0.1:50051";
-  v1::ChatRequest base;  // everything but the messages
+  v1::ChatRequest base;  // everything but the messages (tools included)
+  std::optional<std::string> tool_result;  // the scripted output of every tool call
   bool show_analysis = true;
   int wait_ready_s = 0;
   int timeout_s = 600;
@@ -315,10 +323,29 @@ absl::StatusOr<ChatFlags> ParseChatFlags(int argc, char** argv) {
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv,
                    {"server", "system", "developer", "reasoning", "max-tokens", "temperature",
-                    "top-p", "seed", "wait-ready-s", "timeout-s"},
+                    "top-p", "seed", "wait-ready-s", "timeout-s", "tools", "tool-result"},
                    {"hide-analysis"});
   if (!flags.ok()) return flags.status();
   ChatFlags c;
+  if (auto path = flags->Get("tools")) {
+    // OpenAI-style function definitions: [{"name", "description", "parameters"}, ...].
+    absl::StatusOr<std::string> text = ReadFile(*path);
+    if (!text.ok()) return text.status();
+    const nlohmann::json tools = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (!tools.is_array())
+      return absl::InvalidArgumentError(absl::StrCat("--tools ", *path, ": not a JSON array"));
+    for (const nlohmann::json& t : tools) {
+      if (!t.is_object() || !t.contains("name") || !t["name"].is_string())
+        return absl::InvalidArgumentError(
+            absl::StrCat("--tools ", *path, ": every tool needs a string \"name\""));
+      v1::FunctionTool* tool = c.base.add_tools();
+      tool->set_name(t["name"].get<std::string>());
+      if (t.contains("description") && t["description"].is_string())
+        tool->set_description(t["description"].get<std::string>());
+      if (t.contains("parameters")) tool->set_parameters_json(t["parameters"].dump());
+    }
+  }
+  c.tool_result = flags->Get("tool-result");
   c.server = flags->GetOr("server", c.server);
   c.show_analysis = !flags->Has("hide-analysis");
   c.base.set_include_analysis(c.show_analysis);
@@ -370,16 +397,23 @@ absl::StatusOr<ChatFlags> ParseChatFlags(int argc, char** argv) {
   return c;
 }
 
-// One assistant turn: streams it to stdout; returns the final-channel text.
-absl::StatusOr<std::string> ChatTurn(v1::Inference::Stub& stub, const v1::ChatRequest& request,
-                                     const ChatFlags& flags) {
+// What one assistant turn produced.
+struct TurnResult {
+  std::string final_text;
+  std::vector<v1::ToolCall> tool_calls;
+};
+
+// One assistant turn: streams it to stdout.
+absl::StatusOr<TurnResult> ChatTurn(v1::Inference::Stub& stub, const v1::ChatRequest& request,
+                                    const ChatFlags& flags) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(flags.timeout_s));
   if (const char* key = std::getenv("GPTOSS_API_KEY"); key != nullptr && *key)
     ctx.AddMetadata("authorization", absl::StrCat("Bearer ", key));
   std::unique_ptr<grpc::ClientReader<v1::ChatResponse>> reader = stub.Chat(&ctx, request);
   v1::ChatResponse response;
-  std::string final_text;
+  TurnResult turn;
+  std::string& final_text = turn.final_text;
   int channel = -1;
   bool printed_any = false;
   while (reader->Read(&response)) {
@@ -398,6 +432,7 @@ absl::StatusOr<std::string> ChatTurn(v1::Inference::Stub& stub, const v1::ChatRe
       const v1::ToolCall& t = response.tool_call();
       std::printf("%s[tool call] %s(%s)", printed_any ? "\n" : "", t.name().c_str(),
                   t.arguments_json().c_str());
+      turn.tool_calls.push_back(t);
       printed_any = true;
       channel = -1;
     } else if (response.has_final()) {
@@ -417,7 +452,7 @@ absl::StatusOr<std::string> ChatTurn(v1::Inference::Stub& stub, const v1::ChatRe
     if (printed_any) std::printf("\n");
     return FromGrpcStatus(status, "chat");
   }
-  return final_text;
+  return turn;
 }
 
 }  // namespace
@@ -447,17 +482,39 @@ int RunChat(int argc, char** argv) {
     user->set_role(v1::ROLE_USER);
     user->set_content(line);
     if (!interactive) std::printf("> %s\n", line.c_str());
-    absl::StatusOr<std::string> answer = ChatTurn(*stub, request, *flags);
+    const int turn_start = request.messages_size() - 1;
+    absl::StatusOr<TurnResult> answer = ChatTurn(*stub, request, *flags);
+    // A scripted tool (--tool-result) answers every call, and the model goes on (a few rounds
+    // at most): the call and its output join the conversation as harmony messages.
+    for (int round = 0; answer.ok() && !answer->tool_calls.empty() && flags->tool_result &&
+                        round < 4;
+         ++round) {
+      for (const v1::ToolCall& call : answer->tool_calls) {
+        v1::ChatMessage* called = request.add_messages();
+        called->set_role(v1::ROLE_ASSISTANT);
+        called->set_channel(v1::CHANNEL_COMMENTARY);
+        called->set_recipient(absl::StrCat("functions.", call.name()));
+        called->set_content_type("<|constrain|>json");
+        called->set_content(call.arguments_json());
+        v1::ChatMessage* output = request.add_messages();
+        output->set_role(v1::ROLE_TOOL);
+        output->set_name(absl::StrCat("functions.", call.name()));
+        output->set_channel(v1::CHANNEL_COMMENTARY);
+        output->set_content(*flags->tool_result);
+        std::printf("[tool result] %s\n", flags->tool_result->c_str());
+      }
+      answer = ChatTurn(*stub, request, *flags);
+    }
     if (!answer.ok()) {
       std::fprintf(stderr, "gptoss chat: %s\n", std::string(answer.status().message()).c_str());
-      request.mutable_messages()->RemoveLast();  // the turn did not happen
+      while (request.messages_size() > turn_start) request.mutable_messages()->RemoveLast();
       ++failures;
       continue;
     }
     v1::ChatMessage* assistant = request.add_messages();
     assistant->set_role(v1::ROLE_ASSISTANT);
     assistant->set_channel(v1::CHANNEL_FINAL);
-    assistant->set_content(*answer);
+    assistant->set_content(answer->final_text);
   }
   if (interactive) std::printf("\n");
   return failures == 0 ? 0 : 1;
