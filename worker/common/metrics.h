@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "prometheus/histogram.h"
+#include "worker/common/http_server.h"
 #include "prometheus/registry.h"
 
 namespace gptoss::metrics {
@@ -35,16 +36,15 @@ void AddBuildInfo(prometheus::Registry& registry, const std::string& component,
                   const std::string& backend);
 
 // Contract: GET /metrics answers 200 with the Prometheus text format (0.0.4); anything else 404
-// (other paths) or 405 (other methods). Bounded: one connection at a time per request (scrapes
-// are rare), a client gets 5 s to send its request (slow headers are cut off), requests over
-// 8 KiB are refused, and responses are written within 10 s.
+// (other paths) or 405 (other methods). Served by HttpServer (http_server.h: its bounds) on one
+// thread, at most 64 connections, 5 s to send a request's headers, no request bodies.
 class MetricsServer {
  public:
   // Serves `registry` at http://host:port/metrics; port 0 picks a free one. UNAVAILABLE (naming
   // the address) when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const std::string& host, int port, std::shared_ptr<prometheus::Registry> registry);
-  ~MetricsServer();  // stops accepting and joins the server thread
+  ~MetricsServer();  // stops serving
   int port() const;
 
  private:
