@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "coordinator/engine_loop.h"
+#include "tests/coordinator/engine_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -128,26 +129,10 @@ class Recorder : public RequestObserver {
   absl::Status error_;
 };
 
-SchedulerConfig Config() {
-  SchedulerConfig c;
-  c.kv.block_size = 4;
-  c.kv.num_full_blocks = 64;
-  c.kv.num_sliding_blocks = 0;
-  c.kv.has_sliding_layers = false;
-  c.vocab_size = 1000;
-  c.max_context_len = 64;
-  c.max_num_seqs = 4;
-  c.max_batch_tokens = 32;
-  c.max_waiting = 2;
-  return c;
-}
+SchedulerConfig Config() { return testing::SmallEngineConfig(); }
 
 SequenceRequest Request(int max_tokens, std::vector<int32_t> stops = {}) {
-  SequenceRequest r;
-  r.prompt = {1, 2, 3};
-  r.max_tokens = max_tokens;
-  r.stop_token_ids = std::move(stops);
-  return r;
+  return testing::SmallRequest(max_tokens, std::move(stops));
 }
 
 struct Fixture {

@@ -13,6 +13,7 @@
 #include "coordinator/serving_metrics.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "tests/coordinator/engine_test_util.h"
 #include "tests/metrics_test_util.h"
 
 namespace gptoss {
@@ -86,26 +87,9 @@ class Observer : public RequestObserver {
   bool done_ = false;
 };
 
-SchedulerConfig Config() {
-  SchedulerConfig c;
-  c.kv.block_size = 4;
-  c.kv.num_full_blocks = 64;
-  c.kv.num_sliding_blocks = 0;
-  c.kv.has_sliding_layers = false;
-  c.vocab_size = 1000;
-  c.max_context_len = 64;
-  c.max_num_seqs = 4;
-  c.max_batch_tokens = 32;
-  c.max_waiting = 8;
-  return c;
-}
+SchedulerConfig Config() { return testing::SmallEngineConfig(/*max_waiting=*/8); }
 
-SequenceRequest Request(int max_tokens) {
-  SequenceRequest r;
-  r.prompt = {1, 2, 3};
-  r.max_tokens = max_tokens;
-  return r;
-}
+SequenceRequest Request(int max_tokens) { return testing::SmallRequest(max_tokens); }
 
 // Waits until the engine thread has recorded what it observed (it records after the observers
 // ran).

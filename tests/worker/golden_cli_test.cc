@@ -42,6 +42,21 @@ CliRun Gptoss(const std::string& args, const std::string& scratch) {
   return r;
 }
 
+// What `gptoss generate` prints for HF's greedy continuation `tokens`: at most `max` ids, ending
+// early after an eos id of the config (which is printed).
+std::string ExpectedGeneration(const std::vector<int32_t>& tokens, const ModelConfig& config,
+                               size_t max) {
+  std::vector<int32_t> want;
+  for (int32_t t : tokens) {
+    if (want.size() == max) break;
+    want.push_back(t);
+    bool eos = false;
+    for (int e : config.eos_token_ids) eos |= e == t;
+    if (eos) break;
+  }
+  return absl::StrJoin(want, " ") + "\n";
+}
+
 class GoldenCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -89,15 +104,7 @@ TEST_F(GoldenCliTest, GeneratePrintsTheGreedyContinuation) {
                           "\" --max-tokens 32",
                       scratch_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    // Generation ends early if HF's continuation contains an eos id of the config.
-    std::vector<int32_t> want;
-    for (int32_t t : seq.tokens) {
-      want.push_back(t);
-      bool eos = false;
-      for (int e : golden_.config.eos_token_ids) eos |= e == t;
-      if (eos) break;
-    }
-    EXPECT_EQ(r.out, absl::StrJoin(want, " ") + "\n");
+    EXPECT_EQ(r.out, ExpectedGeneration(seq.tokens, golden_.config, 32));
   }
   // Sampling flags are accepted and seeded: the same seed prints the same ids.
   const std::string sampled =
@@ -153,14 +160,7 @@ TEST(GoldenCliWorldTest, TwoLocalRanksMatchTransformers) {
                           absl::StrJoin(seq.prompt, " ") + "\" --max-tokens 16",
                       scratch);
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
-  std::vector<int32_t> want;
-  for (int32_t t : seq.tokens) {
-    want.push_back(t);
-    bool eos = false;
-    for (int e : golden->config.eos_token_ids) eos |= e == t;
-    if (eos || want.size() == 16) break;
-  }
-  EXPECT_EQ(gen.out, absl::StrJoin(want, " ") + "\n");
+  EXPECT_EQ(gen.out, ExpectedGeneration(seq.tokens, golden->config, 16));
   const std::string out = scratch + "/logits.safetensors";
   CliRun logits = Gptoss("logits --world-size 2 --model " + model + " --ids \"" +
                              absl::StrJoin(seq.full(), " ") + "\" --out " + out,
