@@ -44,6 +44,11 @@ ServingMetrics::ServingMetrics(std::shared_ptr<prometheus::Registry> registry)
                         .Help("Prompt tokens of admitted requests")
                         .Register(r)
                         .Add({});
+  cached_tokens_ = &BuildCounter()
+                       .Name("gptoss_cached_prompt_tokens_total")
+                       .Help("Prompt tokens served from a prefix cache (none yet: stays 0)")
+                       .Register(r)
+                       .Add({});
   generation_tokens_ = &BuildCounter()
                             .Name("gptoss_generation_tokens_total")
                             .Help("Tokens generated and streamed to clients")
@@ -131,7 +136,10 @@ void ServingMetrics::RpcEnded(const std::string& rpc, const grpc::Status& status
   requests_->Add({{"rpc", rpc}, {"code", CodeName(status.error_code())}}).Increment();
 }
 
-void ServingMetrics::Admitted(int prompt_tokens) { prompt_tokens_->Increment(prompt_tokens); }
+void ServingMetrics::Admitted(int prompt_tokens, int cached_tokens) {
+  prompt_tokens_->Increment(prompt_tokens);
+  cached_tokens_->Increment(cached_tokens);
+}
 void ServingMetrics::Queued(double seconds) { queue_->Observe(seconds); }
 
 void ServingMetrics::FirstToken(double ttft_s, double prefill_s) {

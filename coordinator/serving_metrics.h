@@ -36,7 +36,9 @@ class ServingMetrics {
   void RpcEnded(const std::string& rpc, const grpc::Status& status);
 
   // Requests, from the engine.
-  void Admitted(int prompt_tokens);
+  // cached_tokens: prompt tokens served from a prefix cache (the engine has none yet: 0, as
+  // FinalInfo.usage.cached_tokens says).
+  void Admitted(int prompt_tokens, int cached_tokens = 0);
   void Queued(double seconds);        // admission -> first scheduled
   void FirstToken(double ttft_s, double prefill_s);
   void NextToken(double gap_s);       // between two tokens of one request
@@ -53,7 +55,8 @@ class ServingMetrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Counter>* finished_;
-  prometheus::Counter *prompt_tokens_, *generation_tokens_, *preemptions_, *steps_;
+  prometheus::Counter *prompt_tokens_, *cached_tokens_, *generation_tokens_, *preemptions_,
+      *steps_;
   prometheus::Histogram *queue_, *ttft_, *prefill_, *itl_, *decode_, *e2e_;
   prometheus::Family<prometheus::Histogram>* phase_;
   prometheus::Family<prometheus::Histogram>* rank_forward_;

@@ -131,6 +131,7 @@ TEST(ServingMetricsTest, EngineCountsWhatItStreams) {
   EXPECT_EQ(streamed, 5 + 6 + 7);
   EXPECT_EQ(Value(*registry, "gptoss_generation_tokens_total"), streamed);
   EXPECT_EQ(Value(*registry, "gptoss_prompt_tokens_total"), 4 * 3);
+  EXPECT_EQ(Value(*registry, "gptoss_cached_prompt_tokens_total"), 0);  // no prefix cache
   EXPECT_EQ(Value(*registry, "gptoss_requests_finished_total", {{"finish_reason", "length"}}), 3);
   EXPECT_EQ(Value(*registry, "gptoss_requests_finished_total", {{"finish_reason", "cancelled"}}),
             1);
