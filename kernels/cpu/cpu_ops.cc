@@ -3,10 +3,12 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/op_contracts.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -64,7 +66,37 @@ absl::Status CheckWeight(const TensorView& t, const char* name, int rank) {
 
 // Widens n elements of a BF16/F32 tensor starting at element `offset` into `out`.
 void LoadRow(const TensorView& t, int64_t offset, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = LoadFloat(t, offset + i);
+  if (t.dtype == DType::kBF16) {
+    const uint16_t* src = t.as<const uint16_t>() + offset;
+    for (int64_t i = 0; i < n; ++i) out[i] = Bf16ToF32(src[i]);
+  } else {
+    std::memcpy(out, t.as<const float>() + offset, static_cast<size_t>(n) * sizeof(float));
+  }
+}
+
+// sum_i a[i] * b[i] in fp32 with 8 independent partial sums (so the compiler can vectorize
+// without reassociating), combined in a fixed order: the same bits for the same inputs,
+// whatever else is in the batch.
+float Dot(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  for (; i < n; ++i) acc[i % 8] += a[i] * b[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+// Threads for the large matrix products: $GPTOSS_NUM_THREADS, else the machine's cores (at most
+// 16). Each output element is computed whole by one thread, so the result does not depend on it.
+int CpuThreads() {
+  static const int threads = [] {
+    if (const char* env = std::getenv("GPTOSS_NUM_THREADS")) {
+      const int n = std::atoi(env);
+      if (n >= 1 && n <= 256) return n;
+    }
+    return static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1, 16));
+  }();
+  return threads;
 }
 
 }  // namespace
@@ -152,19 +184,32 @@ absl::Status CpuOps::Linear(const TensorView& x, const TensorView& w, const Tens
                      "]");
   }
   GPTOSS_CHECK_ARG(out.data != x.data || n_rows == 0, "Linear: out must not alias x");
-  std::vector<float> row(k);
   const float* xs = x.as<float>();
   float* o = out.as<float>();
-  for (int64_t n = 0; n < n_out; ++n) {
-    LoadRow(w, n * k, k, row.data());
-    const double b = bias.empty() ? 0.0 : LoadFloat(bias, n);
-    for (int64_t t = 0; t < n_rows; ++t) {
-      const float* xr = xs + t * k;
-      double acc = 0;
-      for (int64_t i = 0; i < k; ++i) acc += static_cast<double>(xr[i]) * row[i];
-      o[t * n_out + n] = static_cast<float>(acc + b);
+  // Output features [first, last): each weight row is widened once and dotted with every row.
+  auto run = [&](int64_t first, int64_t last) {
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t n = first; n < last; ++n) {
+      LoadRow(w, n * k, k, row.data());
+      const float b = bias.empty() ? 0.0f : LoadFloat(bias, n);
+      for (int64_t t = 0; t < n_rows; ++t) o[t * n_out + n] = Dot(xs + t * k, row.data(), k) + b;
     }
+  };
+  // Large products (lm_head, prefill) are split by output feature over the cores.
+  const int threads =
+      n_out * k * std::max<int64_t>(n_rows, 1) >= (int64_t{1} << 21) ? CpuThreads() : 1;
+  if (threads == 1) {
+    run(0, n_out);
+    return absl::OkStatus();
   }
+  std::vector<std::thread> pool;
+  const int64_t chunk = (n_out + threads - 1) / threads;
+  for (int i = 1; i < threads; ++i) {
+    const int64_t first = std::min(n_out, i * chunk), last = std::min(n_out, first + chunk);
+    if (first < last) pool.emplace_back(run, first, last);
+  }
+  run(0, std::min(n_out, chunk));
+  for (std::thread& t : pool) t.join();
   return absl::OkStatus();
 }
 
