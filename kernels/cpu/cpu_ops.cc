@@ -86,6 +86,17 @@ float Dot(const float* a, const float* b, int64_t n) {
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
+// Dot's arithmetic with the BF16 weights widened in registers (a decode step's rows are used
+// once: no widened copy is worth writing). Bit-identical to Dot on the widened row.
+float DotBf16(const float* a, const uint16_t* w, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * Bf16ToF32(w[i + j]);
+  for (; i < n; ++i) acc[i % 8] += a[i] * Bf16ToF32(w[i]);
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 // Threads for the large matrix products: $GPTOSS_NUM_THREADS, else the machine's cores (at most
 // 16). Each output element is computed whole by one thread, so the result does not depend on it.
 int CpuThreads() {
@@ -187,11 +198,18 @@ absl::Status CpuOps::Linear(const TensorView& x, const TensorView& w, const Tens
   const float* xs = x.as<float>();
   float* o = out.as<float>();
   // Output features [first, last): each weight row is widened once and dotted with every row.
+  // With one or two rows, BF16 weights are widened in registers instead.
+  const bool direct = w.dtype == DType::kBF16 && n_rows <= 2;
   auto run = [&](int64_t first, int64_t last) {
-    std::vector<float> row(static_cast<size_t>(k));
+    std::vector<float> row(direct ? 0 : static_cast<size_t>(k));
     for (int64_t n = first; n < last; ++n) {
-      LoadRow(w, n * k, k, row.data());
       const float b = bias.empty() ? 0.0f : LoadFloat(bias, n);
+      if (direct) {
+        const uint16_t* wr = w.as<const uint16_t>() + n * k;
+        for (int64_t t = 0; t < n_rows; ++t) o[t * n_out + n] = DotBf16(xs + t * k, wr, k) + b;
+        continue;
+      }
+      LoadRow(w, n * k, k, row.data());
       for (int64_t t = 0; t < n_rows; ++t) o[t * n_out + n] = Dot(xs + t * k, row.data(), k) + b;
     }
   };
