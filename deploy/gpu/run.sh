@@ -3,7 +3,7 @@
 #   1. build the CUDA targets with -DGPTOSS_GRPC=OFF (the GPU machine has no Debian gRPC), or use
 #      binaries built elsewhere (--prebuilt DIR, made by deploy/gpu/bundle.sh);
 #   2. run the gpu-labelled tests (per-op GPU vs CpuOps, full model vs CPU engine and the golden
-#      fixtures, NCCL at world size 1);
+#      fixtures, NCCL at world size 1, and two ranks sharing the GPU where Gloo was available);
 #   3. run the op tests under compute-sanitizer memcheck (skip with GPTOSS_SANITIZE=0);
 #   4. run gptoss-bench on the synthetic 20b and 120b shapes (GPTOSS_BENCH_MODELS="20b 120b");
 #   5. print a short table. Outputs land in ${GPTOSS_OUT:-out/gpu}/ (JSON + logs).
@@ -54,6 +54,17 @@ else
                     [cuda_model_test]="$BUILD/tests/worker/cuda_model_test"
                     [cuda_comm_test]="$BUILD/tests/worker/cuda_comm_test"
                     [gptoss-bench]="$BUILD/tools/bench/gptoss-bench")
+fi
+# Two ranks on one GPU (StagedCommunicator over Gloo): built only where Gloo is installed.
+PARALLEL="${BIN:-${BUILD:-}/tests/worker}/cuda_parallel_test"
+if [ -z "$PREBUILT" ]; then
+  cmake --build "$BUILD" --target cuda_parallel_test >> "$OUT/build.log" 2>&1 || true
+fi
+if [ -x "$PARALLEL" ]; then
+  TESTS+=(cuda_parallel_test)
+  PATHS[cuda_parallel_test]="$PARALLEL"
+else
+  echo "== cuda_parallel_test not built (no Gloo here): skipped"
 fi
 export GPTOSS_TEST_TMPDIR="$PWD/$OUT/tmp"
 [ "${OUT#/}" != "$OUT" ] && export GPTOSS_TEST_TMPDIR="$OUT/tmp"
