@@ -13,7 +13,8 @@
 //     `worker` command) that register with it on a loopback internal port, authenticated by a
 //     fresh random cluster secret (handed to them in their environment, never on a command
 //     line). --workers N > 1 shards the model over N ranks (tensor-parallel attention,
-//     expert-parallel MoE; Gloo between CPU ranks, NCCL between GPUs). A worker that exits is
+//     expert-parallel MoE; Gloo between CPU ranks, NCCL between GPUs). On GPUs worker i gets GPU
+//     i (CUDA_VISIBLE_DEVICES=i, unless already set: then every worker sees that list). A worker that exits is
 //     started again and the whole world re-forms (requests in flight end UNAVAILABLE; the other
 //     ranks leave their world and exit cleanly, and are started again too); more than 5 crashes
 //     (a signal or a non-zero exit) within a minute stop the server with exit code 1.
@@ -81,11 +82,24 @@ absl::StatusOr<int> IntIn(const Flags& flags, const std::string& name, int64_t f
   return static_cast<int>(*v);
 }
 
-// Starts `gptoss worker ...` (this executable) as a child that dies with us.
-absl::StatusOr<pid_t> SpawnWorker(const std::vector<std::string>& args) {
+// Starts `gptoss worker ...` (this executable) as a child that dies with us, with our
+// environment plus `extra_env` ("NAME=value" entries, replacing ours of the same name).
+absl::StatusOr<pid_t> SpawnWorker(const std::vector<std::string>& args,
+                                  const std::vector<std::string>& extra_env = {}) {
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> env_strings(extra_env);
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const std::string& x : extra_env) replaced |= x.rfind(name + "=", 0) == 0;
+    if (!replaced) env_strings.push_back(entry);
+  }
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
@@ -94,7 +108,7 @@ absl::StatusOr<pid_t> SpawnWorker(const std::vector<std::string>& args) {
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, nullptr);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    execv("/proc/self/exe", argv.data());
+    execve("/proc/self/exe", argv.data(), envp.data());
     _exit(127);
   }
   return pid;
@@ -213,7 +227,11 @@ int RunServe(int argc, char** argv) {
       args.insert(args.end(), {"--metrics-host", o.host, "--metrics-port",
                                absl::StrCat(*metrics_port > 0 ? *metrics_port + 1 + i : 0)});
     }
-    return SpawnWorker(args);
+    // One GPU per worker: worker i sees GPU i (unless the caller already chose the devices).
+    std::vector<std::string> env;
+    if (device != "cpu" && *workers > 1 && std::getenv("CUDA_VISIBLE_DEVICES") == nullptr)
+      env.push_back(absl::StrCat("CUDA_VISIBLE_DEVICES=", i));
+    return SpawnWorker(args, env);
   };
   std::vector<pid_t> pids;
   for (int i = 0; i < *workers; ++i) {
