@@ -55,6 +55,15 @@ struct TensorView {
     }
     return r;
   }
+  // Rows [first, first + count) of the leading dimension, as a view (caller checks bounds).
+  TensorView Rows(int64_t first, int64_t count) const {
+    TensorView r = *this;
+    int64_t row_elems = 1;
+    for (int k = 1; k < rank; ++k) row_elems *= dims[k];
+    r.data = static_cast<char*>(data) + first * row_elems * static_cast<int64_t>(DTypeSize(dtype));
+    r.dims[0] = count;
+    return r;
+  }
   // The same bytes with a new shape of equal element count (caller checks counts).
   TensorView Reshaped(std::initializer_list<int64_t> shape) const {
     TensorView r(data, dtype, shape, device);

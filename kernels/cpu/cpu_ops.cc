@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -76,24 +77,20 @@ void LoadRow(const TensorView& t, int64_t offset, int64_t n, float* out) {
 
 // sum_i a[i] * b[i] in fp32 with 8 independent partial sums (so the compiler can vectorize
 // without reassociating), combined in a fixed order: the same bits for the same inputs,
-// whatever else is in the batch.
-float Dot(const float* a, const float* b, int64_t n) {
+// whatever else is in the batch. B is float, or uint16_t BF16 widened in registers (a decode
+// step's weight rows are used once: no widened copy is worth writing); widening is exact, so
+// both give the same bits for the same weights.
+template <typename B>
+float Dot(const float* a, const B* b, int64_t n) {
+  auto load = [b](int64_t i) {
+    if constexpr (std::is_same_v<B, uint16_t>) return Bf16ToF32(b[i]);
+    else return b[i];
+  };
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  for (; i < n; ++i) acc[i % 8] += a[i] * b[i];
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-// Dot's arithmetic with the BF16 weights widened in registers (a decode step's rows are used
-// once: no widened copy is worth writing). Bit-identical to Dot on the widened row.
-float DotBf16(const float* a, const uint16_t* w, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * Bf16ToF32(w[i + j]);
-  for (; i < n; ++i) acc[i % 8] += a[i] * Bf16ToF32(w[i]);
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * load(i + j);
+  for (; i < n; ++i) acc[i % 8] += a[i] * load(i);
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
@@ -206,7 +203,7 @@ absl::Status CpuOps::Linear(const TensorView& x, const TensorView& w, const Tens
       const float b = bias.empty() ? 0.0f : LoadFloat(bias, n);
       if (direct) {
         const uint16_t* wr = w.as<const uint16_t>() + n * k;
-        for (int64_t t = 0; t < n_rows; ++t) o[t * n_out + n] = DotBf16(xs + t * k, wr, k) + b;
+        for (int64_t t = 0; t < n_rows; ++t) o[t * n_out + n] = Dot(xs + t * k, wr, k) + b;
         continue;
       }
       LoadRow(w, n * k, k, row.data());

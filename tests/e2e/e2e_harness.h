@@ -9,13 +9,17 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/gptoss/v1/inference.grpc.pb.h"
@@ -118,6 +122,45 @@ ChatRun RunChat(v1::Inference::Stub& stub, const v1::ChatRequest& request,
 
 // Greedy Generate request for a text prompt.
 v1::GenerateRequest GreedyRequest(const std::string& text, int max_tokens);
+
+// A Generate stream read in the background (counting chunks, keeping the final message);
+// destroying it cancels the call.
+class BackgroundStream {
+ public:
+  BackgroundStream(v1::Inference::Stub& stub, const v1::GenerateRequest& request) {
+    reader_ = stub.Generate(&ctx_, request);
+    thread_ = std::thread([this] {
+      v1::GenerateResponse resp;
+      while (reader_->Read(&resp)) {
+        if (resp.has_chunk()) ++chunks_;
+        if (resp.has_final()) final_ = resp.final();
+      }
+      status_ = reader_->Finish();
+    });
+  }
+  ~BackgroundStream() {
+    ctx_.TryCancel();
+    if (!joined_) thread_.join();
+  }
+  bool WaitForChunks(int n, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (chunks_ < n && absl::Now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return chunks_ >= n;
+  }
+  void Join() { thread_.join(), joined_ = true; }
+  const grpc::Status& status() const { return status_; }
+  const std::optional<v1::FinalInfo>& final() const { return final_; }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader_;
+  std::thread thread_;
+  std::atomic<int> chunks_{0};
+  std::optional<v1::FinalInfo> final_;
+  grpc::Status status_;
+  bool joined_ = false;
+};
 
 // Polls the cluster's overall health until it is `want` (true) or `timeout` passes (false).
 bool WaitForHealth(Cluster& cluster, cli::HealthStatus want, absl::Duration timeout);

@@ -34,44 +34,6 @@ bool WaitForLog(Cluster& cluster, const std::string& needle, absl::Duration time
   return false;
 }
 
-// A stream kept open in the background; Cancel() ends it.
-class BackgroundStream {
- public:
-  BackgroundStream(v1::Inference::Stub& stub, const v1::GenerateRequest& request) {
-    reader_ = stub.Generate(&ctx_, request);
-    thread_ = std::thread([this] {
-      v1::GenerateResponse resp;
-      while (reader_->Read(&resp)) {
-        if (resp.has_chunk()) ++chunks_;
-        if (resp.has_final()) final_ = resp.final();
-      }
-      status_ = reader_->Finish();
-    });
-  }
-  ~BackgroundStream() {
-    ctx_.TryCancel();
-    if (!joined_) thread_.join();
-  }
-  bool WaitForChunks(int n, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (chunks_ < n && absl::Now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    return chunks_ >= n;
-  }
-  void Join() { thread_.join(), joined_ = true; }
-  const grpc::Status& status() const { return status_; }
-  const std::optional<v1::FinalInfo>& final() const { return final_; }
-
- private:
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader_;
-  std::thread thread_;
-  std::atomic<int> chunks_{0};
-  std::optional<v1::FinalInfo> final_;
-  grpc::Status status_;
-  bool joined_ = false;
-};
-
 TEST(LifecycleTest, FullQueueIsResourceExhaustedAtOnce) {
   ClusterOptions options;
   options.coordinator_flags = {"--max-num-seqs", "1", "--max-waiting", "1"};

@@ -5,7 +5,6 @@
 // leaves the broken world, and a new world of two serves again.
 #include <signal.h>
 
-#include <atomic>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -81,33 +80,18 @@ TEST_P(RankFailureTest, ARankThatDiesOrHangsMidStepEndsTheStepAndTheWorldReforms
 
   v1::GenerateRequest long_request = GreedyRequest("Once upon a time", 3000);
   long_request.mutable_stop()->set_ignore_eos(true);
-  grpc::Status in_flight;
-  std::optional<v1::FinalInfo> final;
-  std::atomic<int> chunks{0};
-  std::thread client([&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    auto reader = c.stub().Generate(&ctx, long_request);
-    v1::GenerateResponse resp;
-    while (reader->Read(&resp)) {
-      if (resp.has_chunk()) ++chunks;
-      if (resp.has_final()) final = resp.final();
-    }
-    in_flight = reader->Finish();
-  });
-  const absl::Time until = absl::Now() + absl::Seconds(60);
-  while (chunks < 3 && absl::Now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_GE(chunks, 3);
+  BackgroundStream stream(c.stub(), long_request);
+  ASSERT_TRUE(stream.WaitForChunks(3, absl::Seconds(60)));
   c.worker(1).Signal(sig);  // decoding without pause: the rank is inside a step
   const absl::Time failed = absl::Now();
   EXPECT_TRUE(WaitForHealth(c, cli::HealthStatus::kNotServing, absl::Seconds(15)))
       << c.coordinator().Log();
-  client.join();
+  stream.Join();
   EXPECT_LT(absl::Now() - failed, absl::Seconds(30));
-  EXPECT_EQ(in_flight.error_code(), grpc::StatusCode::UNAVAILABLE) << in_flight.error_message();
-  ASSERT_TRUE(final.has_value());
-  EXPECT_EQ(final->finish_reason(), v1::FINISH_REASON_ERROR);
+  EXPECT_EQ(stream.status().error_code(), grpc::StatusCode::UNAVAILABLE)
+      << stream.status().error_message();
+  ASSERT_TRUE(stream.final().has_value());
+  EXPECT_EQ(stream.final()->finish_reason(), v1::FINISH_REASON_ERROR);
 
   // The surviving rank leaves the broken world on its own (its collective times out or its
   // peer's sockets close; the coordinator closes its stream) and exits cleanly.

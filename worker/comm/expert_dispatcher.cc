@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
+#include "worker/comm/collective_checks.h"
 
 namespace gptoss {
 
@@ -127,9 +128,7 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
     GPTOSS_RETURN_IF_ERROR(ops_->Zero(send));
     int64_t offset = 0;
     for (int d = 0; d < world; ++d) {
-      TensorView block = send;
-      block.data = static_cast<char*>(send.data) + d * h.capacity * row_bytes;
-      block.dims[0] = h.send_counts[d];
+      const TensorView block = send.Rows(d * h.capacity, h.send_counts[d]);
       const std::vector<int32_t> tokens(h.send_token.begin() + offset,
                                         h.send_token.begin() + offset + h.send_counts[d]);
       if (!tokens.empty()) GPTOSS_RETURN_IF_ERROR(comm_->PackRows(sources, tokens, block));
@@ -165,20 +164,16 @@ absl::Status ExpertDispatcher::Combine(const DispatchHandle& h, const TensorView
   GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(results, wire_recv, back, wire_send));
   if (observer_)
     observer_->OnExchange("combine", Since(start),
-                          SentBytes(wire_recv, results.dim(1) * static_cast<int64_t>(
-                                                                   DTypeSize(results.dtype))));
+                          SentBytes(wire_recv, comm_internal::RowBytes(results)));
   // A token sent to several ranks comes back several times: add one rank's block at a time so
   // that the scatter indices of one call are distinct. (Fixed capacity: each block is
   // `capacity` rows, of which the first send_counts[r] are real.)
-  const int64_t row_bytes = back.dim(1) * static_cast<int64_t>(DTypeSize(back.dtype));
   int64_t offset = 0;
   for (size_t r = 0; r < h.send_counts.size(); ++r) {
     const int64_t count = h.send_counts[r];
     if (count > 0) {
-      TensorView block = back;
       const int64_t first = h.capacity > 0 ? static_cast<int64_t>(r) * h.capacity : offset;
-      block.data = static_cast<char*>(back.data) + first * row_bytes;
-      block.dims[0] = count;
+      const TensorView block = back.Rows(first, count);
       const std::vector<int32_t> index(h.send_token.begin() + offset,
                                        h.send_token.begin() + offset + count);
       GPTOSS_RETURN_IF_ERROR(comm_->ScatterAddRows(block, index, residual));

@@ -44,16 +44,6 @@ struct Scratch {
   }
 };
 
-// Rows [first, first + count) of a row-major tensor, as a view.
-TensorView Rows(const TensorView& t, int64_t first, int64_t count) {
-  TensorView view = t;
-  int64_t row = 1;
-  for (int i = 1; i < t.rank; ++i) row *= t.dims[i];
-  view.data = static_cast<char*>(t.data) + first * row * static_cast<int64_t>(DTypeSize(t.dtype));
-  view.dims[0] = count;
-  return view;
-}
-
 class TransformerImpl final : public Transformer {
  public:
   TransformerImpl(const ModelConfig& config, const ModelWeights& weights,
@@ -190,27 +180,27 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
   GPTOSS_ASSIGN_OR_RETURN(expert_weights_, sw_.View(ops_, DType::kF32, {n, top_k_}));
   GPTOSS_ASSIGN_OR_RETURN(moe_rows_, srows_.View(ops_, act_, {n, top_k_, hidden_}));
   if (padded > n) {
-    GPTOSS_RETURN_IF_ERROR(ops_->Zero(Rows(x_, n, padded - n)));
-    GPTOSS_RETURN_IF_ERROR(ops_->Zero(Rows(o_, n, padded - n)));
+    GPTOSS_RETURN_IF_ERROR(ops_->Zero(x_.Rows(n, padded - n)));
+    GPTOSS_RETURN_IF_ERROR(ops_->Zero(o_.Rows(n, padded - n)));
   }
 
-  GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.token_ids, weights_.embed, Rows(x_, 0, n)));
+  GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.token_ids, weights_.embed, x_.Rows(0, n)));
   const int64_t slice = padded / world;
   const int64_t first = layout_.rank * slice;
   const int64_t owned = std::max<int64_t>(0, std::min(n, first + slice) - first);
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
     GPTOSS_RETURN_IF_ERROR(Attention(l, batch, cache.layers[l], n));
     if (world == 1) {
-      GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(Rows(o_, 0, n), Rows(x_, 0, n)));
-      GPTOSS_RETURN_IF_ERROR(Moe(l, Rows(x_, 0, n)));
+      GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_.Rows(0, n), x_.Rows(0, n)));
+      GPTOSS_RETURN_IF_ERROR(Moe(l, x_.Rows(0, n)));
       continue;
     }
     // TP: sum the ranks' partial o_proj outputs; this rank keeps its slice of the rows.
     GPTOSS_ASSIGN_OR_RETURN(TensorView o_slice, sslice_.View(ops_, act_, {slice, hidden_}));
     GPTOSS_RETURN_IF_ERROR(comm_->ReduceScatterSum(o_, o_slice));
-    const TensorView x_slice = Rows(x_, first, slice);
+    const TensorView x_slice = x_.Rows(first, slice);
     GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_slice, x_slice));
-    GPTOSS_RETURN_IF_ERROR(MoeParallel(l, Rows(x_slice, 0, owned), owned, slice));
+    GPTOSS_RETURN_IF_ERROR(MoeParallel(l, x_slice.Rows(0, owned), owned, slice));
     // Every rank needs every row for the next attention (in place: the slice sits in x_).
     GPTOSS_RETURN_IF_ERROR(comm_->AllGather(x_slice, x_));
   }
@@ -247,7 +237,7 @@ absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerVi
   const bool sliding = config_.layer_types[l] == LayerType::kSlidingAttention;
 
   // --- Attention block (pre-norm). RMSNorm in fp32 with eps from the config (1e-5).
-  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(Rows(x_, 0, n), w.input_norm, config_.rms_norm_eps, h_));
+  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x_.Rows(0, n), w.input_norm, config_.rms_norm_eps, h_));
   // q, k, v and o all carry biases in gpt-oss (attention_bias: true).
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.q_w, w.q_b, q_));
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.k_w, w.k_b, k_));
@@ -268,7 +258,7 @@ absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerVi
                                                   attn_));
   // o_proj over this rank's heads; its bias is added once (rank 0's weights carry it), so the
   // TP sum of the ranks' partial outputs is the full projection.
-  return ops_->Linear(attn_, w.o_w, w.o_b, Rows(o_, 0, n));
+  return ops_->Linear(attn_, w.o_w, w.o_b, o_.Rows(0, n));
 }
 
 ExpertWeights TransformerImpl::Experts(int l) const {
@@ -298,11 +288,11 @@ absl::Status TransformerImpl::Moe(int l, TensorView x) {
 
 absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n, int64_t capacity) {
   const LayerWeights& w = weights_.layers[l];
-  const TensorView h = Rows(h_, 0, n), ids = Rows(expert_ids_, 0, n),
-                   weights = Rows(expert_weights_, 0, n);
+  const TensorView h = h_.Rows(0, n), ids = expert_ids_.Rows(0, n),
+                   weights = expert_weights_.Rows(0, n);
   if (n > 0) {  // a rank may own no rows of a short step; it still serves its experts
     GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x, w.post_attention_norm, config_.rms_norm_eps, h));
-    const TensorView logits = Rows(router_logits_, 0, n);
+    const TensorView logits = router_logits_.Rows(0, n);
     GPTOSS_RETURN_IF_ERROR(ops_->Linear(h, w.router_w, w.router_b, logits));
     GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(logits, top_k_, ids, weights));
   }

@@ -28,14 +28,6 @@ std::string NameList(const std::vector<std::string>& names) {
 }
 
 // Rows [first, first + count) of a row-major tensor: contiguous, so a view.
-TensorView RowSlice(const TensorView& t, int64_t first, int64_t count) {
-  TensorView v = t;
-  const int64_t row_elems = t.rank > 1 ? t.numel() / t.dims[0] : 1;
-  v.data =
-      static_cast<char*>(t.data) + first * row_elems * static_cast<int64_t>(DTypeSize(t.dtype));
-  v.dims[0] = count;
-  return v;
-}
 
 absl::Status CheckLayout(const ModelConfig& c, const ParallelLayout& p) {
   if (p.num_heads != c.num_attention_heads || p.num_kv_heads != c.num_key_value_heads ||
@@ -71,7 +63,7 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
   // world up to 64 ranks of a power of two); otherwise every rank keeps the whole matrix.
   if (p.world_size > 1 && c.vocab_size % p.world_size == 0) {
     const int64_t part = c.vocab_size / p.world_size;
-    w.lm_head = RowSlice(w.lm_head, p.rank * part, part);
+    w.lm_head = w.lm_head.Rows(p.rank * part, part);
   }
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     auto get = [&](const char* suffix) -> TensorView {
@@ -83,13 +75,13 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
     lw.type = c.layer_types[l];
     lw.input_norm = get("input_layernorm.weight");
     lw.post_attention_norm = get("post_attention_layernorm.weight");
-    lw.q_w = RowSlice(get("self_attn.q_proj.weight"), p.first_head() * D, heads * D);
-    lw.k_w = RowSlice(get("self_attn.k_proj.weight"), p.first_kv_head() * D, kv_heads * D);
-    lw.v_w = RowSlice(get("self_attn.v_proj.weight"), p.first_kv_head() * D, kv_heads * D);
+    lw.q_w = get("self_attn.q_proj.weight").Rows(p.first_head() * D, heads * D);
+    lw.k_w = get("self_attn.k_proj.weight").Rows(p.first_kv_head() * D, kv_heads * D);
+    lw.v_w = get("self_attn.v_proj.weight").Rows(p.first_kv_head() * D, kv_heads * D);
     if (c.attention_bias) {
-      lw.q_b = RowSlice(get("self_attn.q_proj.bias"), p.first_head() * D, heads * D);
-      lw.k_b = RowSlice(get("self_attn.k_proj.bias"), p.first_kv_head() * D, kv_heads * D);
-      lw.v_b = RowSlice(get("self_attn.v_proj.bias"), p.first_kv_head() * D, kv_heads * D);
+      lw.q_b = get("self_attn.q_proj.bias").Rows(p.first_head() * D, heads * D);
+      lw.k_b = get("self_attn.k_proj.bias").Rows(p.first_kv_head() * D, kv_heads * D);
+      lw.v_b = get("self_attn.v_proj.bias").Rows(p.first_kv_head() * D, kv_heads * D);
       // The reduce-scatter after o_proj sums the ranks' partial outputs: only rank 0 adds the bias.
       if (p.rank == 0) lw.o_b = get("self_attn.o_proj.bias");
     }
@@ -110,7 +102,7 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
       lw.o_w = copy->view();
       w.owned.push_back(std::move(copy));
     }
-    lw.sinks = RowSlice(get("self_attn.sinks"), p.first_head(), heads);
+    lw.sinks = get("self_attn.sinks").Rows(p.first_head(), heads);
     lw.router_w = get("mlp.router.weight");
     lw.router_b = get("mlp.router.bias");
     ExpertWeights& ex = lw.experts;
@@ -119,13 +111,13 @@ absl::StatusOr<ModelWeights> AssembleWeights(const std::map<std::string, TensorV
     ex.swiglu_limit = c.swiglu_limit;
     ex.swiglu_alpha = c.swiglu_alpha;
     ex.gate_up_blocks =
-        RowSlice(get("mlp.experts.gate_up_proj_blocks"), ex.first_expert, ex.num_local);
+        get("mlp.experts.gate_up_proj_blocks").Rows(ex.first_expert, ex.num_local);
     ex.gate_up_scales =
-        RowSlice(get("mlp.experts.gate_up_proj_scales"), ex.first_expert, ex.num_local);
-    ex.gate_up_bias = RowSlice(get("mlp.experts.gate_up_proj_bias"), ex.first_expert, ex.num_local);
-    ex.down_blocks = RowSlice(get("mlp.experts.down_proj_blocks"), ex.first_expert, ex.num_local);
-    ex.down_scales = RowSlice(get("mlp.experts.down_proj_scales"), ex.first_expert, ex.num_local);
-    ex.down_bias = RowSlice(get("mlp.experts.down_proj_bias"), ex.first_expert, ex.num_local);
+        get("mlp.experts.gate_up_proj_scales").Rows(ex.first_expert, ex.num_local);
+    ex.gate_up_bias = get("mlp.experts.gate_up_proj_bias").Rows(ex.first_expert, ex.num_local);
+    ex.down_blocks = get("mlp.experts.down_proj_blocks").Rows(ex.first_expert, ex.num_local);
+    ex.down_scales = get("mlp.experts.down_proj_scales").Rows(ex.first_expert, ex.num_local);
+    ex.down_bias = get("mlp.experts.down_proj_bias").Rows(ex.first_expert, ex.num_local);
     w.layers.push_back(lw);
   }
   return w;
