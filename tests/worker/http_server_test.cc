@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +22,7 @@ namespace gptoss {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 int Connect(int port) {
@@ -146,14 +150,169 @@ TEST(HttpServerLimitsTest, HundredsOfIdleConnectionsAreBounded) {
 TEST(HttpServerStartTest, BadAddressesAreClearErrors) {
   HttpServer::Options o;
   o.host = "no-such-host.invalid";
-  EXPECT_FALSE(HttpServer::Start(o, nullptr).ok());
+  EXPECT_FALSE(HttpServer::Start(o, HttpServer::Handler()).ok());
   HttpServer::Options taken;
   auto first = HttpServer::Start(taken, [](const HttpServer::Request& r) { return TextResponse(r, 200, ""); });
   ASSERT_TRUE(first.ok());
   taken.port = (*first)->port();
-  auto second = HttpServer::Start(taken, nullptr);
+  auto second = HttpServer::Start(taken, HttpServer::Handler());
   // SO_REUSEADDR does not allow two listeners on one port.
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// The asynchronous side: answers given later from another thread, streams, and clients that go.
+class HttpServerAsyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HttpServer::Options o;
+    o.write_timeout = std::chrono::milliseconds(500);
+    auto s = HttpServer::Start(o, [this](HttpServer::Request r,
+                                         std::shared_ptr<HttpResponder> responder) {
+      std::lock_guard<std::mutex> lock(mu_);
+      requests_.push_back(std::string(r.target()));
+      responders_.push_back(responder);
+      responder->OnClientGone([this] { gone_++; });
+      cv_.notify_all();
+    });
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+  }
+  // The responder of the n-th request (0-based), once it arrived.
+  std::shared_ptr<HttpResponder> Nth(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [&] { return responders_.size() > n; });
+    return responders_.size() > n ? responders_[n] : nullptr;
+  }
+  bool WaitGone(int n) {
+    for (int i = 0; i < 500 && gone_ < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return gone_ >= n;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> requests_;
+  std::vector<std::shared_ptr<HttpResponder>> responders_;
+  std::atomic<int> gone_{0};
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerAsyncTest, AnswersLaterFromAnotherThreadThenServesTheNextRequest) {
+  const int fd = Connect(server_->port());
+  Send(fd, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::shared_ptr<HttpResponder> r = Nth(0);
+  ASSERT_NE(r, nullptr);
+  HttpServer::Request req;
+  req.version(11);
+  std::thread([r, req] { r->Respond(TextResponse(req, 200, "later\n")); }).join();
+  EXPECT_THAT(Receive(fd, "later\n"), HasSubstr("later\n"));
+  r->Respond(TextResponse(req, 200, "twice\n"));  // ignored
+  Send(fd, "GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  ASSERT_NE(Nth(1), nullptr);
+  Nth(1)->Respond(TextResponse(req, 200, "second\n"));
+  const std::string rest = Receive(fd);
+  EXPECT_THAT(rest, HasSubstr("second\n"));
+  EXPECT_THAT(rest, Not(HasSubstr("twice")));
+  close(fd);
+  EXPECT_EQ(gone_, 0);
+}
+
+TEST_F(HttpServerAsyncTest, StreamsChunksInOrderAndEndsWithTheLastChunk) {
+  const int fd = Connect(server_->port());
+  Send(fd, "POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  std::shared_ptr<HttpResponder> r = Nth(0);
+  ASSERT_NE(r, nullptr);
+  r->StartStream(200, "text/event-stream");
+  for (int i = 0; i < 100; ++i) r->Write("data: " + std::to_string(i) + "\n\n");
+  r->Write("");  // an empty write is not the terminating chunk
+  r->Write("data: end\n\n");
+  r->Finish();
+  r->Write("data: after\n\n");  // ignored
+  const std::string got = Receive(fd, "0\r\n\r\n");
+  EXPECT_THAT(got, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(got, HasSubstr("Transfer-Encoding: chunked"));
+  EXPECT_THAT(got, HasSubstr("text/event-stream"));
+  std::string body;  // de-chunked
+  size_t pos = got.find("\r\n\r\n") + 4;
+  while (pos < got.size()) {
+    const size_t eol = got.find("\r\n", pos);
+    ASSERT_NE(eol, std::string::npos);
+    const size_t n = std::stoul(got.substr(pos, eol - pos), nullptr, 16);
+    if (n == 0) break;
+    body += got.substr(eol + 2, n);
+    pos = eol + 2 + n + 2;
+  }
+  std::string want;
+  for (int i = 0; i < 100; ++i) want += "data: " + std::to_string(i) + "\n\n";
+  EXPECT_EQ(body, want + "data: end\n\n");
+  // Keep-alive: the connection serves another request.
+  Send(fd, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(Nth(1), nullptr);
+  close(fd);
+}
+
+TEST_F(HttpServerAsyncTest, Http10StreamsAreCloseDelimited) {
+  const int fd = Connect(server_->port());
+  Send(fd, "GET /s HTTP/1.0\r\n\r\n");
+  std::shared_ptr<HttpResponder> r = Nth(0);
+  ASSERT_NE(r, nullptr);
+  r->StartStream(200, "text/event-stream");
+  r->Write("data: x\n\n");
+  r->Finish();
+  const std::string got = Receive(fd);  // until the server closes
+  EXPECT_THAT(got, StartsWith("HTTP/1.0 200"));
+  EXPECT_THAT(got, Not(HasSubstr("chunked")));
+  EXPECT_THAT(got, ::testing::EndsWith("\r\n\r\ndata: x\n\n"));
+  close(fd);
+}
+
+TEST_F(HttpServerAsyncTest, AClientThatClosesFiresOnClientGoneOnce) {
+  const int fd = Connect(server_->port());
+  Send(fd, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::shared_ptr<HttpResponder> r = Nth(0);
+  ASSERT_NE(r, nullptr);
+  r->StartStream(200, "text/event-stream");
+  r->Write("data: 1\n\n");
+  EXPECT_THAT(Receive(fd, "data: 1"), HasSubstr("data: 1"));
+  close(fd);
+  EXPECT_TRUE(WaitGone(1));
+  r->Write("data: 2\n\n");  // dropped, harmlessly
+  r->Finish();
+  int late = 0;  // a callback registered after the client went runs at once
+  r->OnClientGone([&] { late++; });
+  EXPECT_EQ(late, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(gone_, 1);
+}
+
+TEST_F(HttpServerAsyncTest, AReaderThatStopsReadingIsCutOffAtTheWriteTimeout) {
+  const int fd = Connect(server_->port());
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  Send(fd, "GET /flood HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::shared_ptr<HttpResponder> r = Nth(0);
+  ASSERT_NE(r, nullptr);
+  r->StartStream(200, "text/event-stream");
+  const std::string block(1 << 16, 'x');
+  for (int i = 0; i < 256 && gone_ == 0; ++i) {  // 16 MiB offered, never read
+    r->Write(block);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(WaitGone(1));
+  close(fd);
+}
+
+TEST_F(HttpServerAsyncTest, RespondersThatOutliveTheServerDoNothing) {
+  const int fd = Connect(server_->port());
+  Send(fd, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::shared_ptr<HttpResponder> r = Nth(0);
+  ASSERT_NE(r, nullptr);
+  server_.reset();
+  EXPECT_EQ(gone_, 1);  // the connection died with the server: the request can be cancelled
+  r->StartStream(200, "text/plain");
+  r->Write("late");
+  r->Finish();
+  close(fd);
 }
 
 }  // namespace

@@ -1,13 +1,17 @@
 #include "worker/common/http_server.h"
 
 #include <atomic>
+#include <deque>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "boost/asio/dispatch.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/write.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
@@ -25,23 +29,125 @@ constexpr size_t kMaxHeaderBytes = 8192;
 
 }  // namespace
 
+// What the server and its responders share: a responder may post work to the server only while
+// it is open (the server's destructor closes it before it destroys the io_context).
+struct HttpControl {
+  std::mutex mu;
+  bool open = true;
+};
+
 // Member order matters at destruction: the acceptor goes first, then the io_context, whose
 // destructor destroys the sessions still queued in it (they decrement `connections`, declared
 // before it, so still alive). Sessions point at the Impl raw: it outlives the io_context.
 struct HttpServer::Impl {
-  Options options;
-  Handler handler;
-  std::vector<std::thread> threads;
-  std::atomic<size_t> connections{0};
-  std::atomic<bool> stopping{false};
-  int port = 0;
-  asio::io_context io;
-  std::unique_ptr<tcp::acceptor> acceptor;
+  struct Session;
 
-  // One connection: read a request, answer it, repeat while keep-alive.
+  // The HttpResponder of one request. It holds its session weakly (the session belongs to the
+  // io_context's handlers). Calls queue here, in order, and one drain at a time runs them on the
+  // session's strand (two posts to the io_context could otherwise run out of order on two
+  // threads); they are dropped once the session has finished or lost this request.
+  struct Exchange final : HttpResponder, std::enable_shared_from_this<Exchange> {
+    using Op = std::function<void(Session&)>;
+    Exchange(Impl* server, std::weak_ptr<Session> session)
+        : server(server), control(server->control), session(std::move(session)) {}
+
+    void Respond(Response response) override {
+      auto shared = std::make_shared<Response>(std::move(response));
+      Post([shared](Session& s) { s.DoRespond(std::move(*shared)); });
+    }
+    void StartStream(unsigned status, const std::string& content_type) override {
+      Post([status, content_type](Session& s) { s.DoStartStream(status, content_type); });
+    }
+    void Write(std::string data) override {
+      auto shared = std::make_shared<std::string>(std::move(data));
+      Post([shared](Session& s) { s.DoWrite(std::move(*shared)); });
+    }
+    void Finish() override {
+      Post([](Session& s) { s.DoFinish(); });
+    }
+    void OnClientGone(std::function<void()> callback) override {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!gone) {
+          gone_callback = std::move(callback);
+          return;
+        }
+      }
+      callback();
+    }
+    // The session saw the client go (or died) before the answer was complete.
+    void MarkGone() {
+      std::function<void()> callback;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (gone) return;
+        gone = finished = true;
+        ops.clear();
+        callback.swap(gone_callback);
+      }
+      if (callback) callback();
+    }
+    // The answer is complete: later calls are dropped.
+    void MarkFinished() {
+      std::lock_guard<std::mutex> lock(mu);
+      finished = true;
+      ops.clear();
+      gone_callback = nullptr;
+    }
+
+    void Post(Op op) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (finished) return;
+        ops.push_back(std::move(op));
+        if (draining) return;
+        draining = true;
+      }
+      std::lock_guard<std::mutex> lock(control->mu);
+      if (!control->open) return;
+      asio::post(server->io, [self = shared_from_this()] {
+        std::shared_ptr<Session> s = self->session.lock();
+        if (!s) return self->MarkGone();
+        asio::dispatch(s->stream.get_executor(), [self, s] { self->Drain(*s); });
+      });
+    }
+
+    // On the session's strand.
+    void Drain(Session& s) {
+      while (true) {
+        std::deque<Op> batch;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (ops.empty()) {
+            draining = false;
+            return;
+          }
+          batch.swap(ops);
+        }
+        for (Op& op : batch)
+          if (s.exchange.get() == this) op(s);
+      }
+    }
+
+    Impl* const server;  // valid while control->open
+    const std::shared_ptr<HttpControl> control;
+    const std::weak_ptr<Session> session;
+    std::mutex mu;
+    std::deque<Op> ops;
+    bool draining = false;
+    bool finished = false;
+    bool gone = false;
+    std::function<void()> gone_callback;
+  };
+
+  // One connection: read a request, hand it to the handler, send its answer, repeat while
+  // keep-alive. Everything below runs on the connection's strand.
   struct Session : std::enable_shared_from_this<Session> {
     Session(Impl* server, tcp::socket socket) : server(server), stream(std::move(socket)) {}
-    ~Session() { server->connections--; }
+    ~Session() {
+      if (exchange) exchange->MarkGone();
+      server->connections--;
+    }
 
     void Read(bool first) {
       parser.emplace();
@@ -68,31 +174,147 @@ struct HttpServer::Impl {
         dummy.version(11);
         Response r = TextResponse(dummy, status, absl::StrCat("bad request: ", ec.message(), "\n"));
         r.keep_alive(false);
-        return Write(std::move(r));
+        return WriteError(std::move(r));
       }
+      stream.expires_never();
       Request request = parser->release();
-      Response response;
+      keep_alive = request.keep_alive();
+      version = request.version();
+      answered = streaming = finishing = done = false;
+      exchange = std::make_shared<Exchange>(server, weak_from_this());
       try {
-        response = server->handler(request);
+        server->handler(std::move(request), exchange);
       } catch (const std::exception& e) {
-        response = TextResponse(request, 500, "internal error\n");
+        Request dummy;
+        dummy.version(version);
+        dummy.keep_alive(keep_alive);
+        DoRespond(TextResponse(dummy, 500, "internal error\n"));
       }
-      response.prepare_payload();
-      Write(std::move(response));
+      if (!done) Watch();
     }
 
-    void Write(Response response) {
+    // While the answer is pending: a readable socket with nothing to read is a client that
+    // closed; bytes are a pipelined request, left for the next read.
+    void Watch() {
+      watching = true;
+      stream.socket().async_wait(tcp::socket::wait_read,
+                                 [self = shared_from_this()](beast::error_code ec) {
+                                   self->OnWatch(ec);
+                                 });
+    }
+
+    void OnWatch(beast::error_code ec) {
+      watching = false;
+      if (done) {  // Complete() cancelled the watch to read the next request
+        if (!closed) Read(/*first=*/false);
+        return;
+      }
+      if (ec == asio::error::operation_aborted) return;
+      beast::error_code avail_ec;
+      if (ec || stream.socket().available(avail_ec) == 0 || avail_ec) return Gone();
+      hold = shared_from_this();  // pipelined: nothing else keeps the session alive now
+    }
+
+    void DoRespond(Response response) {
+      if (answered || closed) return;
+      answered = true;
+      response.version(version);
+      response.keep_alive(keep_alive && response.keep_alive());
+      keep_alive = response.keep_alive();
+      response.prepare_payload();
       auto shared = std::make_shared<Response>(std::move(response));
+      writing = true;
       stream.expires_after(server->options.write_timeout);
       http::async_write(stream, *shared,
                         [self = shared_from_this(), shared](beast::error_code ec, size_t) {
-                          if (ec || !shared->keep_alive() || self->server->stopping)
-                            return self->Close();
-                          self->Read(/*first=*/false);
+                          self->writing = false;
+                          if (ec) return self->Gone();
+                          self->Complete();
+                        });
+    }
+
+    void DoStartStream(unsigned status, const std::string& content_type) {
+      if (answered || closed) return;
+      answered = streaming = true;
+      chunked = version >= 11;
+      if (!chunked) keep_alive = false;  // HTTP/1.0: the end of the body is the close
+      std::string head = absl::StrCat(
+          "HTTP/", version / 10, ".", version % 10, " ", status, " ",
+          std::string(http::obsolete_reason(static_cast<http::status>(status))),
+          "\r\nServer: gptoss\r\nContent-Type: ", content_type,
+          "\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n",
+          chunked ? "Transfer-Encoding: chunked\r\n" : "",
+          keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n", "\r\n");
+      Enqueue(std::move(head));
+    }
+
+    void DoWrite(std::string data) {
+      if (!streaming || finishing || closed || data.empty()) return;
+      if (chunked) data = absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n");
+      Enqueue(std::move(data));
+    }
+
+    void DoFinish() {
+      if (!streaming || finishing || closed) return;
+      finishing = true;
+      if (chunked) Enqueue("0\r\n\r\n");
+      if (!writing) Complete();
+    }
+
+    void Enqueue(std::string data) {
+      pending += data;
+      if (!writing) StartWrite();
+    }
+
+    void StartWrite() {
+      in_flight = std::move(pending);
+      pending.clear();
+      writing = true;
+      stream.expires_after(server->options.write_timeout);
+      asio::async_write(stream, asio::buffer(in_flight),
+                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                          self->writing = false;
+                          if (ec) return self->Gone();  // a reader too slow, or gone
+                          self->stream.expires_never();
+                          if (!self->pending.empty()) return self->StartWrite();
+                          if (self->finishing) self->Complete();
+                        });
+    }
+
+    // The answer is out: the next request, or the close.
+    void Complete() {
+      done = true;
+      if (exchange) exchange->MarkFinished();
+      exchange.reset();
+      hold.reset();
+      if (!keep_alive || server->stopping) return Close();
+      if (watching) {  // its handler reads the next request once the wait is cancelled
+        beast::error_code ignored;
+        stream.socket().cancel(ignored);
+        return;
+      }
+      Read(/*first=*/false);
+    }
+
+    void Gone() {
+      done = true;
+      if (exchange) exchange->MarkGone();
+      exchange.reset();
+      hold.reset();
+      Close();
+    }
+
+    void WriteError(Response response) {
+      auto shared = std::make_shared<Response>(std::move(response));
+      stream.expires_after(server->options.write_timeout);
+      http::async_write(stream, *shared,
+                        [self = shared_from_this(), shared](beast::error_code, size_t) {
+                          self->Close();
                         });
     }
 
     void Close() {
+      closed = true;
       beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       stream.socket().close(ignored);
@@ -102,7 +324,25 @@ struct HttpServer::Impl {
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
+    // The request being answered.
+    std::shared_ptr<Exchange> exchange;
+    std::shared_ptr<Session> hold;  // set while a pipelined request waits for this answer
+    bool keep_alive = false;
+    unsigned version = 11;
+    bool answered = false, streaming = false, chunked = false, finishing = false;
+    bool writing = false, watching = false, done = false, closed = false;
+    std::string pending, in_flight;
   };
+
+  Options options;
+  AsyncHandler handler;
+  std::shared_ptr<HttpControl> control = std::make_shared<HttpControl>();
+  std::vector<std::thread> threads;
+  std::atomic<size_t> connections{0};
+  std::atomic<bool> stopping{false};
+  int port = 0;
+  asio::io_context io;
+  std::unique_ptr<tcp::acceptor> acceptor;
 
   void Accept() {
     acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -134,6 +374,14 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options,
                                                               Handler handler) {
+  return Start(options, [handler = std::move(handler)](Request request,
+                                                       std::shared_ptr<HttpResponder> responder) {
+    responder->Respond(handler(request));
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options,
+                                                              AsyncHandler handler) {
   if (options.port < 0 || options.port > 65535)
     return absl::InvalidArgumentError(absl::StrCat("port ", options.port, " not in [0, 65535]"));
   if (options.threads < 1 || options.max_connections < 1)
@@ -167,6 +415,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
 
 HttpServer::~HttpServer() {
   impl_->stopping = true;
+  {
+    std::lock_guard<std::mutex> lock(impl_->control->mu);
+    impl_->control->open = false;  // responders that outlive the server do nothing from now on
+  }
   impl_->io.stop();  // the threads return; queued operations are destroyed with the io_context
   for (std::thread& t : impl_->threads) t.join();
   beast::error_code ignored;
