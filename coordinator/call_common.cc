@@ -1,6 +1,7 @@
 #include "coordinator/call_common.h"
 
 #include "worker/common/status_mapping.h"
+#include "kernels/core/status.h"
 
 namespace gptoss {
 
@@ -29,6 +30,30 @@ void FillTokenLogprob(const SequenceUpdate& update, const Tokenizer& tokenizer,
     if (absl::StatusOr<std::string_view> bytes = tokenizer.TokenBytes(id); bytes.ok())
       top->set_token_bytes(std::string(*bytes));
   }
+}
+
+absl::Status Admission::Submit(std::shared_ptr<EngineLoop> engine, SequenceRequest request,
+                               std::shared_ptr<RequestObserver> observer) {
+  if (!engine) return absl::UnavailableError("no workers are ready");
+  std::lock_guard<std::mutex> lock(mu_);
+  GPTOSS_ASSIGN_OR_RETURN(SequenceId id, engine->Submit(std::move(request), std::move(observer)));
+  id_ = id;
+  engine_ = std::move(engine);
+  if (cancel_requested_) engine_->Cancel(id);
+  return absl::OkStatus();
+}
+
+void Admission::Cancel() {
+  std::optional<SequenceId> id;
+  std::shared_ptr<EngineLoop> engine;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel_requested_ = true;
+    id = id_;
+    engine = engine_;
+  }
+  // Not admitted (yet): Submit() sees cancel_requested_, or the call already ended.
+  if (id) engine->Cancel(*id);
 }
 
 grpc::Status FailureStatus(const absl::Status& error) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,23 @@ class RequestTracker {
   std::chrono::steady_clock::time_point start_;
   std::optional<std::chrono::steady_clock::time_point> first_token_;
   int completion_tokens_ = 0;
+};
+
+// The hand-over of one prepared request to the engine, racing the client's cancel; any front end
+// (gRPC, HTTP) admits through it. Thread-safe.
+//  - Submit() submits once; a Cancel() that came before it cancels the sequence at once, one
+//    that comes after reaches the engine directly. Without an engine: UNAVAILABLE.
+class Admission {
+ public:
+  absl::Status Submit(std::shared_ptr<EngineLoop> engine, SequenceRequest request,
+                      std::shared_ptr<RequestObserver> observer);
+  void Cancel();
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<EngineLoop> engine_;
+  std::optional<SequenceId> id_;
+  bool cancel_requested_ = false;
 };
 
 // The wire logprob of a sampled token (token_bytes of the alternatives from the tokenizer).

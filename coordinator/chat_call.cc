@@ -43,16 +43,20 @@ absl::StatusOr<PreparedRequest> ChatCall::Prepare(const CallEnv& env,
 absl::Status ChatCall::Submit(const v1::ChatRequest& request) {
   const ServingLimits& limits = env_.limits;
   GPTOSS_ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
-  const CommonParams& params = prepared.params;
+  const CommonParams params = prepared.params;
   events_.emplace(env_.tokenizer, ChatEventStream::Options{request.include_analysis(),
                                                            params.logprobs, params.stop_strings});
-  SequenceRequest seq = MakeSequenceRequest(std::move(prepared.prompt), params, limits);
+  return Admit(Sequence(std::move(prepared), limits), params);
+}
+
+SequenceRequest ChatCall::Sequence(PreparedRequest prepared, const ServingLimits& limits) {
+  SequenceRequest seq = MakeSequenceRequest(std::move(prepared.prompt), prepared.params, limits);
   for (int id : harmony::kGenerationStopTokens) {  // Chat always stops at these
     if (id < limits.vocab_size && std::find(seq.stop_token_ids.begin(), seq.stop_token_ids.end(),
                                             id) == seq.stop_token_ids.end())
       seq.stop_token_ids.push_back(id);
   }
-  return Admit(std::move(seq), params);
+  return seq;
 }
 
 bool ChatCall::MergeInto(v1::ChatResponse& into, const v1::ChatResponse& next) {

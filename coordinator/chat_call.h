@@ -31,6 +31,10 @@ class ChatCall final : public ServingCall<v1::ChatResponse> {
   static absl::StatusOr<PreparedRequest> Prepare(const CallEnv& env,
                                                  const v1::ChatRequest& request);
 
+  // The engine's request for a prepared Chat: its stop ids plus harmony's (<|return|>, <|call|>,
+  // <|endoftext|>), at which Chat always stops.
+  static SequenceRequest Sequence(PreparedRequest prepared, const ServingLimits& limits);
+
   bool OnToken(const SequenceUpdate& update) override;
 
  private:

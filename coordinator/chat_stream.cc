@@ -12,6 +12,7 @@ ChatEventStream::ChatEventStream(const Tokenizer* tokenizer, Options options)
       options_(std::move(options)),
       parser_(tokenizer, harmony::Role::kAssistant) {
   if (!options_.stop_strings.empty()) stops_.emplace(options_.stop_strings);
+  for (int id : options_.prefill) parser_.Process(id);
 }
 
 void ChatEventStream::AddDelta(std::string text, Step& step) {

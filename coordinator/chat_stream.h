@@ -31,6 +31,10 @@ class ChatEventStream {
     bool include_analysis = false;
     bool logprobs = false;
     std::vector<std::string> stop_strings;
+    // Tokens the prompt ends with after "<|start|>assistant" (a forced header prefix such as
+    // "<|channel|>commentary to=functions.f" for a required tool call): the parser reads them
+    // first, as if generated, and no event reports them.
+    std::vector<int> prefill;
   };
   ChatEventStream(const Tokenizer* tokenizer, Options options);
 

@@ -9,6 +9,7 @@
 #include "kernels/core/files.h"
 #include "worker/common/termination_signals.h"
 #include "kernels/core/sha256.h"
+#include "coordinator/openai/openai_json.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "kernels/core/status.h"
@@ -48,7 +49,8 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
                          "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "internal-host",
                          "internal-port", "cluster-secret-file", "internal-tls-cert",
                          "internal-tls-key", "internal-tls-ca", "worker-timeout-s",
-                         "step-timeout-s", "metrics-port", "metrics-host"},
+                         "step-timeout-s", "metrics-port", "metrics-host", "http-port",
+                         "http-host", "served-model-name"},
                         {"log-steps"}));
   CoordinatorOptions o;
   if (flags.help()) {
@@ -80,6 +82,11 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
     GPTOSS_ASSIGN_OR_RETURN(o.metrics_port, IntFlag(flags, "metrics-port", -1, 0, 65535));
   }
   o.metrics_host = flags.GetOr("metrics-host", "");
+  if (flags.Has("http-port")) {  // absent: no HTTP API
+    GPTOSS_ASSIGN_OR_RETURN(o.http_port, IntFlag(flags, "http-port", -1, 0, 65535));
+  }
+  o.http_host = flags.GetOr("http-host", "");
+  o.served_model_name = flags.GetOr("served-model-name", "");
   o.tls_cert = flags.GetOr("tls-cert", "");
   o.tls_key = flags.GetOr("tls-key", "");
   o.tls_client_ca = flags.GetOr("tls-client-ca", "");
@@ -167,10 +174,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   metrics::AddBuildInfo(*registry, "coordinator", "");
   c->metrics_ = std::make_unique<ServingMetrics>(registry);
   c->pool_ = std::make_unique<WorkerPool>(c->config_, pool);
-  c->service_ = std::make_unique<InferenceService>(c->config_, BaseName(options.model_dir),
-                                                   c->tokenizer_.get(), &*c->renderer_,
-                                                   c->pool_.get(), std::move(keys),
-                                                   c->metrics_.get());
+  const std::string model_name = options.served_model_name.empty()
+                                     ? BaseName(options.model_dir)
+                                     : options.served_model_name;
+  const ApiKeys http_keys = keys;
+  c->service_ = std::make_unique<InferenceService>(c->config_, model_name, c->tokenizer_.get(),
+                                                   &*c->renderer_, c->pool_.get(),
+                                                   std::move(keys), c->metrics_.get());
 
   // The internal listener first: health and reflection are process-wide switches read when a
   // server is built, and the internal plane serves neither (nothing there is for the public).
@@ -214,10 +224,35 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
                      options.metrics_host.empty() ? internal_host : options.metrics_host, ":",
                      c->metrics_server_->port(), "/metrics"));
   }
+  if (options.http_port >= 0) {
+    c->openai_ = std::make_unique<openai::OpenAiApi>(
+        c->service_.get(), model_name, http_keys, registry, [raw] { return raw->Serving(); });
+    HttpServer::Options http;
+    http.host = options.http_host.empty() ? options.host : options.http_host;
+    http.port = options.http_port;
+    http.threads = 2;
+    http.max_connections = 4096;
+    http.max_body_bytes = size_t{4} << 20;
+    http.error_body = [](unsigned status, const std::string& message) {
+      return openai::ErrorBody(status, message);
+    };
+    openai::OpenAiApi* api = c->openai_.get();
+    absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
+        http, [api](HttpServer::Request request, std::shared_ptr<HttpResponder> responder) {
+          api->Handle(std::move(request), std::move(responder));
+        });
+    if (!server.ok())
+      return absl::Status(server.status().code(),
+                          absl::StrCat("--http-port: ", server.status().message()));
+    c->http_server_ = std::move(*server);
+    Log(absl::StrCat("OpenAI-compatible HTTP API on http://", http.host, ":",
+                     c->http_server_->port(), "/v1"));
+  }
   if (!options.port_file.empty()) {
     std::ofstream out(options.port_file + ".tmp");
     out << c->port_ << "\n" << c->internal_port_ << "\n";
-    if (c->metrics_server_) out << c->metrics_server_->port() << "\n";
+    out << (c->metrics_server_ ? c->metrics_server_->port() : -1) << "\n";
+    out << (c->http_server_ ? c->http_server_->port() : -1) << "\n";
     out.close();
     if (!out || std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str()) != 0)
       return absl::UnavailableError(absl::StrCat("cannot write ", options.port_file));
@@ -245,6 +280,11 @@ std::string Coordinator::local_internal_address() const {
   return absl::StrCat(
       LocalHost(options_.internal_host.empty() ? options_.host : options_.internal_host), ":",
       internal_port_);
+}
+
+bool Coordinator::Serving() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !draining_ && !shut_down_ && engine_ != nullptr && pool_->ready();
 }
 
 void Coordinator::UpdateHealth() {
@@ -313,6 +353,7 @@ void Coordinator::Shutdown() {
   }
   pool_->Shutdown();  // workers' streams end: they exit
   if (engine) engine->Stop();
+  http_server_.reset();  // HTTP answers still pending are dropped (their requests have ended)
   {
     std::lock_guard<std::mutex> lock(mu_);
     shut_down_ = true;

@@ -16,10 +16,14 @@
 //   [--block-size 16] [--kv-full-blocks N --kv-sliding-blocks N] [--max-num-seqs 64]
 //   [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30] [--ready-timeout-s 1800]
 //   [--worker-timeout-s 5] [--step-timeout-s 300] [--metrics-port P [--metrics-host H]]
-//   [--log-steps]
+//   [--http-port P [--http-host H=--host] [--served-model-name NAME]] [--log-steps]
 // --metrics-port serves Prometheus metrics (coordinator/serving_metrics.h) at
 // http://H:P/metrics, H defaulting to the internal plane's host (an ops network, not the
 // public one); the port file then gets a third line with that port.
+// --http-port serves the OpenAI-compatible HTTP API (coordinator/openai/openai_api.h) with the
+// same API keys, plus /health and /metrics; the port file's fourth line is its port (-1 when
+// off, as the third is for metrics). --served-model-name is the model id both APIs report and
+// the HTTP API expects in "model" (default: the model directory's name).
 // SIGTERM/SIGINT: health turns NOT_SERVING, new requests get UNAVAILABLE, in-flight requests
 // may finish for --drain-grace-s (the rest end with FINISH_REASON_CANCELLED), the workers' step
 // streams are closed (they exit), then the process exits 0.
@@ -35,6 +39,7 @@
 #include "absl/time/time.h"
 #include "coordinator/engine_loop.h"
 #include "coordinator/inference_service.h"
+#include "coordinator/openai/openai_api.h"
 #include "coordinator/serving_metrics.h"
 #include "worker/common/metrics.h"
 #include "coordinator/worker_pool.h"
@@ -47,7 +52,8 @@ struct CoordinatorOptions {
   std::string tokenizer_path;  // empty: the o200k_base copy in this repository
   std::string host = "0.0.0.0";
   int port = 50051;
-  std::string port_file;  // "<public port>\n<internal port>\n" once listening
+  // Once listening: "<public port>\n<internal port>\n<metrics port>\n<HTTP port>\n" (-1: off).
+  std::string port_file;
   std::string tls_cert, tls_key, tls_client_ca;  // public TLS (PEM files); client CA: mTLS
   std::string api_key_file;                      // empty: no API keys
   std::string internal_host;                     // empty: the same as host
@@ -69,6 +75,9 @@ struct CoordinatorOptions {
   std::string help;          // set: --help was given; print it and exit
   int metrics_port = -1;     // -1: no /metrics endpoint; 0: any free port
   std::string metrics_host;  // empty: the internal plane's host
+  int http_port = -1;        // -1: no HTTP API; 0: any free port
+  std::string http_host;     // empty: the same as host
+  std::string served_model_name;  // empty: the model directory's name
 };
 
 absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv);
@@ -81,6 +90,7 @@ class Coordinator {
   int port() const { return port_; }
   int internal_port() const { return internal_port_; }
   int metrics_port() const { return metrics_server_ ? metrics_server_->port() : -1; }
+  int http_port() const { return http_server_ ? http_server_->port() : -1; }
   // Where local clients reach the public API, and local workers the internal plane (loopback
   // when bound to all interfaces).
   std::string local_address() const;
@@ -95,6 +105,8 @@ class Coordinator {
   // Thread: waits until the first world fixes the KV geometry, then starts the engine.
   void StartEngineWhenReady();
   void UpdateHealth();
+  // The workers are ready and the engine runs (what /health and gRPC health report).
+  bool Serving();
 
   const CoordinatorOptions options_;
   ModelConfig config_;
@@ -107,6 +119,9 @@ class Coordinator {
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> internal_server_;
+  // The HTTP API: its server is declared after it (destroyed first: the handler points at it).
+  std::unique_ptr<openai::OpenAiApi> openai_;
+  std::unique_ptr<HttpServer> http_server_;
   int port_ = 0;
   int internal_port_ = 0;
   std::thread starter_;

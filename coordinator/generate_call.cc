@@ -6,8 +6,7 @@
 
 namespace gptoss {
 
-GenerateCall::GenerateCall(const CallEnv& env)
-    : ServingCall(env), detokenizer_(env.tokenizer) {}
+GenerateCall::GenerateCall(const CallEnv& env) : ServingCall(env) {}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateCall::Start(
     const CallEnv& env, const v1::GenerateRequest& request) {
@@ -46,8 +45,7 @@ absl::StatusOr<PreparedRequest> GenerateCall::Prepare(const CallEnv& env,
 
 absl::Status GenerateCall::Submit(const v1::GenerateRequest& request) {
   GPTOSS_ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
-  want_logprobs_ = prepared.params.logprobs;
-  if (!prepared.params.stop_strings.empty()) stops_.emplace(prepared.params.stop_strings);
+  stream_.emplace(env_.tokenizer, prepared.params.logprobs, prepared.params.stop_strings);
   return Admit(MakeSequenceRequest(std::move(prepared.prompt), prepared.params, env_.limits),
                prepared.params);
 }
@@ -64,45 +62,18 @@ bool GenerateCall::MergeInto(v1::GenerateResponse& into, const v1::GenerateRespo
 
 bool GenerateCall::OnToken(const SequenceUpdate& update) {
   tracker_.OnToken();
-  const bool stop_token = update.finish == FinishReason::kStop;
-  std::string piece;
-  if (!stop_token) {
-    // An id the tokenizer cannot decode cannot come from a valid step (ids are range-checked),
-    // so an error here only loses that token's text.
-    if (absl::StatusOr<std::string> text = detokenizer_.Push(update.token_id); text.ok())
-      piece = std::move(*text);
-  }
-  if (update.finish != FinishReason::kNone) piece += detokenizer_.Flush();
-
-  std::optional<std::string> matched;
-  std::string text;
-  if (stops_) {
-    StopStringMatcher::Output out = stops_->Push(piece);
-    text = std::move(out.text);
-    matched = std::move(out.match);
-    if (!matched && update.finish != FinishReason::kNone) text += stops_->Flush();
-  } else {
-    text = std::move(piece);
-  }
-
+  GenerateEventStream::Step step = stream_->OnToken(update);
   v1::GenerateResponse response;
-  v1::GenerateChunk* chunk = response.mutable_chunk();
-  chunk->add_token_ids(update.token_id);
-  chunk->set_text(std::move(text));
-  if (want_logprobs_) FillTokenLogprob(update, *env_.tokenizer, chunk->add_logprobs());
+  *response.mutable_chunk() = std::move(step.chunk);
   Send(std::move(response));
-
-  if (matched) {
-    SendFinal(v1::FINISH_REASON_STOP, *matched, "");
+  if (step.stop_string) {
+    SendFinal(v1::FINISH_REASON_STOP, *step.stop_string, "");
     End(grpc::Status::OK);
     return true;
   }
-  if (update.finish == FinishReason::kStop) {
-    absl::StatusOr<std::string_view> literal = env_.tokenizer->TokenBytes(update.token_id);
-    SendFinal(v1::FINISH_REASON_STOP, literal.ok() ? std::string(*literal) : "", "");
-    End(grpc::Status::OK);
-  } else if (update.finish == FinishReason::kLength) {
-    SendFinal(v1::FINISH_REASON_LENGTH, "", "");
+  if (update.finish != FinishReason::kNone) {
+    std::string stop_reason;
+    SendFinal(stream_->FinishReasonOf(update, &stop_reason), stop_reason, "");
     End(grpc::Status::OK);
   }
   return false;

@@ -1,7 +1,6 @@
 // GenerateCall: one Inference.Generate stream (inference.proto). Validates the request,
-// submits it to the engine and turns every sampled token into a GenerateChunk: token ids, text
-// that never splits a UTF-8 code point (StreamingDetokenizer), text held back while it may
-// begin a stop string (StopStringMatcher), logprobs when asked; then exactly one FinalInfo.
+// submits it to the engine and turns every sampled token into a GenerateChunk
+// (GenerateEventStream: UTF-8-safe text, stop strings, logprobs); then exactly one FinalInfo.
 // Contract: invalid requests end with INVALID_ARGUMENT naming the field before anything is
 // streamed; admission errors (RESOURCE_EXHAUSTED, UNAVAILABLE) likewise. A stop token is
 // returned in token_ids but adds no text. A client cancel/deadline cancels the sequence in the
@@ -13,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "coordinator/stop_strings.h"
+#include "coordinator/generate_stream.h"
 #include "coordinator/serving_call.h"
 
 namespace gptoss {
@@ -38,10 +37,8 @@ class GenerateCall final : public ServingCall<v1::GenerateResponse> {
   const char* rpc() const override { return "Generate"; }
   bool MergeInto(v1::GenerateResponse& into, const v1::GenerateResponse& next) override;
 
-  // Engine-thread state.
-  StreamingDetokenizer detokenizer_;
-  std::optional<StopStringMatcher> stops_;
-  bool want_logprobs_ = false;
+  // Engine-thread state (set up by Submit before admission).
+  std::optional<GenerateEventStream> stream_;
 };
 
 }  // namespace gptoss

@@ -71,8 +71,11 @@ class InferenceService final : public RawInferenceService {
   // harmony + config stop ids.
   static ServingLimits DefaultLimits(const ModelConfig& config);
 
+  // The engine, limits, tokenizer and renderer of this moment: what every call runs with (the
+  // HTTP API's too).
+  CallEnv Env() const;
+
  private:
-  CallEnv Env() const;  // the engine and limits of this moment
   absl::Status DoTokenize(const v1::TokenizeRequest& request, v1::TokenizeResponse* response) const;
   absl::Status DoDetokenize(const v1::DetokenizeRequest& request,
                             v1::DetokenizeResponse* response) const;

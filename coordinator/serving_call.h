@@ -3,8 +3,8 @@
 // how an end decided by the engine becomes the stream's status. The subclasses turn tokens into
 // their own messages (generate_call.h, chat_call.h).
 // Contract:
-//  - Admit() submits once; a cancel that arrived before it cancels the sequence at once, one
-//    that arrives after reaches the engine through OnCancelled().
+//  - Admit() submits once through an Admission (call_common.h): a cancel that arrived before it
+//    cancels the sequence at once, one that arrives after reaches the engine.
 //  - OnEnded(): a client's cancel or deadline ends the stream CANCELLED with no final message;
 //    a server-side cancel (drain) sends final CANCELLED and OK; a failure sends final ERROR and
 //    ends with FailureStatus() (UNAVAILABLE when the workers are gone).
@@ -50,18 +50,13 @@ class ServingCall : public StreamReactor<Response>, public RequestObserver {
 
   // Hands `request` to the engine (`params` are the request's validated parameters).
   absl::Status Admit(SequenceRequest request, const CommonParams& params) {
-    if (!env_.engine) return absl::UnavailableError("no workers are ready");
     prompt_tokens_ = static_cast<int>(request.prompt.size());
     seed_ = params.sampling.seed;
     request_id_ = params.request_id;
     // The engine holds the observer as long as the sequence lives (aliasing the reactor).
     std::shared_ptr<RequestObserver> self(this->shared_from_this(),
                                           static_cast<RequestObserver*>(this));
-    std::lock_guard<std::mutex> lock(mu_);
-    GPTOSS_ASSIGN_OR_RETURN(SequenceId id, env_.engine->Submit(std::move(request), self));
-    id_ = id;
-    if (cancel_requested_) env_.engine->Cancel(id);
-    return absl::OkStatus();
+    return admission_.Submit(env_.engine, std::move(request), std::move(self));
   }
 
   void SendFinal(v1::FinishReason reason, const std::string& stop_reason,
@@ -74,16 +69,7 @@ class ServingCall : public StreamReactor<Response>, public RequestObserver {
     this->Send(std::move(response));
   }
 
-  void OnCancelled() override {
-    std::optional<SequenceId> id;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancel_requested_ = true;
-      id = id_;
-    }
-    // Not admitted (yet): Admit() sees cancel_requested_, or the call already ended.
-    if (id) env_.engine->Cancel(*id);
-  }
+  void OnCancelled() override { admission_.Cancel(); }
 
   const CallEnv env_;
   RequestTracker tracker_;  // engine thread
@@ -92,9 +78,7 @@ class ServingCall : public StreamReactor<Response>, public RequestObserver {
   int prompt_tokens_ = 0;
   uint64_t seed_ = 0;
   std::string request_id_;
-  std::mutex mu_;  // submission vs. cancellation
-  std::optional<SequenceId> id_;
-  bool cancel_requested_ = false;
+  Admission admission_;
 };
 
 }  // namespace gptoss

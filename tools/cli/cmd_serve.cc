@@ -5,7 +5,8 @@
 //                [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30]
 //                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]
 //                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300]
-//                [--collective-timeout-s 30] [--metrics-port P] [--log-steps]
+//                [--collective-timeout-s 30] [--metrics-port P] [--http-port 8000]
+//                [--http-host H=--host] [--served-model-name NAME] [--log-steps]
 //     Without --model it serves the embedded toy model (tools/toy/gptoss-toy: a trained
 //     gpt-oss of the real architecture and vocabulary, or its installed copy under
 //     <prefix>/share/gptoss/gptoss-toy), so a fresh build shows real harmony answers.
@@ -20,7 +21,10 @@
 //     (a signal or a non-zero exit) within a minute stop the server with exit code 1.
 //     SIGINT/SIGTERM drain and stop everything. --metrics-port P serves Prometheus metrics: the
 //     coordinator's on --host:P (the port file's third line), worker i's on --host:P+1+i (with
-//     P = 0, free ports that each process logs).
+//     P = 0, free ports that each process logs). --http-port serves the OpenAI-compatible HTTP
+//     API (/v1/chat/completions, /v1/completions, /v1/responses, /v1/models, /health, /metrics;
+//     coordinator/openai/openai_api.h) on --http-host:P, default 8000; -1 turns it off, 0 takes
+//     a free port (the port file's fourth line).
 //
 //   gptoss chat [--server 127.0.0.1:50051] [--system TEXT] [--developer TEXT]
 //               [--reasoning low|medium|high] [--max-tokens 512] [--temperature T] [--top-p P]
@@ -156,7 +160,8 @@ int RunServe(int argc, char** argv) {
                    {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
                     "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer",
                     "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "worker-timeout-s",
-                    "step-timeout-s", "collective-timeout-s", "metrics-port"},
+                    "step-timeout-s", "collective-timeout-s", "metrics-port", "http-port",
+                    "http-host", "served-model-name"},
                    {"log-steps"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
   if (flags->help()) {
@@ -188,9 +193,10 @@ int RunServe(int argc, char** argv) {
   // Absent: no metrics endpoint (-1).
   absl::StatusOr<int> metrics_port =
       flags->Has("metrics-port") ? IntIn(*flags, "metrics-port", -1, 0, 65535) : -1;
+  absl::StatusOr<int> http_port = IntIn(*flags, "http-port", 8000, -1, 65535);
   for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace,
                                        &worker_timeout, &step_timeout, &collective_timeout,
-                                       &metrics_port})
+                                       &metrics_port, &http_port})
     if (!v->ok()) return Fail("serve", 2, v->status().message());
   o.worker_timeout = absl::Seconds(*worker_timeout);
   o.step_timeout = absl::Seconds(*step_timeout);
@@ -199,6 +205,9 @@ int RunServe(int argc, char** argv) {
   o.world_size = *workers;
   o.metrics_port = *metrics_port;
   o.metrics_host = o.host;  // scraped where the API is reached
+  o.http_port = *http_port;
+  o.http_host = flags->GetOr("http-host", o.host);
+  o.served_model_name = flags->GetOr("served-model-name", "");
   o.max_num_seqs = *seqs;
   o.max_batch_tokens = *batch;
   o.max_waiting = *waiting;
@@ -239,8 +248,13 @@ int RunServe(int argc, char** argv) {
     if (!pid.ok()) return Fail("serve", 1, pid.status().message());
     pids.push_back(*pid);
   }
-  std::printf("gptoss serve: %s on %s with %d worker(s); Ctrl-C stops\n", o.model_dir.c_str(),
-              address.c_str(), *workers);
+  std::printf("gptoss serve: %s on %s with %d worker(s)%s; Ctrl-C stops\n", o.model_dir.c_str(),
+              address.c_str(), *workers,
+              (*coordinator)->http_port() >= 0
+                  ? absl::StrCat(", OpenAI API on http://", o.http_host, ":",
+                                 (*coordinator)->http_port(), "/v1")
+                        .c_str()
+                  : "");
   std::fflush(stdout);
 
   // Restarts of the last minute: a crash loop stops the server instead of spinning.

@@ -172,7 +172,12 @@ struct HttpServer::Impl {
         if (ec == http::error::header_limit) status = 431;
         Request dummy;
         dummy.version(11);
-        Response r = TextResponse(dummy, status, absl::StrCat("bad request: ", ec.message(), "\n"));
+        const std::string message = absl::StrCat("bad request: ", ec.message());
+        Response r = TextResponse(dummy, status, message + "\n");
+        if (server->options.error_body) {
+          auto [content_type, body] = server->options.error_body(status, message);
+          r = TextResponse(dummy, status, std::move(body), content_type);
+        }
         r.keep_alive(false);
         return WriteError(std::move(r));
       }

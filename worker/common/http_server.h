@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <utility>
 #include <memory>
 #include <string>
 
@@ -51,6 +52,10 @@ class HttpServer {
     std::chrono::milliseconds header_timeout{10000};
     std::chrono::milliseconds idle_timeout{30000};
     std::chrono::milliseconds write_timeout{30000};
+    // The body and content type of the server's own error answers (400, 413, 431 for a request
+    // it cannot read); unset: plain text.
+    std::function<std::pair<std::string, std::string>(unsigned status, const std::string& message)>
+        error_body;
   };
 
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const Options& options,

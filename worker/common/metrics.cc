@@ -64,13 +64,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
       return TextResponse(request, 405, "only GET /metrics\n");
     if (request.target() != "/metrics")
       return TextResponse(request, 404, "only /metrics is served here\n");
-    HttpServer::Response response = TextResponse(
-        request, 200,
-        request.method() == http::verb::get
-            ? prometheus::TextSerializer().Serialize(registry_ptr->Collect())
-            : std::string(),
-        "text/plain; version=0.0.4; charset=utf-8");
-    return response;
+    return MetricsResponse(request, *registry_ptr);
   });
   if (!server.ok())
     return absl::Status(server.status().code(),
@@ -80,6 +74,15 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
 }
 
 MetricsServer::~MetricsServer() = default;
+
+HttpServer::Response MetricsResponse(const HttpServer::Request& request,
+                                     prometheus::Registry& registry) {
+  return TextResponse(request, 200,
+                      request.method() == boost::beast::http::verb::get
+                          ? prometheus::TextSerializer().Serialize(registry.Collect())
+                          : std::string(),
+                      "text/plain; version=0.0.4; charset=utf-8");
+}
 
 int MetricsServer::port() const { return impl_->server->port(); }
 

@@ -35,6 +35,10 @@ prometheus::Histogram::BucketBoundaries StepBuckets();
 void AddBuildInfo(prometheus::Registry& registry, const std::string& component,
                   const std::string& backend);
 
+// The answer to GET (or HEAD) /metrics: `registry` in the Prometheus text format (0.0.4).
+HttpServer::Response MetricsResponse(const HttpServer::Request& request,
+                                     prometheus::Registry& registry);
+
 // Contract: GET /metrics answers 200 with the Prometheus text format (0.0.4); anything else 404
 // (other paths) or 405 (other methods). Served by HttpServer (http_server.h: its bounds) on one
 // thread, at most 64 connections, 5 s to send a request's headers, no request bodies.
