@@ -3,7 +3,8 @@
 # present are skipped, so running it twice is cheap.
 #   deploy/setup.sh                 # build and test dependencies
 #   deploy/setup.sh --test-extras   # only what some tests use when present: the Prometheus
-#                                   # server and promtool (the metrics e2e test)
+#                                   # server and promtool (the metrics e2e test), python3-venv
+#                                   # (the venv of the openai client for the HTTP API e2e test)
 set -euo pipefail
 
 pkgs=(
@@ -15,7 +16,7 @@ pkgs=(
 )
 if [ "${1:-}" = "--test-extras" ]; then
   # Debian's prometheus package registers a systemd unit; nothing here starts it.
-  pkgs=(prometheus)
+  pkgs=(prometheus python3-venv)
 fi
 
 missing=()

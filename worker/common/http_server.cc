@@ -198,8 +198,8 @@ struct HttpServer::Impl {
       if (!done) Watch();
     }
 
-    // While the answer is pending: a readable socket with nothing to read is a client that
-    // closed; bytes are a pipelined request, left for the next read.
+    // While the answer is pending: a socket at its end of stream is a client that closed; bytes
+    // are a pipelined request, left for the next read.
     void Watch() {
       watching = true;
       stream.socket().async_wait(tcp::socket::wait_read,
@@ -215,8 +215,17 @@ struct HttpServer::Impl {
         return;
       }
       if (ec == asio::error::operation_aborted) return;
-      beast::error_code avail_ec;
-      if (ec || stream.socket().available(avail_ec) == 0 || avail_ec) return Gone();
+      if (ec) return Gone();
+      // Readable: a byte (a pipelined request), the end of the stream, or nothing at all (a
+      // readiness event left over from the request's own bytes, which the parser already took:
+      // watch again).
+      char byte;
+      beast::error_code peek_ec;
+      stream.socket().non_blocking(true, peek_ec);
+      const size_t n = stream.socket().receive(asio::buffer(&byte, 1),
+                                               tcp::socket::message_peek, peek_ec);
+      if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) return Watch();
+      if (peek_ec || n == 0) return Gone();
       hold = shared_from_this();  // pipelined: nothing else keeps the session alive now
     }
 
