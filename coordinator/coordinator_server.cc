@@ -1,5 +1,7 @@
 #include "coordinator/coordinator_server.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -225,6 +227,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
                      c->metrics_server_->port(), "/metrics"));
   }
   if (options.http_port >= 0) {
+    // Thousands of streaming clients need thousands of descriptors: lift the soft limit to the
+    // hard one (the default soft limit, 1024, is below the connection cap).
+    if (rlimit limit{}; getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+    }
     c->openai_ = std::make_unique<openai::OpenAiApi>(
         c->service_.get(), model_name, http_keys, registry, [raw] { return raw->Serving(); });
     HttpServer::Options http;

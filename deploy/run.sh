@@ -7,7 +7,8 @@
 #   deploy/run.sh CHECKPOINT_DIR     # serves that directory (config.json + safetensors, HF layout,
 #                                    # e.g. a download of openai/gpt-oss-20b); GPU when available
 #
-# Environment: GPTOSS_BUILD_DIR (default build), GPTOSS_PORT (default 50051),
+# Environment: GPTOSS_BUILD_DIR (default build), GPTOSS_PORT (gRPC, default 50051),
+# GPTOSS_HTTP_PORT (the OpenAI-compatible HTTP API, default 8000),
 # GPTOSS_DEVICE (auto|cpu|cuda; default cpu for the toy model, else auto: the GPU if this build
 # has CUDA and one is usable), GPTOSS_WORKERS (ranks; default 2 for the toy model, else the
 # number of GPUs nvidia-smi lists, or 1),
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 bash deploy/setup.sh
 BUILD=${GPTOSS_BUILD_DIR:-build}
 PORT=${GPTOSS_PORT:-50051}
+HTTP_PORT=${GPTOSS_HTTP_PORT:-8000}
 MAX_TOKENS=${GPTOSS_MAX_TOKENS:-160}
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -47,7 +49,7 @@ else
 fi
 
 LOG="$BUILD/serve.log"
-"$GPTOSS" serve --model "$MODEL" --port "$PORT" --device "$DEVICE" --workers "$WORKERS" \
+"$GPTOSS" serve --model "$MODEL" --port "$PORT" --http-port "$HTTP_PORT" --device "$DEVICE" --workers "$WORKERS" \
   >"$LOG" 2>&1 &
 SERVER=$!
 stop_server() {
@@ -57,7 +59,7 @@ stop_server() {
   fi
 }
 trap stop_server EXIT
-echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT with $WORKERS worker(s), log in $LOG"
+echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT (gRPC) and http://127.0.0.1:$HTTP_PORT/v1 (OpenAI API) with $WORKERS worker(s), log in $LOG"
 
 # Waits for health SERVING (loading a real checkpoint can take minutes), then one chat per
 # question (each a fresh conversation).
@@ -78,6 +80,17 @@ if [ -z "${1:-}" ] && [ -z "${GPTOSS_PROMPT:-}" ]; then
   # names like this one reliably; real city names it gets wrong: README.md, tools/toy/README.md.)
   ask "What's the weather in Borford?" --tools tools/toy/weather_tool.json \
     --tool-result '{"temperature_c": 21}'
+fi
+# The same server over its OpenAI-compatible HTTP API (what the openai SDK, LangChain, ... call).
+if command -v curl >/dev/null 2>&1; then
+  echo "> curl http://127.0.0.1:$HTTP_PORT/v1/chat/completions (OpenAI API): ${PROMPTS[0]}"
+  BODY=$(python3 -c 'import json, sys; print(json.dumps({"messages": [{"role": "user",
+    "content": sys.argv[1]}], "temperature": 0, "max_tokens": int(sys.argv[2]),
+    "reasoning_effort": "low"}))' "${PROMPTS[0]}" "$MAX_TOKENS")
+  curl -sS "http://127.0.0.1:$HTTP_PORT/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d "$BODY" ||
+    echo "run: the HTTP request failed (see $LOG)" >&2
+  echo
 fi
 stop_server
 trap - EXIT

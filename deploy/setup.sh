@@ -12,7 +12,7 @@ pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libboost-dev
   libpcre2-dev zlib1g-dev nlohmann-json3-dev python3-grpcio python3-grpc-tools python3-protobuf
-  python3-yaml
+  python3-yaml curl
 )
 if [ "${1:-}" = "--test-extras" ]; then
   # Debian's prometheus package registers a systemd unit; nothing here starts it.

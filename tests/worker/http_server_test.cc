@@ -2,6 +2,8 @@
 // served, the connection cap (503), oversized headers (431) and bodies (413), garbage (400),
 // and hundreds of idle connections closed at their deadline.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -144,6 +146,33 @@ TEST(HttpServerLimitsTest, HundredsOfIdleConnectionsAreBounded) {
   EXPECT_LE((*s)->open_connections(), 200u);
   for (int fd : fds) close(fd);
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_THAT(Get((*s)->port(), "/"), HasSubstr("ok"));
+}
+
+// Out of file descriptors: accept fails (EMFILE) while clients hold them; the server waits and
+// serves again once they are released (it used to retry accept in a tight loop).
+TEST(HttpServerLimitsTest, OutOfDescriptorsRecovers) {
+  HttpServer::Options o;
+  o.header_timeout = std::chrono::milliseconds(300);
+  auto s = HttpServer::Start(o, [](const HttpServer::Request& r) { return TextResponse(r, 200, "ok\n"); });
+  ASSERT_TRUE(s.ok());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int highest = 0;  // the process's descriptors now: the limit leaves room for a few more
+  for (int fd = 0; fd < 4096; ++fd)
+    if (fcntl(fd, F_GETFD) != -1) highest = fd;
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 24);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) {  // client ends and server ends share the one limit
+    const int fd = Connect((*s)->port());
+    if (fd >= 0) fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int fd : fds) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_THAT(Get((*s)->port(), "/"), HasSubstr("ok"));
 }
 

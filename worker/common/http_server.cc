@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/asio/write.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/strand.hpp"
@@ -357,12 +358,21 @@ struct HttpServer::Impl {
   int port = 0;
   asio::io_context io;
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> backoff;
 
   void Accept() {
     acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (stopping || !acceptor->is_open()) return;
-      if (!ec) OnAccept(std::move(socket));
-      Accept();
+      if (!ec) {
+        OnAccept(std::move(socket));
+        return Accept();
+      }
+      // Out of file descriptors (EMFILE, ENFILE) or another accept failure: try again a little
+      // later rather than spinning on an error that persists while the connections stay open.
+      backoff->expires_after(std::chrono::milliseconds(100));
+      backoff->async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && !stopping) Accept();
+      });
     });
   }
 
@@ -402,6 +412,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
     return absl::InvalidArgumentError("an HTTP server needs threads and connections");
   auto impl = std::make_unique<Impl>();
   impl->acceptor = std::make_unique<tcp::acceptor>(impl->io);
+  impl->backoff = std::make_unique<asio::steady_timer>(impl->io);
   impl->options = options;
   impl->handler = std::move(handler);
   const std::string address = absl::StrCat(options.host, ":", options.port);
@@ -437,6 +448,7 @@ HttpServer::~HttpServer() {
   for (std::thread& t : impl_->threads) t.join();
   beast::error_code ignored;
   impl_->acceptor->close(ignored);
+  impl_->backoff.reset();
 }
 
 int HttpServer::port() const { return impl_->port; }
