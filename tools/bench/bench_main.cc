@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -149,9 +150,13 @@ struct CommWindow {
 
 // Synthetic weights, then the prefill and decode loops, on one rank. Rank 0 (or the only rank)
 // prints the table; with `comm`, every rank of the world runs this at the same time.
+// `save` gets the report after every measured row (rank 0): a run cut short by a timeout or a
+// fault still leaves what it measured.
+using SaveReport = std::function<void(const json&)>;
+
 absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
                          const SyntheticFiller& filler, const StepHook& hook, Communicator* comm,
-                         json& report) {
+                         json& report, const SaveReport& save) {
   const bool print = comm == nullptr || comm->rank() == 0;
   const int world = comm ? comm->world_size() : 1;
   std::optional<ParallelLayout> layout;
@@ -177,8 +182,14 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
   report["batch1_bytes_per_token"] = b1_bytes;
   report["batch1_roofline_tok_per_s"] = hbm / b1_bytes;
   auto out = [&](const char* format, auto... args) {
-    if (print) std::printf(format, args...);
+    if (!print) return;
+    std::printf(format, args...);
+    std::fflush(stdout);  // line by line, also into a pipe: a killed run shows how far it got
   };
+  auto checkpoint = [&] {
+    if (print && save) save(report);
+  };
+  checkpoint();
   out("gptoss-bench: %s, model %s (synthetic seed %llu, %.2f GB of weights%s)\n",
       report["device"].get<std::string>().c_str(), s.model.c_str(),
       static_cast<unsigned long long>(s.seed), ShardBytes(weights.weights) / 1e9,
@@ -198,6 +209,8 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
     if (!r.ok()) {
       out("  %-8s %8d  skipped: %s\n", "", len, std::string(r.status().message()).c_str());
       prefill_rows.push_back({{"tokens", len}, {"error", std::string(r.status().message())}});
+      report["prefill"] = prefill_rows;
+      checkpoint();
       continue;
     }
     const auto [comm_ms, comm_kb] = window.PerStep(1 + s.prefill_repeats);
@@ -211,6 +224,8 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
                             {"fraction_of_gemm", gemm > 0 ? flops / gemm : 0.0},
                             {"comm_ms_per_step", comm_ms},
                             {"comm_kb_sent_per_step", comm_kb}});
+    report["prefill"] = prefill_rows;
+    checkpoint();
   }
   report["prefill"] = prefill_rows;
 
@@ -225,6 +240,8 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
     if (!r.ok()) {
       out("  %-8s %8d  skipped: %s\n", "", batch, std::string(r.status().message()).c_str());
       decode_rows.push_back({{"batch", batch}, {"error", std::string(r.status().message())}});
+      report["decode"] = decode_rows;
+      checkpoint();
       continue;
     }
     const auto [comm_ms, comm_kb] = window.PerStep(s.warmup + s.steps);
@@ -244,6 +261,8 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
                            {"roofline_tok_per_s", roofline},
                            {"comm_ms_per_step", comm_ms},
                            {"comm_kb_sent_per_step", comm_kb}});
+    report["decode"] = decode_rows;
+    checkpoint();
   }
   report["decode"] = decode_rows;
   return absl::OkStatus();
@@ -367,13 +386,30 @@ int Run(int argc, char** argv) {
     report["bf16_gemm_tflops"] = gemm / 1e12;
   }
 
+  // --json FILE is rewritten (atomically: a temporary file renamed over it) after every row.
+  const std::optional<std::string> json_path = flags->Get("json");
+  bool json_ok = true;
+  SaveReport save = [&](const json& r) {
+    if (!json_path) return;
+    const std::string tmp = *json_path + ".tmp";
+    std::ofstream out(tmp);
+    out << r.dump(2) << "\n";
+    out.close();
+    json_ok = out && std::rename(tmp.c_str(), json_path->c_str()) == 0;
+  };
+  save(report);
+
   // --- The measured phases: on this process's ops, or on N local ranks (CPU, Gloo).
   Settings settings{model, seed, context, steps, warmup, prefill_repeats, block_size, *prefills,
                     *batches, hbm, gemm};
   if (world == 1) {
-    if (absl::Status st = MeasureRank(settings, *ops, config, filler, hook, nullptr, report);
-        !st.ok())
+    if (absl::Status st =
+            MeasureRank(settings, *ops, config, filler, hook, nullptr, report, save);
+        !st.ok()) {
+      report["error"] = std::string(st.message());
+      save(report);
       return fail("measure", st);
+    }
   } else {
 #if defined(GPTOSS_HAVE_GLOO)
     report["world_size"] = world;
@@ -390,7 +426,7 @@ int Run(int argc, char** argv) {
           return;
         }
         status[r] = MeasureRank(settings, **rank_ops, config, FillSyntheticHost, StepHook(),
-                                comm->get(), reports[r]);
+                                comm->get(), reports[r], r == 0 ? save : SaveReport());
       });
     }
     for (std::thread& t : ranks) t.join();
@@ -416,13 +452,10 @@ int Run(int argc, char** argv) {
 #endif
 
   const std::string text = report.dump(2);
-  if (auto path = flags->Get("json")) {
-    std::ofstream out(*path);
-    out << text << "\n";
-    if (!out) {
-      std::fprintf(stderr, "gptoss-bench: cannot write %s\n", path->c_str());
-      return 1;
-    }
+  save(report);
+  if (!json_ok) {
+    std::fprintf(stderr, "gptoss-bench: cannot write %s\n", json_path->c_str());
+    return 1;
   }
   std::printf("\n%s\n", text.c_str());
   return 0;
