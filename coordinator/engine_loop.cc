@@ -185,8 +185,8 @@ void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, dou
     ended.push_back(absl::StrCat(f.id, ":", std::string(FinishReasonName(f.reason))));
   std::fprintf(stderr,
                "engine: step=%llu seqs=%zu prefill=%d decode=%d ended=[%s] preempted=%zu "
-               "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.1f "
-               "worker_ms=%.1f coordinator_ms=%.2f ranks=[%s]\n",
+               "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.3f "
+               "worker_ms=%.3f coordinator_ms=%.3f ranks=[%s]\n",
                static_cast<unsigned long long>(step.plan.step_id), step.plan.sequences.size(),
                step.num_prefill_tokens, step.num_decode_tokens, absl::StrJoin(ended, ",").c_str(),
                step.preempted.size(), s.num_running, s.num_waiting, s.free_full_blocks,

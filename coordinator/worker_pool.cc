@@ -57,8 +57,9 @@ std::string ForLog(const std::string& s) {
 }
 
 DType KvDType(const std::string& backend) {
-  // The KV cache has the activation dtype: F32 on CpuOps, BF16 on CudaOps.
-  return backend == "cuda" ? DType::kBF16 : DType::kF32;
+  // The KV cache has the activation dtype: F32 on CpuOps, BF16 on CudaOps (and on the null
+  // device, which stands in for a GPU).
+  return backend == "cuda" || backend == "null" ? DType::kBF16 : DType::kF32;
 }
 
 void FillLayout(const ParallelLayout& layout, v1::ParallelLayoutInfo* out) {
@@ -168,8 +169,8 @@ absl::Status WorkerPool::CheckRegistrationLocked(const v1::RegisterRequest& req)
   if (!IsPrintable(req.device(), kMaxDeviceBytes))
     return absl::InvalidArgumentError(absl::StrCat(
         "device: must be at most ", kMaxDeviceBytes, " printable ASCII characters"));
-  if (req.backend() != "cpu" && req.backend() != "cuda")
-    return absl::InvalidArgumentError("backend: neither \"cpu\" nor \"cuda\"");
+  if (req.backend() != "cpu" && req.backend() != "cuda" && req.backend() != "null")
+    return absl::InvalidArgumentError("backend: not one of \"cpu\", \"cuda\", \"null\"");
   if (req.kv_cache_bytes() > options_.max_kv_cache_bytes)
     return absl::InvalidArgumentError(absl::StrCat("kv_cache_bytes: ", req.kv_cache_bytes(),
                                                    " is more than any device holds (limit ",

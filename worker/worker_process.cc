@@ -59,6 +59,9 @@ struct WorkerOptions {
 
 constexpr int64_t kDefaultKvMbCpu = 512;
 constexpr int64_t kDefaultKvMbGpu = 8192;
+// The null device holds no KV cache: it offers the most a registration may (4 TiB), so the
+// coordinator sizes the pools for max_num_seqs full contexts.
+constexpr int64_t kDefaultKvMbNull = int64_t{4} << 20;
 
 void Log(const std::string& line) { std::fprintf(stderr, "worker: %s\n", line.c_str()); }
 
@@ -98,9 +101,9 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
   if (o.comm != "auto" && o.comm != "nccl" && o.comm != "gloo")
     return absl::InvalidArgumentError(
         absl::StrCat("--comm: '", o.comm, "' is not auto, nccl or gloo"));
-  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
+  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto" && o.device != "null")
     return absl::InvalidArgumentError(
-        absl::StrCat("--device: '", o.device, "' is not cpu, cuda or auto"));
+        absl::StrCat("--device: '", o.device, "' is not cpu, cuda, auto or null"));
   o.listen = flags.GetOr("listen", o.listen);
   o.advertise = flags.GetOr("advertise", "");
   GPTOSS_ASSIGN_OR_RETURN(int64_t hint, flags.GetInt("rank-hint", -1));
@@ -239,11 +242,14 @@ int RunWorkerMain(int argc, char** argv) {
         absl::InvalidArgumentError(absl::StrCat(config_path, ": ", config.status().message())));
 
   Shard shard;
-  absl::StatusOr<std::unique_ptr<Ops>> ops = CreateOps(options.device);
+  // --device null: no model, no weights, no communicator; the executor checks each plan and
+  // answers at once (step_executor.h). The CPU ops only make the world id.
+  const bool null = options.device == "null";
+  absl::StatusOr<std::unique_ptr<Ops>> ops = CreateOps(null ? "cpu" : options.device);
   if (!ops.ok()) return Fail(ops.status());
   shard.ops = std::move(*ops);
   const bool cuda = shard.ops->device() == Device::kCuda;
-  const std::string device_name = cuda ? "cuda:0" : "cpu";
+  const std::string device_name = null ? "null" : cuda ? "cuda:0" : "cpu";
   if (options.comm == "nccl" && !cuda)
     return Fail(absl::InvalidArgumentError(
         "--comm nccl needs a CUDA device (this worker runs on the CPU)"));
@@ -293,10 +299,12 @@ int RunWorkerMain(int argc, char** argv) {
   v1::RegisterRequest request;
   request.set_address(address);
   request.set_device(device_name);
-  request.set_backend(cuda ? "cuda" : "cpu");
+  request.set_backend(null ? "null" : cuda ? "cuda" : "cpu");
   request.set_rank_hint(options.rank_hint);
-  const int64_t kv_mb =
-      options.kv_cache_mb > 0 ? options.kv_cache_mb : (cuda ? kDefaultKvMbGpu : kDefaultKvMbCpu);
+  const int64_t kv_mb = options.kv_cache_mb > 0 ? options.kv_cache_mb
+                        : null                   ? kDefaultKvMbNull
+                        : cuda                   ? kDefaultKvMbGpu
+                                                 : kDefaultKvMbCpu;
   request.set_kv_cache_bytes(static_cast<uint64_t>(kv_mb) << 20);
   request.set_model_fingerprint(Sha256Hex(*config_text));
   absl::StatusOr<std::string> world_id = NewWorldId(*shard.ops);
@@ -325,6 +333,8 @@ int RunWorkerMain(int argc, char** argv) {
       absl::FailedPreconditionError("not loaded");
   if (!layout.ok()) {
     executor = layout.status();
+  } else if (null) {
+    executor = StepExecutor::CreateNull(*config, *layout, spec);
   } else {
     // The world's communicator first: every rank joins it at once, then loads its shard.
     WorldSpec world;
@@ -360,7 +370,7 @@ int RunWorkerMain(int argc, char** argv) {
   info.mutable_kv_cache()->CopyFrom(registered->kv_cache());
   info.set_num_layers(static_cast<uint32_t>(config->num_hidden_layers));
   info.set_weight_bytes(weight_bytes);
-  info.set_kv_cache_bytes(static_cast<uint64_t>(shard.pool->bytes()));
+  info.set_kv_cache_bytes(shard.pool ? static_cast<uint64_t>(shard.pool->bytes()) : 0);
   info.set_device(device_name);
   if (options.metrics_port >= 0) {
     auto registry = std::make_shared<prometheus::Registry>();
@@ -369,8 +379,8 @@ int RunWorkerMain(int argc, char** argv) {
                                                     config->num_hidden_layers,
                                                     config->num_local_experts,
                                                     options.expert_metrics);
-    if (options.expert_metrics != ExpertMetrics::kOff ||
-        layout->world_size > 1)  // the exchange figures need the observer too
+    if (shard.transformer && (options.expert_metrics != ExpertMetrics::kOff ||
+                              layout->world_size > 1))  // the exchange figures need it too
       shard.transformer->SetMoeObserver(shard.metrics.get());
     const std::string metrics_host = options.metrics_host.empty() ? world_host : options.metrics_host;
     absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> server =

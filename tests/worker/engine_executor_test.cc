@@ -318,5 +318,61 @@ TEST_F(EngineExecutorTest, OtherRanksRunTheForwardButDoNotSample) {
   EXPECT_EQ(pool_->cache().layers[0].k.ShapeString(), "[6,4,1,4]");
 }
 
+// The null executor (--device null): the same plan checks and sequence memory, no model; rank 0
+// answers NullToken(seed, index), which depends on nothing else (batching, step, prompt).
+TEST(NullExecutorTest, ChecksPlansLikeTheRealOneAndAnswersBySeedAndIndex) {
+  const ModelConfig config = TinyConfig();
+  const KvPoolSpec spec{/*block_size=*/4, /*num_full_blocks=*/8, /*num_sliding_blocks=*/6};
+  auto layout = ParallelLayout::Create(0, 1, 4, 2, 2);
+  ASSERT_TRUE(layout.ok());
+  auto executor = StepExecutor::CreateNull(config, *layout, spec);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  auto seq = [](SequenceId id, std::vector<int32_t> tokens, int start, int prompt_len,
+                uint64_t seed, int64_t index) {
+    SequenceStep s;
+    s.sequence_id = id;
+    s.token_ids = std::move(tokens);
+    s.start_position = start;
+    s.prompt_len = prompt_len;
+    s.full_block_table = {0};
+    s.sliding_block_table = {0};
+    s.sample = true;
+    s.sample_index = index;
+    s.sampling.seed = seed;
+    return s;
+  };
+  StepPlan p1;
+  p1.step_id = 1;
+  p1.sequences.push_back(seq(1, {3, 4}, 0, 2, 7, 0));
+  p1.sequences.push_back(seq(2, {5}, 0, 1, 9, 0));
+  p1.sequences[1].full_block_table = {1};
+  p1.sequences[1].sliding_block_table = {1};
+  auto r1 = (*executor)->Execute(p1);
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  ASSERT_EQ(r1->results.size(), 2u);
+  const int32_t t1 = StepExecutor::NullToken(7, 0);
+  // Clamped into this tiny vocabulary (a real one holds every NullToken).
+  const int32_t in_vocab = std::min(t1, kVocab - 1);
+  EXPECT_EQ(r1->results[0].token_id, in_vocab);
+  EXPECT_EQ(r1->results[0].sequence_id, 1u);
+  EXPECT_NE(StepExecutor::NullToken(7, 0), StepExecutor::NullToken(7, 1));
+  EXPECT_NE(StepExecutor::NullToken(7, 0), StepExecutor::NullToken(8, 0));
+  for (int64_t i = 0; i < 1000; ++i) {  // ordinary text ids, far below the special ones
+    EXPECT_GE(StepExecutor::NullToken(i * 31, i), 1000);
+    EXPECT_LT(StepExecutor::NullToken(i * 31, i), 100000);
+  }
+  // A plan that skips a position is refused before anything runs, as by the real executor.
+  StepPlan gap;
+  gap.step_id = 2;
+  gap.sequences.push_back(seq(1, {5}, 3, 2, 7, 1));
+  EXPECT_THAT((*executor)->Execute(gap).status().message(), HasSubstr("continues at position 3"));
+  StepPlan next;
+  next.step_id = 3;
+  next.sequences.push_back(seq(1, {in_vocab}, 2, 2, 7, 1));
+  auto r3 = (*executor)->Execute(next);
+  ASSERT_TRUE(r3.ok()) << r3.status();
+  EXPECT_EQ((*executor)->num_tracked_sequences(), 2u);
+}
+
 }  // namespace
 }  // namespace gptoss

@@ -48,6 +48,28 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelCo
       new StepExecutor(config, layout, ops, transformer, pool, comm, limits));
 }
 
+absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::CreateNull(
+    const ModelConfig& config, const ParallelLayout& layout, const KvPoolSpec& spec) {
+  StepLimits limits;
+  static_cast<KvGeometry&>(limits) = KvGeometryFor(config, spec);
+  limits.vocab_size = config.vocab_size;
+  limits.max_positions = config.max_position_embeddings;
+  if (limits.has_sliding_layers)
+    GPTOSS_CHECK_ARG(config.sliding_window > 0, "sliding layers need sliding_window > 0");
+  return std::unique_ptr<StepExecutor>(
+      new StepExecutor(config, layout, nullptr, nullptr, nullptr, nullptr, limits));
+}
+
+int32_t StepExecutor::NullToken(uint64_t seed, int64_t sample_index) {
+  // splitmix64 of (seed, index), folded into ids 1000..99999: ordinary o200k text tokens, far
+  // below every special id.
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(sample_index + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<int32_t>(1000 + z % 99000);
+}
+
 absl::StatusOr<void*> StepExecutor::Ensure(DeviceBuffer& buffer, size_t bytes) {
   if (bytes > buffer.bytes) {
     // Grow by 1.5x so that slowly growing steps do not reallocate every time.
@@ -73,6 +95,21 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   // that went on alone would wait in the step's first collective for peers that never come.
   GPTOSS_RETURN_IF_ERROR(histories_.Check(plan));
   histories_.Append(plan);
+  if (transformer_ == nullptr) {  // the null executor
+    if (sampler) {
+      for (int r : host.sampled) {
+        const SequenceStep& s = plan.sequences[r];
+        SequenceResult out;
+        out.sequence_id = s.sequence_id;
+        out.token_id = std::min<int32_t>(NullToken(s.sampling.seed, s.sample_index),
+                                         static_cast<int32_t>(config_.vocab_size - 1));
+        result.results.push_back(std::move(out));
+      }
+    }
+    result.forward_time_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+  }
 
   // One upload for all the metadata.
   Packer pack;

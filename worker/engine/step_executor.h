@@ -13,6 +13,11 @@
 //     a row has one), computes top-n logprobs (Ops::TopLogprobs, only if a row asks), samples
 //     (Ops::Sample with the counter-based draw of (seed, sample_index)) and returns one
 //     SequenceResult per sampling sequence, in plan order. Other ranks return no results.
+// The null executor (CreateNull, `--device null`) checks and remembers plans exactly the same way
+// (steps 1-2) and then answers at once without a model: rank 0 samples NullToken(seed, index), an
+// ordinary token that depends only on the request's seed and its index in the completion (never
+// an end-of-sequence id, so requests run to max_tokens). It measures and tests the control plane
+// (scheduler, plans, fan-out, streaming) at any scale with no model compute.
 // An error after step 2 leaves the cache holding this step's K/V for the plan's sequences; the
 // coordinator aborts them (their ids come back in a later free list).
 // Not thread-safe; one executor per rank.
@@ -42,6 +47,12 @@ class StepExecutor {
                                                               Ops* ops, Transformer* transformer,
                                                               KvCachePool* pool,
                                                               Communicator* comm = nullptr);
+
+  // No model, no device memory: see above. `spec` is the KV geometry the coordinator assigned.
+  static absl::StatusOr<std::unique_ptr<StepExecutor>> CreateNull(const ModelConfig& config,
+                                                                  const ParallelLayout& layout,
+                                                                  const KvPoolSpec& spec);
+  static int32_t NullToken(uint64_t seed, int64_t sample_index);
 
   absl::StatusOr<StepResult> Execute(const StepPlan& plan);
 
