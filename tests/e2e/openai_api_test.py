@@ -14,6 +14,10 @@ with the official `openai` package and with raw HTTP:
     events, previous_response_id and background refused;
   * errors in OpenAI's shape (400, 404, 413), raw SSE framing, clients that hang up mid-stream,
     and that no raw harmony ("<|") reaches content, reasoning, tool arguments or output text;
+  * hostile clients: invalid UTF-8 and lone surrogates, slow headers (cut at the 10 s header
+    timeout while others are served), a flood of idle connections (bounded memory, 200 or a
+    quick 503, service back once they close), 16 concurrent identical streams, and wrong JSON
+    types deep inside a request (400 naming the field);
   * then a second server with --api-key-file: 401 for a wrong or missing key, the right key works.
 
 Usage: openai_api_test.py --cli GPTOSS --source SOURCE_DIR --scratch DIR [--workers N]
@@ -26,6 +30,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import secrets
 import select
 import shutil
@@ -34,6 +39,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -812,6 +818,289 @@ def check_metrics(ctx):
     assert re.search(r"^# TYPE gptoss_\w+ ", text, re.M), "no gptoss_ metric family"
 
 
+# Hostile clients: bytes that are not UTF-8, slow headers, a flood of idle connections, many
+# concurrent streams, and JSON of the wrong types deep inside a request.
+
+HEADER_TIMEOUT = 10  # seconds: the server's deadline for a request's headers
+MAX_CONNECTIONS = 4096  # the server's open HTTP connections; one more is answered 503 and closed
+
+
+def check_invalid_utf8(ctx):
+    # Bytes that are not UTF-8 inside a JSON string: 400 in OpenAI's shape, itself valid UTF-8.
+    status, headers, body = http_request(
+        ctx.port, "POST", "/v1/chat/completions",
+        b'{"messages":[{"role":"user","content":"\xff\xfe"}]}',
+        {"Content-Type": "application/json"})
+    check_raw_error(status, headers, body, 400)
+    body.decode("utf-8")  # strict: the error must not echo the raw bytes
+    # Valid JSON, but a lone surrogate escape: a client error, not a crash or a 5xx.
+    status, headers, body = http_request(
+        ctx.port, "POST", "/v1/chat/completions",
+        b'{"model":"gptoss-toy","messages":[{"role":"user","content":"\\ud800"}]}',
+        {"Content-Type": "application/json"})
+    assert 400 <= status < 500, f"lone surrogate: HTTP {status}, want 4xx: {body[:500]!r}"
+    if headers.get("content-type", "").startswith("application/json"):
+        check_error_envelope(json.loads(body.decode("utf-8")))
+    ctx.note(f"lone surrogate: HTTP {status}")
+    assert ctx.server.alive(), "the server exited"
+    check_health(ctx)
+
+
+def in_thread(fn):
+    """Runs fn() in a daemon thread; returns (thread, result) where result gets "value" or
+    "error" when fn finishes."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # reported by the caller
+            result["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, result
+
+
+def join_result(t, result, timeout, what):
+    t.join(timeout)
+    assert not t.is_alive(), f"{what}: no answer in {timeout}s"
+    if "error" in result:
+        e = result["error"]
+        raise AssertionError(f"{what}: {type(e).__name__}: {e}") from e
+    return result.get("value")
+
+
+def wait_closed(s, timeout):
+    """Waits until the peer closes `s` (EOF or reset); True if it did within timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        readable, _, _ = select.select([s], [], [], max(0.0, min(0.5, deadline - time.time())))
+        if readable:
+            try:
+                if not s.recv(4096):
+                    return True
+            except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+                return True
+    return False
+
+
+def check_slow_headers(ctx):
+    # Slowloris: the request line and one header byte a second, never the blank line. The
+    # server must cut it at its header deadline while serving other clients meanwhile.
+    s = socket.create_connection(("127.0.0.1", ctx.port), timeout=10)
+    t0 = time.time()
+    closed_after, got = None, b""
+    try:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        other = ctx.server.client()
+        t, result = in_thread(lambda: chat(other, SUM_Q))
+        header = b"X-Slow: " + b"a" * 64
+        i = 0
+        limit = HEADER_TIMEOUT + 5
+        while time.time() - t0 < limit:
+            readable, _, _ = select.select([s], [], [], 1.0)
+            if readable:
+                try:
+                    chunk = s.recv(4096)
+                except (ConnectionResetError, ConnectionAbortedError):
+                    chunk = b""
+                if not chunk:
+                    closed_after = time.time() - t0
+                    break
+                got += chunk  # an answer (a 408, say) before the close is fine
+                continue
+            try:
+                s.send(header[i:i + 1])
+                i = (i + 1) % len(header)
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                closed_after = time.time() - t0
+                break
+    finally:
+        s.close()
+    resp = join_result(t, result, REQUEST_TIMEOUT, "the concurrent chat")
+    assert resp.choices[0].message.content == SUM_A, resp.choices[0].message.content
+    assert closed_after is not None, \
+        f"the slow-header connection was still open after {time.time() - t0:.1f}s " \
+        f"(received {got[:200]!r})"
+    assert closed_after <= HEADER_TIMEOUT + 3, \
+        f"the slow-header connection closed after {closed_after:.1f}s, want <= {HEADER_TIMEOUT + 3}s"
+    answer = f"answer {got.splitlines()[0]!r}" if got else "no answer"
+    ctx.note(f"closed after {closed_after:.1f}s ({i} header bytes, {answer})")
+
+
+def vm_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def open_files_limit(pid):
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    return line.split()[3]
+    except OSError:
+        pass
+    return "?"
+
+
+def probe_while_flooded(ctx, timeout=5.0):
+    """One chat request while the server is flooded: a 200, a clean 503, or a quick reset or
+    close; never a hang. Returns a description of what came back."""
+    body = json.dumps({"model": MODEL, "messages": user(SUM_Q), "temperature": 0}).encode()
+    t0 = time.time()
+    try:
+        status, headers, data = http_request(ctx.port, "POST", "/v1/chat/completions", body,
+                                             {"Content-Type": "application/json"}, timeout=timeout)
+    except (socket.timeout, TimeoutError) as e:
+        raise AssertionError(f"a request during the flood hung ({time.time() - t0:.1f}s: {e!r})")
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+            http.client.RemoteDisconnected, http.client.BadStatusLine) as e:
+        elapsed = time.time() - t0
+        assert elapsed < timeout, f"closed only after {elapsed:.1f}s"
+        return f"connection closed ({type(e).__name__}) in {elapsed:.2f}s"
+    elapsed = time.time() - t0
+    assert status in (200, 503), f"HTTP {status} during the flood: {data[:300]!r}"
+    assert elapsed < timeout, f"HTTP {status} after {elapsed:.1f}s"
+    if status == 200:
+        content = json.loads(data)["choices"][0]["message"]["content"]
+        assert content == SUM_A, f"content {content!r}"
+    return f"HTTP {status} in {elapsed:.2f}s"
+
+
+def chat_ok_within(ctx, seconds):
+    """A normal chat request answered 200 (retrying 503s and resets) within `seconds`."""
+    body = json.dumps({"model": MODEL, "messages": user(SUM_Q), "temperature": 0}).encode()
+    t0 = time.time()
+    last = None
+    while True:
+        try:
+            status, _, data = http_request(ctx.port, "POST", "/v1/chat/completions", body,
+                                           {"Content-Type": "application/json"}, timeout=30)
+            if status == 200:
+                content = json.loads(data)["choices"][0]["message"]["content"]
+                assert content == SUM_A, f"content {content!r}"
+                return time.time() - t0
+            last = f"HTTP {status}: {data[:200]!r}"
+        except (OSError, http.client.HTTPException) as e:
+            last = f"{type(e).__name__}: {e}"
+        if time.time() - t0 > seconds:
+            raise AssertionError(f"no 200 within {seconds}s (last: {last})")
+        time.sleep(0.1)
+
+
+def check_idle_flood(ctx):
+    # Many idle connections that send nothing: bounded memory, later clients get an answer
+    # (200, or the documented connection-level 503 past the limit) and service resumes once
+    # they are gone.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    limit = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    n = min(10000, limit - 300)
+    pid = ctx.server.proc.pid
+    if n < 100:
+        ctx.note(f"no flood: RLIMIT_NOFILE hard limit {hard} leaves {n} connections (< 100)")
+        print(f"    idle_flood: skipping the flood, RLIMIT_NOFILE hard limit is {hard}", flush=True)
+        ctx.note(f"then 200 in {chat_ok_within(ctx, 3):.2f}s")
+        return
+    rss_before = vm_rss_kb(pid)
+    socks, failed = [], None
+    t0 = time.time()
+    try:
+        for _ in range(n):
+            if time.time() - t0 > 8:  # well inside the header timeout of the first ones
+                failed = f"stopped after {time.time() - t0:.1f}s"
+                break
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", ctx.port), timeout=3))
+            except OSError as e:
+                failed = f"{type(e).__name__}: {e}"
+                break
+        opened_in = time.time() - t0
+        rss_flooded = vm_rss_kb(pid)
+        during = probe_while_flooded(ctx)
+        rss_flooded = max(rss_flooded, vm_rss_kb(pid))
+        assert ctx.server.alive(), "the server exited under the flood"
+    finally:
+        for s in socks:
+            s.close()
+    growth_mb = (rss_flooded - rss_before) / 1024
+    assert len(socks) >= min(n, MAX_CONNECTIONS + 1), \
+        f"opened only {len(socks)} of {n} connections ({failed})"
+    assert growth_mb < 600, f"VmRSS grew {growth_mb:.0f} MB with {len(socks)} idle connections"
+    after = chat_ok_within(ctx, 3)
+    ctx.note(f"{len(socks)} idle connections in {opened_in:.1f}s (server open-files limit "
+             f"{open_files_limit(pid)}{'; ' + failed if failed else ''}), VmRSS "
+             f"{rss_before // 1024} -> {rss_flooded // 1024} MB; during: {during}; "
+             f"after closing: 200 in {after:.2f}s")
+
+
+def check_concurrent_streams(ctx):
+    # 16 clients stream the same greedy chat at once: each gets the whole, same answer.
+    want = chat(ctx.client, SUM_Q).choices[0].message.content
+    assert want == SUM_A, f"non-streamed content {want!r}"
+    n = 16
+    barrier = threading.Barrier(n)
+
+    def one():
+        client = ctx.server.client()
+        barrier.wait(timeout=60)
+        stream = client.chat.completions.create(model=MODEL, messages=user(SUM_Q),
+                                                temperature=0, stream=True)
+        content, reasoning, finishes = [], [], []
+        for c in stream:
+            assert_no_harmony(c, "concurrent chat chunk")
+            for choice in c.choices:
+                content.append(choice.delta.content or "")
+                reasoning.append(field(choice.delta, "reasoning_content") or "")
+                if choice.finish_reason is not None:
+                    finishes.append(choice.finish_reason)
+        return "".join(content), "".join(reasoning), finishes
+
+    threads = [in_thread(one) for _ in range(n)]
+    deadline = time.time() + REQUEST_TIMEOUT
+    results = [join_result(t, r, max(1.0, deadline - time.time()), f"stream {i}")
+               for i, (t, r) in enumerate(threads)]
+    contents = [c for c, _, _ in results]
+    for i, (content, reasoning, finishes) in enumerate(results):
+        assert "<|" not in content and "<|" not in reasoning, f"stream {i}: raw harmony"
+        assert content == want, f"stream {i}: content {content!r} != {want!r} (all: {contents})"
+        assert reasoning == results[0][1], \
+            f"stream {i}: reasoning {reasoning!r} != stream 0's {results[0][1]!r}"
+        assert finishes == ["stop"], f"stream {i}: finish reasons {finishes}"
+
+
+def check_invalid_json_types(ctx):
+    # Well-formed JSON with the wrong types deep inside: 400 naming the offending field.
+    ok = user(CAPITAL_Q)
+    cases = [
+        ("messages", {"messages": "x"}),
+        ("messages", {"messages": [{"role": 5}]}),
+        ("tools", {"messages": ok, "tools": [{"type": "function", "function": {"name": 7}}]}),
+        ("tool_choice", {"messages": ok, "tool_choice": 5}),
+        ("stream_options", {"messages": ok, "stream_options": "yes"}),
+    ]
+    params = []
+    for key, body in cases:
+        body = dict({"model": MODEL}, **body)
+        status, headers, data = post_json(ctx.port, "/v1/chat/completions", body)
+        try:
+            err = check_raw_error(status, headers, data, 400)
+        except AssertionError as e:
+            raise AssertionError(f"{json.dumps(body)}: {e}") from e
+        param = err["param"]
+        assert isinstance(param, str) and param, \
+            f"{json.dumps(body)}: param {param!r}, want the offending field: {data[:300]!r}"
+        assert param.startswith(key), f"{json.dumps(body)}: param {param!r} does not name {key}"
+        params.append(param)
+    ctx.note("params " + ", ".join(params))
+
+
 def check_server_survived(ctx):
     assert ctx.server.alive(), "the server exited"
     check_health(ctx)
@@ -862,7 +1151,8 @@ OPEN_CHECKS = [
     check_error_n, check_error_json_schema, check_error_temperature, check_error_unknown_model,
     check_error_malformed_json, check_error_body_too_large,
     check_sse_framing_chat, check_sse_framing_completions, check_sse_framing_responses,
-    check_client_disconnect, check_metrics, check_server_survived,
+    check_client_disconnect, check_invalid_utf8, check_slow_headers, check_idle_flood,
+    check_concurrent_streams, check_invalid_json_types, check_metrics, check_server_survived,
 ]
 KEYED_CHECKS = [check_auth_wrong_key, check_auth_missing_key, check_auth_right_key]
 
