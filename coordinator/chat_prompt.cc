@@ -45,7 +45,7 @@ bool IsHeaderWord(const std::string& s) {
 bool IsToolName(const std::string& s) {
   if (s.empty() || s.size() > kMaxToolNameBytes) return false;
   for (unsigned char c : s)
-    if (!std::isalnum(c) && c != '_') return false;
+    if (!std::isalnum(c) && c != '_' && c != '-') return false;
   return true;
 }
 
@@ -81,7 +81,7 @@ absl::StatusOr<harmony::ToolDescription> ToolFrom(const v1::FunctionTool& tool, 
   const std::string field = absl::StrCat("tools[", i, "]");
   if (!IsToolName(tool.name()))
     return Bad(field + ".name",
-               absl::StrCat("'", tool.name(), "' does not match [A-Za-z0-9_]{1,64}"));
+               absl::StrCat("'", tool.name(), "' does not match [A-Za-z0-9_-]{1,64}"));
   nlohmann::ordered_json spec = {{"name", tool.name()}, {"description", tool.description()}};
   if (!tool.parameters_json().empty()) {
     // harmony's own reader: serde's number semantics, and nesting bounded while parsing (the

@@ -55,6 +55,10 @@ ChatEventStream::Step ChatEventStream::OnToken(const SequenceUpdate& update) {
   if (step.header_done) {
     channel_ = parser_.current_channel().value_or("");
     recipient_ = parser_.current_recipient().value_or("");
+    // harmony reads a lone header word as the recipient, so a malformed header such as
+    // "commentary <|constrain|>json" would name "<|constrain|>json": no tool has such a name,
+    // and nothing raw may reach a client.
+    if (recipient_.find("<|") != std::string::npos) recipient_.clear();
   }
 
   if (step.content_delta && !step.content_delta->empty()) {
@@ -76,7 +80,8 @@ ChatEventStream::Step ChatEventStream::OnToken(const SequenceUpdate& update) {
       stops_.emplace(options_.stop_strings);
     }
     if (!parser_.messages().empty()) {
-      if (std::optional<harmony::ToolCall> call = harmony::AsToolCall(parser_.messages().back())) {
+      std::optional<harmony::ToolCall> call = harmony::AsToolCall(parser_.messages().back());
+      if (call && call->recipient.find("<|") == std::string::npos) {
         v1::ChatResponse response;
         v1::ToolCall* tool = response.mutable_tool_call();
         tool->set_id(absl::StrCat("call_", num_tool_calls_++));

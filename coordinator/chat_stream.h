@@ -4,7 +4,8 @@
 //    role (the prompt ends with "<|start|>assistant"). Message content becomes ChatDelta events
 //    tagged with the message's channel and recipient; "analysis" text only with
 //    include_analysis. A completed assistant message addressed to a tool becomes a ToolCall
-//    ("functions.x" → name "x"; other namespaces keep the whole recipient).
+//    ("functions.x" → name "x"; other namespaces keep the whole recipient). A recipient with a
+//    special-token literal in it (a malformed header) is no recipient: its text is plain text.
 //  - <|return|> and <|call|> end the message inside the parser; any other stop id (<|endoftext|>,
 //    the request's own ids) adds no text. A token that ends the request (finish != kNone)
 //    closes an open message like harmony does at EOS.

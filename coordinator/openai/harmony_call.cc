@@ -47,6 +47,11 @@ void HarmonyCall::Begin(Part part, const std::string& recipient) {
 
 void HarmonyCall::EndPart() {
   if (part_ == Part::kNone) return;
+  // A call whose arguments are empty still gets valid JSON: clients json.loads() them.
+  if (part_ == Part::kToolCall && !part_has_text_) {
+    part_has_text_ = true;
+    OnPartDelta(Part::kToolCall, "{}", v1::ChatDelta());
+  }
   OnPartEnd(part_);
   part_ = Part::kNone;
   recipient_.clear();
@@ -74,8 +79,10 @@ bool HarmonyCall::Consume(const SequenceUpdate& update) {
         Begin(Part::kToolCall, call.name().find('.') == std::string::npos
                                    ? "functions." + call.name()
                                    : call.name());
-      if (!part_has_text_ && !call.arguments_json().empty())
+      if (!part_has_text_ && !call.arguments_json().empty()) {
+        part_has_text_ = true;
         OnPartDelta(Part::kToolCall, call.arguments_json(), v1::ChatDelta());
+      }
       EndPart();
     }
   }

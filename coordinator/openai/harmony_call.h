@@ -6,7 +6,7 @@
 // Contract:
 //  - A tool call part begins with the call's first argument text (or at its end if it had none),
 //    with a fresh id "call_<24 hex>" and the function name without "functions."; its deltas
-//    concatenate to the arguments exactly as generated.
+//    concatenate to the arguments exactly as generated ("{}" when the model wrote none).
 //  - Nothing raw from harmony reaches a part: headers and special tokens are the parser's.
 //  - Finish reasons: "tool_calls" after <|call|>, "stop" after <|return|>/<|endoftext|>, a stop
 //    string or id, "length" at max_tokens or the context's end.

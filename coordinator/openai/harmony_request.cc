@@ -286,6 +286,22 @@ absl::Status ReadResponsesInput(const Fields& f, Conversation& conversation) {
   return absl::OkStatus();
 }
 
+// OpenAI's bounds on the echoed hints: metadata at most 16 string pairs (keys up to 64 bytes,
+// values up to 512), user up to 256 bytes. Checked although ignored: /v1/responses echoes them.
+absl::Status CheckHints(const Fields& f) {
+  if (const Json* metadata = f.Get("metadata")) {
+    if (!metadata->is_object() || metadata->size() > 16)
+      return f.Bad("metadata", "must be an object of at most 16 string pairs");
+    for (auto it = metadata->begin(); it != metadata->end(); ++it)
+      if (it.key().size() > 64 || !it.value().is_string() ||
+          it.value().get<std::string>().size() > 512)
+        return f.Bad("metadata", "keys of at most 64 bytes, string values of at most 512");
+  }
+  GPTOSS_ASSIGN_OR_RETURN(std::optional<std::string> user, f.String("user"));
+  if (user && user->size() > 256) return f.Bad("user", "at most 256 bytes");
+  return absl::OkStatus();
+}
+
 absl::Status RejectIf(bool condition, const Fields& f, const std::string& name,
                       absl::string_view what) {
   return condition ? f.Bad(name, what) : absl::OkStatus();
@@ -327,6 +343,7 @@ absl::StatusOr<HarmonyRequest> ParseChatCompletionRequest(const Json& body) {
       "function_call", "modalities", "audio", "prediction", "web_search_options"};
   known.insert(known.end(), kIgnoredFields.begin(), kIgnoredFields.end());
   GPTOSS_RETURN_IF_ERROR(f.OnlyKnown(known));
+  GPTOSS_RETURN_IF_ERROR(CheckHints(f));
   HarmonyRequest r;
   GPTOSS_ASSIGN_OR_RETURN(std::optional<int64_t> n, f.Int("n", 1, 1 << 20));
   GPTOSS_RETURN_IF_ERROR(RejectIf(n && *n != 1, f, "n", "only n = 1 is supported"));
@@ -397,6 +414,7 @@ absl::StatusOr<HarmonyRequest> ParseResponsesRequest(const Json& body) {
       "background", "text", "top_logprobs", "conversation", "prompt"};
   known.insert(known.end(), kIgnoredFields.begin(), kIgnoredFields.end());
   GPTOSS_RETURN_IF_ERROR(f.OnlyKnown(known));
+  GPTOSS_RETURN_IF_ERROR(CheckHints(f));
   HarmonyRequest r;
   GPTOSS_RETURN_IF_ERROR(RejectIf(f.Has("previous_response_id"), f, "previous_response_id",
                                   "not supported: this server stores no responses (send the "

@@ -10,6 +10,24 @@ std::shared_ptr<ResponsesCall> ResponsesCall::Create(std::shared_ptr<HttpRespond
       new ResponsesCall(std::move(responder), request, body, std::move(model), tokenizer));
 }
 
+namespace {
+
+// The request's tools as a Response object echoes them: rebuilt from what was validated, not
+// the client's raw JSON.
+Json Tools(const v1::ChatRequest& chat) {
+  Json tools = Json::array();
+  for (const v1::FunctionTool& t : chat.tools()) {
+    Json tool = {{"type", "function"}, {"name", t.name()}, {"description", t.description()}};
+    tool["parameters"] = t.parameters_json().empty()
+                             ? Json(nullptr)
+                             : Json::parse(t.parameters_json(), nullptr, /*allow_exceptions=*/false);
+    tools.push_back(std::move(tool));
+  }
+  return tools;
+}
+
+}  // namespace
+
 ResponsesCall::ResponsesCall(std::shared_ptr<HttpResponder> responder,
                              const HarmonyRequest& request, const Json& body, std::string model,
                              const Tokenizer* tokenizer)
@@ -24,10 +42,16 @@ ResponsesCall::ResponsesCall(std::shared_ptr<HttpResponder> responder,
            {"max_output_tokens", get("max_output_tokens", nullptr)},
            {"temperature", get("temperature", 1.0)},
            {"top_p", get("top_p", 1.0)},
-           {"tools", get("tools", Json::array())},
+           {"tools", Tools(request.chat)},
            {"tool_choice", get("tool_choice", "auto")},
            {"parallel_tool_calls", get("parallel_tool_calls", true)},
-           {"reasoning", get("reasoning", Json{{"effort", "medium"}, {"summary", nullptr}})},
+           {"reasoning", {{"effort", request.chat.reasoning_effort() == v1::REASONING_EFFORT_LOW
+                                             ? "low"
+                                         : request.chat.reasoning_effort() ==
+                                                 v1::REASONING_EFFORT_HIGH
+                                             ? "high"
+                                             : "medium"},
+                          {"summary", nullptr}}},
            {"metadata", get("metadata", Json::object())},
            {"user", get("user", nullptr)}};
 }

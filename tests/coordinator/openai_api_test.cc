@@ -134,6 +134,14 @@ TEST(OpenAiRequestTest, UnsupportedAndMalformedFieldsNameTheParameter) {
   EXPECT_THAT(ParseBody("{\"a\": [[[[").status().message(), HasSubstr("request body"));
   EXPECT_THAT(ParseBody("[1]").status().message(), HasSubstr("not a JSON object"));
   EXPECT_THAT(ParseBody(std::string(200000, '[')).status().message(), HasSubstr("request body"));
+  // Keys per object are bounded before parsing (the ordered map is quadratic in them).
+  std::string many = "{";
+  for (int i = 0; i < 2000; ++i) many += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+  EXPECT_THAT(ParseBody(many + "}").status().message(), HasSubstr("more than 1024 keys"));
+  EXPECT_TRUE(ParseBody(R"({"a": "{:::::}", "b": [":", ":"]})").ok());  // colons in strings
+  EXPECT_THAT(ChatError(R"({"messages": [{"role": "user", "content": "x"}],
+                           "metadata": {"a": [1, 2, 3]}})").message(),
+              HasSubstr("metadata"));
 }
 
 TEST(OpenAiRequestTest, ResponsesInputItems) {

@@ -170,6 +170,24 @@ TEST_F(ChatStreamTest, OtherStopIdsAddNoText) {
   EXPECT_EQ(r.stop_reason, "<|endoftext|>");
 }
 
+// harmony reads a lone header word as the recipient: "<|constrain|>json" must not become a tool
+// name or a delta's recipient (nothing raw reaches a client).
+TEST_F(ChatStreamTest, ASpecialTokenLiteralIsNoRecipient) {
+  ChatEventStream stream(tokenizer_, {});
+  std::vector<int> ids = {h::kChannelToken};
+  Text(ids, "commentary ");
+  ids.push_back(h::kConstrainToken);
+  Text(ids, "json");
+  ids.push_back(h::kMessageToken);
+  Text(ids, "{\"a\": 1}");
+  ids.push_back(h::kCallToken);
+  Result r = Run(stream, ids, FinishReason::kStop);
+  for (const auto& e : r.events) {
+    EXPECT_FALSE(e.has_tool_call()) << e.DebugString();
+    if (e.has_delta()) EXPECT_EQ(e.delta().recipient().find("<|"), std::string::npos);
+  }
+}
+
 TEST_F(ChatStreamTest, MalformedOutputProducesNoEvents) {
   std::vector<int> ids;
   Text(ids, "random words without any harmony structure at all");

@@ -281,6 +281,23 @@ TEST_F(HttpServerAsyncTest, KeepAliveSurvivesManyAsyncAnswers) {
   EXPECT_EQ(gone_, 0);
 }
 
+TEST_F(HttpServerAsyncTest, HeadAnswersCarryNoBodySoTheNextAnswerIsIntact) {
+  const int fd = Connect(server_->port());
+  Send(fd, "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /g HTTP/1.1\r\nHost: x\r\n\r\n");
+  HttpServer::Request req;
+  req.version(11);
+  req.keep_alive(true);
+  ASSERT_NE(Nth(0), nullptr);
+  Nth(0)->Respond(TextResponse(req, 200, "head-body\n"));
+  ASSERT_NE(Nth(1), nullptr);
+  Nth(1)->Respond(TextResponse(req, 200, "get-body\n"));
+  const std::string got = Receive(fd, "get-body\n");
+  EXPECT_THAT(got, HasSubstr("Content-Length: 10"));  // the GET answer's length
+  EXPECT_THAT(got, Not(HasSubstr("head-body")));
+  EXPECT_THAT(got, HasSubstr("get-body\n"));
+  close(fd);
+}
+
 TEST_F(HttpServerAsyncTest, StreamsChunksInOrderAndEndsWithTheLastChunk) {
   const int fd = Connect(server_->port());
   Send(fd, "POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");

@@ -185,6 +185,7 @@ struct HttpServer::Impl {
       stream.expires_never();
       Request request = parser->release();
       keep_alive = request.keep_alive();
+      head = request.method() == http::verb::head;
       version = request.version();
       answered = streaming = finishing = done = false;
       exchange = std::make_shared<Exchange>(server, weak_from_this());
@@ -200,13 +201,36 @@ struct HttpServer::Impl {
     }
 
     // While the answer is pending: a socket at its end of stream is a client that closed; bytes
-    // are a pipelined request, left for the next read.
+    // are a pipelined request, left for the next read. The socket is looked at before each wait:
+    // the readiness of an end of stream that came while the handler ran was already consumed
+    // (edge-triggered), and a wait armed after it would never fire.
     void Watch() {
+      switch (Peek()) {
+        case PeekResult::kGone:
+          return Gone();
+        case PeekResult::kData:
+          hold = shared_from_this();  // pipelined: nothing else keeps the session alive now
+          return;
+        case PeekResult::kNothing:
+          break;
+      }
       watching = true;
       stream.socket().async_wait(tcp::socket::wait_read,
                                  [self = shared_from_this()](beast::error_code ec) {
                                    self->OnWatch(ec);
                                  });
+    }
+
+    enum class PeekResult { kNothing, kData, kGone };
+    PeekResult Peek() {
+      char byte;
+      beast::error_code ec;
+      stream.socket().non_blocking(true, ec);
+      const size_t n =
+          stream.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again)
+        return PeekResult::kNothing;
+      return ec || n == 0 ? PeekResult::kGone : PeekResult::kData;
     }
 
     void OnWatch(beast::error_code ec) {
@@ -217,17 +241,9 @@ struct HttpServer::Impl {
       }
       if (ec == asio::error::operation_aborted) return;
       if (ec) return Gone();
-      // Readable: a byte (a pipelined request), the end of the stream, or nothing at all (a
-      // readiness event left over from the request's own bytes, which the parser already took:
-      // watch again).
-      char byte;
-      beast::error_code peek_ec;
-      stream.socket().non_blocking(true, peek_ec);
-      const size_t n = stream.socket().receive(asio::buffer(&byte, 1),
-                                               tcp::socket::message_peek, peek_ec);
-      if (peek_ec == asio::error::would_block || peek_ec == asio::error::try_again) return Watch();
-      if (peek_ec || n == 0) return Gone();
-      hold = shared_from_this();  // pipelined: nothing else keeps the session alive now
+      // Readable: a byte, the end of the stream, or nothing at all (a readiness event left over
+      // from the request's own bytes, which the parser already took): Watch() tells which.
+      Watch();
     }
 
     void DoRespond(Response response) {
@@ -237,6 +253,11 @@ struct HttpServer::Impl {
       response.keep_alive(keep_alive && response.keep_alive());
       keep_alive = response.keep_alive();
       response.prepare_payload();
+      if (head) {  // the headers of the GET answer, without its body
+        const size_t length = response.body().size();
+        response.body().clear();
+        response.content_length(length);
+      }
       auto shared = std::make_shared<Response>(std::move(response));
       writing = true;
       stream.expires_after(server->options.write_timeout);
@@ -343,6 +364,7 @@ struct HttpServer::Impl {
     std::shared_ptr<Exchange> exchange;
     std::shared_ptr<Session> hold;  // set while a pipelined request waits for this answer
     bool keep_alive = false;
+    bool head = false;  // a HEAD request: answers carry no body
     unsigned version = 11;
     bool answered = false, streaming = false, chunked = false, finishing = false;
     bool writing = false, watching = false, done = false, closed = false;
