@@ -361,7 +361,11 @@ void Coordinator::Shutdown() {
   }
   pool_->Shutdown();  // workers' streams end: they exit
   if (engine) engine->Stop();
-  http_server_.reset();  // HTTP answers still pending are dropped (their requests have ended)
+  if (http_server_) {
+    // Every request has ended by now; let their last events and bodies reach the clients.
+    http_server_->Drain(std::chrono::seconds(2));
+    http_server_.reset();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     shut_down_ = true;

@@ -32,6 +32,13 @@ Json ChatCompletionCall::Chunk(Json delta, const Json& finish_reason, Json logpr
   return chunk;
 }
 
+void ChatCompletionCall::OnAdmitted() {
+  if (streaming() && !role_sent_) {
+    role_sent_ = true;
+    SendEvent(Chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
+  }
+}
+
 void ChatCompletionCall::SendChunk(Json delta, Json logprobs) {
   if (!role_sent_) {
     role_sent_ = true;

@@ -14,10 +14,13 @@ absl::Status HttpCall::Admit(const CallEnv& env, SequenceRequest request,
   responder_->OnClientGone([weak] {
     if (std::shared_ptr<HttpCall> self = weak.lock()) self->admission_.Cancel();
   });
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!ended_) OnAdmitted();
   return absl::OkStatus();
 }
 
 bool HttpCall::OnToken(const SequenceUpdate& update) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (ended_) return true;
   tracker_.OnToken();
   const bool done = Consume(update);
@@ -26,6 +29,7 @@ bool HttpCall::OnToken(const SequenceUpdate& update) {
 }
 
 void HttpCall::OnEnded(FinishReason reason, const absl::Status& error) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (ended_) return;
   ended_ = true;
   if (reason == FinishReason::kCancelled) {
@@ -65,12 +69,13 @@ void HttpCall::Respond(const Json& body) {
   responder_->Respond(TextResponse(request, 200, Dump(body), "application/json"));
 }
 
+void HttpCall::StreamError(const absl::Status& error) {
+  SendEvent(ErrorJson(error), "");
+  SendDone();
+}
+
 void HttpCall::Fail(const absl::Status& error) {
-  if (started_) {
-    SendEvent(ErrorJson(error), "");
-    SendDone();
-    return;
-  }
+  if (started_) return StreamError(error);
   HttpServer::Request request;
   request.version(11);
   request.keep_alive(true);

@@ -9,11 +9,13 @@
 //    lines when the endpoint names its events), ended by the endpoint. An error after admission
 //    ends a stream with one {"error": ...} event, or answers the error status when nothing was
 //    streamed yet. A drain at shutdown is such an error (503).
-//  - Called on the engine thread only (OnToken/OnEnded), never blocking: writes queue in the
-//    responder.
+//  - OnToken/OnEnded run on the engine thread, never blocking (writes queue in the responder);
+//    OnAdmitted runs on the HTTP thread right after admission, under the same lock, so that a
+//    stream's headers and first event go out at once instead of after the prefill.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "coordinator/call_common.h"
@@ -35,6 +37,10 @@ class HttpCall : public RequestObserver, public std::enable_shared_from_this<Htt
   // One token; returns true when the answer is complete (the request ends here: a stop string
   // matched, or update.finish != kNone).
   virtual bool Consume(const SequenceUpdate& update) = 0;
+  // The request was admitted (tokens may already have come).
+  virtual void OnAdmitted() {}
+  // An error after the stream started: by default one {"error": ...} event and "data: [DONE]".
+  virtual void StreamError(const absl::Status& error);
 
   void SendEvent(const Json& data, const std::string& type = "");
   void SendDone();                    // "data: [DONE]" and the end of the stream
@@ -53,6 +59,7 @@ class HttpCall : public RequestObserver, public std::enable_shared_from_this<Htt
   const bool stream_;
   const std::string model_;
   Admission admission_;
+  std::mutex mu_;  // the engine thread's events vs. OnAdmitted
   RequestTracker tracker_;
   int prompt_tokens_ = 0;
   bool started_ = false;  // the stream's headers went out

@@ -193,6 +193,14 @@ void ResponsesCall::OnPartEnd(Part part) {
   text_.clear();
 }
 
+void ResponsesCall::StreamError(const absl::Status& error) {
+  const Json body = ErrorJson(error)["error"];
+  Event("error", {{"code", body["code"].is_null() ? Json(body["type"]) : body["code"]},
+                  {"message", body["message"]},
+                  {"param", body["param"]}});
+  EndStream();
+}
+
 void ResponsesCall::OnFinish(const std::string& finish_reason) {
   const std::string status = finish_reason == "length" ? "incomplete" : "completed";
   if (!streaming()) {

@@ -26,6 +26,9 @@ class ResponsesCall final : public HarmonyCall {
   void OnPartDelta(Part part, const std::string& text, const v1::ChatDelta& delta) override;
   void OnPartEnd(Part part) override;
   void OnFinish(const std::string& finish_reason) override;
+  void OnAdmitted() override { SendStart(); }  // streams: response.created at once
+  // The Responses protocol's own error event (typed, numbered, no [DONE]).
+  void StreamError(const absl::Status& error) override;
 
   Json ResponseObject(const std::string& status) const;
   void Event(const std::string& type, Json fields);

@@ -383,6 +383,25 @@ TEST_F(HttpServerAsyncTest, AReaderThatStopsReadingIsCutOffAtTheWriteTimeout) {
   close(fd);
 }
 
+TEST_F(HttpServerAsyncTest, DrainDeliversWhatWasAnsweredBeforeTheServerGoes) {
+  const int fd = Connect(server_->port());
+  Send(fd, "GET /last HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::shared_ptr<HttpResponder> r = Nth(0);
+  ASSERT_NE(r, nullptr);
+  r->StartStream(200, "text/event-stream");
+  for (int i = 0; i < 50; ++i) r->Write("data: " + std::string(1000, 'x') + "\n\n");
+  r->Finish();
+  const int port = server_->port();
+  server_->Drain(std::chrono::seconds(2));
+  const int late = Connect(port);  // no longer accepted
+  server_.reset();
+  const std::string got = Receive(fd, "0\r\n\r\n");
+  EXPECT_THAT(got, ::testing::EndsWith("0\r\n\r\n"));  // the whole stream, terminated
+  EXPECT_LT(late, 0);
+  if (late >= 0) close(late);
+  close(fd);
+}
+
 TEST_F(HttpServerAsyncTest, RespondersThatOutliveTheServerDoNothing) {
   const int fd = Connect(server_->port());
   Send(fd, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");

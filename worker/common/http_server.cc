@@ -35,6 +35,7 @@ constexpr size_t kMaxHeaderBytes = 8192;
 struct HttpControl {
   std::mutex mu;
   bool open = true;
+  std::atomic<int> unanswered{0};  // requests handed to the handler whose answer is not out yet
 };
 
 // Member order matters at destruction: the acceptor goes first, then the io_context, whose
@@ -50,7 +51,13 @@ struct HttpServer::Impl {
   struct Exchange final : HttpResponder, std::enable_shared_from_this<Exchange> {
     using Op = std::function<void(Session&)>;
     Exchange(Impl* server, std::weak_ptr<Session> session)
-        : server(server), control(server->control), session(std::move(session)) {}
+        : server(server), control(server->control), session(std::move(session)) {
+      control->unanswered++;
+    }
+    ~Exchange() { Settle(); }
+    void Settle() {  // once, when the answer is out or can no longer go out
+      if (!settled.exchange(true)) control->unanswered--;
+    }
 
     void Respond(Response response) override {
       auto shared = std::make_shared<Response>(std::move(response));
@@ -86,14 +93,18 @@ struct HttpServer::Impl {
         ops.clear();
         callback.swap(gone_callback);
       }
+      Settle();
       if (callback) callback();
     }
     // The answer is complete: later calls are dropped.
     void MarkFinished() {
-      std::lock_guard<std::mutex> lock(mu);
-      finished = true;
-      ops.clear();
-      gone_callback = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        finished = true;
+        ops.clear();
+        gone_callback = nullptr;
+      }
+      Settle();
     }
 
     void Post(Op op) {
@@ -139,6 +150,7 @@ struct HttpServer::Impl {
     bool finished = false;
     bool gone = false;
     std::function<void()> gone_callback;
+    std::atomic<bool> settled{false};
   };
 
   // One connection: read a request, hand it to the handler, send its answer, repeat while
@@ -471,6 +483,16 @@ HttpServer::~HttpServer() {
   beast::error_code ignored;
   impl_->acceptor->close(ignored);
   impl_->backoff.reset();
+}
+
+void HttpServer::Drain(std::chrono::milliseconds grace) {
+  asio::post(impl_->io, [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor->close(ignored);  // on an io thread: the acceptor is not thread-safe
+  });
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (impl_->control->unanswered > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 int HttpServer::port() const { return impl_->port; }

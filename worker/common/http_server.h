@@ -63,6 +63,10 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const Options& options,
                                                            AsyncHandler handler);
   ~HttpServer();
+  // Stops accepting and waits up to `grace` for the answers in flight to be written (a drain at
+  // shutdown: what the engine finished must reach its clients). Idle connections are left to
+  // the destructor.
+  void Drain(std::chrono::milliseconds grace);
   int port() const;
   size_t open_connections() const;
 
