@@ -461,6 +461,7 @@ void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason
     if (s.rw) s.rw->Finish().ok();  // cancelled: returns at once
   }
   streams_.clear();
+  encoder_.Reset();  // a new world's streams start from nothing
   if (was_ready) NotifyReadiness(false);
 }
 
@@ -481,7 +482,7 @@ absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
     }
   } step_clock{this};
   v1::StepPlan proto;
-  ToProto(plan, &proto);
+  encoder_.Encode(plan, &proto);  // incremental: what the streams have not been sent yet
   const int world = static_cast<int>(streams_.size());
   auto broken = [&](int rank, const char* what) {
     grpc::Status st = streams_[rank].rw->Finish();

@@ -53,6 +53,7 @@
 #include "proto/gptoss/v1/worker.grpc.pb.h"
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/common/internal_plane.h"
+#include "worker/common/step_plan_delta.h"
 #include "worker/model/config.h"
 
 namespace gptoss {
@@ -162,6 +163,7 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
 
   std::mutex step_mu_;  // the step streams; lock order: step_mu_ before mu_
   std::vector<Stream> streams_;
+  StepPlanEncoder encoder_;  // one for all streams of a world: every rank gets the same plan
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

@@ -14,7 +14,12 @@ namespace gptoss {
 class WorkerService::StepReactor final
     : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
  public:
-  explicit StepReactor(WorkerService* service) : service_(service) { StartRead(&plan_); }
+  explicit StepReactor(WorkerService* service) : service_(service) {
+    // Plans are incremental per stream (step_plan_delta.h): a new stream starts from nothing.
+    // Posted, so that it runs on the step thread before this stream's first plan.
+    service_->Post([service] { service->decoder_.Reset(); });
+    StartRead(&plan_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the coordinator closed its side (or went away): the stream is over
@@ -196,7 +201,7 @@ void WorkerService::Execute(const v1::StepPlan& proto, v1::StepResult* result) {
     result->mutable_error()->set_message(std::string(status.message()));
   };
   if (executor == nullptr) return fail(absl::FailedPreconditionError("worker is not ready"));
-  absl::StatusOr<StepPlan> plan = StepPlanFromProto(proto, max_positions);
+  absl::StatusOr<StepPlan> plan = decoder_.Decode(proto, max_positions);
   if (!plan.ok()) return fail(plan.status());
   step_started_ns_ = std::chrono::steady_clock::now().time_since_epoch().count() | 1;
   absl::StatusOr<StepResult> executed = executor->Execute(*plan);

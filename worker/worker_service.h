@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "proto/gptoss/v1/worker.grpc.pb.h"
+#include "worker/common/step_plan_delta.h"
 #include "worker/engine/step_executor.h"
 #include "worker/worker_metrics.h"
 #include "worker/common/internal_plane.h"
@@ -72,6 +73,7 @@ class WorkerService final : public v1::Worker::CallbackService {
   std::condition_variable cv_;
   v1::ShardInfo info_;
   std::unique_ptr<StepExecutor> executor_;
+  StepPlanDecoder decoder_;  // the step thread's: what this stream's earlier plans sent
   WorkerMetrics* metrics_ = nullptr;
   std::atomic<int64_t> step_started_ns_{0};  // steady clock; 0 = no step running
   int rank_ = 0;

@@ -52,7 +52,9 @@ def measure(args, workers, scratch, model_dir):
         load = subprocess.run(
             [sys.executable, LOAD, "--server", f"127.0.0.1:{port}", "--concurrency",
              str(args.concurrency), "--requests", str(args.requests), "--max-tokens",
-             str(args.max_tokens)], capture_output=True, text=True, timeout=1800)
+             str(args.max_tokens)] +
+            (["--prompt", " hello" * args.prompt_tokens] if args.prompt_tokens else []),
+            capture_output=True, text=True, timeout=1800)
         if load.returncode != 0:
             raise RuntimeError(f"load.py failed: {load.stdout[-2000:]} {load.stderr[-2000:]}")
         client = json.loads(load.stdout.strip().splitlines()[-1])
@@ -89,6 +91,8 @@ def main():
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--requests", type=int, default=128)
     ap.add_argument("--max-tokens", type=int, default=200)
+    ap.add_argument("--prompt-tokens", type=int, default=0,
+                    help="a prompt of about this many tokens (long contexts: big block tables)")
     args = ap.parse_args()
     scratch = tempfile.mkdtemp(prefix="gptoss_control_plane_")
     model_dir = os.path.join(scratch, "model")

@@ -1,5 +1,6 @@
 #include "worker/common/step_plan_proto.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -17,39 +18,49 @@ absl::Status Bad(uint64_t sequence_id, absl::string_view field, absl::string_vie
 
 }  // namespace
 
+void ToProto(const SequenceStep& s, size_t full_from, bool with_sampling, v1::SequenceStep* p) {
+  p->set_sequence_id(s.sequence_id);
+  p->mutable_token_ids()->Add(s.token_ids.begin(), s.token_ids.end());
+  p->set_start_position(static_cast<uint32_t>(s.start_position));
+  p->set_prompt_len(static_cast<uint32_t>(s.prompt_len));
+  full_from = std::min(full_from, s.full_block_table.size());
+  p->set_full_table_from(static_cast<uint32_t>(full_from));
+  p->mutable_full_block_table()->Add(s.full_block_table.begin() + full_from,
+                                     s.full_block_table.end());
+  size_t first = 0;  // leading released (-1) sliding blocks are not sent
+  while (first < s.sliding_block_table.size() && s.sliding_block_table[first] < 0) ++first;
+  p->set_sliding_first_block(static_cast<uint32_t>(first));
+  p->mutable_sliding_block_table()->Add(s.sliding_block_table.begin() + first,
+                                        s.sliding_block_table.end());
+  p->set_sample(s.sample);
+  p->set_sample_index(s.sample_index);
+  if (!with_sampling) {
+    p->set_sampling_unchanged(true);
+    return;
+  }
+  v1::StepSampling* sp = p->mutable_sampling();
+  sp->set_temperature(s.sampling.temperature);
+  sp->set_top_p(s.sampling.top_p);
+  sp->set_top_k(static_cast<uint32_t>(s.sampling.top_k));
+  sp->set_min_p(s.sampling.min_p);
+  sp->set_presence_penalty(s.sampling.presence_penalty);
+  sp->set_frequency_penalty(s.sampling.frequency_penalty);
+  sp->set_repetition_penalty(s.sampling.repetition_penalty);
+  sp->set_seed(s.sampling.seed);
+  p->set_logprobs(s.logprobs);
+  p->set_top_logprobs(static_cast<uint32_t>(s.top_logprobs));
+}
+
 void ToProto(const StepPlan& plan, v1::StepPlan* out) {
   out->Clear();
   out->set_step_id(plan.step_id);
   for (SequenceId id : plan.free_sequence_ids) out->add_free_sequence_ids(id);
-  for (const SequenceStep& s : plan.sequences) {
-    v1::SequenceStep* p = out->add_sequences();
-    p->set_sequence_id(s.sequence_id);
-    p->mutable_token_ids()->Add(s.token_ids.begin(), s.token_ids.end());
-    p->set_start_position(static_cast<uint32_t>(s.start_position));
-    p->set_prompt_len(static_cast<uint32_t>(s.prompt_len));
-    p->mutable_full_block_table()->Add(s.full_block_table.begin(), s.full_block_table.end());
-    size_t first = 0;  // leading released (-1) sliding blocks are not sent
-    while (first < s.sliding_block_table.size() && s.sliding_block_table[first] < 0) ++first;
-    p->set_sliding_first_block(static_cast<uint32_t>(first));
-    p->mutable_sliding_block_table()->Add(s.sliding_block_table.begin() + first,
-                                          s.sliding_block_table.end());
-    p->set_sample(s.sample);
-    v1::StepSampling* sp = p->mutable_sampling();
-    sp->set_temperature(s.sampling.temperature);
-    sp->set_top_p(s.sampling.top_p);
-    sp->set_top_k(static_cast<uint32_t>(s.sampling.top_k));
-    sp->set_min_p(s.sampling.min_p);
-    sp->set_presence_penalty(s.sampling.presence_penalty);
-    sp->set_frequency_penalty(s.sampling.frequency_penalty);
-    sp->set_repetition_penalty(s.sampling.repetition_penalty);
-    sp->set_seed(s.sampling.seed);
-    p->set_sample_index(s.sample_index);
-    p->set_logprobs(s.logprobs);
-    p->set_top_logprobs(static_cast<uint32_t>(s.top_logprobs));
-  }
+  for (const SequenceStep& s : plan.sequences)
+    ToProto(s, /*full_from=*/0, /*with_sampling=*/true, out->add_sequences());
 }
 
-absl::StatusOr<StepPlan> StepPlanFromProto(const v1::StepPlan& plan, int max_positions) {
+absl::StatusOr<StepPlan> StepPlanFromProto(const v1::StepPlan& plan, int max_positions,
+                                           bool incremental) {
   StepPlan out;
   out.step_id = plan.step_id();
   out.free_sequence_ids.assign(plan.free_sequence_ids().begin(), plan.free_sequence_ids().end());
@@ -71,8 +82,10 @@ absl::StatusOr<StepPlan> StepPlanFromProto(const v1::StepPlan& plan, int max_pos
       return Bad(id, "sliding_first_block",
                  absl::StrCat(p.sliding_first_block(), " + ", p.sliding_block_table_size(),
                               " blocks exceeds the context of ", max_positions));
-    if (p.full_block_table_size() > max_positions)
+    if (p.full_table_from() + static_cast<int64_t>(p.full_block_table_size()) > max_positions)
       return Bad(id, "full_block_table", "longer than the context");
+    if (!incremental && (p.full_table_from() > 0 || p.sampling_unchanged()))
+      return Bad(id, "full_table_from", "an incremental entry needs the stream's earlier plans");
     if (p.top_logprobs() > kMaxTopLogprobs)
       return Bad(id, "top_logprobs", absl::StrCat(p.top_logprobs(), " > ", kMaxTopLogprobs));
     if (p.sampling().top_k() > static_cast<uint32_t>(std::numeric_limits<int>::max()))
