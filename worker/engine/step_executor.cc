@@ -38,24 +38,25 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelCo
   GPTOSS_CHECK_ARG(static_cast<int>(pool->cache().layers.size()) == config.num_hidden_layers,
                    "KV cache has ", pool->cache().layers.size(), " layers, the model ",
                    config.num_hidden_layers);
-  StepLimits limits;
-  static_cast<KvGeometry&>(limits) = KvGeometryFor(config, pool->spec());
-  limits.vocab_size = config.vocab_size;
-  limits.max_positions = config.max_position_embeddings;
-  if (limits.has_sliding_layers)
-    GPTOSS_CHECK_ARG(config.sliding_window > 0, "sliding layers need sliding_window > 0");
+  GPTOSS_ASSIGN_OR_RETURN(StepLimits limits, Limits(config, pool->spec()));
   return std::unique_ptr<StepExecutor>(
       new StepExecutor(config, layout, ops, transformer, pool, comm, limits));
 }
 
-absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::CreateNull(
-    const ModelConfig& config, const ParallelLayout& layout, const KvPoolSpec& spec) {
+absl::StatusOr<StepLimits> StepExecutor::Limits(const ModelConfig& config,
+                                                const KvPoolSpec& spec) {
   StepLimits limits;
   static_cast<KvGeometry&>(limits) = KvGeometryFor(config, spec);
   limits.vocab_size = config.vocab_size;
   limits.max_positions = config.max_position_embeddings;
   if (limits.has_sliding_layers)
     GPTOSS_CHECK_ARG(config.sliding_window > 0, "sliding layers need sliding_window > 0");
+  return limits;
+}
+
+absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::CreateNull(
+    const ModelConfig& config, const ParallelLayout& layout, const KvPoolSpec& spec) {
+  GPTOSS_ASSIGN_OR_RETURN(StepLimits limits, Limits(config, spec));
   return std::unique_ptr<StepExecutor>(
       new StepExecutor(config, layout, nullptr, nullptr, nullptr, nullptr, limits));
 }

@@ -76,6 +76,8 @@ class StepExecutor {
         comm_(comm),
         limits_(limits) {}
 
+  // The plan limits of the model and the KV geometry the coordinator assigned.
+  static absl::StatusOr<StepLimits> Limits(const ModelConfig& config, const KvPoolSpec& spec);
   absl::StatusOr<void*> Ensure(DeviceBuffer& buffer, size_t bytes);
   absl::Status Sample(const StepPlan& plan, const HostStepBatch& batch, TensorView logits,
                       StepResult& result);
