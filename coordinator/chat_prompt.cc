@@ -153,11 +153,14 @@ absl::StatusOr<harmony::Conversation> ConversationFromChatRequest(const v1::Chat
         system.model_identity = m.content();
         break;
       case v1::ROLE_DEVELOPER:
-        if (instructions) return Bad(MessageField(i, "role"), "at most one developer message");
-        if (seen_conversation)
-          return Bad(MessageField(i, "role"),
-                     "the developer message must come before user, assistant and tool messages");
-        instructions = m.content();
+        // The first one, before the conversation, carries the instructions (and the tools are
+        // added to it); any later one is a plain developer message where it stands, as
+        // openai-harmony renders Message.from_role_and_content(Role.DEVELOPER, text).
+        if (!instructions && !seen_conversation) {
+          instructions = m.content();
+        } else {
+          rest.push_back(Message::Text(Role::kDeveloper, m.content()));
+        }
         break;
       case v1::ROLE_USER:
         seen_conversation = true;

@@ -4,9 +4,11 @@
 //     channels) with the request's reasoning effort and "Current date" (the request's
 //     current_date or today's UTC date); a ROLE_SYSTEM message's content replaces the model
 //     identity text;
-//  2. a developer message when there are instructions (a ROLE_DEVELOPER message) or function
-//     tools (rendered under the "functions" namespace);
-//  3. the remaining messages in order; assistant messages default to the "final" channel.
+//  2. a developer message when there are instructions (the first ROLE_DEVELOPER message, if it
+//     comes before the conversation) or function tools (under the "functions" namespace);
+//  3. the remaining messages in order; assistant messages default to the "final" channel. A
+//     developer message after the first one (or after the conversation started) is rendered
+//     where it stands, as a plain developer message.
 // Contract: every malformed message or tool is InvalidArgument naming the field
 // ("messages[2].name: required for tool messages", "tools[0].parameters_json: ..."), checked
 // before rendering; harmony's own JSON Schema checks (depth) apply to each tool.

@@ -110,9 +110,14 @@ class Conversation {
  public:
   explicit Conversation(v1::ChatRequest* chat) : chat_(chat) {}
 
+  // System and developer messages before the conversation become the instructions; a later one
+  // stays where it is, as a developer message (vLLM does the same for gpt-oss).
   absl::Status Instructions(const std::string& text, const std::string& param) {
-    if (seen_conversation_)
-      return Bad(param, "system and developer messages must come before the conversation");
+    (void)param;
+    if (seen_conversation_) {
+      Add(v1::ROLE_DEVELOPER, v1::CHANNEL_UNSPECIFIED, text);
+      return absl::OkStatus();
+    }
     if (!instructions_.empty()) instructions_ += "\n\n";
     instructions_ += text;
     return absl::OkStatus();

@@ -122,9 +122,13 @@ TEST(OpenAiRequestTest, UnsupportedAndMalformedFieldsNameTheParameter) {
   EXPECT_THAT(ChatError(R"({"messages": []})").message(), HasSubstr("messages"));
   EXPECT_THAT(ChatError(R"({"messages": [{"role": "wizard", "content": "x"}]})").message(),
               HasSubstr("messages[0].role"));
-  EXPECT_THAT(ChatError(R"({"messages": [{"role": "user", "content": "x"},
-                                         {"role": "system", "content": "late"}]})").message(),
-              HasSubstr("messages[1].role"));
+  // A late system or developer message stays in place as a developer message.
+  absl::StatusOr<HarmonyRequest> late = ParseChatCompletionRequest(P(R"({"messages": [
+      {"role": "user", "content": "x"}, {"role": "system", "content": "late"}]})"));
+  ASSERT_TRUE(late.ok()) << late.status();
+  ASSERT_EQ(late->chat.messages_size(), 2);
+  EXPECT_EQ(late->chat.messages(1).role(), v1::ROLE_DEVELOPER);
+  EXPECT_EQ(late->chat.messages(1).content(), "late");
   EXPECT_THAT(ChatError(R"({"messages": [{"role": "tool", "tool_call_id": "nope",
                                           "content": "x"}]})").message(),
               HasSubstr("messages[0].tool_call_id: no earlier tool call"));

@@ -224,6 +224,28 @@ TEST(ChatPromptTest, BuildsTheHarmonyLayout) {
   EXPECT_EQ(c->messages[4].author.name, "functions.get_weather");
 }
 
+// A developer message after the conversation started stays where it is, as openai-harmony's
+// Message.from_role_and_content(Role.DEVELOPER, text); only the first one, before the
+// conversation, carries the instructions.
+TEST(ChatPromptTest, LaterDeveloperMessagesStayInPlace) {
+  v1::ChatRequest r;
+  Add(r, v1::ROLE_DEVELOPER, "Be brief.");
+  Add(r, v1::ROLE_USER, "hi");
+  Add(r, v1::ROLE_DEVELOPER, "From now on, answer in French.");
+  Add(r, v1::ROLE_USER, "hello?");
+  absl::StatusOr<harmony::Conversation> c = ConversationFromChatRequest(r, "2026-11-23");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->messages.size(), 5u);  // system, developer (instructions), user, developer, user
+  EXPECT_EQ(std::get<harmony::DeveloperContent>(c->messages[1].content.at(0)).instructions,
+            "Be brief.");
+  EXPECT_EQ(c->messages[3],
+            harmony::Message::Text(harmony::Role::kDeveloper, "From now on, answer in French."));
+  // A late system message is still refused: harmony's system message is the first one.
+  Add(r, v1::ROLE_SYSTEM, "late");
+  EXPECT_THAT(ConversationFromChatRequest(r, "2026-11-23").status().message(),
+              HasSubstr("messages[4].role"));
+}
+
 TEST(ChatPromptTest, DefaultsWithoutSystemOrTools) {
   v1::ChatRequest r;
   Add(r, v1::ROLE_USER, "hi");

@@ -382,7 +382,6 @@ TEST_F(ServingTest, InvalidChatArgumentsNameTheField) {
       {"messages[0].channel",
        [](auto& r) { r.mutable_messages(0)->set_channel(v1::CHANNEL_FINAL); }},
       {"messages[1].role", [&](auto& r) { add(r, v1::ROLE_SYSTEM, "late system"); }},
-      {"messages[1].role", [&](auto& r) { add(r, v1::ROLE_DEVELOPER, "late developer"); }},
       {"tools[0].name", [](auto& r) { r.add_tools()->set_name("bad name!"); }},
       {"tools[1].name",
        [](auto& r) { r.add_tools()->set_name("f"), r.add_tools()->set_name("f"); }},
