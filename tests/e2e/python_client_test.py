@@ -22,8 +22,8 @@ import gptoss_client  # noqa: E402
 def wait_for_file(path, proc, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        # Complete once both ports (public, internal) are written.
-        if os.path.exists(path) and len(open(path).read().split()) == 2:
+        # The file appears whole (written, then renamed): public, internal, metrics, HTTP ports.
+        if os.path.exists(path) and len(open(path).read().split()) >= 2:
             return open(path).read().strip()
         if proc.poll() is not None:
             raise RuntimeError("process exited early with %s" % proc.returncode)
