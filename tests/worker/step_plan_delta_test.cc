@@ -88,6 +88,27 @@ TEST(StepPlanDeltaTest, TheDecoderRebuildsEveryPlanOfAStream) {
   EXPECT_FALSE(first.sequences(0).sampling_unchanged());
 }
 
+// Should a live sequence's table ever change other than by growing (the scheduler never does
+// this today), the encoder sends it whole again and the decoder takes it.
+TEST(StepPlanDeltaTest, AChangedTableIsSentWholeAndAccepted) {
+  StepPlan p1, p2;
+  p1.step_id = 1;
+  p1.sequences = {Seq(1, {1, 2, 3, 4, 5, 6, 7, 8}, 0, {5, 6}, {1}, 3)};
+  p2.step_id = 2;
+  p2.sequences = {Seq(1, {9}, 8, {5, 9, 7}, {1}, 3)};  // block 1 replaced, block 2 added
+  StepPlanEncoder encoder;
+  StepPlanDecoder decoder;
+  v1::StepPlan proto;
+  encoder.Encode(p1, &proto);
+  ASSERT_TRUE(decoder.Decode(proto, 4096).ok());
+  encoder.Encode(p2, &proto);
+  EXPECT_EQ(proto.sequences(0).full_table_from(), 0u);  // whole
+  EXPECT_TRUE(proto.sequences(0).sampling_unchanged());
+  absl::StatusOr<StepPlan> back = decoder.Decode(proto, 4096);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSame(p2, *back);
+}
+
 TEST(StepPlanDeltaTest, LongContextsSendOneBlockPerStep) {
   std::vector<int32_t> table(2048);  // 32k tokens in blocks of 16
   for (int i = 0; i < 2048; ++i) table[i] = i;

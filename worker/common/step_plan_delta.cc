@@ -41,7 +41,8 @@ absl::StatusOr<StepPlan> StepPlanDecoder::Decode(const v1::StepPlan& proto, int 
       return absl::InvalidArgumentError(
           absl::StrCat("step plan: sequence ", p.sequence_id(),
                        ": an incremental entry for a sequence this stream does not hold"));
-    if (p.full_table_from() != it->second.full_table.size())
+    // 0 with sampling_unchanged: the whole table again (the encoder's fallback).
+    if (p.full_table_from() > 0 && p.full_table_from() != it->second.full_table.size())
       return absl::InvalidArgumentError(absl::StrCat(
           "step plan: sequence ", p.sequence_id(), ": full_table_from ", p.full_table_from(),
           " does not continue the ", it->second.full_table.size(), " blocks held"));
