@@ -251,8 +251,8 @@ int RunWorkerMain(int argc, char** argv) {
   const bool cuda = shard.ops->device() == Device::kCuda;
   const std::string device_name = null ? "null" : cuda ? "cuda:0" : "cpu";
   if (options.comm == "nccl" && !cuda)
-    return Fail(absl::InvalidArgumentError(
-        "--comm nccl needs a CUDA device (this worker runs on the CPU)"));
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--comm nccl needs a CUDA device (this worker runs on the ", device_name, " device)")));
 
   // Serve the Worker service first: the coordinator polls it right after registration.
   WorkerService service(*plane);
@@ -374,7 +374,7 @@ int RunWorkerMain(int argc, char** argv) {
   info.set_device(device_name);
   if (options.metrics_port >= 0) {
     auto registry = std::make_shared<prometheus::Registry>();
-    metrics::AddBuildInfo(*registry, "worker", cuda ? "cuda" : "cpu");
+    metrics::AddBuildInfo(*registry, "worker", null ? "null" : cuda ? "cuda" : "cpu");
     shard.metrics = std::make_unique<WorkerMetrics>(registry, rank, layout->world_size,
                                                     config->num_hidden_layers,
                                                     config->num_local_experts,
