@@ -38,8 +38,10 @@ TEST(CliTest, ServeThenChatWithPipedStdinThenSigterm) {
   ASSERT_FALSE(model.empty());
   const std::string dir = ScratchDir("cli_serve");
   const std::string port_file = dir + "/port";
+  // --http-port 0: a free port (the default, 8000, may be taken by a test running beside).
   auto serve = Process::Start({GPTOSS_CLI_BIN, "serve", "--model", model, "--port", "0",
-                               "--port-file", port_file, "--kv-cache-mb", "64"},
+                               "--http-port", "0", "--port-file", port_file, "--kv-cache-mb",
+                               "64"},
                               dir + "/serve.log");
   ASSERT_TRUE(serve.ok()) << serve.status();
   absl::StatusOr<std::pair<int, int>> ports = WaitForPorts(port_file, **serve);
@@ -83,8 +85,8 @@ TEST_P(CliToyTest, ServeWithoutAModelServesTheTrainedToyModel) {
   const int workers = GetParam();
   const std::string dir = ScratchDir(absl::StrCat("cli_toy_", workers));
   const std::string port_file = dir + "/port";
-  auto serve = Process::Start({GPTOSS_CLI_BIN, "serve", "--port", "0", "--port-file", port_file,
-                               "--workers", absl::StrCat(workers)},
+  auto serve = Process::Start({GPTOSS_CLI_BIN, "serve", "--port", "0", "--http-port", "0",
+                               "--port-file", port_file, "--workers", absl::StrCat(workers)},
                               dir + "/serve.log");
   ASSERT_TRUE(serve.ok()) << serve.status();
   absl::StatusOr<std::pair<int, int>> ports = WaitForPorts(port_file, **serve);

@@ -315,7 +315,8 @@ TEST(HardeningTest, ServeRestartsAWorkerThatDiesWhileIdle) {
   ASSERT_FALSE(model.empty());
   const std::string dir = ScratchDir("serve_restart");
   auto serve = Process::Start({GPTOSS_CLI_BIN, "serve", "--model", model, "--port", "0",
-                               "--port-file", dir + "/port", "--kv-cache-mb", "64"},
+                               "--http-port", "0", "--port-file", dir + "/port",
+                               "--kv-cache-mb", "64"},
                               dir + "/serve.log");
   ASSERT_TRUE(serve.ok()) << serve.status();
   absl::StatusOr<std::pair<int, int>> ports = WaitForPorts(dir + "/port", **serve);

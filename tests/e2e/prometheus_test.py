@@ -106,8 +106,8 @@ def main():
         port_file = os.path.join(args.scratch, "ports")
         serve_log = open(os.path.join(args.scratch, "serve.log"), "w")
         procs.append(subprocess.Popen(
-            [args.cli, "serve", "--port", "0", "--port-file", port_file, "--workers", "2",
-             "--metrics-port", str(base)], stdout=serve_log, stderr=subprocess.STDOUT))
+            [args.cli, "serve", "--port", "0", "--http-port", "0", "--port-file", port_file,
+             "--workers", "2", "--metrics-port", str(base)], stdout=serve_log, stderr=subprocess.STDOUT))
         wait_for(lambda: os.path.exists(port_file) and
                  len(open(port_file).read().split()) >= 3, 60, "the port file")
         public = int(open(port_file).read().split()[0])
