@@ -245,10 +245,17 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
       return openai::ErrorBody(status, message);
     };
     openai::OpenAiApi* api = c->openai_.get();
-    absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
-        http, [api](HttpServer::Request request, std::shared_ptr<HttpResponder> responder) {
-          api->Handle(std::move(request), std::move(responder));
-        });
+    auto handler = [api](HttpServer::Request request, std::shared_ptr<HttpResponder> responder) {
+      api->Handle(std::move(request), std::move(responder));
+    };
+    absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(http, handler);
+    if (!server.ok() && server.status().code() == absl::StatusCode::kUnavailable &&
+        options.http_port_fallback && http.port != 0) {
+      Log(absl::StrCat("the default HTTP port ", http.port,
+                       " is taken; serving the HTTP API on a free port instead"));
+      http.port = 0;
+      server = HttpServer::Start(http, handler);
+    }
     if (!server.ok())
       return absl::Status(server.status().code(),
                           absl::StrCat("--http-port: ", server.status().message()));

@@ -76,6 +76,9 @@ struct CoordinatorOptions {
   int metrics_port = -1;     // -1: no /metrics endpoint; 0: any free port
   std::string metrics_host;  // empty: the internal plane's host
   int http_port = -1;        // -1: no HTTP API; 0: any free port
+  // http_port is a default, not the user's choice: when it is taken, take a free port instead
+  // (logged, and in the port file) rather than failing (gptoss serve's 8000).
+  bool http_port_fallback = false;
   std::string http_host;     // empty: the same as host
   std::string served_model_name;  // empty: the model directory's name
 };

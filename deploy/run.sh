@@ -19,7 +19,10 @@ cd "$(dirname "$0")/.."
 bash deploy/setup.sh
 BUILD=${GPTOSS_BUILD_DIR:-build}
 PORT=${GPTOSS_PORT:-50051}
-HTTP_PORT=${GPTOSS_HTTP_PORT:-8000}
+# The HTTP API's port: GPTOSS_HTTP_PORT, else serve's default (8000, or a free port when 8000 is
+# taken); the port file says which.
+HTTP_FLAGS=()
+[ -n "${GPTOSS_HTTP_PORT:-}" ] && HTTP_FLAGS=(--http-port "$GPTOSS_HTTP_PORT")
 MAX_TOKENS=${GPTOSS_MAX_TOKENS:-160}
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -49,8 +52,10 @@ else
 fi
 
 LOG="$BUILD/serve.log"
-"$GPTOSS" serve --model "$MODEL" --port "$PORT" --http-port "$HTTP_PORT" --device "$DEVICE" --workers "$WORKERS" \
-  >"$LOG" 2>&1 &
+PORTS="$BUILD/serve.ports"
+rm -f "$PORTS"
+"$GPTOSS" serve --model "$MODEL" --port "$PORT" "${HTTP_FLAGS[@]}" --port-file "$PORTS" \
+  --device "$DEVICE" --workers "$WORKERS" >"$LOG" 2>&1 &
 SERVER=$!
 stop_server() {
   if kill -0 "$SERVER" 2>/dev/null; then
@@ -59,7 +64,7 @@ stop_server() {
   fi
 }
 trap stop_server EXIT
-echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT (gRPC) and http://127.0.0.1:$HTTP_PORT/v1 (OpenAI API) with $WORKERS worker(s), log in $LOG"
+echo "run: gptoss serve (pid $SERVER) on 127.0.0.1:$PORT (gRPC) with $WORKERS worker(s), log in $LOG"
 
 # Waits for health SERVING (loading a real checkpoint can take minutes), then one chat per
 # question (each a fresh conversation).
@@ -82,7 +87,8 @@ if [ -z "${1:-}" ] && [ -z "${GPTOSS_PROMPT:-}" ]; then
     --tool-result '{"temperature_c": 21}'
 fi
 # The same server over its OpenAI-compatible HTTP API (what the openai SDK, LangChain, ... call).
-if command -v curl >/dev/null 2>&1; then
+HTTP_PORT=$(sed -n 4p "$PORTS" 2>/dev/null || true)
+if command -v curl >/dev/null 2>&1 && [ -n "$HTTP_PORT" ] && [ "$HTTP_PORT" != -1 ]; then
   echo "> curl http://127.0.0.1:$HTTP_PORT/v1/chat/completions (OpenAI API): ${PROMPTS[0]}"
   BODY=$(python3 -c 'import json, sys; print(json.dumps({"messages": [{"role": "user",
     "content": sys.argv[1]}], "temperature": 0, "max_tokens": int(sys.argv[2]),

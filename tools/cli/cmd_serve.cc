@@ -23,8 +23,8 @@
 //     coordinator's on --host:P (the port file's third line), worker i's on --host:P+1+i (with
 //     P = 0, free ports that each process logs). --http-port serves the OpenAI-compatible HTTP
 //     API (/v1/chat/completions, /v1/completions, /v1/responses, /v1/models, /health, /metrics;
-//     coordinator/openai/openai_api.h) on --http-host:P, default 8000; -1 turns it off, 0 takes
-//     a free port (the port file's fourth line).
+//     coordinator/openai/openai_api.h) on --http-host:P, default 8000 (if 8000 is taken, a free
+//     port, logged); -1 turns it off, 0 takes a free port (the port file's fourth line).
 //
 //   gptoss chat [--server 127.0.0.1:50051] [--system TEXT] [--developer TEXT]
 //               [--reasoning low|medium|high] [--max-tokens 512] [--temperature T] [--top-p P]
@@ -206,6 +206,7 @@ int RunServe(int argc, char** argv) {
   o.metrics_port = *metrics_port;
   o.metrics_host = o.host;  // scraped where the API is reached
   o.http_port = *http_port;
+  o.http_port_fallback = !flags->Has("http-port");  // 8000 taken: a free port, not a failure
   o.http_host = flags->GetOr("http-host", o.host);
   o.served_model_name = flags->GetOr("served-model-name", "");
   o.max_num_seqs = *seqs;
