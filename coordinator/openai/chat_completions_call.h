@@ -26,6 +26,7 @@ class ChatCompletionCall final : public HarmonyCall {
                                                     std::string model, const Tokenizer* tokenizer);
 
  private:
+  const char* rpc() const override { return "http:ChatCompletions"; }
   ChatCompletionCall(std::shared_ptr<HttpResponder> responder, const HarmonyRequest& request,
                      std::string model, const Tokenizer* tokenizer);
   void OnPartBegin(Part part, const ToolCallPart* call) override;

@@ -35,6 +35,7 @@ class CompletionCall final : public HttpCall {
   absl::Status Start(const CallEnv& env, const CompletionRequest& request);
 
  private:
+  const char* rpc() const override { return "http:Completions"; }
   CompletionCall(std::shared_ptr<HttpResponder> responder, const CompletionRequest& request,
                  std::string model, const Tokenizer* tokenizer);
   bool Consume(const SequenceUpdate& update) override;

@@ -1,6 +1,8 @@
 #include "coordinator/openai/http_call.h"
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/serving_metrics.h"
+#include "worker/common/status_mapping.h"
 #include "kernels/core/status.h"
 
 namespace gptoss::openai {
@@ -9,6 +11,7 @@ absl::Status HttpCall::Admit(const CallEnv& env, SequenceRequest request,
                              const CommonParams& params) {
   (void)params;
   prompt_tokens_ = static_cast<int>(request.prompt.size());
+  metrics_ = env.metrics;
   std::weak_ptr<HttpCall> weak = weak_from_this();
   GPTOSS_RETURN_IF_ERROR(admission_.Submit(env.engine, std::move(request), shared_from_this()));
   responder_->OnClientGone([weak] {
@@ -24,7 +27,10 @@ bool HttpCall::OnToken(const SequenceUpdate& update) {
   if (ended_) return true;
   tracker_.OnToken();
   const bool done = Consume(update);
-  if (done) ended_ = true;
+  if (done) {
+    ended_ = true;
+    Count(absl::OkStatus());
+  }
   return done && update.finish == FinishReason::kNone;
 }
 
@@ -34,9 +40,11 @@ void HttpCall::OnEnded(FinishReason reason, const absl::Status& error) {
   ended_ = true;
   if (reason == FinishReason::kCancelled) {
     // The client went away (nothing reaches it any more) or the server is draining.
+    Count(absl::CancelledError(""));
     Fail(absl::UnavailableError("the server is shutting down; the request was cancelled"));
     return;
   }
+  Count(error.code() == absl::StatusCode::kUnavailable ? error : absl::InternalError(""));
   Fail(error.code() == absl::StatusCode::kUnavailable
            ? error
            : absl::InternalError(error.message().empty() ? "internal error" : error.message()));
@@ -67,6 +75,12 @@ void HttpCall::Respond(const Json& body) {
   request.version(11);
   request.keep_alive(true);
   responder_->Respond(TextResponse(request, 200, Dump(body), "application/json"));
+}
+
+void HttpCall::Count(const absl::Status& status) {
+  if (counted_ || metrics_ == nullptr) return;
+  counted_ = true;
+  metrics_->RpcEnded(rpc(), ToGrpcStatus(status));
 }
 
 void HttpCall::StreamError(const absl::Status& error) {

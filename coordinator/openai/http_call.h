@@ -58,6 +58,11 @@ class HttpCall : public RequestObserver, public std::enable_shared_from_this<Htt
   const std::shared_ptr<HttpResponder> responder_;
   const bool stream_;
   const std::string model_;
+  // Where the call's end is counted (gptoss_requests_total{rpc}), and under which rpc label.
+  virtual const char* rpc() const = 0;
+  void Count(const absl::Status& status);
+  ServingMetrics* metrics_ = nullptr;
+  bool counted_ = false;
   Admission admission_;
   std::mutex mu_;  // the engine thread's events vs. OnAdmitted
   RequestTracker tracker_;

@@ -9,6 +9,8 @@
 #include "coordinator/openai/responses_call.h"
 #include "kernels/core/status.h"
 #include "worker/common/metrics.h"
+#include "worker/common/status_mapping.h"
+#include "coordinator/serving_metrics.h"
 
 namespace gptoss::openai {
 namespace {
@@ -23,6 +25,31 @@ HttpServer::Response JsonResponse(const HttpServer::Request& request, unsigned s
 HttpServer::Response ErrorResponse(const HttpServer::Request& request, const absl::Status& error,
                                    unsigned status = 0) {
   return JsonResponse(request, status ? status : HttpStatusOf(error), ErrorJson(error));
+}
+
+// The rpc label of an HTTP route in gptoss_requests_total (a small fixed set; "" for the
+// routes that are not API calls).
+std::string RpcName(boost::beast::string_view target) {
+  const std::string path(target.substr(0, target.find('?')));
+  if (path == "/v1/chat/completions") return "http:ChatCompletions";
+  if (path == "/v1/completions") return "http:Completions";
+  if (path == "/v1/responses" || path.starts_with("/v1/responses/")) return "http:Responses";
+  if (path == "/v1/models" || path.starts_with("/v1/models/")) return "http:Models";
+  if (path.starts_with("/v1/")) return "http:Other";
+  return "";
+}
+
+// The status class of an HTTP answer, for the gRPC-code label the metrics share with gRPC.
+absl::Status StatusOfHttp(unsigned http) {
+  switch (http) {
+    case 200: return absl::OkStatus();
+    case 401: return absl::UnauthenticatedError("");
+    case 403: return absl::PermissionDeniedError("");
+    case 404: return absl::NotFoundError("");
+    case 413: case 429: return absl::ResourceExhaustedError("");
+    case 503: return absl::UnavailableError("");
+    default: return http < 500 ? absl::InvalidArgumentError("") : absl::InternalError("");
+  }
 }
 
 }  // namespace
@@ -42,7 +69,13 @@ void OpenAiApi::Handle(HttpServer::Request request,
         request, absl::InvalidArgumentError(absl::StrCat("request body: unexpected JSON (",
                                                          e.what(), ")")));
   }
-  if (response) responder->Respond(std::move(*response));
+  if (!response) return;  // a generation: its call answers, and counts itself
+  // Answered at once: counted here, like the gRPC calls (/health and /metrics are not API calls).
+  const std::string rpc = RpcName(request.target());
+  ServingMetrics* metrics = service_->Env().metrics;
+  if (metrics && !rpc.empty())
+    metrics->RpcEnded(rpc, ToGrpcStatus(StatusOfHttp(response->result_int())));
+  responder->Respond(std::move(*response));
 }
 
 std::optional<HttpServer::Response> OpenAiApi::Route(

@@ -20,6 +20,7 @@ class ResponsesCall final : public HarmonyCall {
                                                std::string model, const Tokenizer* tokenizer);
 
  private:
+  const char* rpc() const override { return "http:Responses"; }
   ResponsesCall(std::shared_ptr<HttpResponder> responder, const HarmonyRequest& request,
                 const Json& body, std::string model, const Tokenizer* tokenizer);
   void OnPartBegin(Part part, const ToolCallPart* call) override;

@@ -10,6 +10,8 @@
 #include "coordinator/openai/harmony_request.h"
 #include "coordinator/openai/completions_call.h"
 #include "coordinator/openai/openai_api.h"
+#include "coordinator/serving_metrics.h"
+#include "tests/metrics_test_util.h"
 #include "coordinator/tokenizer/harmony_tokens.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -365,7 +367,10 @@ class OpenAiApiTest : public ::testing::Test {
     ModelConfig config;
     config.vocab_size = 201088;
     config.max_position_embeddings = 4096;
-    service_ = std::make_unique<InferenceService>(config, "toy", tokenizer_, &*renderer_, nullptr);
+    registry_ = std::make_shared<prometheus::Registry>();
+    metrics_ = std::make_unique<ServingMetrics>(registry_);
+    service_ = std::make_unique<InferenceService>(config, "toy", tokenizer_, &*renderer_, nullptr,
+                                                  ApiKeys(), metrics_.get());
     service_->SetEngine(engine_, InferenceService::DefaultLimits(config));
     ApiKeys api_keys;
     if (!keys.empty()) api_keys = ApiKeys::FromText(keys, "keys").value();
@@ -395,6 +400,8 @@ class OpenAiApiTest : public ::testing::Test {
   std::unique_ptr<ScriptRunner> runner_;
   std::shared_ptr<EngineLoop> engine_;
   std::optional<harmony::HarmonyRenderer> renderer_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<ServingMetrics> metrics_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<OpenAiApi> api_;
 };
@@ -567,6 +574,16 @@ TEST_F(OpenAiApiTest, ErrorsAreOpenAiShapedWithTheirStatus) {
   EXPECT_EQ(models_status, 200u);
   EXPECT_EQ(Json::parse(models)["data"][0]["id"], "toy");
   EXPECT_EQ(Call("GET", "/health", "").first, 200u);  // open, like gRPC health
+  // Every API call is counted once, by route and outcome, as the gRPC rpcs are.
+  auto count = [&](const std::string& rpc, const std::string& code) {
+    return gptoss::testing::Value(*registry_, "gptoss_requests_total",
+                                  {{"rpc", rpc}, {"code", code}});
+  };
+  EXPECT_EQ(count("http:ChatCompletions", "OK"), 1);
+  EXPECT_EQ(count("http:ChatCompletions", "UNAUTHENTICATED"), 2);
+  EXPECT_EQ(count("http:ChatCompletions", "NOT_FOUND"), 1);
+  EXPECT_EQ(count("http:ChatCompletions", "INVALID_ARGUMENT"), 2);  // 405 and the bad JSON
+  EXPECT_EQ(count("http:Models", "OK"), 1);
 }
 
 TEST_F(OpenAiApiTest, AClientThatGoesAwayCancelsItsRequest) {
