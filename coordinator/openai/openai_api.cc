@@ -22,9 +22,13 @@ HttpServer::Response JsonResponse(const HttpServer::Request& request, unsigned s
   return TextResponse(request, status, Dump(body), "application/json");
 }
 
-HttpServer::Response ErrorResponse(const HttpServer::Request& request, const absl::Status& error,
-                                   unsigned status = 0) {
-  return JsonResponse(request, status ? status : HttpStatusOf(error), ErrorJson(error));
+OpenAiApi::Answer ErrorResponse(const HttpServer::Request& request, const absl::Status& error,
+                                unsigned status = 0) {
+  return {JsonResponse(request, status ? status : HttpStatusOf(error), ErrorJson(error)), error};
+}
+
+OpenAiApi::Answer Ok(HttpServer::Response response) {
+  return {std::move(response), absl::OkStatus()};
 }
 
 // The rpc label of an HTTP route in gptoss_requests_total (a small fixed set; "" for the
@@ -39,29 +43,16 @@ std::string RpcName(boost::beast::string_view target) {
   return "";
 }
 
-// The status class of an HTTP answer, for the gRPC-code label the metrics share with gRPC.
-absl::Status StatusOfHttp(unsigned http) {
-  switch (http) {
-    case 200: return absl::OkStatus();
-    case 401: return absl::UnauthenticatedError("");
-    case 403: return absl::PermissionDeniedError("");
-    case 404: return absl::NotFoundError("");
-    case 413: case 429: return absl::ResourceExhaustedError("");
-    case 503: return absl::UnavailableError("");
-    default: return http < 500 ? absl::InvalidArgumentError("") : absl::InternalError("");
-  }
-}
-
 }  // namespace
 
-std::string OpenAiApi::ModelJson() const {
-  return Dump(Json{{"id", model_name_}, {"object", "model"}, {"created", created_},
-                   {"owned_by", "gptoss"}});
+Json OpenAiApi::ModelJson() const {
+  return Json{{"id", model_name_}, {"object", "model"}, {"created", created_},
+              {"owned_by", "gptoss"}};
 }
 
 void OpenAiApi::Handle(HttpServer::Request request,
                        std::shared_ptr<HttpResponder> responder) const {
-  std::optional<HttpServer::Response> response;
+  std::optional<Answer> response;
   try {
     response = Route(request, responder);
   } catch (const std::exception& e) {  // a JSON value of an unexpected type deep in a request
@@ -74,11 +65,11 @@ void OpenAiApi::Handle(HttpServer::Request request,
   const std::string rpc = RpcName(request.target());
   ServingMetrics* metrics = service_->Env().metrics;
   if (metrics && !rpc.empty())
-    metrics->RpcEnded(rpc, ToGrpcStatus(StatusOfHttp(response->result_int())));
-  responder->Respond(std::move(*response));
+    metrics->RpcEnded(rpc, ToGrpcStatus(response->status));
+  responder->Respond(std::move(response->response));
 }
 
-std::optional<HttpServer::Response> OpenAiApi::Route(
+std::optional<OpenAiApi::Answer> OpenAiApi::Route(
     const HttpServer::Request& request, const std::shared_ptr<HttpResponder>& responder) const {
   const std::string target(request.target());
   const std::string path = target.substr(0, target.find('?'));
@@ -86,12 +77,13 @@ std::optional<HttpServer::Response> OpenAiApi::Route(
   const bool post = request.method() == http::verb::post;
   if (path == "/health") {
     if (!get) return ErrorResponse(request, absl::InvalidArgumentError("use GET /health"), 405);
-    return healthy_() ? TextResponse(request, 200, "ok\n")
-                      : TextResponse(request, 503, "not ready\n");
+    return healthy_() ? Ok(TextResponse(request, 200, "ok\n"))
+                      : Answer{TextResponse(request, 503, "not ready\n"),
+                               absl::UnavailableError("not ready")};
   }
   if (path == "/metrics" && registry_) {
     if (!get) return ErrorResponse(request, absl::InvalidArgumentError("use GET /metrics"), 405);
-    return metrics::MetricsResponse(request, *registry_);
+    return Ok(metrics::MetricsResponse(request, *registry_));
   }
   if (!path.starts_with("/v1/"))
     return ErrorResponse(request, absl::NotFoundError(absl::StrCat("no route ", path)));
@@ -101,19 +93,19 @@ std::optional<HttpServer::Response> OpenAiApi::Route(
                                           : absl::string_view(authorization->value().data(),
                                                               authorization->value().size()));
       !auth.ok()) {
-    HttpServer::Response r = ErrorResponse(request, auth);
-    r.set(http::field::www_authenticate, "Bearer");
-    return r;
+    Answer answer = ErrorResponse(request, auth);
+    answer.response.set(http::field::www_authenticate, "Bearer");
+    return answer;
   }
   if (path == "/v1/models" || path.starts_with("/v1/models/")) {
     if (!get) return ErrorResponse(request, absl::InvalidArgumentError("use GET"), 405);
     if (path == "/v1/models")
-      return JsonResponse(request, 200,
-                          Json{{"object", "list"}, {"data", Json::array({Json::parse(ModelJson())})}});
+      return Ok(JsonResponse(request, 200,
+                             Json{{"object", "list"}, {"data", Json::array({ModelJson()})}}));
     if (path.substr(11) != model_name_)
       return ErrorResponse(request, absl::NotFoundError(absl::StrCat(
                                         "model '", path.substr(11), "' does not exist")));
-    return TextResponse(request, 200, ModelJson(), "application/json");
+    return Ok(JsonResponse(request, 200, ModelJson()));
   }
   if (path.starts_with("/v1/responses/"))
     return ErrorResponse(request, absl::NotFoundError("responses are not stored by this server"));

@@ -26,6 +26,7 @@
 
 #include "coordinator/api_keys.h"
 #include "coordinator/inference_service.h"
+#include "coordinator/openai/openai_json.h"
 #include "prometheus/registry.h"
 #include "worker/common/http_server.h"
 
@@ -45,14 +46,20 @@ class OpenAiApi {
 
   void Handle(HttpServer::Request request, std::shared_ptr<HttpResponder> responder) const;
 
+  // An answer given at once, with the status it reports (counted in the metrics).
+  struct Answer {
+    HttpServer::Response response;
+    absl::Status status;
+  };
+
  private:
   // The answer to a request that is not a generation (or its error); a generation answers
   // through its call and returns nullopt.
-  std::optional<HttpServer::Response> Route(const HttpServer::Request& request,
-                                            const std::shared_ptr<HttpResponder>& responder) const;
+  std::optional<Answer> Route(const HttpServer::Request& request,
+                              const std::shared_ptr<HttpResponder>& responder) const;
   absl::Status Generate(const std::string& route, const HttpServer::Request& request,
                         const std::shared_ptr<HttpResponder>& responder) const;
-  std::string ModelJson() const;
+  Json ModelJson() const;
 
   const InferenceService* const service_;
   const std::string model_name_;

@@ -8,49 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/tokenizer/harmony_serde_json.h"
-#include "kernels/core/status.h"
 
 namespace gptoss::openai {
 
-namespace {
-
-// The most keys any one object of a request may have. The ordered JSON keeps keys in a vector and
-// finds each in a linear search, so an object of N keys costs N^2: a 4 MiB body of one object
-// with 350k keys would hold a server thread for minutes. OpenAI's own limits are far below
-// (16 metadata pairs; tool schemas of a few dozen properties).
-constexpr int kMaxKeysPerObject = 1024;
-
-// Counts the keys of every object in one pass over the text (strings skipped), before parsing.
-absl::Status CheckKeyCounts(std::string_view text) {
-  std::vector<int> keys;  // per open container: keys so far (-1 for arrays)
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    switch (c) {
-      case '"': in_string = true; break;
-      case '{': keys.push_back(0); break;
-      case '[': keys.push_back(-1); break;
-      case '}': case ']': if (!keys.empty()) keys.pop_back(); break;
-      case ':':
-        if (!keys.empty() && keys.back() >= 0 && ++keys.back() > kMaxKeysPerObject)
-          return absl::InvalidArgumentError(absl::StrCat(
-              "request body: an object with more than ", kMaxKeysPerObject, " keys"));
-        break;
-      default: break;
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::StatusOr<Json> ParseBody(std::string_view body) {
-  GPTOSS_RETURN_IF_ERROR(CheckKeyCounts(body));
   absl::StatusOr<Json> parsed = harmony::ParseSerdeJson(body);
   if (!parsed.ok())
     return absl::InvalidArgumentError(

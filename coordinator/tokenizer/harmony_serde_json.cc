@@ -167,6 +167,10 @@ class SerdeDomBuilder {
   bool binary(binary_t&) { return Fail("binary values are not JSON"); }
   bool start_object(std::size_t) { return Open(Json::object()); }
   bool key(string_t& k) {
+    // The ordered map finds each key by a linear search, so an object of N keys costs N^2: a
+    // few MB of one object's keys would hold a thread for minutes. Bounded instead.
+    if (!stack_.empty() && stack_.back()->size() >= static_cast<size_t>(kSerdeMaxKeys))
+      return Fail(absl::StrCat("an object with more than ", kSerdeMaxKeys, " keys"));
     key_ = std::move(k);
     return true;
   }

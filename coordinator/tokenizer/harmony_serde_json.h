@@ -5,7 +5,8 @@
 //    serde_json's value semantics: numbers become u64 / i64 / f64 exactly as serde_json's
 //    parser computes them (digits beyond u64 are truncated and scaled by a power of ten, "-0"
 //    is -0.0, out-of-range numbers are errors); duplicate keys keep their first position and
-//    the last value; nesting deeper than serde_json's recursion limit (127) is an error.
+//    the last value; nesting deeper than serde_json's recursion limit (127) is an error, and so
+//    is an object with more than kSerdeMaxKeys keys.
 //    Errors are InvalidArgument naming the byte offset.
 //  - SerdeJson(): serde_json's Display: compact, object keys in insertion order, strings with
 //    serde's escapes, integers as is, floats in ryu's shortest form (1e20, 1.25e-7, 3.0, 0.0001).
@@ -20,6 +21,8 @@
 namespace gptoss::harmony {
 
 inline constexpr int kSerdeMaxDepth = 127;
+// Keys per object (not a serde_json limit: ours, because the ordered map inserts in linear time).
+inline constexpr int kSerdeMaxKeys = 1024;
 
 absl::StatusOr<nlohmann::ordered_json> ParseSerdeJson(std::string_view text);
 

@@ -171,5 +171,22 @@ TEST(HarmonyJson, DeepDocumentsAreRejectedNotRecursedInto) {
       << conv.status();
 }
 
+// Objects with very many keys are refused while parsing (the ordered map inserts in linear
+// time): a tool schema from any front end is bounded, not quadratic.
+TEST(HarmonyJson, ObjectsWithTooManyKeysAreRefused) {
+  auto object = [](int n) {
+    std::string s = "{";
+    for (int i = 0; i < n; ++i) s += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+    return s + "}";
+  };
+  EXPECT_TRUE(ParseSerdeJson(object(kSerdeMaxKeys)).ok());
+  absl::StatusOr<nlohmann::ordered_json> big = ParseSerdeJson(object(kSerdeMaxKeys + 1));
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(std::string(big.status().message()).find("more than 1024 keys"), std::string::npos)
+      << big.status();
+  // Duplicate keys do not count twice (the last value wins, as before).
+  EXPECT_TRUE(ParseSerdeJson("{\"a\":1,\"a\":2}").ok());
+}
+
 }  // namespace
 }  // namespace gptoss::harmony
