@@ -47,6 +47,21 @@ absl::Status CheckZeroable(const TensorView& t, Device device) {
   return absl::OkStatus();
 }
 
+absl::Status CheckCopy(const TensorView& src, const TensorView& dst, Device device) {
+  GPTOSS_RETURN_IF_ERROR(CheckZeroable(src, device));
+  GPTOSS_RETURN_IF_ERROR(CheckZeroable(dst, device));
+  GPTOSS_CHECK_ARG(src.dtype == dst.dtype && src.rank == dst.rank, "Copy: src ",
+                   src.ShapeString(), " and dst ", dst.ShapeString(), " differ in dtype or rank");
+  for (int i = 0; i < src.rank; ++i)
+    GPTOSS_CHECK_ARG(src.dims[i] == dst.dims[i], "Copy: src ", src.ShapeString(), " and dst ",
+                     dst.ShapeString(), " differ in shape");
+  const char* s = static_cast<const char*>(src.data);
+  const char* d = static_cast<const char*>(dst.data);
+  const size_t n = src.bytes();
+  GPTOSS_CHECK_ARG(n == 0 || s + n <= d || d + n <= s, "Copy: src and dst overlap");
+  return absl::OkStatus();
+}
+
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,
                                   const TensorView& sinks, const AttentionBatch& batch, int window,
                                   const TensorView& out) {

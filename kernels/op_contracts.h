@@ -15,6 +15,9 @@ namespace gptoss {
 // Zero: t lives on `device`, rank 1..4, non-negative dims, non-null unless empty.
 absl::Status CheckZeroable(const TensorView& t, Device device);
 
+// Copy: src and dst live on `device`, share a dtype and a shape, and do not overlap.
+absl::Status CheckCopy(const TensorView& src, const TensorView& dst, Device device);
+
 // q [T,heads,hd], cache k == v [blocks, bs, kv_heads, hd], sinks [heads], out [T, heads*hd],
 // batch describing num_seqs sequences and T tokens, window >= 0.
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,

@@ -91,6 +91,22 @@ struct PenaltyParams {
   float repetition = 1.0f;
 };
 
+// Marks in an op stream, for measuring where a step's time goes (ProfilingOps,
+// gptoss-bench --breakdown). CudaOps records CUDA events; the default reads the host clock after
+// Synchronize(), which is exact for a synchronous backend.
+class OpTimer {
+ public:
+  virtual ~OpTimer() = default;
+  // Records a mark after every op issued so far; returns its index (0, 1, ... since Reset).
+  virtual absl::StatusOr<int> Mark() = 0;
+  // Seconds between marks `from` and `to`; the ops must have been synchronized after `to`.
+  virtual absl::StatusOr<double> Seconds(int from, int to) = 0;
+  // Makes the device wait about `seconds` before the ops issued next, so that the host queues
+  // them meanwhile and eager timing measures the kernels instead of their launch latency.
+  virtual absl::Status HoldDevice(double seconds) = 0;
+  virtual void Reset() = 0;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -114,6 +130,12 @@ class Ops {
     (void)host_dst, (void)device_src, (void)bytes;
     return absl::UnimplementedError("Ops::CopyToHost not implemented by this backend");
   }
+
+  // dst = src (same shape and dtype), device to device, stream-ordered (graph-capturable).
+  virtual absl::Status Copy(const TensorView& src, TensorView dst) = 0;
+
+  // A timer over this backend's op stream (see OpTimer). Default: host clock after Synchronize.
+  virtual absl::StatusOr<std::unique_ptr<OpTimer>> CreateTimer();
 
   // t = 0, every byte (any dtype; stream-ordered on CUDA, so it can be captured in a graph).
   // For buffers the engine accumulates into (MoE results) or pads (token rows of a parallel step).
@@ -200,6 +222,28 @@ class Ops {
     (void)logits, (void)tokens, (void)counts, (void)params;
     return absl::UnimplementedError("Ops::ApplyPenalties not implemented by this backend");
   }
+
+  // --- Fused ops. Each default below is the composition of the ops above that it stands for,
+  // written once (kernels/ops.cc), so every backend gives the same results with or without a
+  // fused kernel and CpuOps is the reference of each. CudaOps fuses them on the decode path.
+
+  // residual += x (AddInPlace), then out = RmsNorm(residual): the seam between attention and
+  // the MoE. The norm reads the residual as stored (rounded to its dtype). out must not alias.
+  virtual absl::Status AddRmsNorm(const TensorView& x, TensorView residual,
+                                  const TensorView& weight, float eps, TensorView out);
+
+  // RopeYarn(q, k, positions) then AppendKv(k, v, slots, cache): q and k rotated in place and
+  // the rotated keys stored, as HF's cache stores them.
+  virtual absl::Status RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
+                                    const TensorView& positions, const RopeTable& rope,
+                                    const TensorView& slots, KvLayerView cache);
+
+  // residual[t,:] += sum_j weights[t,j] * expert_{ids[t,j]}(x[t,:]) over the local experts:
+  // MoeMlp into `rows` [T,k,H] (scratch), then MoeCombine. A fused kernel may leave `rows`
+  // unwritten; its result must equal the composition up to the rounding of the expert rows.
+  virtual absl::Status MoeExperts(const TensorView& x, const TensorView& expert_ids,
+                                  const TensorView& expert_weights, const ExpertWeights& experts,
+                                  TensorView rows, TensorView residual);
 
   // The n = ids.dim(1) most likely ids of each row of logits [B,V] F32, most likely first (ties:
   // lower id first), with their log_softmax values computed exactly as Sample's logprobs (so the

@@ -129,6 +129,12 @@ absl::Status CpuOps::CopyToHost(void* host_dst, const void* device_src, size_t b
   return CopyFromHost(host_dst, device_src, bytes);
 }
 
+absl::Status CpuOps::Copy(const TensorView& src, TensorView dst) {
+  GPTOSS_RETURN_IF_ERROR(CheckCopy(src, dst, Device::kCpu));
+  if (src.bytes() > 0) std::memcpy(dst.data, src.data, src.bytes());
+  return absl::OkStatus();
+}
+
 absl::Status CpuOps::Zero(TensorView t) {
   GPTOSS_RETURN_IF_ERROR(CheckZeroable(t, Device::kCpu));
   if (t.bytes() > 0) std::memset(t.data, 0, t.bytes());

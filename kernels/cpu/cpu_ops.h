@@ -25,6 +25,7 @@ class CpuOps final : public Ops {
   absl::Status CopyFromHost(void* device_dst, const void* host_src, size_t bytes) override;
   absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
 
+  absl::Status Copy(const TensorView& src, TensorView dst) override;
   absl::Status Zero(TensorView t) override;
   absl::Status Embedding(const TensorView& ids, const TensorView& table, TensorView out) override;
   absl::Status RmsNorm(const TensorView& x, const TensorView& weight, float eps,

@@ -1,6 +1,8 @@
-// HBM bandwidth probes for gptoss-bench: a streaming copy (read + write) and a streaming read
-// (reduced into a checksum so the loads cannot be elided), both with 16-byte vector accesses
-// and a grid-stride loop sized to fill every SM.
+// Measurement kernels of gptoss-bench. HBM bandwidth probes: a streaming copy (read + write) and
+// a streaming read (reduced into a checksum so the loads cannot be elided), both with 16-byte
+// vector accesses and a grid-stride loop sized to fill every SM. And a hold: one thread that
+// spins on the global timer, so that the host can queue a step's kernels behind it and eager
+// per-op timing (--breakdown) measures the kernels, not their launch latency.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/launchers.h"
@@ -25,7 +27,25 @@ __global__ void u128_read(const uint4* __restrict__ src, int64_t n, unsigned lon
   if (acc == 0x9e3779b9u) atomicAdd(sink, 1ull);
 }
 
+__global__ void hold(int64_t nanoseconds) {
+  uint64_t start;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+  for (;;) {
+    uint64_t now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    if (now - start >= static_cast<uint64_t>(nanoseconds)) break;
+    __nanosleep(10000);
+  }
+}
+
 }  // namespace
+
+absl::Status LaunchHoldKernel(const LaunchContext& ctx, int64_t nanoseconds) {
+  if (nanoseconds <= 0) return absl::OkStatus();
+  hold<<<1, 1, 0, ctx.stream>>>(nanoseconds);
+  GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("hold");
+  return absl::OkStatus();
+}
 
 absl::Status LaunchCopyKernel(const LaunchContext& ctx, const void* src, void* dst, size_t bytes) {
   if (bytes % 16 || reinterpret_cast<uintptr_t>(src) % 16 || reinterpret_cast<uintptr_t>(dst) % 16)

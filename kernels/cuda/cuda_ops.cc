@@ -11,6 +11,7 @@
 #include "kernels/core/status.h"
 #include "kernels/cuda/cublaslt_gemm.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_timer.h"
 #include "kernels/op_contracts.h"
 
 namespace gptoss::cuda {
@@ -145,6 +146,25 @@ absl::Status CudaOps::CopyToHost(void* host_dst, const void* device_src, size_t 
       cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, ctx_.stream));
   // The data is only meaningful if no kernel before it rejected its input.
   return TakeDeviceErrors();
+}
+
+absl::StatusOr<CudaOps::Kernels> CudaOps::KernelsByName(std::string_view name) {
+  if (name == "fused") return Kernels{};
+  if (name == "baseline") return Kernels{/*fused=*/false, /*moe_gemv_max_rows=*/0};
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown CUDA kernel set '", std::string(name), "' (fused|baseline)"));
+}
+
+absl::Status CudaOps::Copy(const TensorView& src, TensorView dst) {
+  GPTOSS_RETURN_IF_ERROR(CheckCopy(src, dst, Device::kCuda));
+  if (src.bytes() > 0)
+    GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst.data, src.data, src.bytes(),
+                                                cudaMemcpyDeviceToDevice, ctx_.stream));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<OpTimer>> CudaOps::CreateTimer() {
+  return CreateCudaTimer(ctx_);
 }
 
 absl::Status CudaOps::Zero(TensorView t) {
@@ -317,10 +337,9 @@ absl::Status CheckMxfp4Tensors(const TensorView& blocks, const TensorView& scale
   return CheckFloat(bias, name, 2);
 }
 
-}  // namespace
-
-absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
-                             const ExpertWeights& ew, TensorView out) {
+// The checked launch arguments of one MoE call (MoeMlp and MoeExperts).
+absl::StatusOr<MoeArgs> MoeLaunchArgs(const TensorView& x, const TensorView& expert_ids,
+                                      const ExpertWeights& ew, const TensorView& out) {
   GPTOSS_RETURN_IF_ERROR(Check(x, "MoeMlp x", DType::kBF16, 2));
   GPTOSS_RETURN_IF_ERROR(Check(expert_ids, "MoeMlp expert_ids", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "MoeMlp out", 3));
@@ -328,8 +347,7 @@ absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
       CheckMxfp4Tensors(ew.gate_up_blocks, ew.gate_up_scales, ew.gate_up_bias, "gate_up"));
   GPTOSS_RETURN_IF_ERROR(CheckMxfp4Tensors(ew.down_blocks, ew.down_scales, ew.down_bias, "down"));
   GPTOSS_RETURN_IF_ERROR(CheckMoeMlpShapes(x, expert_ids, ew, out));
-  const int64_t n = x.dim(0), hidden = x.dim(1), k = expert_ids.dim(1);
-  const int64_t inter = ew.gate_up_blocks.dim(1) / 2;
+  const int64_t k = expert_ids.dim(1);
   GPTOSS_CHECK_ARG(ew.gate_up_bias.dtype == ew.down_bias.dtype,
                    "MoeMlp: gate_up and down biases must share a dtype");
   GPTOSS_CHECK_ARG(k <= std::numeric_limits<int32_t>::max(), "MoeMlp: k too large");
@@ -337,10 +355,10 @@ absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
   a.x = x.data;
   a.x_dtype = x.dtype;
   a.expert_ids = expert_ids.as<int32_t>();
-  a.rows = n;
+  a.rows = x.dim(0);
   a.top_k = static_cast<int>(k);
-  a.hidden = hidden;
-  a.intermediate = inter;
+  a.hidden = x.dim(1);
+  a.intermediate = ew.gate_up_blocks.dim(1) / 2;
   a.gate_up_blocks = ew.gate_up_blocks.as<uint8_t>();
   a.gate_up_scales = ew.gate_up_scales.as<uint8_t>();
   a.gate_up_bias = ew.gate_up_bias.data;
@@ -354,7 +372,33 @@ absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
   a.swiglu_alpha = ew.swiglu_alpha;
   a.out = out.data;
   a.out_dtype = out.dtype;
+  return a;
+}
+
+}  // namespace
+
+absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
+                             const ExpertWeights& ew, TensorView out) {
+  GPTOSS_ASSIGN_OR_RETURN(const MoeArgs a, MoeLaunchArgs(x, expert_ids, ew, out));
   return LaunchMoeMlp(ctx_, a);
+}
+
+absl::Status CudaOps::MoeExperts(const TensorView& x, const TensorView& expert_ids,
+                                 const TensorView& expert_weights, const ExpertWeights& ew,
+                                 TensorView rows, TensorView residual) {
+  GPTOSS_ASSIGN_OR_RETURN(const MoeArgs a, MoeLaunchArgs(x, expert_ids, ew, rows));
+  if (!MoeGemvApplies(a, kernels_.moe_gemv_max_rows))
+    return Ops::MoeExperts(x, expert_ids, expert_weights, ew, rows, residual);
+  // The combine's arguments, as MoeCombine checks them.
+  GPTOSS_RETURN_IF_ERROR(Check(expert_weights, "MoeExperts weights", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(residual, "MoeExperts residual", 2));
+  GPTOSS_CHECK_ARG(expert_weights.dim(0) == a.rows && expert_weights.dim(1) == a.top_k,
+                   "MoeExperts: weights ", expert_weights.ShapeString(), " must be [", a.rows,
+                   ",", a.top_k, "]");
+  GPTOSS_CHECK_ARG(residual.dim(0) == a.rows && residual.dim(1) == a.hidden,
+                   "MoeExperts: residual ", residual.ShapeString(), " must be [", a.rows, ",",
+                   a.hidden, "]");
+  return LaunchMoeGemvCombine(ctx_, a, expert_weights.as<float>(), residual.data, residual.dtype);
 }
 
 absl::Status CudaOps::MoeCombine(const TensorView& rows, const TensorView& weights,
@@ -433,6 +477,78 @@ absl::Status CudaOps::TopLogprobs(const TensorView& logits, TensorView ids,
                    "TopLogprobs: ", rows, " rows of ", n, " alternatives (n <= 64)");
   return LaunchTopLogprobs(ctx_, logits.as<float>(), static_cast<int>(rows), vocab,
                            static_cast<int>(n), ids.as<int32_t>(), logprobs.as<float>());
+}
+
+absl::Status CudaOps::AddRmsNorm(const TensorView& x, TensorView residual,
+                                 const TensorView& weight, float eps, TensorView out) {
+  if (!kernels_.fused) return Ops::AddRmsNorm(x, residual, weight, eps, out);
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(x, "AddRmsNorm x", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(residual, "AddRmsNorm residual", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(weight, "AddRmsNorm weight", 1));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "AddRmsNorm out", 2));
+  const int64_t n = x.dim(0), hidden = x.dim(1);
+  GPTOSS_CHECK_ARG(residual.dim(0) == n && residual.dim(1) == hidden && out.dim(0) == n &&
+                       out.dim(1) == hidden && weight.dim(0) == hidden,
+                   "AddRmsNorm: x ", x.ShapeString(), ", residual ", residual.ShapeString(),
+                   ", weight ", weight.ShapeString(), " and out ", out.ShapeString(), " disagree");
+  GPTOSS_CHECK_ARG(hidden > 0, "AddRmsNorm: empty hidden dimension");
+  GPTOSS_CHECK_ARG(x.dtype == residual.dtype && out.dtype == residual.dtype,
+                   "AddRmsNorm: x, residual and out must share a dtype");
+  GPTOSS_CHECK_ARG(n == 0 || (out.data != residual.data && out.data != x.data &&
+                              x.data != residual.data),
+                   "AddRmsNorm: x, residual and out must not alias");
+  return LaunchAddRmsNorm(ctx_, x.data, x.dtype, residual.data, residual.dtype, weight.data,
+                          weight.dtype, eps, n, hidden, out.data, out.dtype);
+}
+
+absl::Status CudaOps::RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
+                                   const TensorView& positions, const RopeTable& rope,
+                                   const TensorView& slots, KvLayerView cache) {
+  if (!kernels_.fused) return Ops::RopeAppendKv(q, k, v, positions, rope, slots, cache);
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(q, "RopeAppendKv q", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(k, "RopeAppendKv k", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(v, "RopeAppendKv v", 3));
+  GPTOSS_RETURN_IF_ERROR(Check(positions, "RopeAppendKv positions", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(slots, "RopeAppendKv slots", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(rope.inv_freq, "RopeAppendKv inv_freq", DType::kF32, 1));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(cache.k, "cache.k", 4));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(cache.v, "cache.v", 4));
+  const int64_t n = q.dim(0), head_dim = q.dim(2), kv_heads = k.dim(1);
+  for (int i = 0; i < 3; ++i)
+    GPTOSS_CHECK_ARG(k.dims[i] == v.dims[i], "RopeAppendKv: k ", k.ShapeString(), " and v ",
+                     v.ShapeString(), " differ");
+  for (int i = 0; i < 4; ++i)
+    GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], "RopeAppendKv: cache.k ",
+                     cache.k.ShapeString(), " and cache.v ", cache.v.ShapeString(), " differ");
+  GPTOSS_CHECK_ARG(k.dim(0) == n && positions.dim(0) == n && slots.dim(0) == n,
+                   "RopeAppendKv: q ", q.ShapeString(), ", k ", k.ShapeString(), ", positions ",
+                   positions.ShapeString(), " and slots ", slots.ShapeString(),
+                   " disagree on T");
+  GPTOSS_CHECK_ARG(k.dim(2) == head_dim && head_dim == 2 * rope.inv_freq.dim(0),
+                   "RopeAppendKv: head dims of q ", q.ShapeString(), " / k ", k.ShapeString(),
+                   " must be 2 * inv_freq ", rope.inv_freq.dim(0));
+  GPTOSS_CHECK_ARG(q.dtype == k.dtype && k.dtype == v.dtype && v.dtype == cache.k.dtype &&
+                       cache.k.dtype == cache.v.dtype,
+                   "RopeAppendKv: q, k, v and the cache must share one dtype");
+  GPTOSS_CHECK_ARG(cache.k.dim(2) == kv_heads && cache.k.dim(3) == head_dim, "RopeAppendKv: k ",
+                   k.ShapeString(), " does not match cache ", cache.k.ShapeString());
+  RopeAppendKvArgs a;
+  a.q = q.data;
+  a.k = k.data;
+  a.v = v.data;
+  a.dtype = q.dtype;
+  a.num_tokens = n;
+  a.q_heads = q.dim(1);
+  a.k_heads = kv_heads;
+  a.head_dim = head_dim;
+  a.positions = positions.as<int32_t>();
+  a.inv_freq = rope.inv_freq.as<float>();
+  a.attention_scaling = rope.attention_scaling;
+  a.slots = slots.as<int32_t>();
+  a.k_cache = cache.k.data;
+  a.v_cache = cache.v.data;
+  a.num_slots = cache.k.dim(0) * cache.k.dim(1);
+  return LaunchRopeAppendKv(ctx_, a);
 }
 
 }  // namespace gptoss::cuda

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,6 +41,8 @@ class CudaOps final : public Ops {
   absl::Status CopyFromHost(void* device_dst, const void* host_src, size_t bytes) override;
   absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
 
+  absl::Status Copy(const TensorView& src, TensorView dst) override;
+  absl::StatusOr<std::unique_ptr<OpTimer>> CreateTimer() override;
   absl::Status Zero(TensorView t) override;
   absl::Status Embedding(const TensorView& ids, const TensorView& table, TensorView out) override;
   absl::Status RmsNorm(const TensorView& x, const TensorView& weight, float eps,
@@ -67,6 +70,28 @@ class CudaOps final : public Ops {
                               const std::vector<PenaltyParams>& params) override;
   absl::Status TopLogprobs(const TensorView& logits, TensorView ids,
                            TensorView logprobs) override;
+  absl::Status AddRmsNorm(const TensorView& x, TensorView residual, const TensorView& weight,
+                          float eps, TensorView out) override;
+  absl::Status RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
+                            const TensorView& positions, const RopeTable& rope,
+                            const TensorView& slots, KvLayerView cache) override;
+  absl::Status MoeExperts(const TensorView& x, const TensorView& expert_ids,
+                          const TensorView& expert_weights, const ExpertWeights& experts,
+                          TensorView rows, TensorView residual) override;
+
+  // Kernel choices for the same math. The first GPU runs measure them side by side
+  // (gptoss-bench --kernels baseline,fused); each is tested against CpuOps.
+  struct Kernels {
+    // AddRmsNorm and RopeAppendKv as one kernel each (false: Ops' two-op compositions).
+    bool fused = true;
+    // MoeExperts on at most this many rows runs the MXFP4 GEMVs with the combine fused into
+    // down (moe_gemv.cu); more rows, or 0, run the grouped GEMM (moe_mlp.cu) and MoeCombine.
+    int moe_gemv_max_rows = 8;
+  };
+  // "fused" (the default above) or "baseline" (no fused kernel: the ops as first written).
+  static absl::StatusOr<Kernels> KernelsByName(std::string_view name);
+  void set_kernels(const Kernels& kernels) { kernels_ = kernels; }
+  const Kernels& kernels() const { return kernels_; }
 
   // --- CUDA-specific ---
   cudaStream_t stream() const { return ctx_.stream; }
@@ -84,6 +109,7 @@ class CudaOps final : public Ops {
   LaunchContext ctx_;
   int* error_host_ = nullptr;  // pinned mirror of *ctx_.error_flags
   std::unique_ptr<LtGemm> gemm_;
+  Kernels kernels_;
 };
 
 }  // namespace gptoss::cuda

@@ -123,6 +123,36 @@ absl::Status LaunchMoeCombine(const LaunchContext& ctx, const void* rows, DType 
                               const float* weights, int64_t num_tokens, int k, int64_t hidden,
                               void* residual, DType residual_dtype);
 
+// moe_gemv.cu: Ops::MoeExperts for a few rows (decode): MXFP4 GEMVs, the combine fused into
+// down. MoeGemvApplies says whether the kernels take a call of this shape with at most
+// `max_rows` rows (otherwise: LaunchMoeMlp, then LaunchMoeCombine).
+bool MoeGemvApplies(const MoeArgs& args, int64_t max_rows);
+absl::Status LaunchMoeGemvCombine(const LaunchContext& ctx, const MoeArgs& args,
+                                  const float* weights, void* residual, DType residual_dtype);
+
+// add_rms_norm.cu: residual += x, then out = RmsNorm(residual) (x, residual, out one dtype).
+absl::Status LaunchAddRmsNorm(const LaunchContext& ctx, const void* x, DType x_dtype,
+                              void* residual, DType residual_dtype, const void* weight,
+                              DType weight_dtype, float eps, int64_t num_tokens, int64_t hidden,
+                              void* out, DType out_dtype);
+
+// rope_append_kv.cu: RopeYarn of q and k, then AppendKv of the rotated k and v, in one kernel.
+struct RopeAppendKvArgs {
+  void* q = nullptr;        // [T, q_heads, head_dim], rotated in place
+  void* k = nullptr;        // [T, k_heads, head_dim], rotated in place
+  const void* v = nullptr;  // [T, k_heads, head_dim]
+  DType dtype = DType::kBF16;  // of q, k, v and the cache
+  int64_t num_tokens = 0, q_heads = 0, k_heads = 0, head_dim = 0;
+  const int32_t* positions = nullptr;  // [T]
+  const float* inv_freq = nullptr;     // [head_dim / 2]
+  float attention_scaling = 1.0f;
+  const int32_t* slots = nullptr;  // [T]
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  int64_t num_slots = 0;
+};
+absl::Status LaunchRopeAppendKv(const LaunchContext& ctx, const RopeAppendKvArgs& args);
+
 // add_in_place.cu: residual[i] += x[i].
 absl::Status LaunchAddInPlace(const LaunchContext& ctx, const void* x, DType x_dtype,
                               void* residual, DType residual_dtype, int64_t n);
@@ -166,5 +196,7 @@ absl::Status LaunchScatterAddRows(const LaunchContext& ctx, const void* src, DTy
 absl::Status LaunchCopyKernel(const LaunchContext& ctx, const void* src, void* dst, size_t bytes);
 absl::Status LaunchReadKernel(const LaunchContext& ctx, const void* src, size_t bytes,
                               unsigned long long* sink);
+// Keeps the stream busy for about `nanoseconds` (OpTimer::HoldDevice).
+absl::Status LaunchHoldKernel(const LaunchContext& ctx, int64_t nanoseconds);
 
 }  // namespace gptoss::cuda

@@ -1,37 +1,28 @@
-// bf16_rope_yarn: in-place YaRN rotation of q [T,Hq,D] and k [T,Hk,D]. HF _apply_rotary_emb is
-// rotate_half: x1 = x[:D/2], x2 = x[D/2:] (not interleaved pairs); x1' = x1*cos - x2*sin,
-// x2' = x2*cos + x1*sin, where cos/sin = cos/sin(position * inv_freq) * attention_scaling.
-// The angle is the fp32 product (as HF's position.float() * inv_freq) and cos/sin use the
-// full-precision sincosf, not the fast intrinsics: positions reach 131072 radians-scale angles.
+// bf16_rope_yarn: in-place YaRN rotation of q [T,Hq,D] and k [T,Hk,D] (the math: rope.cuh).
 // One block per token; a negative position sets kErrPosition and leaves the row unrotated.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/launchers.h"
+#include "kernels/cuda/rope.cuh"
 
 namespace gptoss::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxHalf = 256;
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     bf16_rope_yarn(T* __restrict__ q, int q_heads, T* __restrict__ k, int k_heads, int half,
                    const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
                    float scaling, int* error_flags) {
-  __shared__ float cos_s[kMaxHalf], sin_s[kMaxHalf];
+  __shared__ float cos_s[kRopeMaxHalf], sin_s[kRopeMaxHalf];
   const int64_t t = blockIdx.x;
   const int32_t pos = positions[t];
   if (pos < 0) {
     if (threadIdx.x == 0) atomicOr(error_flags, kErrPosition);
     return;
   }
-  for (int i = threadIdx.x; i < half; i += kThreads) {
-    float s, c;
-    sincosf(static_cast<float>(pos) * inv_freq[i], &s, &c);
-    cos_s[i] = c * scaling;
-    sin_s[i] = s * scaling;
-  }
+  RopeAngles(pos, inv_freq, half, scaling, cos_s, sin_s);
   __syncthreads();
   const int head_dim = 2 * half;
   const int total = (q_heads + k_heads) * half;
@@ -39,9 +30,7 @@ __global__ void __launch_bounds__(kThreads)
     const int head = idx / half, i = idx % half;
     T* x = head < q_heads ? q + (t * q_heads + head) * head_dim
                           : k + (t * k_heads + (head - q_heads)) * head_dim;
-    const float x1 = ToFloat(x[i]), x2 = ToFloat(x[i + half]);
-    x[i] = FromFloat<T>(x1 * cos_s[i] - x2 * sin_s[i]);
-    x[i + half] = FromFloat<T>(x2 * cos_s[i] + x1 * sin_s[i]);
+    RopeRotatePair(x, i, half, cos_s, sin_s, x);
   }
 }
 
@@ -52,7 +41,7 @@ absl::Status LaunchRopeYarn(const LaunchContext& ctx, void* q, int64_t q_heads, 
                             const int32_t* positions, const float* inv_freq,
                             float attention_scaling) {
   if (num_tokens == 0) return absl::OkStatus();
-  if (head_dim % 2 != 0 || head_dim / 2 > kMaxHalf || head_dim <= 0)
+  if (head_dim % 2 != 0 || head_dim / 2 > kRopeMaxHalf || head_dim <= 0)
     return absl::InvalidArgumentError("RopeYarn: head_dim must be even and at most 512");
   if (num_tokens > 0x7fffffff || q_heads + k_heads > (1 << 20))
     return absl::InvalidArgumentError("RopeYarn: shape too large for one launch");

@@ -7,6 +7,13 @@
 //                [--steps 16] [--warmup 3] [--prefill-repeats 2] [--block-size 16]
 //                [--no-graphs] [--bandwidth-mib 2048] [--gemm 8192] [--json FILE]
 //                [--world-size N] [--collectives 4096,65536,1048576]
+//                [--kernels baseline,fused] [--breakdown] [--breakdown-steps 4]
+//
+// --kernels LIST (CUDA) measures the decode rows (and breakdowns) once per CUDA kernel set:
+// "baseline" (the ops as first written) and "fused" (the decode path written for the roofline:
+// MXFP4 MoE GEMVs with the combine fused, AddRmsNorm, RopeAppendKv; the default).
+// --breakdown adds, per kernel set and batch, eager decode steps through ProfilingOps: each op
+// class's device time per step with its bytes and FLOPs and the rates they imply.
 //
 // --world-size N (with --backend cpu) runs the same loops on N local ranks (threads, each with
 // its own CpuOps and weight shard, joined by Gloo over loopback) and adds each phase's
@@ -34,6 +41,7 @@
 #include "kernels/ops_factory.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench/bench_runner.h"
+#include "tools/bench/breakdown.h"
 #include "tools/bench/roofline.h"
 #include "worker/model/device_weights.h"
 #include "worker/model/presets.h"
@@ -132,6 +140,11 @@ struct Settings {
   int context, steps, warmup, prefill_repeats, block_size;
   std::vector<int> prefills, batches;
   double hbm, gemm;  // the rooflines measured in this run
+  // Kernel sets measured side by side (decode rows and breakdowns), made current by `select`;
+  // {""} = the backend's only set.
+  std::vector<std::string> kernels;
+  std::function<absl::Status(const std::string&)> select;
+  int breakdown_steps;  // 0: no --breakdown
 };
 
 // Figures of one rank's collectives between two points of a run.
@@ -229,40 +242,98 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
   }
   report["prefill"] = prefill_rows;
 
-  // --- Decode.
-  out("\n  %-8s %8s %10s %12s %12s %10s %10s %14s %10s %10s\n", "decode", "batch", "step ms",
-      "tok/s", "GB/step", "GB/s", "of HBM", "roofline tok/s", "comm ms", "KB sent");
+  // --- Decode, once per kernel set.
+  const bool several = s.kernels.size() > 1;
+  out("\n  %-8s %8s %10s %12s %12s %10s %10s %14s %10s %10s%s\n", "decode", "batch", "step ms",
+      "tok/s", "GB/step", "GB/s", "of HBM", "roofline tok/s", "comm ms", "KB sent",
+      several ? "  kernels" : "");
   json decode_rows = json::array();
   const int mid_context = s.context + s.warmup + s.steps / 2;
-  for (int batch : s.batches) {
-    CommWindow window(comm);
-    auto r = runner.Decode(batch, s.context, s.warmup, s.steps, s.seed, hook);
-    if (!r.ok()) {
-      out("  %-8s %8d  skipped: %s\n", "", batch, std::string(r.status().message()).c_str());
-      decode_rows.push_back({{"batch", batch}, {"error", std::string(r.status().message())}});
+  for (const std::string& kernels : s.kernels) {
+    if (s.select) GPTOSS_RETURN_IF_ERROR(s.select(kernels));
+    for (int batch : s.batches) {
+      CommWindow window(comm);
+      json row = {{"batch", batch}, {"context", s.context}};
+      if (!kernels.empty()) row["kernels"] = kernels;
+      auto r = runner.Decode(batch, s.context, s.warmup, s.steps, s.seed, hook);
+      if (!r.ok()) {
+        out("  %-8s %8d  skipped: %s\n", "", batch, std::string(r.status().message()).c_str());
+        row["error"] = std::string(r.status().message());
+        decode_rows.push_back(row);
+        report["decode"] = decode_rows;
+        checkpoint();
+        continue;
+      }
+      const auto [comm_ms, comm_kb] = window.PerStep(s.warmup + s.steps);
+      const double bytes = DecodeStepBytes(config, batch, mid_context);
+      const double achieved = bytes / r->step_seconds();
+      const double roofline = batch * hbm / bytes;
+      out("  %-8s %8d %10.3f %12.1f %12.3f %10.1f %9.1f%% %14.0f %10.2f %10.0f  %s\n", "", batch,
+          1e3 * r->step_seconds(), r->tokens_per_second(), bytes / 1e9, achieved / 1e9,
+          100.0 * achieved / hbm, roofline, comm_ms, comm_kb, kernels.c_str());
+      row.update({{"step_ms", 1e3 * r->step_seconds()},
+                  {"tok_per_s", r->tokens_per_second()},
+                  {"bytes_per_step", bytes},
+                  {"achieved_gbps", achieved / 1e9},
+                  {"fraction_of_hbm", achieved / hbm},
+                  {"roofline_tok_per_s", roofline},
+                  {"comm_ms_per_step", comm_ms},
+                  {"comm_kb_sent_per_step", comm_kb}});
+      decode_rows.push_back(row);
       report["decode"] = decode_rows;
       checkpoint();
-      continue;
     }
-    const auto [comm_ms, comm_kb] = window.PerStep(s.warmup + s.steps);
-    const double bytes = DecodeStepBytes(config, batch, mid_context);
-    const double achieved = bytes / r->step_seconds();
-    const double roofline = batch * hbm / bytes;
-    out("  %-8s %8d %10.3f %12.1f %12.3f %10.1f %9.1f%% %14.0f %10.2f %10.0f\n", "", batch,
-        1e3 * r->step_seconds(), r->tokens_per_second(), bytes / 1e9, achieved / 1e9,
-        100.0 * achieved / hbm, roofline, comm_ms, comm_kb);
-    decode_rows.push_back({{"batch", batch},
-                           {"context", s.context},
-                           {"step_ms", 1e3 * r->step_seconds()},
-                           {"tok_per_s", r->tokens_per_second()},
-                           {"bytes_per_step", bytes},
-                           {"achieved_gbps", achieved / 1e9},
-                           {"fraction_of_hbm", achieved / hbm},
-                           {"roofline_tok_per_s", roofline},
-                           {"comm_ms_per_step", comm_ms},
-                           {"comm_kb_sent_per_step", comm_kb}});
-    report["decode"] = decode_rows;
-    checkpoint();
+  }
+  report["decode"] = decode_rows;
+  if (s.breakdown_steps <= 0 || comm != nullptr) return absl::OkStatus();
+
+  // --- Where the time of an eager decode step goes, per op class.
+  json breakdowns = json::array();
+  for (const std::string& kernels : s.kernels) {
+    if (s.select) GPTOSS_RETURN_IF_ERROR(s.select(kernels));
+    for (int batch : s.batches) {
+      BreakdownSettings bs;
+      bs.batch = batch;
+      bs.context = s.context;
+      bs.steps = s.breakdown_steps;
+      bs.block_size = s.block_size;
+      bs.seed = s.seed;
+      json entry = {{"batch", batch}, {"context", s.context}, {"steps", bs.steps}};
+      if (!kernels.empty()) entry["kernels"] = kernels;
+      auto b = ProfileDecode(config, weights.weights, &ops, bs);
+      if (!b.ok()) {
+        out("\n  breakdown, batch %d: skipped: %s\n", batch,
+            std::string(b.status().message()).c_str());
+        entry["error"] = std::string(b.status().message());
+        breakdowns.push_back(entry);
+        report["breakdown"] = breakdowns;
+        checkpoint();
+        continue;
+      }
+      out("\n  breakdown: batch %d, context %d%s%s (eager, %d steps; per step, device time)\n",
+          batch, s.context, kernels.empty() ? "" : ", kernels ", kernels.c_str(), bs.steps);
+      out("  %-28s %6s %9s %7s %10s %9s %8s %9s %8s\n", "op", "calls", "ms", "share", "MB",
+          "GB/s", "of HBM", "GFLOP", "TFLOP/s");
+      json rows = json::array();
+      for (const ProfilingOps::Row& r : b->rows) {
+        const double gbps = r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0.0;
+        const double tflops = r.seconds > 0 ? r.flops / r.seconds / 1e12 : 0.0;
+        const double share = b->op_seconds > 0 ? r.seconds / b->op_seconds : 0.0;
+        out("  %-28s %6lld %9.3f %6.1f%% %10.2f %9.1f %7.1f%% %9.3f %8.2f\n", r.op.c_str(),
+            static_cast<long long>(r.calls), 1e3 * r.seconds, 100.0 * share, r.bytes / 1e6, gbps,
+            hbm > 0 ? 100.0 * gbps * 1e9 / hbm : 0.0, r.flops / 1e9, tflops);
+        rows.push_back({{"op", r.op}, {"calls", r.calls}, {"ms", 1e3 * r.seconds},
+                        {"share", share}, {"bytes", r.bytes}, {"gbps", gbps},
+                        {"fraction_of_hbm", hbm > 0 ? gbps * 1e9 / hbm : 0.0},
+                        {"flops", r.flops}, {"tflops", tflops}});
+      }
+      out("  %-28s %6s %9.3f\n", "sum of ops", "", 1e3 * b->op_seconds);
+      entry["ops"] = rows;
+      entry["op_ms_per_step"] = 1e3 * b->op_seconds;
+      breakdowns.push_back(entry);
+      report["breakdown"] = breakdowns;
+      checkpoint();
+    }
   }
   report["decode"] = decode_rows;
   return absl::OkStatus();
@@ -272,8 +343,9 @@ int Run(int argc, char** argv) {
   auto flags = cli::Flags::Parse(argc, argv,
                                  {"backend", "synthetic", "seed", "prefill", "batches", "context",
                                   "steps", "warmup", "prefill-repeats", "block-size",
-                                  "bandwidth-mib", "gemm", "json", "world-size", "collectives"},
-                                 {"no-graphs", "help"});
+                                  "bandwidth-mib", "gemm", "json", "world-size", "collectives",
+                                  "kernels", "breakdown-steps"},
+                                 {"no-graphs", "breakdown", "help"});
   if (!flags.ok()) {
     std::fprintf(stderr, "gptoss-bench: %s\n", std::string(flags.status().message()).c_str());
     return 2;
@@ -301,6 +373,7 @@ int Run(int argc, char** argv) {
   const int world = static_cast<int>(get_int("world-size", 1));
   const int64_t bandwidth_mib = get_int("bandwidth-mib", 2048);
   const int gemm_n = static_cast<int>(get_int("gemm", backend == "cpu" ? 0 : 8192));
+  const int breakdown_steps = static_cast<int>(get_int("breakdown-steps", 4));
   auto prefills = ParseList("prefill", flags->GetOr("prefill", "1024,8192"));
   auto batches = ParseList("batches", flags->GetOr("batches", "1,8,64,256"));
   if (!prefills.ok() || !batches.ok()) {
@@ -314,9 +387,11 @@ int Run(int argc, char** argv) {
     return 2;
   }
   if (auto sizes = flags->Get("collectives")) return CollectivesMain(world, *sizes);
-  if (context < 0 || steps < 1 || warmup < 0 || prefill_repeats < 1 || block_size < 1) {
+  if (context < 0 || steps < 1 || warmup < 0 || prefill_repeats < 1 || block_size < 1 ||
+      breakdown_steps < 1) {
     std::fprintf(stderr, "gptoss-bench: --context >= 0, --steps >= 1, --warmup >= 0, "
-                         "--prefill-repeats >= 1 and --block-size >= 1 are required\n");
+                         "--prefill-repeats >= 1, --block-size >= 1 and --breakdown-steps >= 1 "
+                         "are required\n");
     return 2;
   }
 
@@ -356,6 +431,29 @@ int Run(int argc, char** argv) {
   }
 #endif
   if (!report.contains("device")) report["device"] = "host CPU";
+  // --kernels: the CUDA kernel sets to measure side by side (the CPU backend has one).
+  std::vector<std::string> kernel_sets = {""};
+  std::function<absl::Status(const std::string&)> select_kernels;
+  if (auto list = flags->Get("kernels")) {
+    kernel_sets = absl::StrSplit(*list, ',', absl::SkipEmpty());
+#if defined(GPTOSS_HAVE_CUDA)
+    if (cuda) {
+      select_kernels = [&cuda](const std::string& name) { return cuda->SelectKernels(name); };
+      for (const std::string& name : kernel_sets) {
+        if (absl::Status st = cuda->SelectKernels(name); !st.ok()) {
+          std::fprintf(stderr, "gptoss-bench: --kernels: %s\n", std::string(st.message()).c_str());
+          return 2;
+        }
+      }
+    }
+#endif
+    if (!select_kernels || kernel_sets.empty()) {
+      std::fprintf(stderr, "gptoss-bench: --kernels names CUDA kernel sets (fused,baseline); "
+                           "the %s backend has one\n", backend.c_str());
+      return 2;
+    }
+  }
+  report["kernels"] = kernel_sets;
   report["cuda_graphs"] = static_cast<bool>(hook);
   auto fail = [](const char* what, const absl::Status& st) {
     std::fprintf(stderr, "gptoss-bench: %s: %s\n", what, std::string(st.message()).c_str());
@@ -401,7 +499,8 @@ int Run(int argc, char** argv) {
 
   // --- The measured phases: on this process's ops, or on N local ranks (CPU, Gloo).
   Settings settings{model, seed, context, steps, warmup, prefill_repeats, block_size, *prefills,
-                    *batches, hbm, gemm};
+                    *batches, hbm, gemm, kernel_sets, select_kernels,
+                    flags->Has("breakdown") ? breakdown_steps : 0};
   if (world == 1) {
     if (absl::Status st =
             MeasureRank(settings, *ops, config, filler, hook, nullptr, report, save);

@@ -35,6 +35,12 @@ SyntheticFiller CudaSupport::Filler() {
   };
 }
 
+absl::Status CudaSupport::SelectKernels(const std::string& name) {
+  GPTOSS_ASSIGN_OR_RETURN(const cuda::CudaOps::Kernels kernels, cuda::CudaOps::KernelsByName(name));
+  impl_->ops->set_kernels(kernels);
+  return absl::OkStatus();
+}
+
 StepHook CudaSupport::GraphHook() {
   cuda::CudaGraphCache* graphs = impl_->graphs.get();
   return [graphs](uint64_t key, const std::function<absl::Status()>& forward) {

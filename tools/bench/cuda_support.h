@@ -21,6 +21,8 @@ class CudaSupport {
   ~CudaSupport();
 
   SyntheticFiller Filler();
+  // The CUDA kernel set ("fused" | "baseline", CudaOps::KernelsByName) used from now on.
+  absl::Status SelectKernels(const std::string& name);
   StepHook GraphHook();
   int num_graphs() const;
   std::string capture_error() const;

@@ -65,11 +65,12 @@ class TransformerImpl final : public Transformer {
 
  private:
   absl::Status Attention(int l, const StepBatch& batch, KvLayerView cache, int64_t n);
-  // x += MoE(norm(x)) over the step's rows x [T, H], all experts local (world size 1), or over
-  // this rank's n rows with the experts spread over the ranks (MoeParallel).
-  absl::Status Moe(int l, TensorView x);
+  // x += o (the attention's output), then x += MoE(norm(x)), over the step's rows x [T, H]
+  // with all experts local (world size 1), or over this rank's n rows with the experts spread
+  // over the ranks (MoeParallel).
+  absl::Status Moe(int l, const TensorView& o, TensorView x);
   // n: this rank's rows; capacity: the step's token slice (the same on every rank).
-  absl::Status MoeParallel(int l, TensorView x, int64_t n, int64_t capacity);
+  absl::Status MoeParallel(int l, const TensorView& o, TensorView x, int64_t n, int64_t capacity);
   ExpertWeights Experts(int l) const;
   absl::Status Logits(const StepBatch& batch, int64_t rows, TensorView logits);
 
@@ -191,16 +192,15 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
     GPTOSS_RETURN_IF_ERROR(Attention(l, batch, cache.layers[l], n));
     if (world == 1) {
-      GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_.Rows(0, n), x_.Rows(0, n)));
-      GPTOSS_RETURN_IF_ERROR(Moe(l, x_.Rows(0, n)));
+      GPTOSS_RETURN_IF_ERROR(Moe(l, o_.Rows(0, n), x_.Rows(0, n)));
       continue;
     }
-    // TP: sum the ranks' partial o_proj outputs; this rank keeps its slice of the rows.
+    // TP: sum the ranks' partial o_proj outputs; this rank keeps its slice of the rows (its
+    // padding rows are zero in o_ and in x_, and stay so).
     GPTOSS_ASSIGN_OR_RETURN(TensorView o_slice, sslice_.View(ops_, act_, {slice, hidden_}));
     GPTOSS_RETURN_IF_ERROR(comm_->ReduceScatterSum(o_, o_slice));
     const TensorView x_slice = x_.Rows(first, slice);
-    GPTOSS_RETURN_IF_ERROR(ops_->AddInPlace(o_slice, x_slice));
-    GPTOSS_RETURN_IF_ERROR(MoeParallel(l, x_slice.Rows(0, owned), owned, slice));
+    GPTOSS_RETURN_IF_ERROR(MoeParallel(l, o_slice.Rows(0, owned), x_slice.Rows(0, owned), owned, slice));
     // Every rank needs every row for the next attention (in place: the slice sits in x_).
     GPTOSS_RETURN_IF_ERROR(comm_->AllGather(x_slice, x_));
   }
@@ -246,10 +246,10 @@ absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerVi
   const TensorView k3 = k_.Reshaped({n, kv_heads_, head_dim_});
   const TensorView v3 = v_.Reshaped({n, kv_heads_, head_dim_});
   // YaRN RoPE on q and k (rotate_half, cos/sin scaled by attention_scaling); v is not rotated.
-  GPTOSS_RETURN_IF_ERROR(ops_->RopeYarn(q3, k3, batch.positions, rope_));
   // The cache stores rotated keys, as HF's DynamicCache does.
-  GPTOSS_RETURN_IF_ERROR(
-      ops_->AppendKv(k3, v3, sliding ? batch.sliding_slots : batch.full_slots, cache));
+  GPTOSS_RETURN_IF_ERROR(ops_->RopeAppendKv(q3, k3, v3, batch.positions, rope_,
+                                            sliding ? batch.sliding_slots : batch.full_slots,
+                                            cache));
   // layer_types alternate sliding (window = sliding_window) and full attention; the sinks are
   // an extra softmax column per head, scale = 1/sqrt(head_dim).
   GPTOSS_RETURN_IF_ERROR(ops_->AttentionWithSinks(q3, cache, w.sinks,
@@ -268,10 +268,11 @@ ExpertWeights TransformerImpl::Experts(int l) const {
   return experts;
 }
 
-absl::Status TransformerImpl::Moe(int l, TensorView x) {
+absl::Status TransformerImpl::Moe(int l, const TensorView& o, TensorView x) {
   const LayerWeights& w = weights_.layers[l];
-  // --- MoE block (pre-norm).
-  GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x, w.post_attention_norm, config_.rms_norm_eps, h_));
+  // --- MoE block (pre-norm): x += o, h = norm(x).
+  GPTOSS_RETURN_IF_ERROR(
+      ops_->AddRmsNorm(o, x, w.post_attention_norm, config_.rms_norm_eps, h_));
   // Router: linear with bias over ALL experts, top-k, then softmax over the k selected only.
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.router_w, w.router_b, router_logits_));
   GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(router_logits_, top_k_, expert_ids_, expert_weights_));
@@ -281,17 +282,18 @@ absl::Status TransformerImpl::Moe(int l, TensorView x) {
                                             host_ids_.size() * sizeof(int32_t)));
     observer_->OnRouted(l, host_ids_, expert_ids_.dim(0), top_k_);
   }
-  GPTOSS_RETURN_IF_ERROR(ops_->MoeMlp(h_, expert_ids_, Experts(l), moe_rows_));
   // x += sum_j weight_j * expert_j(h).
-  return ops_->MoeCombine(moe_rows_, expert_weights_, x);
+  return ops_->MoeExperts(h_, expert_ids_, expert_weights_, Experts(l), moe_rows_, x);
 }
 
-absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n, int64_t capacity) {
+absl::Status TransformerImpl::MoeParallel(int l, const TensorView& o, TensorView x, int64_t n,
+                                          int64_t capacity) {
   const LayerWeights& w = weights_.layers[l];
   const TensorView h = h_.Rows(0, n), ids = expert_ids_.Rows(0, n),
                    weights = expert_weights_.Rows(0, n);
   if (n > 0) {  // a rank may own no rows of a short step; it still serves its experts
-    GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x, w.post_attention_norm, config_.rms_norm_eps, h));
+    GPTOSS_RETURN_IF_ERROR(
+        ops_->AddRmsNorm(o, x, w.post_attention_norm, config_.rms_norm_eps, h));
     const TensorView logits = router_logits_.Rows(0, n);
     GPTOSS_RETURN_IF_ERROR(ops_->Linear(h, w.router_w, w.router_b, logits));
     GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(logits, top_k_, ids, weights));
@@ -306,9 +308,8 @@ absl::Status TransformerImpl::MoeParallel(int l, TensorView x, int64_t n, int64_
   if (received > 0) {
     GPTOSS_ASSIGN_OR_RETURN(TensorView out,
                             smoe_.View(ops_, act_, {received, top_k_, hidden_}));
-    GPTOSS_RETURN_IF_ERROR(ops_->MoeMlp(rows.x, rows.ids, Experts(l), out));
     GPTOSS_RETURN_IF_ERROR(ops_->Zero(y));
-    GPTOSS_RETURN_IF_ERROR(ops_->MoeCombine(out, rows.weights, y));
+    GPTOSS_RETURN_IF_ERROR(ops_->MoeExperts(rows.x, rows.ids, rows.weights, Experts(l), out, y));
   }
   return dispatcher_->Combine(handle, y, x);
 }
