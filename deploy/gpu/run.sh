@@ -34,9 +34,12 @@
 #   (quick 420 s, full 570 s; 0 = none) and clamps each cap to what is left, so the run ends
 #   (summary written) inside a 10-minute device call. Remaining steps show "not run (deadline)".
 # Full mode: the bench's default sweep (prefill 1024,8192; decode 1,8,64,256 x 16 steps).
+# Both modes measure the decode rows once per CUDA kernel set (baseline = the ops as first
+# written, fused = the decode path written for the roofline) and add the per-op breakdown.
 #
 # Environment: GPTOSS_BENCH_MODELS ("120b 20b"), GPTOSS_BENCH_ARGS (replaces the bench shape
-# flags; quick default "--prefill 0 --batches 1,64 --steps 8 --warmup 2"), GPTOSS_SANITIZE=0
+# flags; quick default "--prefill 0 --batches 1,64 --steps 8 --warmup 2 --kernels baseline,fused
+# --breakdown --breakdown-steps 2"), GPTOSS_SANITIZE=0
 # (no memcheck), GPTOSS_MEMCHECK_FILTER, GPTOSS_STEPS (subset of "ops model bench memcheck nccl"),
 # GPTOSS_T_* and GPTOSS_DEADLINE_S (above), GPTOSS_SKIP_ARCH_CHECK=1, GPTOSS_ARCHIVE=FILE.tgz (the
 # output folder packed into one file at exit, for a transport that returns few files),
@@ -76,11 +79,11 @@ rm -f "$OUT"/tests/*.log "$OUT"/tests/*.list "$OUT"/bench-*.log "$OUT"/bench-*.j
 
 if [ "$QUICK" = 1 ]; then
   T_BENCH=${GPTOSS_T_BENCH:-120}; DEADLINE=${GPTOSS_DEADLINE_S:-420}
-  BENCH_ARGS=${GPTOSS_BENCH_ARGS-"--prefill 0 --batches 1,64 --steps 8 --warmup 2"}
+  BENCH_ARGS=${GPTOSS_BENCH_ARGS-"--prefill 0 --batches 1,64 --steps 8 --warmup 2 --kernels baseline,fused --breakdown --breakdown-steps 2"}
   MEMCHECK_FILTER=${GPTOSS_MEMCHECK_FILTER:-"-*gptoss_width*:*long_decode*:*long_prefill*:*BandwidthProbes*"}
 else
   T_BENCH=${GPTOSS_T_BENCH:-240}; DEADLINE=${GPTOSS_DEADLINE_S:-570}
-  BENCH_ARGS=${GPTOSS_BENCH_ARGS-}
+  BENCH_ARGS=${GPTOSS_BENCH_ARGS-"--kernels baseline,fused --breakdown"}
   MEMCHECK_FILTER=${GPTOSS_MEMCHECK_FILTER:-"-*gptoss_width*:*long_decode*"}
 fi
 T_OPS=${GPTOSS_T_OPS:-120}
@@ -596,7 +599,7 @@ run_bench() {  # run_bench MODEL
   if [ -s "$json" ] && command -v python3 > /dev/null; then
     rows=$(timeout 20 python3 -c 'import json,sys
 r=json.load(open(sys.argv[1])); d=[x for x in r.get("decode",[]) if "error" not in x]
-print(", ".join("b%d %.0f tok/s" % (x["batch"], x["tok_per_s"]) for x in d))' "$json" 2> /dev/null)
+print(", ".join("b%d%s %.0f tok/s" % (x["batch"], " " + x["kernels"] if x.get("kernels") else "", x["tok_per_s"]) for x in d))' "$json" 2> /dev/null)
   fi
   err=$(grep -vE '^\s*$' "$log" | sed '/^{$/,$d' | tail -3 | cut -c1-200 | sed 's/^/      /')
   if [ "$TIMED_OUT" = 1 ]; then

@@ -157,6 +157,30 @@ TEST_P(CudaModelTest, MatchesTheCpuEngineOnTheSameWeights) {
   }
 }
 
+// The decode path's fused kernels (the default set) against the ops as first written: the same
+// greedy tokens up to a near tie, and decode logits within bf16 tolerance of each other.
+TEST_P(CudaModelTest, FusedAndBaselineKernelsAgree) {
+  const int vocab = golden_.config.vocab_size;
+  for (size_t s = 0; s < golden_.sequences.size(); ++s) {
+    std::vector<SimpleRunner::Generation> runs;
+    for (const char* set : {"fused", "baseline"}) {
+      auto kernels = cuda::CudaOps::KernelsByName(set);
+      ASSERT_TRUE(kernels.ok());
+      gpu_->set_kernels(*kernels);
+      auto out = runner_->Generate({golden_.sequences[s].prompt}, Greedy());
+      ASSERT_TRUE(out.ok()) << set << ": " << out.status();
+      runs.push_back((*out)[0]);
+    }
+    size_t agreed = 0;
+    while (agreed < runs[0].tokens.size() && runs[0].tokens[agreed] == runs[1].tokens[agreed]) ++agreed;
+    const size_t rows = std::min(agreed + 1, runs[0].tokens.size());
+    const double err = RelativeMaxError(runs[0].logits.data(), runs[1].logits.data(), rows * vocab);
+    std::printf("[gpu kernels %s seq %zu] fused vs baseline: %zu/%zu tokens agree, logits max|d|/max|ref| = %.3g\n",
+                GetParam().c_str(), s, agreed, runs[0].tokens.size(), err);
+    EXPECT_LE(err, kBf16Tolerance);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, CudaModelTest, ::testing::ValuesIn(testing::GoldenCaseNames()),
                          [](const auto& info) { return info.param; });
 
