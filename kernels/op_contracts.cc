@@ -62,6 +62,23 @@ absl::Status CheckCopy(const TensorView& src, const TensorView& dst, Device devi
   return absl::OkStatus();
 }
 
+absl::Status CheckCopyColumns(const TensorView& src, int64_t first, const TensorView& dst,
+                              Device device) {
+  GPTOSS_RETURN_IF_ERROR(CheckZeroable(src, device));
+  GPTOSS_RETURN_IF_ERROR(CheckZeroable(dst, device));
+  GPTOSS_CHECK_ARG(src.rank == 2 && dst.rank == 2 && src.dtype == dst.dtype &&
+                       src.dim(0) == dst.dim(0),
+                   "CopyColumns: src ", src.ShapeString(), " and dst ", dst.ShapeString(),
+                   " must be [T,N] and [T,M] of one dtype");
+  GPTOSS_CHECK_ARG(first >= 0 && first + dst.dim(1) <= src.dim(1), "CopyColumns: columns [",
+                   first, ", ", first + dst.dim(1), ") outside src ", src.ShapeString());
+  const char* s = static_cast<const char*>(src.data);
+  const char* d = static_cast<const char*>(dst.data);
+  GPTOSS_CHECK_ARG(dst.numel() == 0 || s + src.bytes() <= d || d + dst.bytes() <= s,
+                   "CopyColumns: src and dst overlap");
+  return absl::OkStatus();
+}
+
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,
                                   const TensorView& sinks, const AttentionBatch& batch, int window,
                                   const TensorView& out) {

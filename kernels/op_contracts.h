@@ -18,6 +18,10 @@ absl::Status CheckZeroable(const TensorView& t, Device device);
 // Copy: src and dst live on `device`, share a dtype and a shape, and do not overlap.
 absl::Status CheckCopy(const TensorView& src, const TensorView& dst, Device device);
 
+// CopyColumns: src [T,N] and dst [T,M] on `device`, one dtype, first + M <= N, no overlap.
+absl::Status CheckCopyColumns(const TensorView& src, int64_t first, const TensorView& dst,
+                              Device device);
+
 // q [T,heads,hd], cache k == v [blocks, bs, kv_heads, hd], sinks [heads], out [T, heads*hd],
 // batch describing num_seqs sequences and T tokens, window >= 0.
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,

@@ -2,6 +2,7 @@
 // fused kernel is tested against), and a host-clock timer.
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -55,6 +56,22 @@ absl::Status Ops::RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
                                const TensorView& slots, KvLayerView cache) {
   GPTOSS_RETURN_IF_ERROR(RopeYarn(q, k, positions, rope));
   return AppendKv(k, v, slots, cache);
+}
+
+absl::Status Ops::QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k,
+                                  TensorView v, const TensorView& positions,
+                                  const RopeTable& rope, const TensorView& slots,
+                                  KvLayerView cache) {
+  const int64_t n = q_out.dim(0), q_width = q_out.numel() / std::max<int64_t>(n, 1);
+  const int64_t kv_width = k.numel() / std::max<int64_t>(n, 1);
+  GPTOSS_CHECK_ARG(q_out.rank == 3 && k.rank == 3 && v.rank == 3 && qkv.rank == 2 &&
+                       qkv.dim(0) == n && qkv.dim(1) == q_width + 2 * kv_width,
+                   "QkvRopeAppendKv: qkv ", qkv.ShapeString(), " must be [T, q + 2 kv] for q ",
+                   q_out.ShapeString(), " and k ", k.ShapeString());
+  GPTOSS_RETURN_IF_ERROR(CopyColumns(qkv, 0, q_out.Reshaped({n, q_width})));
+  GPTOSS_RETURN_IF_ERROR(CopyColumns(qkv, q_width, k.Reshaped({n, kv_width})));
+  GPTOSS_RETURN_IF_ERROR(CopyColumns(qkv, q_width + kv_width, v.Reshaped({n, kv_width})));
+  return RopeAppendKv(q_out, k, v, positions, rope, slots, cache);
 }
 
 absl::Status Ops::MoeExperts(const TensorView& x, const TensorView& expert_ids,

@@ -134,6 +134,10 @@ class Ops {
   // dst = src (same shape and dtype), device to device, stream-ordered (graph-capturable).
   virtual absl::Status Copy(const TensorView& src, TensorView dst) = 0;
 
+  // dst[t, :] = src[t, first : first + M] for src [T, N] and dst [T, M] of one dtype (a column
+  // block of a packed projection), stream-ordered.
+  virtual absl::Status CopyColumns(const TensorView& src, int64_t first, TensorView dst) = 0;
+
   // A timer over this backend's op stream (see OpTimer). Default: host clock after Synchronize.
   virtual absl::StatusOr<std::unique_ptr<OpTimer>> CreateTimer();
 
@@ -237,6 +241,15 @@ class Ops {
   virtual absl::Status RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
                                     const TensorView& positions, const RopeTable& rope,
                                     const TensorView& slots, KvLayerView cache);
+
+  // The same from the packed projection qkv [T, (Hq + 2*Hk) * D] of one GEMM over the stacked
+  // q, k and v weights: q, rotated, into q_out [T, Hq, D]; the rotated k and v into the cache.
+  // k and v [T, Hk, D] are scratch (the default composition copies the column blocks there,
+  // then runs RopeAppendKv; a fused kernel reads qkv directly and may leave them unwritten).
+  virtual absl::Status QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k,
+                                       TensorView v, const TensorView& positions,
+                                       const RopeTable& rope, const TensorView& slots,
+                                       KvLayerView cache);
 
   // residual[t,:] += sum_j weights[t,j] * expert_{ids[t,j]}(x[t,:]) over the local experts:
   // MoeMlp into `rows` [T,k,H] (scratch), then MoeCombine. A fused kernel may leave `rows`

@@ -103,6 +103,11 @@ absl::Status ProfilingOps::Copy(const TensorView& src, TensorView dst) {
   return Timed("Copy", 2 * Bytes(src), 0, [&] { return inner_->Copy(src, dst); });
 }
 
+absl::Status ProfilingOps::CopyColumns(const TensorView& src, int64_t first, TensorView dst) {
+  return Timed("CopyColumns", 2 * Bytes(dst), 0,
+               [&] { return inner_->CopyColumns(src, first, dst); });
+}
+
 absl::Status ProfilingOps::Zero(TensorView t) {
   return Timed("Zero", Bytes(t), 0, [&] { return inner_->Zero(t); });
 }
@@ -150,6 +155,18 @@ absl::Status ProfilingOps::RopeAppendKv(TensorView q, TensorView k, const Tensor
                2 * Bytes(q) + 3 * Bytes(k) + 2 * Bytes(v) + Bytes(positions) + Bytes(slots),
                3.0 * (q.numel() + k.numel()),
                [&] { return inner_->RopeAppendKv(q, k, v, positions, rope, slots, cache); });
+}
+
+absl::Status ProfilingOps::QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k,
+                                           TensorView v, const TensorView& positions,
+                                           const RopeTable& rope, const TensorView& slots,
+                                           KvLayerView cache) {
+  // qkv read, q written, k and v stored into the cache.
+  return Timed("QkvRopeAppendKv",
+               Bytes(qkv) + Bytes(q_out) + Bytes(k) + Bytes(v) + Bytes(positions) + Bytes(slots),
+               3.0 * (q_out.numel() + k.numel()), [&] {
+                 return inner_->QkvRopeAppendKv(qkv, q_out, k, v, positions, rope, slots, cache);
+               });
 }
 
 absl::Status ProfilingOps::AttentionWithSinks(const TensorView& q, const KvLayerView& cache,

@@ -57,6 +57,7 @@ class ProfilingOps final : public Ops {
   absl::StatusOr<std::unique_ptr<OpTimer>> CreateTimer() override { return inner_->CreateTimer(); }
 
   absl::Status Copy(const TensorView& src, TensorView dst) override;
+  absl::Status CopyColumns(const TensorView& src, int64_t first, TensorView dst) override;
   absl::Status Zero(TensorView t) override;
   absl::Status Embedding(const TensorView& ids, const TensorView& table, TensorView out) override;
   absl::Status RmsNorm(const TensorView& x, const TensorView& weight, float eps,
@@ -89,6 +90,9 @@ class ProfilingOps final : public Ops {
   absl::Status RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
                             const TensorView& positions, const RopeTable& rope,
                             const TensorView& slots, KvLayerView cache) override;
+  absl::Status QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k, TensorView v,
+                               const TensorView& positions, const RopeTable& rope,
+                               const TensorView& slots, KvLayerView cache) override;
   absl::Status MoeExperts(const TensorView& x, const TensorView& expert_ids,
                           const TensorView& expert_weights, const ExpertWeights& experts,
                           TensorView rows, TensorView residual) override;

@@ -135,6 +135,15 @@ absl::Status CpuOps::Copy(const TensorView& src, TensorView dst) {
   return absl::OkStatus();
 }
 
+absl::Status CpuOps::CopyColumns(const TensorView& src, int64_t first, TensorView dst) {
+  GPTOSS_RETURN_IF_ERROR(CheckCopyColumns(src, first, dst, Device::kCpu));
+  const size_t es = DTypeSize(src.dtype), row = static_cast<size_t>(dst.dim(1)) * es;
+  for (int64_t t = 0; t < dst.dim(0); ++t)
+    std::memcpy(static_cast<char*>(dst.data) + t * row,
+                static_cast<const char*>(src.data) + (t * src.dim(1) + first) * es, row);
+  return absl::OkStatus();
+}
+
 absl::Status CpuOps::Zero(TensorView t) {
   GPTOSS_RETURN_IF_ERROR(CheckZeroable(t, Device::kCpu));
   if (t.bytes() > 0) std::memset(t.data, 0, t.bytes());

@@ -26,6 +26,7 @@ class CpuOps final : public Ops {
   absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
 
   absl::Status Copy(const TensorView& src, TensorView dst) override;
+  absl::Status CopyColumns(const TensorView& src, int64_t first, TensorView dst) override;
   absl::Status Zero(TensorView t) override;
   absl::Status Embedding(const TensorView& ids, const TensorView& table, TensorView out) override;
   absl::Status RmsNorm(const TensorView& x, const TensorView& weight, float eps,

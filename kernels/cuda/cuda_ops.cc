@@ -163,6 +163,16 @@ absl::Status CudaOps::Copy(const TensorView& src, TensorView dst) {
   return absl::OkStatus();
 }
 
+absl::Status CudaOps::CopyColumns(const TensorView& src, int64_t first, TensorView dst) {
+  GPTOSS_RETURN_IF_ERROR(CheckCopyColumns(src, first, dst, Device::kCuda));
+  if (dst.numel() == 0) return absl::OkStatus();
+  const size_t es = DTypeSize(src.dtype);
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
+      dst.data, dst.dim(1) * es, static_cast<const char*>(src.data) + first * es,
+      src.dim(1) * es, dst.dim(1) * es, dst.dim(0), cudaMemcpyDeviceToDevice, ctx_.stream));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<OpTimer>> CudaOps::CreateTimer() {
   return CreateCudaTimer(ctx_);
 }
@@ -501,44 +511,36 @@ absl::Status CudaOps::AddRmsNorm(const TensorView& x, TensorView residual,
                           weight.dtype, eps, n, hidden, out.data, out.dtype);
 }
 
-absl::Status CudaOps::RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
-                                   const TensorView& positions, const RopeTable& rope,
-                                   const TensorView& slots, KvLayerView cache) {
-  if (!kernels_.fused) return Ops::RopeAppendKv(q, k, v, positions, rope, slots, cache);
-  GPTOSS_RETURN_IF_ERROR(CheckFloat(q, "RopeAppendKv q", 3));
-  GPTOSS_RETURN_IF_ERROR(CheckFloat(k, "RopeAppendKv k", 3));
-  GPTOSS_RETURN_IF_ERROR(CheckFloat(v, "RopeAppendKv v", 3));
-  GPTOSS_RETURN_IF_ERROR(Check(positions, "RopeAppendKv positions", DType::kI32, 1));
-  GPTOSS_RETURN_IF_ERROR(Check(slots, "RopeAppendKv slots", DType::kI32, 1));
-  GPTOSS_RETURN_IF_ERROR(Check(rope.inv_freq, "RopeAppendKv inv_freq", DType::kF32, 1));
+namespace {
+
+// What RopeAppendKv and QkvRopeAppendKv share: positions and slots [n], the rope table of
+// head_dim, a cache of kv_heads x head_dim rows of `dtype`; the common launch arguments.
+absl::StatusOr<RopeAppendKvArgs> RopeKvLaunchArgs(const char* op, int64_t n, int64_t q_heads,
+                                                  int64_t kv_heads, int64_t head_dim, DType dtype,
+                                                  const TensorView& positions,
+                                                  const RopeTable& rope, const TensorView& slots,
+                                                  const KvLayerView& cache) {
+  GPTOSS_RETURN_IF_ERROR(Check(positions, "positions", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(slots, "slots", DType::kI32, 1));
+  GPTOSS_RETURN_IF_ERROR(Check(rope.inv_freq, "inv_freq", DType::kF32, 1));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(cache.k, "cache.k", 4));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(cache.v, "cache.v", 4));
-  const int64_t n = q.dim(0), head_dim = q.dim(2), kv_heads = k.dim(1);
-  for (int i = 0; i < 3; ++i)
-    GPTOSS_CHECK_ARG(k.dims[i] == v.dims[i], "RopeAppendKv: k ", k.ShapeString(), " and v ",
-                     v.ShapeString(), " differ");
   for (int i = 0; i < 4; ++i)
-    GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], "RopeAppendKv: cache.k ",
-                     cache.k.ShapeString(), " and cache.v ", cache.v.ShapeString(), " differ");
-  GPTOSS_CHECK_ARG(k.dim(0) == n && positions.dim(0) == n && slots.dim(0) == n,
-                   "RopeAppendKv: q ", q.ShapeString(), ", k ", k.ShapeString(), ", positions ",
-                   positions.ShapeString(), " and slots ", slots.ShapeString(),
-                   " disagree on T");
-  GPTOSS_CHECK_ARG(k.dim(2) == head_dim && head_dim == 2 * rope.inv_freq.dim(0),
-                   "RopeAppendKv: head dims of q ", q.ShapeString(), " / k ", k.ShapeString(),
+    GPTOSS_CHECK_ARG(cache.k.dims[i] == cache.v.dims[i], op, ": cache.k ", cache.k.ShapeString(),
+                     " and cache.v ", cache.v.ShapeString(), " differ");
+  GPTOSS_CHECK_ARG(positions.dim(0) == n && slots.dim(0) == n, op, ": positions ",
+                   positions.ShapeString(), " and slots ", slots.ShapeString(), " must be [", n,
+                   "]");
+  GPTOSS_CHECK_ARG(head_dim == 2 * rope.inv_freq.dim(0), op, ": head dim ", head_dim,
                    " must be 2 * inv_freq ", rope.inv_freq.dim(0));
-  GPTOSS_CHECK_ARG(q.dtype == k.dtype && k.dtype == v.dtype && v.dtype == cache.k.dtype &&
-                       cache.k.dtype == cache.v.dtype,
-                   "RopeAppendKv: q, k, v and the cache must share one dtype");
-  GPTOSS_CHECK_ARG(cache.k.dim(2) == kv_heads && cache.k.dim(3) == head_dim, "RopeAppendKv: k ",
-                   k.ShapeString(), " does not match cache ", cache.k.ShapeString());
+  GPTOSS_CHECK_ARG(cache.k.dtype == dtype && cache.v.dtype == dtype, op,
+                   ": the inputs and the cache must share one dtype");
+  GPTOSS_CHECK_ARG(cache.k.dim(2) == kv_heads && cache.k.dim(3) == head_dim, op, ": ", kv_heads,
+                   " kv heads of dim ", head_dim, " do not match cache ", cache.k.ShapeString());
   RopeAppendKvArgs a;
-  a.q = q.data;
-  a.k = k.data;
-  a.v = v.data;
-  a.dtype = q.dtype;
+  a.dtype = dtype;
   a.num_tokens = n;
-  a.q_heads = q.dim(1);
+  a.q_heads = q_heads;
   a.k_heads = kv_heads;
   a.head_dim = head_dim;
   a.positions = positions.as<int32_t>();
@@ -548,6 +550,68 @@ absl::Status CudaOps::RopeAppendKv(TensorView q, TensorView k, const TensorView&
   a.k_cache = cache.k.data;
   a.v_cache = cache.v.data;
   a.num_slots = cache.k.dim(0) * cache.k.dim(1);
+  return a;
+}
+
+}  // namespace
+
+absl::Status CudaOps::RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
+                                   const TensorView& positions, const RopeTable& rope,
+                                   const TensorView& slots, KvLayerView cache) {
+  if (!kernels_.fused) return Ops::RopeAppendKv(q, k, v, positions, rope, slots, cache);
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(q, "RopeAppendKv q", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(k, "RopeAppendKv k", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(v, "RopeAppendKv v", 3));
+  const int64_t n = q.dim(0), head_dim = q.dim(2), kv_heads = k.dim(1);
+  for (int i = 0; i < 3; ++i)
+    GPTOSS_CHECK_ARG(k.dims[i] == v.dims[i], "RopeAppendKv: k ", k.ShapeString(), " and v ",
+                     v.ShapeString(), " differ");
+  GPTOSS_CHECK_ARG(k.dim(0) == n && k.dim(2) == head_dim, "RopeAppendKv: q ", q.ShapeString(),
+                   " and k ", k.ShapeString(), " disagree");
+  GPTOSS_CHECK_ARG(q.dtype == k.dtype && k.dtype == v.dtype,
+                   "RopeAppendKv: q, k and v must share one dtype");
+  GPTOSS_ASSIGN_OR_RETURN(RopeAppendKvArgs a,
+                          RopeKvLaunchArgs("RopeAppendKv", n, q.dim(1), kv_heads, head_dim,
+                                           q.dtype, positions, rope, slots, cache));
+  a.q = a.q_out = q.data;
+  a.k = a.k_out = k.data;
+  a.v = v.data;
+  a.q_stride = q.dim(1) * head_dim;
+  a.k_stride = a.v_stride = kv_heads * head_dim;
+  return LaunchRopeAppendKv(ctx_, a);
+}
+
+absl::Status CudaOps::QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k,
+                                      TensorView v, const TensorView& positions,
+                                      const RopeTable& rope, const TensorView& slots,
+                                      KvLayerView cache) {
+  if (!kernels_.fused)
+    return Ops::QkvRopeAppendKv(qkv, q_out, k, v, positions, rope, slots, cache);
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(qkv, "QkvRopeAppendKv qkv", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(q_out, "QkvRopeAppendKv q_out", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(k, "QkvRopeAppendKv k", 3));
+  GPTOSS_RETURN_IF_ERROR(CheckFloat(v, "QkvRopeAppendKv v", 3));
+  const int64_t n = q_out.dim(0), heads = q_out.dim(1), head_dim = q_out.dim(2);
+  const int64_t kv_heads = k.dim(1), q_width = heads * head_dim, kv_width = kv_heads * head_dim;
+  for (int i = 0; i < 3; ++i)
+    GPTOSS_CHECK_ARG(k.dims[i] == v.dims[i], "QkvRopeAppendKv: k ", k.ShapeString(), " and v ",
+                     v.ShapeString(), " differ");
+  GPTOSS_CHECK_ARG(k.dim(0) == n && k.dim(2) == head_dim && qkv.dim(0) == n &&
+                       qkv.dim(1) == q_width + 2 * kv_width,
+                   "QkvRopeAppendKv: qkv ", qkv.ShapeString(), " must be [T, q + 2 kv] for q ",
+                   q_out.ShapeString(), " and k ", k.ShapeString());
+  GPTOSS_CHECK_ARG(qkv.dtype == q_out.dtype, "QkvRopeAppendKv: qkv and q_out dtypes differ");
+  GPTOSS_CHECK_ARG(q_out.data != qkv.data || n == 0, "QkvRopeAppendKv: q_out must not alias qkv");
+  GPTOSS_ASSIGN_OR_RETURN(RopeAppendKvArgs a,
+                          RopeKvLaunchArgs("QkvRopeAppendKv", n, heads, kv_heads, head_dim,
+                                           qkv.dtype, positions, rope, slots, cache));
+  const size_t es = DTypeSize(qkv.dtype);
+  a.q = qkv.data;
+  a.q_out = q_out.data;
+  a.k = static_cast<const char*>(qkv.data) + q_width * es;
+  a.k_out = nullptr;  // only the cache keeps the rotated keys
+  a.v = static_cast<const char*>(qkv.data) + (q_width + kv_width) * es;
+  a.q_stride = a.k_stride = a.v_stride = qkv.dim(1);
   return LaunchRopeAppendKv(ctx_, a);
 }
 

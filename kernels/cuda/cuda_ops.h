@@ -42,6 +42,7 @@ class CudaOps final : public Ops {
   absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) override;
 
   absl::Status Copy(const TensorView& src, TensorView dst) override;
+  absl::Status CopyColumns(const TensorView& src, int64_t first, TensorView dst) override;
   absl::StatusOr<std::unique_ptr<OpTimer>> CreateTimer() override;
   absl::Status Zero(TensorView t) override;
   absl::Status Embedding(const TensorView& ids, const TensorView& table, TensorView out) override;
@@ -75,6 +76,9 @@ class CudaOps final : public Ops {
   absl::Status RopeAppendKv(TensorView q, TensorView k, const TensorView& v,
                             const TensorView& positions, const RopeTable& rope,
                             const TensorView& slots, KvLayerView cache) override;
+  absl::Status QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k, TensorView v,
+                               const TensorView& positions, const RopeTable& rope,
+                               const TensorView& slots, KvLayerView cache) override;
   absl::Status MoeExperts(const TensorView& x, const TensorView& expert_ids,
                           const TensorView& expert_weights, const ExpertWeights& experts,
                           TensorView rows, TensorView residual) override;
@@ -82,7 +86,8 @@ class CudaOps final : public Ops {
   // Kernel choices for the same math. The first GPU runs measure them side by side
   // (gptoss-bench --kernels baseline,fused); each is tested against CpuOps.
   struct Kernels {
-    // AddRmsNorm and RopeAppendKv as one kernel each (false: Ops' two-op compositions).
+    // AddRmsNorm, RopeAppendKv and QkvRopeAppendKv as one kernel each (false: Ops'
+    // compositions of the unfused ops).
     bool fused = true;
     // MoeExperts on at most this many rows runs the MXFP4 GEMVs with the combine fused into
     // down (moe_gemv.cu); more rows, or 0, run the grouped GEMM (moe_mlp.cu) and MoeCombine.

@@ -137,10 +137,15 @@ absl::Status LaunchAddRmsNorm(const LaunchContext& ctx, const void* x, DType x_d
                               void* out, DType out_dtype);
 
 // rope_append_kv.cu: RopeYarn of q and k, then AppendKv of the rotated k and v, in one kernel.
+// Inputs may be column blocks of a packed [T, (Hq + 2 Hk) * D] projection (row strides in
+// elements); q is rotated into q_out (q_out may be q), k into k_out when it is not null.
 struct RopeAppendKvArgs {
-  void* q = nullptr;        // [T, q_heads, head_dim], rotated in place
-  void* k = nullptr;        // [T, k_heads, head_dim], rotated in place
-  const void* v = nullptr;  // [T, k_heads, head_dim]
+  const void* q = nullptr;     // rows of q_heads * head_dim, q_stride apart
+  void* q_out = nullptr;       // [T, q_heads, head_dim]
+  const void* k = nullptr;     // rows of k_heads * head_dim, k_stride apart
+  void* k_out = nullptr;       // [T, k_heads, head_dim] or null
+  const void* v = nullptr;     // rows of k_heads * head_dim, v_stride apart
+  int64_t q_stride = 0, k_stride = 0, v_stride = 0;
   DType dtype = DType::kBF16;  // of q, k, v and the cache
   int64_t num_tokens = 0, q_heads = 0, k_heads = 0, head_dim = 0;
   const int32_t* positions = nullptr;  // [T]

@@ -1,7 +1,8 @@
-// bf16_rope_append_kv: the fused RopeYarn + AppendKv of one layer's new tokens. q [T,Hq,D] and
-// k [T,Hk,D] are rotated in place (rope.cuh, the same code as bf16_rope_yarn) and the rotated
-// k row and the v row are stored at the token's cache slot, in one pass instead of two
-// launches and a second read of k. One block per token. As in the unfused pair of ops, a
+// bf16_rope_append_kv: the fused RopeYarn + AppendKv of one layer's new tokens. q and k are
+// rotated (rope.cuh, the same code as bf16_rope_yarn) into q_out / k_out and the rotated k row
+// and the v row are stored at the token's cache slot, in one pass instead of two launches and a
+// second read of k. The inputs may be the column blocks of the packed q/k/v projection (one
+// GEMM over the stacked weights): no copy splits them first. One block per token. As in the unfused pair of ops, a
 // negative position sets kErrPosition and leaves the row unrotated (it is still stored), and a
 // slot outside the cache sets kErrKvSlot and stores nothing.
 #include "kernels/cuda/cuda_check.h"
@@ -15,48 +16,63 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads)
-    bf16_rope_append_kv(T* __restrict__ q, int q_heads, T* __restrict__ k,
-                        const T* __restrict__ v, int k_heads, int half,
-                        const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
-                        float scaling, const int32_t* __restrict__ slots,
-                        T* __restrict__ k_cache, T* __restrict__ v_cache, int64_t num_slots,
-                        int* error_flags) {
+__global__ void __launch_bounds__(kThreads) bf16_rope_append_kv(RopeAppendKvArgs a,
+                                                                int* error_flags) {
   __shared__ float cos_s[kRopeMaxHalf], sin_s[kRopeMaxHalf];
   const int64_t t = blockIdx.x;
-  const int32_t pos = positions[t];
+  const int half = static_cast<int>(a.head_dim / 2), head_dim = 2 * half;
+  const int q_heads = static_cast<int>(a.q_heads), k_heads = static_cast<int>(a.k_heads);
+  const int32_t pos = a.positions[t];
   const bool rotate = pos >= 0;
   if (rotate) {
-    RopeAngles(pos, inv_freq, half, scaling, cos_s, sin_s);
+    RopeAngles(pos, a.inv_freq, half, a.attention_scaling, cos_s, sin_s);
   } else if (threadIdx.x == 0) {
     atomicOr(error_flags, kErrPosition);
   }
-  const int32_t slot = slots[t];
-  const bool store = slot >= 0 && slot < num_slots;
+  const int32_t slot = a.slots[t];
+  const bool store = slot >= 0 && slot < a.num_slots;
   if (!store && threadIdx.x == 0) atomicOr(error_flags, kErrKvSlot);
   __syncthreads();
-  const int head_dim = 2 * half;
   const int64_t kv_row = static_cast<int64_t>(k_heads) * head_dim;
-  T* kc = k_cache + (store ? static_cast<int64_t>(slot) * kv_row : 0);
-  if (rotate) {
-    for (int idx = threadIdx.x; idx < q_heads * half; idx += kThreads) {
-      T* x = q + (t * q_heads + idx / half) * head_dim;
-      RopeRotatePair(x, idx % half, half, cos_s, sin_s, x);
+  T* kc = static_cast<T*>(a.k_cache) + (store ? static_cast<int64_t>(slot) * kv_row : 0);
+  T* vc = static_cast<T*>(a.v_cache) + (store ? static_cast<int64_t>(slot) * kv_row : 0);
+  const T* q = static_cast<const T*>(a.q) + t * a.q_stride;
+  T* q_out = static_cast<T*>(a.q_out) + t * q_heads * head_dim;
+  for (int idx = threadIdx.x; idx < q_heads * half; idx += kThreads) {
+    const int head = idx / half, i = idx % half;
+    const T* x = q + head * head_dim;
+    T* o = q_out + head * head_dim;
+    if (rotate) {
+      RopeRotatePair(x, i, half, cos_s, sin_s, o);
+    } else {
+      const T x1 = x[i], x2 = x[i + half];
+      o[i] = x1;
+      o[i + half] = x2;
     }
   }
+  const T* k = static_cast<const T*>(a.k) + t * a.k_stride;
+  T* k_out = a.k_out ? static_cast<T*>(a.k_out) + t * kv_row : nullptr;
   for (int idx = threadIdx.x; idx < k_heads * half; idx += kThreads) {
     const int head = idx / half, i = idx % half;
-    T* x = k + (t * k_heads + head) * head_dim;
-    if (rotate) RopeRotatePair(x, i, half, cos_s, sin_s, x);
-    if (store) {
-      kc[head * head_dim + i] = x[i];
-      kc[head * head_dim + i + half] = x[i + half];
+    const T* x = k + head * head_dim;
+    // The rotated pair goes to k_out (when kept) and to the cache row.
+    T* o = k_out ? k_out + head * head_dim : (store ? kc + head * head_dim : nullptr);
+    if (o == nullptr) continue;
+    if (rotate) {
+      RopeRotatePair(x, i, half, cos_s, sin_s, o);
+    } else {
+      const T x1 = x[i], x2 = x[i + half];
+      o[i] = x1;
+      o[i + half] = x2;
+    }
+    if (k_out && store) {
+      kc[head * head_dim + i] = o[i];
+      kc[head * head_dim + i + half] = o[i + half];
     }
   }
   if (!store) return;
-  const T* vs = v + t * kv_row;
-  T* vc = v_cache + static_cast<int64_t>(slot) * kv_row;
-  for (int64_t i = threadIdx.x; i < kv_row; i += kThreads) vc[i] = vs[i];
+  const T* v = static_cast<const T*>(a.v) + t * a.v_stride;
+  for (int64_t i = threadIdx.x; i < kv_row; i += kThreads) vc[i] = v[i];
 }
 
 }  // namespace
@@ -72,11 +88,7 @@ absl::Status LaunchRopeAppendKv(const LaunchContext& ctx, const RopeAppendKvArgs
   DispatchFloat(a.dtype, [&](auto tv) {
     using T = decltype(tv);
     bf16_rope_append_kv<T><<<static_cast<unsigned>(a.num_tokens), kThreads, 0, ctx.stream>>>(
-        static_cast<T*>(a.q), static_cast<int>(a.q_heads), static_cast<T*>(a.k),
-        static_cast<const T*>(a.v), static_cast<int>(a.k_heads),
-        static_cast<int>(a.head_dim / 2), a.positions, a.inv_freq, a.attention_scaling,
-        a.slots, static_cast<T*>(a.k_cache), static_cast<T*>(a.v_cache), a.num_slots,
-        ctx.error_flags);
+        a, ctx.error_flags);
   });
   GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_rope_append_kv");
   return absl::OkStatus();

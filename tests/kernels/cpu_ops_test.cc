@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "kernels/core/dtype.h"
 #include "kernels/core/rng.h"
+#include "kernels/rope_yarn.h"
 
 namespace gptoss {
 namespace {
@@ -338,6 +339,57 @@ TEST_F(CpuOpsTest, SampleFiltersAndSeededDraws) {
   bad.top_p = 0.0f;
   EXPECT_TRUE(absl::IsInvalidArgument(ops_.Sample(logits.view(), {bad}, ids.view(), lp.view())));
   EXPECT_TRUE(absl::IsInvalidArgument(ops_.Sample(logits.view(), {p, p}, ids.view(), lp.view())));
+}
+
+TEST_F(CpuOpsTest, CopyAndCopyColumnsMoveExactlyTheirBlock) {
+  HostTensor src = F32({3, 5}), col = F32({3, 2}), whole = F32({3, 5});
+  FillRandom(src, 5);
+  ASSERT_TRUE(ops_.CopyColumns(src.view(), 3, col.view()).ok());
+  for (int t = 0; t < 3; ++t)
+    for (int c = 0; c < 2; ++c) EXPECT_EQ(col.as<float>()[t * 2 + c], src.as<float>()[t * 5 + 3 + c]);
+  ASSERT_TRUE(ops_.Copy(src.view(), whole.view()).ok());
+  for (int i = 0; i < 15; ++i) EXPECT_EQ(whole.as<float>()[i], src.as<float>()[i]);
+  EXPECT_THAT(std::string(ops_.CopyColumns(src.view(), 4, col.view()).message()), HasSubstr("outside"));
+  EXPECT_THAT(std::string(ops_.Copy(src.view(), col.view()).message()), HasSubstr("shape"));
+  EXPECT_THAT(std::string(ops_.Copy(src.view(), src.view()).message()), HasSubstr("overlap"));
+}
+
+// The fused ops' defaults are their compositions: QkvRopeAppendKv on a packed projection equals
+// RopeAppendKv on its three column blocks, bit for bit.
+TEST_F(CpuOpsTest, QkvRopeAppendKvIsRopeAppendKvOnTheColumnBlocks) {
+  const int64_t n = 3, hq = 4, hk = 2, d = 8, q_w = hq * d, kv_w = hk * d;
+  YarnConfig yc;
+  yc.head_dim = d;
+  const YarnTable table = ComputeYarnTable(yc);
+  HostTensor inv = F32({d / 2}, table.inv_freq);
+  const RopeTable rope{inv.view(), table.attention_scaling};
+  HostTensor qkv = F32({n, q_w + 2 * kv_w});
+  FillRandom(qkv, 9);
+  HostTensor pos = I32({n}, {5, 6, 300}), slots = I32({n}, {2, 7, 4});
+  HostTensor q_a = F32({n, hq, d}), k_a = F32({n, hk, d}), v_a = F32({n, hk, d});
+  HostTensor kc_a = F32({2, 4, hk, d}), vc_a = F32({2, 4, hk, d});
+  ASSERT_TRUE(ops_.QkvRopeAppendKv(qkv.view(), q_a.view(), k_a.view(), v_a.view(), pos.view(),
+                                   rope, slots.view(), KvLayerView{kc_a.view(), vc_a.view()}).ok());
+  HostTensor q_b = F32({n, hq, d}), k_b = F32({n, hk, d}), v_b = F32({n, hk, d});
+  HostTensor kc_b = F32({2, 4, hk, d}), vc_b = F32({2, 4, hk, d});
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = qkv.as<float>() + t * (q_w + 2 * kv_w);
+    std::copy(row, row + q_w, q_b.as<float>() + t * q_w);
+    std::copy(row + q_w, row + q_w + kv_w, k_b.as<float>() + t * kv_w);
+    std::copy(row + q_w + kv_w, row + q_w + 2 * kv_w, v_b.as<float>() + t * kv_w);
+  }
+  ASSERT_TRUE(ops_.RopeYarn(q_b.view(), k_b.view(), pos.view(), rope).ok());
+  ASSERT_TRUE(ops_.AppendKv(k_b.view(), v_b.view(), slots.view(), KvLayerView{kc_b.view(), vc_b.view()}).ok());
+  for (int64_t i = 0; i < q_a.numel(); ++i) ASSERT_EQ(q_a.as<float>()[i], q_b.as<float>()[i]) << i;
+  for (int64_t i = 0; i < kc_a.numel(); ++i) {
+    ASSERT_EQ(kc_a.as<float>()[i], kc_b.as<float>()[i]) << i;
+    ASSERT_EQ(vc_a.as<float>()[i], vc_b.as<float>()[i]) << i;
+  }
+  // A packed width that does not match the heads is refused.
+  HostTensor narrow = F32({n, q_w + kv_w});
+  EXPECT_EQ(ops_.QkvRopeAppendKv(narrow.view(), q_a.view(), k_a.view(), v_a.view(), pos.view(), rope,
+                                 slots.view(), KvLayerView{kc_a.view(), vc_a.view()}).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CpuOpsTest, AllocateIsZeroedAndCopiesRoundTrip) {

@@ -130,6 +130,47 @@ TEST_F(CudaFusedTest, RopeAppendKvEqualsRopeThenAppendBitForBit) {
   }
 }
 
+// The packed variant (one q/k/v GEMM): the fused kernel reads the column blocks in place; the
+// baseline copies them out first. Same q and caches, bit for bit, and the CPU's within bf16.
+TEST_F(CudaFusedTest, QkvRopeAppendKvReadsThePackedProjection) {
+  YarnConfig yc;
+  yc.head_dim = 64;
+  const YarnTable table = ComputeYarnTable(yc);
+  const std::vector<int32_t> positions = {0, 129, 4097, 5};
+  const std::vector<int32_t> slots = {6, 1, 3, 0};
+  const int64_t n = 4, hq = 8, hk = 2, d = 64, width = (hq + 2 * hk) * d, blocks = 2, bs = 4;
+  const auto qkv = RandomVector(n * width, gen_);
+  auto qkv_d = ToDevice(gpu(), qkv, DType::kBF16, {n, width});
+  auto pos_d = ToDeviceI32(gpu(), positions, {n});
+  auto slots_d = ToDeviceI32(gpu(), slots, {n});
+  auto inv_d = ToDevice(gpu(), table.inv_freq, DType::kF32, {d / 2});
+  const RopeTable rope_d{inv_d.view, table.attention_scaling};
+  std::vector<std::vector<float>> results;
+  for (const char* set : {"fused", "baseline"}) {
+    UseKernels(set);
+    auto q_d = DevicePoisoned(gpu(), DType::kBF16, {n, hq, d});
+    auto k_d = DeviceZeros(gpu(), DType::kBF16, {n, hk, d});
+    auto v_d = DeviceZeros(gpu(), DType::kBF16, {n, hk, d});
+    auto kc_d = DeviceZeros(gpu(), DType::kBF16, {blocks, bs, hk, d});
+    auto vc_d = DeviceZeros(gpu(), DType::kBF16, {blocks, bs, hk, d});
+    ASSERT_TRUE(gpu().QkvRopeAppendKv(qkv_d.view, q_d.view, k_d.view, v_d.view, pos_d.view, rope_d,
+                                      slots_d.view, KvLayerView{kc_d.view, vc_d.view}).ok());
+    for (const TensorView* t : {&q_d.view, &kc_d.view, &vc_d.view}) results.push_back(ToHost(gpu(), *t));
+  }
+  for (int i = 0; i < 3; ++i) ExpectClose(results[i], results[i + 3], 0, 0, "fused vs baseline");
+  HostTensor qkv_h = HostF32(qkv, {n, width}), pos_h = HostI32(positions, {n});
+  HostTensor s_h = HostI32(slots, {n}), inv_h = HostF32(table.inv_freq, {d / 2});
+  HostTensor q_h(DType::kF32, {n, hq, d}), k_h(DType::kF32, {n, hk, d}), v_h(DType::kF32, {n, hk, d});
+  HostTensor kc_h = HostF32(std::vector<float>(blocks * bs * hk * d), {blocks, bs, hk, d});
+  HostTensor vc_h = HostF32(std::vector<float>(blocks * bs * hk * d), {blocks, bs, hk, d});
+  ASSERT_TRUE(cpu_.QkvRopeAppendKv(qkv_h.view(), q_h.view(), k_h.view(), v_h.view(), pos_h.view(),
+                                   RopeTable{inv_h.view(), table.attention_scaling}, s_h.view(),
+                                   KvLayerView{kc_h.view(), vc_h.view()}).ok());
+  ExpectClose(results[0], HostValues(q_h), 8e-3, 1e-6, "q vs cpu");
+  ExpectClose(results[1], HostValues(kc_h), 8e-3, 1e-6, "k cache vs cpu");
+  ExpectClose(results[2], HostValues(vc_h), 0, 0, "v cache vs cpu");
+}
+
 TEST_F(CudaFusedTest, RopeAppendKvReportsBadSlotsAndPositions) {
   UseKernels("fused");
   YarnConfig yc;

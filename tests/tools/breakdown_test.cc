@@ -41,7 +41,10 @@ TEST(BreakdownTest, AttributesADecodeStepToItsOps) {
   for (LayerType t : c.layer_types) sliding += t == LayerType::kSlidingAttention;
   EXPECT_EQ(rows["MoeExperts"].calls, L);
   EXPECT_EQ(rows["AddRmsNorm"].calls, L);
-  EXPECT_EQ(rows["RopeAppendKv"].calls, L);
+  // Synthetic weights stack q/k/v: one GEMM and the packed rope + append per layer.
+  EXPECT_EQ(rows["QkvRopeAppendKv"].calls, L);
+  const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
+  EXPECT_EQ(rows["Linear " + std::to_string(qkv_rows) + "x" + std::to_string(c.hidden_size)].calls, L);
   EXPECT_EQ(rows["RouterTopK"].calls, L);
   EXPECT_EQ(rows["RmsNorm"].calls, L + 1);       // input norms and the final norm
   EXPECT_EQ(rows["Embedding"].calls, 2);         // the tokens, then the logit rows

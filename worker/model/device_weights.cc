@@ -1,6 +1,8 @@
 #include "worker/model/device_weights.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -59,6 +61,38 @@ absl::Status Upload(Ops& ops, TensorView& field, OwnedWeights& owned) {
   return absl::OkStatus();
 }
 
+// Fills `dst` (Ops memory) from `src`, a host tensor (upload) or one in Ops memory.
+using Place = std::function<absl::Status(const TensorView& src, TensorView dst)>;
+
+// Stacks one projection triple (q, k, v weights, or their biases) into one allocation whose row
+// blocks the three views then point at. All three empty (no attention bias): nothing to do.
+absl::Status Stack(Ops& ops, TensorView& q, TensorView& k, TensorView& v, TensorView& stacked,
+                   OwnedWeights& owned, const Place& place) {
+  if (q.empty() && k.empty() && v.empty()) return absl::OkStatus();
+  GPTOSS_CHECK_ARG(!q.empty() && !k.empty() && !v.empty() && q.dtype == k.dtype &&
+                       k.dtype == v.dtype && q.rank == k.rank && k.rank == v.rank &&
+                       (q.rank == 1 || (q.rank == 2 && q.dim(1) == k.dim(1) &&
+                                        k.dim(1) == v.dim(1))),
+                   "stacking q/k/v: shapes ", q.ShapeString(), ", ", k.ShapeString(), " and ",
+                   v.ShapeString(), " do not stack");
+  TensorView like = q;
+  like.dims[0] = q.dim(0) + k.dim(0) + v.dim(0);
+  GPTOSS_ASSIGN_OR_RETURN(stacked, AllocateLike(ops, like, owned));
+  int64_t row = 0;
+  for (TensorView* part : {&q, &k, &v}) {
+    const TensorView dst = stacked.Rows(row, part->dim(0));
+    GPTOSS_RETURN_IF_ERROR(place(*part, dst));
+    row += part->dim(0);
+    *part = dst;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StackQkv(Ops& ops, LayerWeights& l, OwnedWeights& owned, const Place& place) {
+  GPTOSS_RETURN_IF_ERROR(Stack(ops, l.q_w, l.k_w, l.v_w, l.qkv_w, owned, place));
+  return Stack(ops, l.q_b, l.k_b, l.v_b, l.qkv_b, owned, place);
+}
+
 }  // namespace
 
 absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops) {
@@ -74,12 +108,17 @@ absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops) {
   } else {
     GPTOSS_RETURN_IF_ERROR(Upload(ops, w.lm_head, owned));
   }
+  const Place upload = [&ops](const TensorView& src, TensorView dst) {
+    GPTOSS_CHECK_ARG(src.device == Device::kCpu, "UploadWeights: source tensor is not in host memory");
+    return ops.CopyFromHost(dst.data, src.data, src.bytes());
+  };
   for (LayerWeights& l : w.layers) {
-    for (TensorView* t : {&l.input_norm, &l.post_attention_norm, &l.q_w, &l.q_b, &l.k_w, &l.k_b,
-                          &l.v_w, &l.v_b, &l.o_w, &l.o_b, &l.sinks, &l.router_w, &l.router_b,
-                          &l.experts.gate_up_blocks, &l.experts.gate_up_scales,
-                          &l.experts.gate_up_bias, &l.experts.down_blocks,
-                          &l.experts.down_scales, &l.experts.down_bias})
+    GPTOSS_RETURN_IF_ERROR(StackQkv(ops, l, owned, upload));
+    for (TensorView* t : {&l.input_norm, &l.post_attention_norm, &l.o_w, &l.o_b, &l.sinks,
+                          &l.router_w, &l.router_b, &l.experts.gate_up_blocks,
+                          &l.experts.gate_up_scales, &l.experts.gate_up_bias,
+                          &l.experts.down_blocks, &l.experts.down_scales,
+                          &l.experts.down_bias})
       GPTOSS_RETURN_IF_ERROR(Upload(ops, *t, owned));
   }
   return owned;
@@ -145,6 +184,21 @@ absl::StatusOr<OwnedWeights> SyntheticWeights(const ModelConfig& config, uint64_
     views[t.spec.name] = view;
   }
   GPTOSS_ASSIGN_OR_RETURN(owned.weights, AssembleWeights(views, config, layout));
+  // Stack q/k/v by device copies, then free the separate tensors (at world size 1, where each
+  // view is its whole allocation; a shard's slices keep their full tensors).
+  const Place copy = [&ops](const TensorView& src, TensorView dst) { return ops.Copy(src, dst); };
+  for (LayerWeights& l : owned.weights.layers) {
+    const std::vector<TensorView> separate = {l.q_w, l.k_w, l.v_w, l.q_b, l.k_b, l.v_b};
+    GPTOSS_RETURN_IF_ERROR(StackQkv(ops, l, owned, copy));
+    GPTOSS_RETURN_IF_ERROR(ops.Synchronize());  // the copies have read the separate tensors
+    for (const TensorView& t : separate) {
+      auto it = std::find_if(owned.memory.begin(), owned.memory.end(),
+                             [&](const std::shared_ptr<void>& m) { return m.get() == t.data; });
+      if (layout.world_size != 1 || t.empty() || it == owned.memory.end()) continue;
+      owned.memory.erase(it);
+      owned.bytes -= t.bytes();
+    }
+  }
   return owned;
 }
 

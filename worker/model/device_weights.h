@@ -5,6 +5,8 @@
 //    checkpoint generator's values for a seed (kernels/core/synthetic_values.h), so a GPU run of
 //    the 20b/120b shapes needs no checkpoint file. The filler is backend-specific: CUDA uses the
 //    fill kernel (kernels/cuda/synthetic_fill.h), the host one is FillSyntheticHost.
+// Both stack each layer's q, k and v projections (and biases) into one tensor (LayerWeights
+// qkv_w / qkv_b) so that the forward pass runs them as one GEMM.
 // Contract: the returned views stay valid as long as the OwnedWeights lives (and, for a shard,
 // the host copies in weights.owned).
 #pragma once

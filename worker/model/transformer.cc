@@ -94,7 +94,7 @@ class TransformerImpl final : public Transformer {
   // R = logit rows).
   TensorView x_, h_, q_, k_, v_, attn_, o_, router_logits_, expert_ids_, expert_weights_, moe_rows_;
   Scratch sx_, sh_, sq_, sk_, sv_, sattn_, so_, srl_, sids_, sw_, srows_, sfin_, sfin_norm_;
-  Scratch sslice_, smoe_, sy_, slogits_, sgathered_;
+  Scratch sslice_, smoe_, sy_, slogits_, sgathered_, sqkv_;
 };
 
 absl::Status TransformerImpl::Init() {
@@ -238,18 +238,24 @@ absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerVi
 
   // --- Attention block (pre-norm). RMSNorm in fp32 with eps from the config (1e-5).
   GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(x_.Rows(0, n), w.input_norm, config_.rms_norm_eps, h_));
-  // q, k, v and o all carry biases in gpt-oss (attention_bias: true).
-  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.q_w, w.q_b, q_));
-  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.k_w, w.k_b, k_));
-  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.v_w, w.v_b, v_));
   const TensorView q3 = q_.Reshaped({n, heads_, head_dim_});
   const TensorView k3 = k_.Reshaped({n, kv_heads_, head_dim_});
   const TensorView v3 = v_.Reshaped({n, kv_heads_, head_dim_});
-  // YaRN RoPE on q and k (rotate_half, cos/sin scaled by attention_scaling); v is not rotated.
-  // The cache stores rotated keys, as HF's DynamicCache does.
-  GPTOSS_RETURN_IF_ERROR(ops_->RopeAppendKv(q3, k3, v3, batch.positions, rope_,
-                                            sliding ? batch.sliding_slots : batch.full_slots,
-                                            cache));
+  const TensorView& slots = sliding ? batch.sliding_slots : batch.full_slots;
+  // q, k, v and o all carry biases in gpt-oss (attention_bias: true). YaRN RoPE on q and k
+  // (rotate_half, cos/sin scaled by attention_scaling); v is not rotated. The cache stores
+  // rotated keys, as HF's DynamicCache does.
+  if (!w.qkv_w.empty()) {  // stacked weights: one GEMM, its column blocks read in place
+    GPTOSS_ASSIGN_OR_RETURN(TensorView qkv, sqkv_.View(ops_, act_, {n, w.qkv_w.dim(0)}));
+    GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.qkv_w, w.qkv_b, qkv));
+    GPTOSS_RETURN_IF_ERROR(
+        ops_->QkvRopeAppendKv(qkv, q3, k3, v3, batch.positions, rope_, slots, cache));
+  } else {
+    GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.q_w, w.q_b, q_));
+    GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.k_w, w.k_b, k_));
+    GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.v_w, w.v_b, v_));
+    GPTOSS_RETURN_IF_ERROR(ops_->RopeAppendKv(q3, k3, v3, batch.positions, rope_, slots, cache));
+  }
   // layer_types alternate sliding (window = sliding_window) and full attention; the sinks are
   // an extra softmax column per head, scale = 1/sqrt(head_dim).
   GPTOSS_RETURN_IF_ERROR(ops_->AttentionWithSinks(q3, cache, w.sinks,

@@ -35,6 +35,10 @@ struct LayerWeights {
   TensorView q_w, q_b;             // [Hq_local*D, H], [Hq_local*D]
   TensorView k_w, k_b;             // [Hk_local*D, H], [Hk_local*D]
   TensorView v_w, v_b;             // [Hk_local*D, H], [Hk_local*D]
+  // q, k and v stacked in one tensor ([(Hq_local + 2 Hk_local)*D, H] and its bias) when the
+  // weights live in Ops memory (device_weights.h): q_w/k_w/v_w are then views of its row
+  // blocks, and the three projections run as one GEMM. Empty for mmapped host weights.
+  TensorView qkv_w, qkv_b;
   TensorView o_w, o_b;             // [H, Hq_local*D], [H] (o_b empty on ranks != 0)
   TensorView sinks;                // [Hq_local] BF16
   TensorView router_w, router_b;   // [E, H], [E] (replicated)
