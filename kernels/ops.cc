@@ -74,6 +74,12 @@ absl::Status Ops::QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, Tenso
   return RopeAppendKv(q_out, k, v, positions, rope, slots, cache);
 }
 
+absl::Status Ops::Router(const TensorView& h, const TensorView& w, const TensorView& bias, int k,
+                         TensorView logits, TensorView expert_ids, TensorView expert_weights) {
+  GPTOSS_RETURN_IF_ERROR(Linear(h, w, bias, logits));
+  return RouterTopK(logits, k, expert_ids, expert_weights);
+}
+
 absl::Status Ops::MoeExperts(const TensorView& x, const TensorView& expert_ids,
                              const TensorView& expert_weights, const ExpertWeights& experts,
                              TensorView rows, TensorView residual) {

@@ -251,6 +251,11 @@ class Ops {
                                        const RopeTable& rope, const TensorView& slots,
                                        KvLayerView cache);
 
+  // The router of one layer: logits [T,E] (F32) = Linear(h, w, bias), then RouterTopK.
+  virtual absl::Status Router(const TensorView& h, const TensorView& w, const TensorView& bias,
+                              int k, TensorView logits, TensorView expert_ids,
+                              TensorView expert_weights);
+
   // residual[t,:] += sum_j weights[t,j] * expert_{ids[t,j]}(x[t,:]) over the local experts:
   // MoeMlp into `rows` [T,k,H] (scratch), then MoeCombine. A fused kernel may leave `rows`
   // unwritten; its result must equal the composition up to the rounding of the expert rows.

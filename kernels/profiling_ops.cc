@@ -207,6 +207,18 @@ absl::Status ProfilingOps::RouterTopK(const TensorView& logits, int k, TensorVie
                [&] { return inner_->RouterTopK(logits, k, expert_ids, expert_weights); });
 }
 
+absl::Status ProfilingOps::Router(const TensorView& h, const TensorView& w, const TensorView& bias,
+                                  int k, TensorView logits, TensorView expert_ids,
+                                  TensorView expert_weights) {
+  const double flops = h.rank == 2 && w.rank == 2 ? 2.0 * h.dim(0) * w.dim(0) * w.dim(1) : 0.0;
+  return Timed("Router",
+               Bytes(h) + Bytes(w) + Bytes(bias) + Bytes(logits) + Bytes(expert_ids) +
+                   Bytes(expert_weights),
+               flops, [&] {
+                 return inner_->Router(h, w, bias, k, logits, expert_ids, expert_weights);
+               });
+}
+
 absl::Status ProfilingOps::RecordMoe(const char* op, const TensorView& x,
                                      const TensorView& expert_ids, const ExpertWeights& experts,
                                      double other_bytes,

@@ -93,6 +93,9 @@ class ProfilingOps final : public Ops {
   absl::Status QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k, TensorView v,
                                const TensorView& positions, const RopeTable& rope,
                                const TensorView& slots, KvLayerView cache) override;
+  absl::Status Router(const TensorView& h, const TensorView& w, const TensorView& bias, int k,
+                      TensorView logits, TensorView expert_ids,
+                      TensorView expert_weights) override;
   absl::Status MoeExperts(const TensorView& x, const TensorView& expert_ids,
                           const TensorView& expert_weights, const ExpertWeights& experts,
                           TensorView rows, TensorView residual) override;

@@ -69,6 +69,9 @@ absl::StatusOr<std::unique_ptr<CudaOps>> CudaOps::Create(int device_ordinal) {
   GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemset(ops->ctx_.error_flags, 0, sizeof(int)));
   GPTOSS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());  // legacy-stream memset vs our non-blocking stream
   GPTOSS_CUDA_RETURN_IF_ERROR(cudaMallocHost(&ops->error_host_, sizeof(int)));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMalloc(&ops->ctx_.grid_counter, sizeof(unsigned)));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemset(ops->ctx_.grid_counter, 0, sizeof(unsigned)));
+  GPTOSS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
   // Op scratch comes from the stream-ordered pool (cudaMallocAsync): keep freed memory cached
   // instead of returning it to the driver at every synchronization.
   cudaMemPool_t pool;
@@ -84,6 +87,7 @@ CudaOps::~CudaOps() {
   gemm_.reset();
   if (error_host_ != nullptr) cudaFreeHost(error_host_);
   if (ctx_.error_flags != nullptr) cudaFree(ctx_.error_flags);
+  if (ctx_.grid_counter != nullptr) cudaFree(ctx_.grid_counter);
   if (ctx_.stream != nullptr) cudaStreamDestroy(ctx_.stream);
 }
 
@@ -391,6 +395,46 @@ absl::Status CudaOps::MoeMlp(const TensorView& x, const TensorView& expert_ids,
                              const ExpertWeights& ew, TensorView out) {
   GPTOSS_ASSIGN_OR_RETURN(const MoeArgs a, MoeLaunchArgs(x, expert_ids, ew, out));
   return LaunchMoeMlp(ctx_, a);
+}
+
+absl::Status CudaOps::Router(const TensorView& h, const TensorView& w, const TensorView& bias,
+                             int k, TensorView logits, TensorView expert_ids,
+                             TensorView expert_weights) {
+  if (!kernels_.fused) return Ops::Router(h, w, bias, k, logits, expert_ids, expert_weights);
+  GPTOSS_RETURN_IF_ERROR(Check(h, "Router h", DType::kBF16, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(w, "Router w", DType::kBF16, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(logits, "Router logits", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(expert_ids, "Router expert_ids", DType::kI32, 2));
+  GPTOSS_RETURN_IF_ERROR(Check(expert_weights, "Router expert_weights", DType::kF32, 2));
+  const int64_t n = h.dim(0), hidden = h.dim(1), experts = w.dim(0);
+  if (!bias.empty()) {
+    GPTOSS_RETURN_IF_ERROR(CheckFloat(bias, "Router bias", 1));
+    GPTOSS_CHECK_ARG(bias.dim(0) == experts, "Router: bias ", bias.ShapeString(), " must be [",
+                     experts, "]");
+  }
+  GPTOSS_CHECK_ARG(w.dim(1) == hidden && logits.dim(0) == n && logits.dim(1) == experts,
+                   "Router: h ", h.ShapeString(), ", w ", w.ShapeString(), " and logits ",
+                   logits.ShapeString(), " disagree");
+  GPTOSS_CHECK_ARG(k >= 1 && k <= experts && expert_ids.dim(0) == n && expert_ids.dim(1) == k &&
+                       expert_weights.dim(0) == n && expert_weights.dim(1) == k,
+                   "Router: expert_ids ", expert_ids.ShapeString(), " and expert_weights ",
+                   expert_weights.ShapeString(), " must be [", n, ",", k, "]");
+  RouterArgs a;
+  a.h = h.data;
+  a.w = w.data;
+  a.bias = bias.empty() ? nullptr : bias.data;
+  a.bias_bf16 = bias.dtype == DType::kBF16;
+  a.rows = static_cast<int>(std::min<int64_t>(n, std::numeric_limits<int>::max()));
+  a.experts = static_cast<int>(std::min<int64_t>(experts, std::numeric_limits<int>::max()));
+  a.k = k;
+  a.hidden = hidden;
+  a.logits = logits.as<float>();
+  a.ids = expert_ids.as<int32_t>();
+  a.weights = expert_weights.as<float>();
+  if (n == 0) return absl::OkStatus();
+  if (!RouterGemvApplies(a, /*max_rows=*/8))
+    return Ops::Router(h, w, bias, k, logits, expert_ids, expert_weights);
+  return LaunchRouterGemvTopK(ctx_, a);
 }
 
 absl::Status CudaOps::MoeExperts(const TensorView& x, const TensorView& expert_ids,

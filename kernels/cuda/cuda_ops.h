@@ -79,6 +79,9 @@ class CudaOps final : public Ops {
   absl::Status QkvRopeAppendKv(const TensorView& qkv, TensorView q_out, TensorView k, TensorView v,
                                const TensorView& positions, const RopeTable& rope,
                                const TensorView& slots, KvLayerView cache) override;
+  absl::Status Router(const TensorView& h, const TensorView& w, const TensorView& bias, int k,
+                      TensorView logits, TensorView expert_ids,
+                      TensorView expert_weights) override;
   absl::Status MoeExperts(const TensorView& x, const TensorView& expert_ids,
                           const TensorView& expert_weights, const ExpertWeights& experts,
                           TensorView rows, TensorView residual) override;
@@ -86,8 +89,8 @@ class CudaOps final : public Ops {
   // Kernel choices for the same math. The first GPU runs measure them side by side
   // (gptoss-bench --kernels baseline,fused); each is tested against CpuOps.
   struct Kernels {
-    // AddRmsNorm, RopeAppendKv and QkvRopeAppendKv as one kernel each (false: Ops'
-    // compositions of the unfused ops).
+    // AddRmsNorm, RopeAppendKv and QkvRopeAppendKv as one kernel each, and Router on at most
+    // 8 rows as one GEMV + top-k launch (false: Ops' compositions of the unfused ops).
     bool fused = true;
     // MoeExperts on at most this many rows runs the MXFP4 GEMVs with the combine fused into
     // down (moe_gemv.cu); more rows, or 0, run the grouped GEMM (moe_mlp.cu) and MoeCombine.

@@ -34,6 +34,9 @@ struct LaunchContext {
   cudaStream_t stream = nullptr;
   int* error_flags = nullptr;  // device int, OR-ed with DeviceError bits
   int num_sms = 132;
+  // Device counter of the kernels whose last block finishes the op (router.cu); zero between
+  // launches (the last block resets it).
+  unsigned* grid_counter = nullptr;
 };
 
 // embedding.cu: out[t,:] = table[ids[t],:]. table BF16|F32, out BF16|F32.
@@ -92,6 +95,21 @@ absl::Status LaunchAttentionWithSinks(const LaunchContext& ctx, const AttentionA
 // router_topk.cu: top-k of logits [T,E] F32 (ties: lower id), softmax over the k selected.
 absl::Status LaunchRouterTopK(const LaunchContext& ctx, const float* logits, int64_t num_tokens,
                               int num_experts, int k, int32_t* ids, float* weights);
+
+// router.cu: Ops::Router for a few rows in one launch (GEMV, then top-k in the last block).
+struct RouterArgs {
+  const void* h = nullptr;     // [rows, hidden] BF16
+  const void* w = nullptr;     // [experts, hidden] BF16
+  const void* bias = nullptr;  // [experts] or null
+  bool bias_bf16 = true;
+  int rows = 0, experts = 0, k = 0;
+  int64_t hidden = 0;
+  float* logits = nullptr;     // [rows, experts]
+  int32_t* ids = nullptr;      // [rows, k]
+  float* weights = nullptr;    // [rows, k]
+};
+bool RouterGemvApplies(const RouterArgs& args, int64_t max_rows);
+absl::Status LaunchRouterGemvTopK(const LaunchContext& ctx, const RouterArgs& args);
 
 // moe_mlp.cu: bf16_mxfp4w_moe_mlp, grouped by expert.
 struct MoeArgs {

@@ -6,11 +6,13 @@
 // stages, an expert-parallel slice with non-local ids, and F32 biases and residuals.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cuda/cuda_graph.h"
 #include "kernels/rope_yarn.h"
 #include "tests/kernels/cuda_test_util.h"
 
@@ -188,6 +190,59 @@ TEST_F(CudaFusedTest, RopeAppendKvReportsBadSlotsAndPositions) {
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(st.message(), HasSubstr("slot"));
   EXPECT_THAT(st.message(), HasSubstr("position"));
+}
+
+// The fused router (GEMV + top-k in the grid's last block) against Linear + RouterTopK on the
+// CPU: logits within fp32-accumulation error, the same experts wherever the k-th and (k+1)-th
+// logits are not within that error of each other, weights within it. Replayed from a CUDA graph
+// three times on new inputs (the grid counter must be back at zero after every launch).
+TEST_F(CudaFusedTest, RouterMatchesLinearThenTopKAndReplaysInAGraph) {
+  UseKernels("fused");
+  const int64_t H = 2880, E = 128, rows_max = 8;
+  const int k = 4;
+  const auto w = RandomVector(E * H, gen_, 0.05f), b = RandomVector(E, gen_, 0.1f);
+  auto w_d = ToDevice(gpu(), w, DType::kBF16, {E, H});
+  auto b_d = ToDevice(gpu(), b, DType::kBF16, {E});
+  HostTensor w_h = HostF32(w, {E, H}), b_h = HostF32(b, {E});
+  cuda::CudaGraphCache graphs(&gpu());
+  for (int64_t n : {int64_t{1}, int64_t{3}, rows_max}) {
+    auto h_d = DeviceZeros(gpu(), DType::kBF16, {n, H});
+    auto logits_d = DevicePoisoned(gpu(), DType::kF32, {n, E});
+    auto ids_d = DevicePoisoned(gpu(), DType::kI32, {n, k});
+    auto wts_d = DevicePoisoned(gpu(), DType::kF32, {n, k});
+    const auto step = [&] {
+      return gpu().Router(h_d.view, w_d.view, b_d.view, k, logits_d.view, ids_d.view, wts_d.view);
+    };
+    for (int replay = 0; replay < 3; ++replay) {
+      const auto h = testing::RoundBf16(RandomVector(n * H, gen_, 2.0f));
+      auto fresh = ToDevice(gpu(), h, DType::kBF16, {n, H});
+      ASSERT_TRUE(gpu().Copy(fresh.view, h_d.view).ok());
+      ASSERT_TRUE(graphs.Run(static_cast<uint64_t>(n), step).ok());
+      const auto logits = ToHost(gpu(), logits_d.view), wts = ToHost(gpu(), wts_d.view);
+      const auto ids = testing::ToHostI32(gpu(), ids_d.view);
+      HostTensor h_h = HostF32(h, {n, H}), l_h(DType::kF32, {n, E});
+      HostTensor ids_h(DType::kI32, {n, k}), wts_h(DType::kF32, {n, k});
+      ASSERT_TRUE(cpu_.Router(h_h.view(), w_h.view(), b_h.view(), k, l_h.view(), ids_h.view(), wts_h.view()).ok());
+      const auto ref = HostValues(l_h);
+      ExpectClose(logits, ref, 1e-4, 1e-4, "router logits");
+      for (int64_t r = 0; r < n; ++r) {
+        std::vector<float> sorted(ref.begin() + r * E, ref.begin() + (r + 1) * E);
+        std::sort(sorted.rbegin(), sorted.rend());
+        if (sorted[k - 1] - sorted[k] < 1e-3f) continue;  // a near tie at the cut: either is right
+        // The same experts with the same weights (their order may differ within a near tie).
+        std::map<int32_t, float> got, want;
+        for (int j = 0; j < k; ++j) {
+          got[ids[r * k + j]] = wts[r * k + j];
+          want[ids_h.as<int32_t>()[r * k + j]] = wts_h.as<float>()[r * k + j];
+        }
+        ASSERT_EQ(got.size(), want.size()) << "row " << r;
+        for (const auto& [id, weight] : want) {
+          ASSERT_EQ(got.count(id), 1u) << "row " << r << " misses expert " << id;
+          EXPECT_NEAR(got[id], weight, 1e-3) << "row " << r << " expert " << id;
+        }
+      }
+    }
+  }
 }
 
 struct GemvCase {

@@ -45,7 +45,7 @@ TEST(BreakdownTest, AttributesADecodeStepToItsOps) {
   EXPECT_EQ(rows["QkvRopeAppendKv"].calls, L);
   const int64_t qkv_rows = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim;
   EXPECT_EQ(rows["Linear " + std::to_string(qkv_rows) + "x" + std::to_string(c.hidden_size)].calls, L);
-  EXPECT_EQ(rows["RouterTopK"].calls, L);
+  EXPECT_EQ(rows["Router"].calls, L);
   EXPECT_EQ(rows["RmsNorm"].calls, L + 1);       // input norms and the final norm
   EXPECT_EQ(rows["Embedding"].calls, 2);         // the tokens, then the logit rows
   EXPECT_EQ(rows["Sample"].calls, 1);

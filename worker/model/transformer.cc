@@ -280,8 +280,8 @@ absl::Status TransformerImpl::Moe(int l, const TensorView& o, TensorView x) {
   GPTOSS_RETURN_IF_ERROR(
       ops_->AddRmsNorm(o, x, w.post_attention_norm, config_.rms_norm_eps, h_));
   // Router: linear with bias over ALL experts, top-k, then softmax over the k selected only.
-  GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.router_w, w.router_b, router_logits_));
-  GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(router_logits_, top_k_, expert_ids_, expert_weights_));
+  GPTOSS_RETURN_IF_ERROR(ops_->Router(h_, w.router_w, w.router_b, top_k_, router_logits_,
+                                      expert_ids_, expert_weights_));
   if (observer_) {
     host_ids_.resize(static_cast<size_t>(expert_ids_.numel()));
     GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids_.data(), expert_ids_.data,
@@ -300,9 +300,8 @@ absl::Status TransformerImpl::MoeParallel(int l, const TensorView& o, TensorView
   if (n > 0) {  // a rank may own no rows of a short step; it still serves its experts
     GPTOSS_RETURN_IF_ERROR(
         ops_->AddRmsNorm(o, x, w.post_attention_norm, config_.rms_norm_eps, h));
-    const TensorView logits = router_logits_.Rows(0, n);
-    GPTOSS_RETURN_IF_ERROR(ops_->Linear(h, w.router_w, w.router_b, logits));
-    GPTOSS_RETURN_IF_ERROR(ops_->RouterTopK(logits, top_k_, ids, weights));
+    GPTOSS_RETURN_IF_ERROR(ops_->Router(h, w.router_w, w.router_b, top_k_,
+                                        router_logits_.Rows(0, n), ids, weights));
   }
   // EP: each row goes to the ranks owning its experts; they run their local experts on it and
   // send back the weighted sum, which the source rank adds into x.
