@@ -153,14 +153,29 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int
   GPTOSS_ASSIGN_OR_RETURN(TensorView sampled, Buffer(keep, DType::kI32, {B}));
   GPTOSS_ASSIGN_OR_RETURN(TensorView logprobs, Buffer(keep, DType::kF32, {B}));
 
+  // Every step's positions, context lengths and slots are known in advance: they go to the
+  // device once, and each step copies its row into `inputs` on the device. The sampled ids feed
+  // the next step on the device too. A step is then two device copies, the forward pass (one
+  // graph), Sample, and one host round trip: reading the sampled ids, as a serving loop must.
+  const int total = warmup + steps;
+  std::vector<int32_t> schedule(static_cast<size_t>(total) * 4 * B);
+  for (int i = 0; i < total; ++i) {
+    const int pos = context + i;
+    int32_t* row = schedule.data() + static_cast<size_t>(i) * 4 * B;
+    for (int s = 0; s < B; ++s) {
+      row[s] = pos;                                                            // positions
+      row[B + s] = pos + 1;                                                    // context_len
+      row[2 * B + s] = (s * max_blocks + pos / bs) * bs + pos % bs;            // full slots
+      row[3 * B + s] =
+          (s * sliding_per_seq + pos / bs - first_sliding_block) * bs + pos % bs;  // sliding
+    }
+  }
+  GPTOSS_ASSIGN_OR_RETURN(TensorView schedule_d, Upload(keep, schedule, {total, 4, B}));
   std::mt19937_64 gen(seed);
-  std::vector<int32_t> staged(5 * static_cast<size_t>(B));  // the rows of `inputs`
-  int32_t* const positions = staged.data() + B;
-  int32_t* const context_len = staged.data() + 2 * B;
-  int32_t* const full_slots = staged.data() + 3 * B;
-  int32_t* const sliding_slots = staged.data() + 4 * B;
   std::vector<int32_t> tokens(B);
   for (int32_t& t : tokens) t = static_cast<int32_t>(gen() % config_.vocab_size);
+  GPTOSS_RETURN_IF_ERROR(
+      ops_->CopyFromHost(batch.token_ids.data, tokens.data(), B * sizeof(int32_t)));
   const std::vector<SamplingParams> greedy(B);  // temperature 0
   const auto forward = [&]() { return transformer_->Forward(batch, cache, logits); };
 
@@ -168,21 +183,14 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int
   result.tokens = B;
   result.steps = steps;
   double start = Now();
-  for (int i = 0; i < warmup + steps; ++i) {
+  for (int i = 0; i < total; ++i) {
     if (i == warmup) {
       GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
       start = Now();
     }
-    const int pos = context + i;
-    for (int s = 0; s < B; ++s) {
-      positions[s] = pos;
-      context_len[s] = pos + 1;
-      full_slots[s] = (s * max_blocks + pos / bs) * bs + pos % bs;
-      sliding_slots[s] = (s * sliding_per_seq + pos / bs - first_sliding_block) * bs + pos % bs;
-    }
     // New inputs go into the same buffer every step (CUDA graphs replay these addresses).
-    std::copy(tokens.begin(), tokens.end(), staged.begin());
-    GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(inputs.data, staged.data(), staged.size() * sizeof(int32_t)));
+    GPTOSS_RETURN_IF_ERROR(ops_->Copy(schedule_d.Row(i), inputs.Rows(1, 4)));
+    if (i > 0) GPTOSS_RETURN_IF_ERROR(ops_->Copy(sampled, batch.token_ids));
     if (hook) {
       GPTOSS_RETURN_IF_ERROR(hook((call << 32) | static_cast<uint64_t>(B), forward));
     } else {

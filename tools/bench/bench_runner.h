@@ -3,7 +3,9 @@
 //  - Prefill: one sequence of L prompt tokens in one forward step (logits of the last row).
 //  - Decode: B sequences already at context C (their KV blocks exist; their contents do not
 //    matter for timing), one new token each per step, greedy sampling on the device, the sampled
-//    ids read back and fed to the next step, as a serving loop does. Sliding-window layers get
+//    ids fed to the next step on the device and read back once per step, as a serving loop
+//    reads them (the step's one host round trip; every step's positions and slots are uploaded
+//    before the first). Sliding-window layers get
 //    their own block pool holding only the blocks the window can reach (older blocks are -1,
 //    released), so long contexts cost full-attention memory only.
 // A StepHook lets the caller wrap Forward (gptoss-bench uses it for CUDA-graph capture/replay
