@@ -165,6 +165,8 @@ class Ops {
                                 const RopeTable& rope) = 0;
 
   // cache.k/v[slot[t] / bs, slot[t] % bs] = k/v[t]. k,v [T,Hk,D]; slots [T] I32 (physical).
+  // Slot -1 stores nothing (the padding rows of a fixed-shape, graph-replayed step); any other
+  // slot outside the cache is an error.
   virtual absl::Status AppendKv(const TensorView& k, const TensorView& v,
                                 const TensorView& slots, KvLayerView cache) = 0;
 

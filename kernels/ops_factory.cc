@@ -6,6 +6,7 @@
 #include "kernels/cpu/cpu_ops.h"
 
 #if defined(GPTOSS_HAVE_CUDA)
+#include "kernels/cuda/cuda_graph.h"
 #include "kernels/cuda/cuda_ops.h"
 #endif
 
@@ -24,6 +25,30 @@ absl::StatusOr<std::unique_ptr<Ops>> CreateCuda() {
 }
 
 }  // namespace
+
+absl::Status SelectKernelSet(Ops* ops, std::string_view name) {
+  if (name != "fused" && name != "baseline")
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown kernel set '", std::string(name), "': expected fused or baseline"));
+#if defined(GPTOSS_HAVE_CUDA)
+  if (auto* cuda_ops = dynamic_cast<cuda::CudaOps*>(ops)) {
+    auto kernels = cuda::CudaOps::KernelsByName(name);
+    if (!kernels.ok()) return kernels.status();
+    cuda_ops->set_kernels(*kernels);
+  }
+#endif
+  (void)ops;
+  return absl::OkStatus();
+}
+
+std::unique_ptr<StepGraphs> CreateStepGraphs(Ops* ops) {
+#if defined(GPTOSS_HAVE_CUDA)
+  if (auto* cuda_ops = dynamic_cast<cuda::CudaOps*>(ops))
+    return std::make_unique<cuda::CudaGraphCache>(cuda_ops);
+#endif
+  (void)ops;
+  return nullptr;
+}
 
 bool BuiltWithCuda() {
 #if defined(GPTOSS_HAVE_CUDA)

@@ -3,7 +3,8 @@
 //                 [--advertise HOST] [--rank-hint N] [--kv-cache-mb MB] [--register-timeout-s S]
 //                 [--collective-timeout-s S] [--dispatch-fixed-max-tokens 32]
 //                 [--comm auto|nccl|gloo] [--metrics-port P [--metrics-host H]]
-//                 [--expert-metrics expert|layer|off]
+//                 [--expert-metrics expert|layer|off] [--cuda-graphs on|off]
+//                 [--kernels fused|baseline]
 // --device auto (default) takes the GPU when this build has CUDA and a usable sm_90 device, else
 // the CPU (kernels/ops_factory.h); --device null loads no model and answers each plan at once
 // (StepExecutor::CreateNull: the control plane without compute). --kv-cache-mb is what this
@@ -22,7 +23,10 @@
 // exchange), larger ones with exact counts (worker/comm/expert_dispatcher.h); 0: always exact.
 // --metrics-port serves this rank's Prometheus metrics (worker/worker_metrics.h) at
 // http://H:P/metrics once it has loaded (H defaults to the advertised host); --expert-metrics
-// bounds their cardinality (per expert, per layer, or no routing metrics).
+// bounds their cardinality (per expert, per layer, or no routing metrics). On a GPU at world
+// size 1, decode steps are padded to buckets and replayed as CUDA graphs (--cuda-graphs off:
+// every step eager; worker/engine/step_executor.h); --kernels baseline runs the CUDA ops as
+// first written instead of the fused decode kernels (docs/GPU.md).
 // A failure prints one line naming the problem and exits 1; a load failure is also reported to
 // the coordinator through GetShardInfo ("failed: ...").
 #pragma once

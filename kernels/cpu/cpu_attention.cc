@@ -88,10 +88,11 @@ absl::Status CpuOps::AppendKv(const TensorView& k, const TensorView& v, const Te
   const int64_t capacity = cache.k.dim(0) * cache.k.dim(1);
   const int32_t* slot = slots.as<int32_t>();
   for (int64_t t = 0; t < n; ++t)
-    GPTOSS_CHECK_ARG(slot[t] >= 0 && slot[t] < capacity, "AppendKv: slot ", slot[t], " at row ", t,
-                     " is outside the cache of ", capacity, " slots");
+    GPTOSS_CHECK_ARG(slot[t] >= -1 && slot[t] < capacity, "AppendKv: slot ", slot[t], " at row ",
+                     t, " is outside the cache of ", capacity, " slots");
   const int64_t row = kv_heads * head_dim;
   for (int64_t t = 0; t < n; ++t) {
+    if (slot[t] == -1) continue;  // a padding row of a fixed-shape step: nothing to store
     // Physical slot = block * block_size + offset, i.e. the flat row of the cache.
     std::copy_n(k.as<float>() + t * row, row, cache.k.as<float>() + slot[t] * row);
     std::copy_n(v.as<float>() + t * row, row, cache.v.as<float>() + slot[t] * row);

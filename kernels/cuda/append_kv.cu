@@ -1,6 +1,7 @@
 // bf16_append_kv: cache.k/v[slot[t]] = k/v[t] where a physical slot is block * block_size +
 // offset, i.e. the flat row index of the [num_blocks * block_size, kv_heads * head_dim] cache.
-// A slot outside the cache sets kErrKvSlot and the row is skipped.
+// Slot -1 (a padding row) stores nothing; any other slot outside the cache sets kErrKvSlot and the
+// row is skipped.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/launchers.h"
@@ -15,6 +16,7 @@ __global__ void bf16_append_kv(const T* __restrict__ k, const T* __restrict__ v,
                                int* error_flags) {
   const int64_t t = blockIdx.x;
   const int32_t slot = slots[t];
+  if (slot == -1) return;  // a padding row: nothing to store
   if (slot < 0 || slot >= num_slots) {
     if (threadIdx.x == 0) atomicOr(error_flags, kErrKvSlot);
     return;

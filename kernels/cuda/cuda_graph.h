@@ -22,21 +22,25 @@
 
 #include "absl/status/status.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/step_graphs.h"
 
 namespace gptoss::cuda {
 
-class CudaGraphCache {
+class CudaGraphCache final : public StepGraphs {
  public:
   explicit CudaGraphCache(CudaOps* ops) : ops_(ops) {}
-  ~CudaGraphCache();
+  ~CudaGraphCache() override;
   CudaGraphCache(const CudaGraphCache&) = delete;
   CudaGraphCache& operator=(const CudaGraphCache&) = delete;
 
-  absl::Status Run(uint64_t key, const std::function<absl::Status()>& step);
+  absl::Status Run(uint64_t key, const std::function<absl::Status()>& step) override;
 
-  int num_graphs() const;
+  int num_graphs() const override;
   const absl::Status& last_capture_error() const { return last_capture_error_; }
-  void Clear();
+  std::string capture_error() const override {
+    return last_capture_error_.ok() ? std::string() : std::string(last_capture_error_.message());
+  }
+  void Clear() override;
 
  private:
   struct Entry {

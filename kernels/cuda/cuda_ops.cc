@@ -546,11 +546,12 @@ absl::Status CudaOps::AddRmsNorm(const TensorView& x, TensorView residual,
                    "AddRmsNorm: x ", x.ShapeString(), ", residual ", residual.ShapeString(),
                    ", weight ", weight.ShapeString(), " and out ", out.ShapeString(), " disagree");
   GPTOSS_CHECK_ARG(hidden > 0, "AddRmsNorm: empty hidden dimension");
-  GPTOSS_CHECK_ARG(x.dtype == residual.dtype && out.dtype == residual.dtype,
-                   "AddRmsNorm: x, residual and out must share a dtype");
-  GPTOSS_CHECK_ARG(n == 0 || (out.data != residual.data && out.data != x.data &&
-                              x.data != residual.data),
-                   "AddRmsNorm: x, residual and out must not alias");
+  GPTOSS_CHECK_ARG(n == 0 || (out.data != residual.data && x.data != residual.data),
+                   "AddRmsNorm: x and out must not alias the residual");
+  // The kernel takes one activation dtype and distinct buffers; anything else the composition
+  // computes.
+  if (x.dtype != residual.dtype || out.dtype != residual.dtype || out.data == x.data)
+    return Ops::AddRmsNorm(x, residual, weight, eps, out);
   return LaunchAddRmsNorm(ctx_, x.data, x.dtype, residual.data, residual.dtype, weight.data,
                           weight.dtype, eps, n, hidden, out.data, out.dtype);
 }

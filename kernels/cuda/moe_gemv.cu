@@ -23,6 +23,9 @@
 // which work on 32 consecutive scale groups, read 32 consecutive float2 (no bank conflicts).
 #include <cuda_fp16.h>
 
+#include <mutex>
+#include <set>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_util.cuh"
@@ -279,14 +282,22 @@ __global__ void __launch_bounds__(kThreads) bf16_mxfp4w_moe_down_combine_gemv(Ge
   }
 }
 
-// Opts a kernel into `bytes` of dynamic shared memory (above the 48 KB default) once.
-template <typename Kernel>
-absl::Status AllowSharedMemory(Kernel kernel, size_t bytes) {
-  if (bytes <= 48 * 1024) return absl::OkStatus();
-  GPTOSS_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kMaxSharedBytes)));
+}  // namespace
+
+// Opts `kernel` into up to kMaxSharedBytes of dynamic shared memory, once per kernel: without it
+// static plus dynamic shared memory must fit in 48 KB.
+absl::Status AllowLargeSharedMemory(const void* kernel, int bytes) {
+  static std::mutex mu;
+  static std::set<const void*> done;
+  std::lock_guard<std::mutex> lock(mu);
+  if (done.count(kernel)) return absl::OkStatus();
+  GPTOSS_CUDA_RETURN_IF_ERROR(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  done.insert(kernel);
   return absl::OkStatus();
 }
+
+namespace {
 
 // kM: pairs of one expert per pass (x rows staged together); more run in further passes.
 int PassRows(int64_t rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : 4; }
@@ -297,7 +308,8 @@ bool MoeGemvApplies(const MoeArgs& a, int64_t max_rows) {
   const int64_t pairs = a.rows * a.top_k;
   const size_t x_bytes = static_cast<size_t>(PassRows(a.rows)) * a.hidden * sizeof(float);
   const size_t act_bytes = static_cast<size_t>(a.top_k) * a.intermediate * sizeof(float);
-  return a.rows >= 1 && a.rows <= max_rows && pairs <= kMaxPairs && a.top_k <= kMaxTopK &&
+  return a.rows >= 1 && a.rows <= max_rows && a.top_k >= 1 && pairs <= kMaxPairs &&
+         a.top_k <= kMaxTopK &&
          a.hidden % 32 == 0 && a.intermediate % 32 == 0 && a.hidden > 0 && a.intermediate > 0 &&
          a.x_dtype == DType::kBF16 && IsFloatDType(a.bias_dtype) && x_bytes <= kMaxSharedBytes &&
          act_bytes <= kMaxSharedBytes && a.num_local >= 0 &&
@@ -342,7 +354,8 @@ absl::Status LaunchMoeGemvCombine(const LaunchContext& ctx, const MoeArgs& a,
   const dim3 gate_up_grid(static_cast<unsigned>(p.num_pairs),
                           static_cast<unsigned>(CeilDiv(a.intermediate, kActPerBlock)));
   auto gate_up = [&](auto kernel) -> absl::Status {
-    GPTOSS_RETURN_IF_ERROR(AllowSharedMemory(kernel, x_bytes));
+    GPTOSS_RETURN_IF_ERROR(AllowLargeSharedMemory(reinterpret_cast<const void*>(kernel),
+                                                  static_cast<int>(kMaxSharedBytes)));
     kernel<<<gate_up_grid, kThreads, x_bytes, ctx.stream>>>(p, bf16_bias);
     GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_mxfp4w_moe_gate_up_gemv");
     return absl::OkStatus();
@@ -362,7 +375,8 @@ absl::Status LaunchMoeGemvCombine(const LaunchContext& ctx, const MoeArgs& a,
   DispatchFloat(residual_dtype, [&](auto tr) {
     using TR = decltype(tr);
     auto kernel = bf16_mxfp4w_moe_down_combine_gemv<TR>;
-    launched.Update(AllowSharedMemory(kernel, act_bytes));
+    launched.Update(AllowLargeSharedMemory(reinterpret_cast<const void*>(kernel),
+                                           static_cast<int>(kMaxSharedBytes)));
     if (launched.ok()) kernel<<<down_grid, kThreads, act_bytes, ctx.stream>>>(p, bf16_bias);
   });
   GPTOSS_RETURN_IF_ERROR(launched);

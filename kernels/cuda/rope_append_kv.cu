@@ -3,8 +3,8 @@
 // and the v row are stored at the token's cache slot, in one pass instead of two launches and a
 // second read of k. The inputs may be the column blocks of the packed q/k/v projection (one
 // GEMM over the stacked weights): no copy splits them first. One block per token. As in the unfused pair of ops, a
-// negative position sets kErrPosition and leaves the row unrotated (it is still stored), and a
-// slot outside the cache sets kErrKvSlot and stores nothing.
+// negative position sets kErrPosition and leaves the row unrotated (it is still stored), slot -1
+// (a padding row) stores nothing, and any other slot outside the cache sets kErrKvSlot.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/launchers.h"
@@ -31,7 +31,7 @@ __global__ void __launch_bounds__(kThreads) bf16_rope_append_kv(RopeAppendKvArgs
   }
   const int32_t slot = a.slots[t];
   const bool store = slot >= 0 && slot < a.num_slots;
-  if (!store && threadIdx.x == 0) atomicOr(error_flags, kErrKvSlot);
+  if (!store && slot != -1 && threadIdx.x == 0) atomicOr(error_flags, kErrKvSlot);  // -1: padding
   __syncthreads();
   const int64_t kv_row = static_cast<int64_t>(k_heads) * head_dim;
   T* kc = static_cast<T*>(a.k_cache) + (store ? static_cast<int64_t>(slot) * kv_row : 0);

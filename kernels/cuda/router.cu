@@ -93,10 +93,8 @@ absl::Status LaunchRouterGemvTopK(const LaunchContext& ctx, const RouterArgs& a)
   if (ctx.grid_counter == nullptr)
     return absl::FailedPreconditionError("Router: no grid counter in the launch context");
   const size_t bytes = static_cast<size_t>(a.rows) * a.hidden * sizeof(bf16);
-  if (bytes > 48 * 1024)
-    GPTOSS_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-        bf16_router_gemv_topk, cudaFuncAttributeMaxDynamicSharedMemorySize,
-        static_cast<int>(kMaxSharedBytes)));
+  GPTOSS_RETURN_IF_ERROR(AllowLargeSharedMemory(
+      reinterpret_cast<const void*>(bf16_router_gemv_topk), static_cast<int>(kMaxSharedBytes)));
   const unsigned blocks = static_cast<unsigned>(CeilDiv(a.experts, kWarps));
   bf16_router_gemv_topk<<<blocks, kWarps * 32, bytes, ctx.stream>>>(a, ctx.grid_counter);
   GPTOSS_CUDA_RETURN_IF_LAUNCH_ERROR("bf16_router_gemv_topk");

@@ -54,6 +54,7 @@ class FakeTransformer : public Transformer {
       const int64_t per_slot = cache.layers[l].k.dim(2) * cache.layers[l].k.dim(3);
       for (int64_t t = 0; t < T; ++t) {
         const int32_t slot = full ? full_slots[t] : sliding_slots[t];
+        if (slot == -1) continue;  // a padding row stores nothing (Ops::AppendKv)
         cache.layers[l].k.as<float>()[slot * per_slot] = static_cast<float>(tokens[t]);
       }
     }
@@ -76,7 +77,7 @@ class FakeTransformer : public Transformer {
 
 class EngineExecutorTest : public ::testing::Test {
  protected:
-  void Init(int rank = 0, int world = 1) {
+  void Init(int rank = 0, int world = 1, ExecutorGraphs graphs = {}) {
     config_ = TinyConfig();
     auto layout = ParallelLayout::Create(rank, world, 4, 2, 2);
     ASSERT_TRUE(layout.ok());
@@ -85,7 +86,7 @@ class EngineExecutorTest : public ::testing::Test {
     auto pool = KvCachePool::Create(config_, layout_, spec, &ops_);
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
-    auto ex = StepExecutor::Create(config_, layout_, &ops_, &fake_, pool_.get());
+    auto ex = StepExecutor::Create(config_, layout_, &ops_, &fake_, pool_.get(), nullptr, graphs);
     ASSERT_TRUE(ex.ok()) << ex.status();
     executor_ = std::move(*ex);
   }
@@ -196,6 +197,42 @@ TEST_F(EngineExecutorTest, ExecutesARaggedStepAndSamplesInPlanOrder) {
   EXPECT_EQ(full.k.as<float>()[12 * 8], 5.0f);
   EXPECT_EQ(full.k.as<float>()[21 * 8], 11.0f);
   EXPECT_EQ(executor_->num_tracked_sequences(), 2u);
+}
+
+// A decode step (every sequence one sampled token) is padded to its bucket: 3 sequences -> 4
+// rows; the padding row decodes token 0 at position 0, stores nothing (slot -1) and reads block
+// 0; only the 3 real rows are sampled. A prefill step is not padded.
+TEST_F(EngineExecutorTest, PadsADecodeStepToItsBucket) {
+  ExecutorGraphs graphs;
+  graphs.pad_decode = true;
+  Init(0, 1, graphs);
+  StepPlan prefill;
+  prefill.step_id = 1;
+  prefill.sequences.push_back(Seq(1, {1, 2}, 0, 2, {0}, {0}));
+  prefill.sequences.push_back(Seq(2, {3, 4}, 0, 2, {1}, {1}));
+  prefill.sequences.push_back(Seq(3, {5, 6}, 0, 2, {2}, {2}));
+  ASSERT_TRUE(executor_->Execute(prefill).ok());
+  EXPECT_EQ(executor_->num_padded_steps(), 0);
+  EXPECT_EQ(fake_.tokens.size(), 6u);
+
+  StepPlan decode;
+  decode.step_id = 2;
+  decode.sequences.push_back(Seq(1, {3}, 2, 2, {0}, {0}));
+  decode.sequences.push_back(Seq(2, {5}, 2, 2, {1}, {1}));
+  decode.sequences.push_back(Seq(3, {7}, 2, 2, {2}, {2}));
+  auto r = executor_->Execute(decode);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(executor_->num_padded_steps(), 1);
+  EXPECT_EQ(fake_.num_seqs, 4);
+  EXPECT_THAT(fake_.tokens, ElementsAre(3, 5, 7, 0));
+  EXPECT_THAT(fake_.positions, ElementsAre(2, 2, 2, 0));
+  EXPECT_THAT(fake_.full_slots, ElementsAre(2, 6, 10, -1));
+  EXPECT_THAT(fake_.sliding_slots, ElementsAre(2, 6, 10, -1));
+  EXPECT_THAT(fake_.logit_rows, ElementsAre(0, 1, 2, 3));
+  ASSERT_EQ(r->results.size(), 3u);
+  EXPECT_EQ(r->results[0].token_id, 4);
+  EXPECT_EQ(r->results[1].token_id, 6);
+  EXPECT_EQ(r->results[2].token_id, 8);
 }
 
 TEST_F(EngineExecutorTest, SamplingIsAFunctionOfSeedAndIndex) {

@@ -32,15 +32,17 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelCo
                                                                    Ops* ops,
                                                                    Transformer* transformer,
                                                                    KvCachePool* pool,
-                                                                   Communicator* comm) {
+                                                                   Communicator* comm,
+                                                                   ExecutorGraphs graphs) {
   GPTOSS_CHECK_ARG(ops != nullptr && transformer != nullptr && pool != nullptr,
                    "StepExecutor needs ops, a transformer and a KV cache pool");
   GPTOSS_CHECK_ARG(static_cast<int>(pool->cache().layers.size()) == config.num_hidden_layers,
                    "KV cache has ", pool->cache().layers.size(), " layers, the model ",
                    config.num_hidden_layers);
+  GPTOSS_CHECK_ARG(graphs.max_batch >= 1, "StepExecutor: max_batch of padded steps must be >= 1");
   GPTOSS_ASSIGN_OR_RETURN(StepLimits limits, Limits(config, pool->spec()));
   return std::unique_ptr<StepExecutor>(
-      new StepExecutor(config, layout, ops, transformer, pool, comm, limits));
+      new StepExecutor(config, layout, ops, transformer, pool, comm, limits, graphs));
 }
 
 absl::StatusOr<StepLimits> StepExecutor::Limits(const ModelConfig& config,
@@ -58,7 +60,7 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::CreateNull(
     const ModelConfig& config, const ParallelLayout& layout, const KvPoolSpec& spec) {
   GPTOSS_ASSIGN_OR_RETURN(StepLimits limits, Limits(config, spec));
   return std::unique_ptr<StepExecutor>(
-      new StepExecutor(config, layout, nullptr, nullptr, nullptr, nullptr, limits));
+      new StepExecutor(config, layout, nullptr, nullptr, nullptr, nullptr, limits, {}));
 }
 
 int32_t StepExecutor::NullToken(uint64_t seed, int64_t sample_index) {
@@ -112,56 +114,130 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
     return result;
   }
 
-  // One upload for all the metadata.
-  Packer pack;
-  const size_t o_ids = pack.Add(host.token_ids), o_pos = pack.Add(host.positions),
-               o_qs = pack.Add(host.query_start), o_ctx = pack.Add(host.context_len),
-               o_ft = pack.Add(host.full_block_tables), o_st = pack.Add(host.sliding_block_tables),
-               o_fs = pack.Add(host.full_slots), o_ss = pack.Add(host.sliding_slots),
-               o_rows = pack.Add(host.logit_rows);
-  const size_t meta_bytes = pack.data().size() * sizeof(int32_t);
-  GPTOSS_ASSIGN_OR_RETURN(void* meta, Ensure(metadata_, meta_bytes));
-  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(meta, pack.data().data(), meta_bytes));
-  int32_t* base = static_cast<int32_t*>(meta);
-  const Device dev = ops_->device();
-  const int64_t T = host.num_tokens, S = host.num_seqs;
-  // Every rank computes the logits (the vocab-parallel lm_head gathers them); rank 0 samples.
-  const int64_t R = static_cast<int64_t>(host.logit_rows.size());
-
-  StepBatch batch;
-  batch.token_ids = TensorView(base + o_ids, DType::kI32, {T}, dev);
-  batch.positions = TensorView(base + o_pos, DType::kI32, {T}, dev);
-  for (AttentionBatch* ab : {&batch.full, &batch.sliding}) {
-    ab->query_start = TensorView(base + o_qs, DType::kI32, {S + 1}, dev);
-    ab->context_len = TensorView(base + o_ctx, DType::kI32, {S}, dev);
-    ab->num_seqs = host.num_seqs;
-    ab->num_tokens = host.num_tokens;
-    ab->max_context_len = host.max_context_len;
+  const int64_t real_tokens = host.num_tokens;
+  const int64_t R = static_cast<int64_t>(host.logit_rows.size());  // rows to sample
+  // A decode step (every sequence one sampled token) of a world of one runs padded to a bucket.
+  const bool decode = host.num_tokens == host.num_seqs && R == host.num_seqs;
+  const bool padded = (graphs_.graphs != nullptr || graphs_.pad_decode) &&
+                      layout_.world_size == 1 && decode && host.num_seqs <= graphs_.max_batch;
+  int seqs = 1, context = 16;
+  if (padded) {
+    while (seqs < host.num_seqs) seqs *= 2;
+    seqs = std::min(seqs, graphs_.max_batch);
+    while (context < host.max_context_len) context *= 2;
+    Pad(host, seqs, (context + limits_.block_size - 1) / limits_.block_size, context);
   }
-  batch.full.block_tables = TensorView(base + o_ft, DType::kI32, {S, host.full_table_width}, dev);
-  batch.sliding.block_tables =
-      TensorView(base + o_st, DType::kI32, {S, host.sliding_table_width}, dev);
-  batch.full_slots = TensorView(base + o_fs, DType::kI32, {T}, dev);
-  batch.sliding_slots = TensorView(base + o_ss, DType::kI32, {T}, dev);
-  batch.logit_rows = TensorView(base + o_rows, DType::kI32, {R}, dev);
 
+  // One upload for all the metadata: into the bucket's own buffer for a padded step.
+  Packer pack;
+  Layout at;
+  at.ids = pack.Add(host.token_ids);
+  at.pos = pack.Add(host.positions);
+  at.qs = pack.Add(host.query_start);
+  at.ctx = pack.Add(host.context_len);
+  at.full_tables = pack.Add(host.full_block_tables);
+  at.sliding_tables = pack.Add(host.sliding_block_tables);
+  at.full_slots = pack.Add(host.full_slots);
+  at.sliding_slots = pack.Add(host.sliding_slots);
+  at.rows = pack.Add(host.logit_rows);
+  const size_t meta_bytes = pack.data().size() * sizeof(int32_t);
+  const uint64_t bucket = static_cast<uint64_t>(seqs) | static_cast<uint64_t>(context) << 12;
+  void* meta = nullptr;
+  if (padded) {
+    GPTOSS_ASSIGN_OR_RETURN(meta, Ensure(bucket_metadata_[bucket], meta_bytes));
+  } else {
+    GPTOSS_ASSIGN_OR_RETURN(meta, Ensure(metadata_, meta_bytes));
+  }
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(meta, pack.data().data(), meta_bytes));
+  const StepBatch batch = Views(static_cast<int32_t*>(meta), at, host);
+
+  // Every rank computes the logits (the vocab-parallel lm_head gathers them); rank 0 samples.
   const int64_t vocab = config_.vocab_size;
+  const int64_t rows = static_cast<int64_t>(host.logit_rows.size());
+  DeviceBuffer& logits_buffer = padded ? bucket_logits_ : logits_;
+  const int64_t capacity = padded ? graphs_.max_batch : std::max<int64_t>(rows, 1);
   GPTOSS_ASSIGN_OR_RETURN(void* logits_mem,
-                   Ensure(logits_, static_cast<size_t>(std::max<int64_t>(R, 1) * vocab) * 4));
-  TensorView logits(logits_mem, DType::kF32, {R, vocab}, dev);
+                          Ensure(logits_buffer, static_cast<size_t>(capacity * vocab) * 4));
+  const TensorView all_logits(logits_mem, DType::kF32, {rows, vocab}, ops_->device());
   const CommStats comm_before = comm_ ? comm_->stats() : CommStats{};
-  GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, pool_->cache(), logits));
+  const auto forward = [&] { return transformer_->Forward(batch, pool_->cache(), all_logits); };
+  if (padded && graphs_.graphs != nullptr) {
+    // Graphs captured under an older scratch generation read memory that is gone.
+    const uint64_t generation = transformer_->scratch_generation();
+    if (generation != graphs_generation_) {
+      graphs_.graphs->Clear();
+      graphs_generation_ = generation;
+    }
+    GPTOSS_RETURN_IF_ERROR(graphs_.graphs->Run(bucket | generation << 40, forward));
+  } else {
+    GPTOSS_RETURN_IF_ERROR(forward());
+  }
+  padded_steps_ += padded;
   if (comm_) {
     const CommStats after = comm_->stats();
     result.comm_time_s = after.seconds - comm_before.seconds;
     result.comm_bytes = after.bytes_sent - comm_before.bytes_sent;
   }
+  const TensorView logits = all_logits.Rows(0, R);  // a padded step's own rows come first
   if (sampler && R > 0) GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
   GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   if (comm_) GPTOSS_RETURN_IF_ERROR(comm_->Synchronize());  // NCCL reports a lost peer here
+  GPTOSS_RETURN_IF_ERROR(transformer_->ReportRouting(real_tokens, host.num_tokens));
   result.forward_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+StepBatch StepExecutor::Views(int32_t* base, const Layout& at, const HostStepBatch& host) const {
+  const Device dev = ops_->device();
+  const int64_t T = host.num_tokens, S = host.num_seqs;
+  const int64_t R = static_cast<int64_t>(host.logit_rows.size());
+  StepBatch batch;
+  batch.token_ids = TensorView(base + at.ids, DType::kI32, {T}, dev);
+  batch.positions = TensorView(base + at.pos, DType::kI32, {T}, dev);
+  for (AttentionBatch* ab : {&batch.full, &batch.sliding}) {
+    ab->query_start = TensorView(base + at.qs, DType::kI32, {S + 1}, dev);
+    ab->context_len = TensorView(base + at.ctx, DType::kI32, {S}, dev);
+    ab->num_seqs = host.num_seqs;
+    ab->num_tokens = host.num_tokens;
+    ab->max_context_len = host.max_context_len;
+  }
+  batch.full.block_tables =
+      TensorView(base + at.full_tables, DType::kI32, {S, host.full_table_width}, dev);
+  batch.sliding.block_tables =
+      TensorView(base + at.sliding_tables, DType::kI32, {S, host.sliding_table_width}, dev);
+  batch.full_slots = TensorView(base + at.full_slots, DType::kI32, {T}, dev);
+  batch.sliding_slots = TensorView(base + at.sliding_slots, DType::kI32, {T}, dev);
+  batch.logit_rows = TensorView(base + at.rows, DType::kI32, {R}, dev);
+  return batch;
+}
+
+void StepExecutor::Pad(HostStepBatch& h, int seqs, int width, int max_context) const {
+  const int S = h.num_seqs;
+  // Tables `width` wide (a real row's entries past it address positions beyond its context);
+  // padding rows read block 0 of each pool: any block will do, their outputs are discarded.
+  auto widen = [&](std::vector<int32_t>& tables, int old_width) {
+    std::vector<int32_t> out(static_cast<size_t>(seqs) * width, -1);
+    for (int s = 0; s < S; ++s)
+      for (int b = 0; b < std::min(old_width, width); ++b)
+        out[static_cast<size_t>(s) * width + b] = tables[static_cast<size_t>(s) * old_width + b];
+    for (int s = S; s < seqs; ++s) out[static_cast<size_t>(s) * width] = 0;
+    tables = std::move(out);
+  };
+  widen(h.full_block_tables, h.full_table_width);
+  widen(h.sliding_block_tables, h.sliding_table_width);
+  h.full_table_width = h.sliding_table_width = width;
+  for (int s = S; s < seqs; ++s) {  // token 0 at position 0, stored nowhere (slot -1)
+    h.token_ids.push_back(0);
+    h.positions.push_back(0);
+    h.query_start.push_back(s + 1);
+    h.context_len.push_back(1);
+    h.full_slots.push_back(-1);
+    h.sliding_slots.push_back(-1);
+    h.logit_rows.push_back(s);
+  }
+  h.num_seqs = h.num_tokens = seqs;
+  h.max_context_len = max_context;  // the attention's launch shape: one per bucket
 }
 
 absl::Status StepExecutor::Sample(const StepPlan& plan, const HostStepBatch& host,

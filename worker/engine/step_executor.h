@@ -18,16 +18,25 @@
 // ordinary token that depends only on the request's seed and its index in the completion (never
 // an end-of-sequence id, so requests run to max_tokens). It measures and tests the control plane
 // (scheduler, plans, fan-out, streaming) at any scale with no model compute.
+// Fixed-shape decode steps (StepGraphs, kernels/step_graphs.h): at world size 1, a step in which
+// every sequence decodes one sampled token is padded to a bucket of sequences (1, 2, 4, ...,
+// max_batch) and of context (a power of two), its metadata laid out in that bucket's own device
+// buffer, and its forward pass run through the graphs under the bucket's key (with the
+// transformer's scratch generation), so that decode steps replay as CUDA graphs. Padding rows
+// decode token 0 at position 0, store nothing (slot -1) and read one block; their logits are
+// never sampled and their routing never reported. Other steps run eagerly as above.
 // An error after step 2 leaves the cache holding this step's K/V for the plan's sequences; the
 // coordinator aborts them (their ids come back in a later free list).
 // Not thread-safe; one executor per rank.
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "kernels/ops.h"
+#include "kernels/step_graphs.h"
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/engine/sequence_history.h"
 #include "worker/engine/step_batch_builder.h"
@@ -38,6 +47,12 @@
 
 namespace gptoss {
 
+struct ExecutorGraphs {
+  StepGraphs* graphs = nullptr;  // must outlive the executor; null: no graphs
+  bool pad_decode = false;       // pad decode steps even without graphs (tests: same results)
+  int max_batch = 256;           // decode steps of more sequences run eagerly
+};
+
 class StepExecutor {
  public:
   // `ops`, `transformer`, `pool` (and `comm`: its figures go into the results, and a failure it
@@ -46,7 +61,8 @@ class StepExecutor {
                                                               const ParallelLayout& layout,
                                                               Ops* ops, Transformer* transformer,
                                                               KvCachePool* pool,
-                                                              Communicator* comm = nullptr);
+                                                              Communicator* comm = nullptr,
+                                                              ExecutorGraphs graphs = {});
 
   // No model, no device memory: see above. `spec` is the KV geometry the coordinator assigned.
   static absl::StatusOr<std::unique_ptr<StepExecutor>> CreateNull(const ModelConfig& config,
@@ -58,6 +74,8 @@ class StepExecutor {
 
   // Sequences this rank currently remembers (for tests and metrics).
   size_t num_tracked_sequences() const { return histories_.size(); }
+  // Steps run padded to a bucket (through the graphs, when there are some).
+  int64_t num_padded_steps() const { return padded_steps_; }
 
  private:
   // A grow-only device buffer: pointers stay valid until it grows.
@@ -67,14 +85,23 @@ class StepExecutor {
   };
   StepExecutor(const ModelConfig& config, const ParallelLayout& layout, Ops* ops,
                Transformer* transformer, KvCachePool* pool, Communicator* comm,
-               const StepLimits& limits)
+               const StepLimits& limits, ExecutorGraphs graphs)
       : config_(config),
         layout_(layout),
         ops_(ops),
         transformer_(transformer),
         pool_(pool),
         comm_(comm),
-        limits_(limits) {}
+        limits_(limits),
+        graphs_(graphs) {}
+  // The device layout of one step's metadata (offsets in int32 elements into one buffer).
+  struct Layout {
+    size_t ids, pos, qs, ctx, full_tables, sliding_tables, full_slots, sliding_slots, rows;
+  };
+  // The step as a StepBatch over `base` (device memory laid out by `at`).
+  StepBatch Views(int32_t* base, const Layout& at, const HostStepBatch& host) const;
+  // Pads a decode step to `seqs` sequences and tables of `width` blocks (see the header).
+  void Pad(HostStepBatch& host, int seqs, int width, int max_context) const;
 
   // The plan limits of the model and the KV geometry the coordinator assigned.
   static absl::StatusOr<StepLimits> Limits(const ModelConfig& config, const KvPoolSpec& spec);
@@ -89,8 +116,15 @@ class StepExecutor {
   KvCachePool* const pool_;
   Communicator* const comm_;
   const StepLimits limits_;
+  const ExecutorGraphs graphs_;
   SequenceHistories histories_;
   DeviceBuffer metadata_, logits_, penalties_, samples_, top_;
+  // Padded steps: each bucket's metadata buffer and one logits buffer of max_batch rows, never
+  // reallocated (graphs replay their addresses).
+  std::map<uint64_t, DeviceBuffer> bucket_metadata_;
+  DeviceBuffer bucket_logits_;
+  uint64_t graphs_generation_ = 0;  // the transformer's scratch generation the graphs belong to
+  int64_t padded_steps_ = 0;
 };
 
 }  // namespace gptoss

@@ -28,16 +28,18 @@ namespace gptoss {
 namespace {
 
 // One device buffer viewed as a tensor; grows (never shrinks) so pointers stay stable across
-// steps of the same or smaller size (CUDA graphs replay them).
+// steps of the same or smaller size (CUDA graphs replay them). Each growth bumps `generation`.
 struct Scratch {
   std::shared_ptr<void> memory;
   size_t bytes = 0;
 
-  absl::StatusOr<TensorView> View(Ops* ops, DType dtype, std::initializer_list<int64_t> shape) {
+  absl::StatusOr<TensorView> View(Ops* ops, DType dtype, std::initializer_list<int64_t> shape,
+                                  uint64_t& generation) {
     TensorView view(nullptr, dtype, shape, ops->device());
     if (view.bytes() > bytes) {
       GPTOSS_ASSIGN_OR_RETURN(memory, ops->Allocate(view.bytes()));
       bytes = view.bytes();
+      ++generation;
     }
     view.data = memory.get();
     return view;
@@ -57,11 +59,14 @@ class TransformerImpl final : public Transformer {
         dispatch_options_(dispatch) {}
 
   absl::Status Init();
+  int world_size() const { return layout_.world_size; }
   absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) override;
   void SetMoeObserver(MoeObserver* observer) override {
     observer_ = observer;
     dispatcher_->SetObserver(observer);
   }
+  absl::Status ReportRouting(int64_t rows, int64_t step_tokens) override;
+  uint64_t scratch_generation() const override { return generation_; }
 
  private:
   absl::Status Attention(int l, const StepBatch& batch, KvLayerView cache, int64_t n);
@@ -85,6 +90,8 @@ class TransformerImpl final : public Transformer {
   bool vocab_parallel_ = false;
   MoeObserver* observer_ = nullptr;
   std::vector<int32_t> host_ids_;  // world size 1: the routing read back for observer_
+  TensorView routing_;  // world size 1 with an observer: [layers, T, k] of the step (srouting_)
+  uint64_t generation_ = 0;        // scratch_generation()
   DType act_ = DType::kF32;
   int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, hidden_ = 0, top_k_ = 0;
   float scale_ = 1.0f;
@@ -94,7 +101,7 @@ class TransformerImpl final : public Transformer {
   // R = logit rows).
   TensorView x_, h_, q_, k_, v_, attn_, o_, router_logits_, expert_ids_, expert_weights_, moe_rows_;
   Scratch sx_, sh_, sq_, sk_, sv_, sattn_, so_, srl_, sids_, sw_, srows_, sfin_, sfin_norm_;
-  Scratch sslice_, smoe_, sy_, slogits_, sgathered_, sqkv_;
+  Scratch sslice_, smoe_, sy_, slogits_, sgathered_, sqkv_, srouting_;
 };
 
 absl::Status TransformerImpl::Init() {
@@ -169,17 +176,23 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
   const int64_t q_width = static_cast<int64_t>(heads_) * head_dim_;
   const int64_t kv_width = static_cast<int64_t>(kv_heads_) * head_dim_;
   const int64_t experts = config_.num_local_experts;
-  GPTOSS_ASSIGN_OR_RETURN(x_, sx_.View(ops_, act_, {padded, hidden_}));
-  GPTOSS_ASSIGN_OR_RETURN(h_, sh_.View(ops_, act_, {n, hidden_}));
-  GPTOSS_ASSIGN_OR_RETURN(q_, sq_.View(ops_, act_, {n, q_width}));
-  GPTOSS_ASSIGN_OR_RETURN(k_, sk_.View(ops_, act_, {n, kv_width}));
-  GPTOSS_ASSIGN_OR_RETURN(v_, sv_.View(ops_, act_, {n, kv_width}));
-  GPTOSS_ASSIGN_OR_RETURN(attn_, sattn_.View(ops_, act_, {n, q_width}));
-  GPTOSS_ASSIGN_OR_RETURN(o_, so_.View(ops_, act_, {padded, hidden_}));
-  GPTOSS_ASSIGN_OR_RETURN(router_logits_, srl_.View(ops_, DType::kF32, {n, experts}));
-  GPTOSS_ASSIGN_OR_RETURN(expert_ids_, sids_.View(ops_, DType::kI32, {n, top_k_}));
-  GPTOSS_ASSIGN_OR_RETURN(expert_weights_, sw_.View(ops_, DType::kF32, {n, top_k_}));
-  GPTOSS_ASSIGN_OR_RETURN(moe_rows_, srows_.View(ops_, act_, {n, top_k_, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(x_, sx_.View(ops_, act_, {padded, hidden_}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(h_, sh_.View(ops_, act_, {n, hidden_}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(q_, sq_.View(ops_, act_, {n, q_width}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(k_, sk_.View(ops_, act_, {n, kv_width}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(v_, sv_.View(ops_, act_, {n, kv_width}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(attn_, sattn_.View(ops_, act_, {n, q_width}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(o_, so_.View(ops_, act_, {padded, hidden_}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(router_logits_, srl_.View(ops_, DType::kF32, {n, experts}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(expert_ids_, sids_.View(ops_, DType::kI32, {n, top_k_}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(expert_weights_, sw_.View(ops_, DType::kF32, {n, top_k_}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(moe_rows_, srows_.View(ops_, act_, {n, top_k_, hidden_}, generation_));
+  routing_ = TensorView();
+  if (observer_ && world_size() == 1) {
+    GPTOSS_ASSIGN_OR_RETURN(routing_, srouting_.View(ops_, DType::kI32,
+                                                     {config_.num_hidden_layers, n, top_k_},
+                                                     generation_));
+  }
   if (padded > n) {
     GPTOSS_RETURN_IF_ERROR(ops_->Zero(x_.Rows(n, padded - n)));
     GPTOSS_RETURN_IF_ERROR(ops_->Zero(o_.Rows(n, padded - n)));
@@ -197,7 +210,7 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
     }
     // TP: sum the ranks' partial o_proj outputs; this rank keeps its slice of the rows (its
     // padding rows are zero in o_ and in x_, and stay so).
-    GPTOSS_ASSIGN_OR_RETURN(TensorView o_slice, sslice_.View(ops_, act_, {slice, hidden_}));
+    GPTOSS_ASSIGN_OR_RETURN(TensorView o_slice, sslice_.View(ops_, act_, {slice, hidden_}, generation_));
     GPTOSS_RETURN_IF_ERROR(comm_->ReduceScatterSum(o_, o_slice));
     const TensorView x_slice = x_.Rows(first, slice);
     GPTOSS_RETURN_IF_ERROR(MoeParallel(l, o_slice.Rows(0, owned), x_slice.Rows(0, owned), owned, slice));
@@ -211,8 +224,8 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
 absl::Status TransformerImpl::Logits(const StepBatch& batch, int64_t rows, TensorView logits) {
   // Only the requested rows go through the final norm and lm_head (prefill wants the last row
   // of each sequence, the golden tests every row): gather them with the embedding op.
-  GPTOSS_ASSIGN_OR_RETURN(TensorView fin, sfin_.View(ops_, act_, {rows, hidden_}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView fin_norm, sfin_norm_.View(ops_, act_, {rows, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView fin, sfin_.View(ops_, act_, {rows, hidden_}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView fin_norm, sfin_norm_.View(ops_, act_, {rows, hidden_}, generation_));
   GPTOSS_RETURN_IF_ERROR(ops_->Embedding(batch.logit_rows, x_, fin));
   GPTOSS_RETURN_IF_ERROR(ops_->RmsNorm(fin, weights_.final_norm, config_.rms_norm_eps, fin_norm));
   // lm_head is its own matrix (tie_word_embeddings: false), no bias.
@@ -221,8 +234,8 @@ absl::Status TransformerImpl::Logits(const StepBatch& batch, int64_t rows, Tenso
   // [R, V] (row i of rank r's block is columns [r*V/N, (r+1)*V/N) of logits row i).
   const int world = layout_.world_size;
   const int64_t part = weights_.lm_head.dim(0);
-  GPTOSS_ASSIGN_OR_RETURN(TensorView mine, slogits_.View(ops_, DType::kF32, {rows, part}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView all, sgathered_.View(ops_, DType::kF32, {world * rows, part}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView mine, slogits_.View(ops_, DType::kF32, {rows, part}, generation_));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView all, sgathered_.View(ops_, DType::kF32, {world * rows, part}, generation_));
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(fin_norm, weights_.lm_head, TensorView(), mine));
   GPTOSS_RETURN_IF_ERROR(comm_->AllGather(mine, all));
   std::vector<int32_t> order(static_cast<size_t>(world * rows));
@@ -246,7 +259,7 @@ absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerVi
   // (rotate_half, cos/sin scaled by attention_scaling); v is not rotated. The cache stores
   // rotated keys, as HF's DynamicCache does.
   if (!w.qkv_w.empty()) {  // stacked weights: one GEMM, its column blocks read in place
-    GPTOSS_ASSIGN_OR_RETURN(TensorView qkv, sqkv_.View(ops_, act_, {n, w.qkv_w.dim(0)}));
+    GPTOSS_ASSIGN_OR_RETURN(TensorView qkv, sqkv_.View(ops_, act_, {n, w.qkv_w.dim(0)}, generation_));
     GPTOSS_RETURN_IF_ERROR(ops_->Linear(h_, w.qkv_w, w.qkv_b, qkv));
     GPTOSS_RETURN_IF_ERROR(
         ops_->QkvRopeAppendKv(qkv, q3, k3, v3, batch.positions, rope_, slots, cache));
@@ -267,6 +280,28 @@ absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerVi
   return ops_->Linear(attn_, w.o_w, w.o_b, o_.Rows(0, n));
 }
 
+absl::Status TransformerImpl::ReportRouting(int64_t rows, int64_t step_tokens) {
+  if (observer_ == nullptr || layout_.world_size != 1 || step_tokens <= 0) return absl::OkStatus();
+  // The step's [layers, T, k] routing, where its Forward (or the graph captured from one of the
+  // same shape) recorded it: the view is a function of T alone.
+  const int64_t per_layer = step_tokens * top_k_;
+  GPTOSS_CHECK_ARG(rows >= 0 && rows <= step_tokens &&
+                       static_cast<size_t>(config_.num_hidden_layers * per_layer) * 4 <=
+                           srouting_.bytes,
+                   "ReportRouting: ", rows, " rows of a step of ", step_tokens,
+                   " tokens that recorded no routing");
+  host_ids_.resize(static_cast<size_t>(config_.num_hidden_layers * per_layer));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids_.data(), srouting_.memory.get(),
+                                          host_ids_.size() * sizeof(int32_t)));
+  std::vector<int32_t> layer_ids;
+  for (int l = 0; l < config_.num_hidden_layers; ++l) {
+    const auto first = host_ids_.begin() + l * per_layer;
+    layer_ids.assign(first, first + rows * top_k_);  // the real rows come first
+    observer_->OnRouted(l, layer_ids, rows, top_k_);
+  }
+  return absl::OkStatus();
+}
+
 ExpertWeights TransformerImpl::Experts(int l) const {
   ExpertWeights experts = weights_.layers[l].experts;
   experts.swiglu_limit = config_.swiglu_limit;
@@ -282,12 +317,8 @@ absl::Status TransformerImpl::Moe(int l, const TensorView& o, TensorView x) {
   // Router: linear with bias over ALL experts, top-k, then softmax over the k selected only.
   GPTOSS_RETURN_IF_ERROR(ops_->Router(h_, w.router_w, w.router_b, top_k_, router_logits_,
                                       expert_ids_, expert_weights_));
-  if (observer_) {
-    host_ids_.resize(static_cast<size_t>(expert_ids_.numel()));
-    GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids_.data(), expert_ids_.data,
-                                            host_ids_.size() * sizeof(int32_t)));
-    observer_->OnRouted(l, host_ids_, expert_ids_.dim(0), top_k_);
-  }
+  // Recorded on the device; ReportRouting reads all layers at once after the step.
+  if (!routing_.empty()) GPTOSS_RETURN_IF_ERROR(ops_->Copy(expert_ids_, routing_.Row(l)));
   // x += sum_j weight_j * expert_j(h).
   return ops_->MoeExperts(h_, expert_ids_, expert_weights_, Experts(l), moe_rows_, x);
 }
@@ -309,10 +340,10 @@ absl::Status TransformerImpl::MoeParallel(int l, const TensorView& o, TensorView
   DispatchedRows rows;
   GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle, dispatcher_->Dispatch(h, ids, weights, capacity, &rows));
   const int64_t received = handle.num_recv();
-  GPTOSS_ASSIGN_OR_RETURN(TensorView y, sy_.View(ops_, act_, {received, hidden_}));
+  GPTOSS_ASSIGN_OR_RETURN(TensorView y, sy_.View(ops_, act_, {received, hidden_}, generation_));
   if (received > 0) {
     GPTOSS_ASSIGN_OR_RETURN(TensorView out,
-                            smoe_.View(ops_, act_, {received, top_k_, hidden_}));
+                            smoe_.View(ops_, act_, {received, top_k_, hidden_}, generation_));
     GPTOSS_RETURN_IF_ERROR(ops_->Zero(y));
     GPTOSS_RETURN_IF_ERROR(ops_->MoeExperts(rows.x, rows.ids, rows.weights, Experts(l), out, y));
   }

@@ -60,10 +60,21 @@ class Transformer {
                                                              Communicator* comm = nullptr,
                                                              DispatchOptions dispatch = {});
   virtual absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) = 0;
-  // Reports every layer's routing and the MoE exchanges to `observer` (null: none). At world
-  // size 1 the routing is read back from the device once per layer for it (free on the CPU, a
-  // small synchronization per layer on a GPU); at N > 1 the dispatcher reads it anyway.
+  // Reports every layer's routing and the MoE exchanges to `observer` (null: none). At N > 1
+  // the dispatcher reads the routing anyway and reports it during Forward. At world size 1
+  // Forward only records it on the device (a copy per layer, so the step stays capturable in a
+  // CUDA graph) and ReportRouting delivers it.
   virtual void SetMoeObserver(MoeObserver* observer) { (void)observer; }
+  // After a step's device work has completed (run by Forward or replayed from a CUDA graph
+  // captured from Forward): reports the routing of its first `rows` of `step_tokens` token rows
+  // (the real rows of a padded step) to the observer, with one read from the device.
+  virtual absl::Status ReportRouting(int64_t rows, int64_t step_tokens) {
+    (void)rows, (void)step_tokens;
+    return absl::OkStatus();
+  }
+  // Changes whenever Forward reallocates a scratch buffer: work captured (CUDA graphs) under an
+  // older generation reads memory that is gone.
+  virtual uint64_t scratch_generation() const { return 0; }
 };
 
 }  // namespace gptoss
