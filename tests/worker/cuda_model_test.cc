@@ -190,9 +190,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, CudaModelTest, ::testing::ValuesIn(testing::Gold
 namespace gptoss {
 namespace {
 
-// The decode loop of gptoss-bench on the tiny preset (real vocabulary, head_dim 16, window 16,
-// contexts past the window so sliding blocks are released), synthetic weights filled by the GPU
-// kernel: CUDA-graph replay must produce exactly the eager tokens.
+// The decode loop of gptoss-bench (the serving executor) on the tiny preset (real vocabulary,
+// head_dim 16, window 16, contexts past the window so sliding blocks are released), synthetic
+// weights filled by the GPU kernel: CUDA-graph replay must produce exactly the eager tokens.
 TEST(CudaSyntheticModelTest, DecodeWithGraphsEqualsEager) {
   GPTOSS_REQUIRE_GPU();
   auto ops = cuda::CudaOps::Create(0);
@@ -205,13 +205,14 @@ TEST(CudaSyntheticModelTest, DecodeWithGraphsEqualsEager) {
   ASSERT_TRUE(weights.ok()) << weights.status();
   bench::BenchRunner runner(config, weights->weights, &gpu, 16);
   ASSERT_TRUE(runner.Init().ok());
-  auto eager = runner.Decode(/*batch=*/4, /*context=*/40, /*warmup=*/0, /*steps=*/6, 9, nullptr);
+  auto eager = runner.Decode(/*batch=*/4, /*context=*/40, /*warmup=*/0, /*steps=*/6, 9);
   ASSERT_TRUE(eager.ok()) << eager.status();
   cuda::CudaGraphCache graphs(&gpu);
-  auto hook = [&](uint64_t key, const std::function<absl::Status()>& forward) { return graphs.Run(key, forward); };
-  auto replayed = runner.Decode(4, 40, 0, 6, 9, hook);
+  bench::BenchRunner replaying(config, weights->weights, &gpu, 16, nullptr, &graphs);
+  ASSERT_TRUE(replaying.Init().ok());
+  auto replayed = replaying.Decode(4, 40, 0, 6, 9);
   ASSERT_TRUE(replayed.ok()) << replayed.status();
-  EXPECT_EQ(graphs.num_graphs(), 1) << graphs.last_capture_error();
+  EXPECT_GE(graphs.num_graphs(), 1) << graphs.last_capture_error();
   EXPECT_EQ(replayed->last_tokens, eager->last_tokens);
   // The CPU engine on the same (generator-equal) weights starts from the same first token.
   CpuOps cpu;
@@ -219,8 +220,8 @@ TEST(CudaSyntheticModelTest, DecodeWithGraphsEqualsEager) {
   ASSERT_TRUE(cpu_weights.ok());
   bench::BenchRunner cpu_runner(config, cpu_weights->weights, &cpu, 16);
   ASSERT_TRUE(cpu_runner.Init().ok());
-  auto cpu_first = cpu_runner.Decode(4, 40, 0, 1, 9, nullptr);
-  auto gpu_first = runner.Decode(4, 40, 0, 1, 9, nullptr);
+  auto cpu_first = cpu_runner.Decode(4, 40, 0, 1, 9);
+  auto gpu_first = runner.Decode(4, 40, 0, 1, 9);
   ASSERT_TRUE(cpu_first.ok() && gpu_first.ok());
   EXPECT_EQ(gpu_first->last_tokens, cpu_first->last_tokens)
       << "first greedy token differs from the CPU engine (possible near-tie; inspect logits)";

@@ -9,7 +9,7 @@
 //                [--world-size N] [--collectives 4096,65536,1048576]
 //                [--kernels baseline,fused] [--breakdown] [--breakdown-steps 4]
 //
-// --kernels LIST (CUDA) measures the decode rows (and breakdowns) once per CUDA kernel set:
+// --kernels LIST measures the decode rows (and breakdowns) once per kernel set:
 // "baseline" (the ops as first written) and "fused" (the decode path written for the roofline:
 // MXFP4 MoE GEMVs with the combine fused, AddRmsNorm, RopeAppendKv; the default).
 // --breakdown adds, per kernel set and batch, eager decode steps through ProfilingOps: each op
@@ -168,7 +168,7 @@ struct CommWindow {
 using SaveReport = std::function<void(const json&)>;
 
 absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
-                         const SyntheticFiller& filler, const StepHook& hook, Communicator* comm,
+                         const SyntheticFiller& filler, StepGraphs* graphs, Communicator* comm,
                          json& report, const SaveReport& save) {
   const bool print = comm == nullptr || comm->rank() == 0;
   const int world = comm ? comm->world_size() : 1;
@@ -185,7 +185,7 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
   GPTOSS_RETURN_IF_ERROR(ops.Synchronize());
   report["weights_gb"] = ShardBytes(weights.weights) / 1e9;
   report["weights_fill_seconds"] = Seconds() - fill_start;
-  BenchRunner runner(config, weights.weights, &ops, s.block_size, comm);
+  BenchRunner runner(config, weights.weights, &ops, s.block_size, comm, graphs);
   GPTOSS_RETURN_IF_ERROR(runner.Init());
 
   const ModelBytes mb = CountModelBytes(config);
@@ -255,7 +255,7 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
       CommWindow window(comm);
       json row = {{"batch", batch}, {"context", s.context}};
       if (!kernels.empty()) row["kernels"] = kernels;
-      auto r = runner.Decode(batch, s.context, s.warmup, s.steps, s.seed, hook);
+      auto r = runner.Decode(batch, s.context, s.warmup, s.steps, s.seed);
       if (!r.ok()) {
         out("  %-8s %8d  skipped: %s\n", "", batch, std::string(r.status().message()).c_str());
         row["error"] = std::string(r.status().message());
@@ -414,7 +414,9 @@ int Run(int argc, char** argv) {
   report["model"] = model;
   report["seed"] = seed;
   SyntheticFiller filler = FillSyntheticHost;
-  StepHook hook;
+  // CUDA graphs of decode steps, as the worker replays them (null on the CPU or --no-graphs).
+  std::unique_ptr<StepGraphs> graphs;
+  if (!flags->Has("no-graphs")) graphs = CreateStepGraphs(ops.get());
 #if defined(GPTOSS_HAVE_CUDA)
   std::unique_ptr<CudaSupport> cuda;
   if (ops->device() == Device::kCuda) {
@@ -425,36 +427,31 @@ int Run(int argc, char** argv) {
     }
     cuda = std::move(*support);
     filler = cuda->Filler();
-    if (!flags->Has("no-graphs")) hook = cuda->GraphHook();
     report["device"] = cuda->device_name();
     report["datasheet_hbm_gbps"] = cuda->datasheet_bandwidth() / 1e9;
   }
 #endif
   if (!report.contains("device")) report["device"] = "host CPU";
-  // --kernels: the CUDA kernel sets to measure side by side (the CPU backend has one).
+  // --kernels: the kernel sets to measure side by side (kernels/ops_factory.h; the CPU computes
+  // the same compositions under both names).
   std::vector<std::string> kernel_sets = {""};
   std::function<absl::Status(const std::string&)> select_kernels;
   if (auto list = flags->Get("kernels")) {
     kernel_sets = absl::StrSplit(*list, ',', absl::SkipEmpty());
-#if defined(GPTOSS_HAVE_CUDA)
-    if (cuda) {
-      select_kernels = [&cuda](const std::string& name) { return cuda->SelectKernels(name); };
-      for (const std::string& name : kernel_sets) {
-        if (absl::Status st = cuda->SelectKernels(name); !st.ok()) {
-          std::fprintf(stderr, "gptoss-bench: --kernels: %s\n", std::string(st.message()).c_str());
-          return 2;
-        }
+    select_kernels = [&ops](const std::string& name) { return SelectKernelSet(ops.get(), name); };
+    for (const std::string& name : kernel_sets) {
+      if (absl::Status st = select_kernels(name); !st.ok()) {
+        std::fprintf(stderr, "gptoss-bench: --kernels: %s\n", std::string(st.message()).c_str());
+        return 2;
       }
     }
-#endif
-    if (!select_kernels || kernel_sets.empty()) {
-      std::fprintf(stderr, "gptoss-bench: --kernels names CUDA kernel sets (fused,baseline); "
-                           "the %s backend has one\n", backend.c_str());
+    if (kernel_sets.empty()) {
+      std::fprintf(stderr, "gptoss-bench: --kernels names no kernel set (fused,baseline)\n");
       return 2;
     }
   }
   report["kernels"] = kernel_sets;
-  report["cuda_graphs"] = static_cast<bool>(hook);
+  report["cuda_graphs"] = graphs != nullptr;
   auto fail = [](const char* what, const absl::Status& st) {
     std::fprintf(stderr, "gptoss-bench: %s: %s\n", what, std::string(st.message()).c_str());
     return 1;
@@ -503,7 +500,7 @@ int Run(int argc, char** argv) {
                     flags->Has("breakdown") ? breakdown_steps : 0};
   if (world == 1) {
     if (absl::Status st =
-            MeasureRank(settings, *ops, config, filler, hook, nullptr, report, save);
+            MeasureRank(settings, *ops, config, filler, graphs.get(), nullptr, report, save);
         !st.ok()) {
       report["error"] = std::string(st.message());
       save(report);
@@ -524,7 +521,7 @@ int Run(int argc, char** argv) {
           status[r] = rank_ops.ok() ? comm.status() : rank_ops.status();
           return;
         }
-        status[r] = MeasureRank(settings, **rank_ops, config, FillSyntheticHost, StepHook(),
+        status[r] = MeasureRank(settings, **rank_ops, config, FillSyntheticHost, nullptr,
                                 comm->get(), reports[r], r == 0 ? save : SaveReport());
       });
     }
@@ -540,15 +537,13 @@ int Run(int argc, char** argv) {
     return fail("--world-size", absl::UnimplementedError("this build has no Gloo"));
 #endif
   }
-#if defined(GPTOSS_HAVE_CUDA)
-  if (cuda) {
-    report["graphs_captured"] = cuda->num_graphs();
-    if (!cuda->capture_error().empty()) {
-      report["graph_capture_error"] = cuda->capture_error();
-      std::printf("\n  note: %s\n", cuda->capture_error().c_str());
+  if (graphs) {
+    report["graphs_captured"] = graphs->num_graphs();
+    if (!graphs->capture_error().empty()) {
+      report["graph_capture_error"] = graphs->capture_error();
+      std::printf("\n  note: %s\n", graphs->capture_error().c_str());
     }
   }
-#endif
 
   const std::string text = report.dump(2);
   save(report);

@@ -6,7 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
-#include "worker/common/kv_geometry.h"
+#include "worker/engine/kv_cache_pool.h"
+#include "worker/engine/step_executor.h"
 
 namespace gptoss::bench {
 namespace {
@@ -15,189 +16,153 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-bool IsSliding(const ModelConfig& c, int layer) {
-  return c.layer_types[layer] == LayerType::kSlidingAttention;
-}
+int CeilDiv(int a, int b) { return (a + b - 1) / b; }
+
+// The KV layout of one run: per sequence, its own full blocks and a ring of sliding blocks.
+struct BenchKv {
+  KvGeometry geometry;
+  int full_per_seq = 0;     // full blocks of one sequence
+  int sliding_ring = 0;     // sliding blocks of one sequence (a ring over its logical blocks)
+
+  // Sequence s's tables for a step whose new tokens are [start, end).
+  void Tables(int s, int start, int end, SequenceStep& step) const {
+    const int need = CeilDiv(end, geometry.block_size);
+    step.full_block_table.clear();
+    step.sliding_block_table.clear();
+    if (geometry.has_full_layers)
+      for (int b = 0; b < need; ++b) step.full_block_table.push_back(s * full_per_seq + b);
+    if (geometry.has_sliding_layers) {
+      const int first = geometry.FirstNeededBlock(start);
+      for (int b = 0; b < need; ++b)
+        step.sliding_block_table.push_back(b < first ? -1 : s * sliding_ring + b % sliding_ring);
+    }
+  }
+};
 
 }  // namespace
 
 absl::Status BenchRunner::Init() {
   GPTOSS_CHECK_ARG(block_size_ > 0, "bench: block size must be positive");
-  auto layout = ParallelLayout::Create(comm_ ? comm_->rank() : 0, comm_ ? comm_->world_size() : 1,
-                                       config_.num_attention_heads, config_.num_key_value_heads,
-                                       config_.num_local_experts);
-  GPTOSS_RETURN_IF_ERROR(layout.status());
-  kv_heads_ = layout->local_kv_heads();
+  GPTOSS_ASSIGN_OR_RETURN(layout_, ParallelLayout::Create(comm_ ? comm_->rank() : 0,
+                                                          comm_ ? comm_->world_size() : 1,
+                                                          config_.num_attention_heads,
+                                                          config_.num_key_value_heads,
+                                                          config_.num_local_experts));
   GPTOSS_ASSIGN_OR_RETURN(transformer_,
-                          Transformer::Create(config_, weights_, *layout, ops_, comm_));
+                          Transformer::Create(config_, weights_, layout_, ops_, comm_));
   return absl::OkStatus();
-}
-
-absl::StatusOr<TensorView> BenchRunner::Buffer(std::vector<std::shared_ptr<void>>& keep,
-                                               DType dtype, std::initializer_list<int64_t> shape) {
-  TensorView view(nullptr, dtype, shape, ops_->device());
-  GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops_->Allocate(std::max<size_t>(view.bytes(), 1)));
-  view.data = memory.get();
-  keep.push_back(std::move(memory));
-  return view;
-}
-
-absl::StatusOr<TensorView> BenchRunner::Upload(std::vector<std::shared_ptr<void>>& keep,
-                                               const std::vector<int32_t>& values,
-                                               std::initializer_list<int64_t> shape) {
-  GPTOSS_ASSIGN_OR_RETURN(TensorView view, Buffer(keep, DType::kI32, shape));
-  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(view.data, values.data(), values.size() * sizeof(int32_t)));
-  return view;
-}
-
-absl::StatusOr<KvCache> BenchRunner::MakeCache(std::vector<std::shared_ptr<void>>& keep,
-                                               int64_t full_blocks, int64_t sliding_blocks) {
-  KvCache cache;
-  const DType act = ops_->activation_dtype();
-  for (int l = 0; l < config_.num_hidden_layers; ++l) {
-    const int64_t blocks = IsSliding(config_, l) ? sliding_blocks : full_blocks;
-    KvLayerView layer;
-    GPTOSS_ASSIGN_OR_RETURN(layer.k, Buffer(keep, act, {blocks, block_size_, kv_heads_, config_.head_dim}));
-    GPTOSS_ASSIGN_OR_RETURN(layer.v, Buffer(keep, act, {blocks, block_size_, kv_heads_, config_.head_dim}));
-    cache.layers.push_back(layer);
-  }
-  return cache;
 }
 
 absl::StatusOr<PhaseResult> BenchRunner::Prefill(int prompt_len, int warmup, int repeats,
                                                  uint64_t seed) {
   GPTOSS_CHECK_ARG(prompt_len >= 1 && repeats >= 1 && warmup >= 0, "bench prefill: bad sizes");
-  const int bs = block_size_;
-  const int blocks = (prompt_len + bs - 1) / bs;
-  std::vector<std::shared_ptr<void>> keep;
-  GPTOSS_ASSIGN_OR_RETURN(KvCache cache, MakeCache(keep, blocks, blocks));
+  const int blocks = CeilDiv(prompt_len, block_size_);
+  // One step writes every position of both pools: each gets the whole prompt's blocks.
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<KvCachePool> pool,
+                          KvCachePool::Create(config_, layout_,
+                                              KvPoolSpec{block_size_, blocks, blocks}, ops_));
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<StepExecutor> executor,
+                          StepExecutor::Create(config_, layout_, ops_, transformer_.get(),
+                                               pool.get(), comm_));
   std::mt19937_64 gen(seed);
-  std::vector<int32_t> ids(prompt_len), positions(prompt_len), slots(prompt_len), table(blocks);
-  for (int i = 0; i < prompt_len; ++i) {
-    ids[i] = static_cast<int32_t>(gen() % config_.vocab_size);
-    positions[i] = i;
-    slots[i] = i;  // block b of the sequence is physical block b
-  }
-  for (int b = 0; b < blocks; ++b) table[b] = b;
-  StepBatch batch;
-  GPTOSS_ASSIGN_OR_RETURN(batch.token_ids, Upload(keep, ids, {prompt_len}));
-  GPTOSS_ASSIGN_OR_RETURN(batch.positions, Upload(keep, positions, {prompt_len}));
-  GPTOSS_ASSIGN_OR_RETURN(batch.full_slots, Upload(keep, slots, {prompt_len}));
-  batch.sliding_slots = batch.full_slots;
-  GPTOSS_ASSIGN_OR_RETURN(batch.logit_rows, Upload(keep, {prompt_len - 1}, {1}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView qs, Upload(keep, {0, prompt_len}, {2}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView ctx, Upload(keep, {prompt_len}, {1}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView tables, Upload(keep, table, {1, blocks}));
-  batch.full = AttentionBatch{qs, ctx, tables, 1, prompt_len, prompt_len};
-  batch.sliding = batch.full;
-  GPTOSS_ASSIGN_OR_RETURN(TensorView logits, Buffer(keep, DType::kF32, {1, config_.vocab_size}));
-
-  for (int i = 0; i < warmup; ++i) GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, cache, logits));
-  GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
-  const double start = Now();
-  for (int i = 0; i < repeats; ++i) GPTOSS_RETURN_IF_ERROR(transformer_->Forward(batch, cache, logits));
-  GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
+  StepPlan plan;
+  plan.sequences.resize(1);
+  SequenceStep& s = plan.sequences[0];
+  for (int i = 0; i < prompt_len; ++i)
+    s.token_ids.push_back(static_cast<int32_t>(gen() % config_.vocab_size));
+  s.prompt_len = prompt_len;
+  s.sample = true;
+  for (int b = 0; b < blocks; ++b) s.full_block_table.push_back(b);
+  s.sliding_block_table = s.full_block_table;
   PhaseResult result;
-  result.seconds = Now() - start;
   result.tokens = prompt_len;
   result.steps = repeats;
+  double start = Now();
+  for (int i = 0; i < warmup + repeats; ++i) {
+    if (i == warmup) start = Now();
+    plan.step_id = i + 1;
+    plan.free_sequence_ids.clear();
+    if (i > 0) plan.free_sequence_ids.push_back(s.sequence_id);  // a new sequence each time
+    s.sequence_id = next_sequence_++;
+    GPTOSS_RETURN_IF_ERROR(executor->Execute(plan).status());
+  }
+  result.seconds = Now() - start;
   return result;
 }
 
-absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch_size, int context, int warmup, int steps,
-                                                uint64_t seed, const StepHook& hook) {
-  const uint64_t call = ++decode_calls_;  // graph keys of this call
-  GPTOSS_CHECK_ARG(batch_size >= 1 && context >= 0 && steps >= 1 && warmup >= 0,
-                   "bench decode: bad sizes");
-  const int bs = block_size_, B = batch_size;
-  const int last_pos = context + warmup + steps - 1;  // the last new token's position
-  const int max_blocks = last_pos / bs + 1;
-  // Sliding layers: only blocks holding a position some step can see.
-  KvGeometry rule;
-  rule.block_size = bs;
-  rule.sliding_window = config_.sliding_window;
-  const int first_sliding_block = rule.FirstNeededBlock(context);
-  const int sliding_per_seq = max_blocks - first_sliding_block;
-  std::vector<std::shared_ptr<void>> keep;
-  GPTOSS_ASSIGN_OR_RETURN(KvCache cache, MakeCache(keep, static_cast<int64_t>(B) * max_blocks,
-                                            static_cast<int64_t>(B) * sliding_per_seq));
-  std::vector<int32_t> full_tables(B * max_blocks), sliding_tables(B * max_blocks, -1);
-  for (int s = 0; s < B; ++s) {
-    for (int b = 0; b < max_blocks; ++b) {
-      full_tables[s * max_blocks + b] = s * max_blocks + b;
-      if (b >= first_sliding_block)
-        sliding_tables[s * max_blocks + b] = s * sliding_per_seq + (b - first_sliding_block);
-    }
-  }
-  std::vector<int32_t> query_start(B + 1), rows(B);
-  for (int s = 0; s <= B; ++s) query_start[s] = s;
-  for (int s = 0; s < B; ++s) rows[s] = s;
+absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch, int context, int warmup, int steps,
+                                                uint64_t seed) {
+  GPTOSS_CHECK_ARG(batch >= 1 && context >= 1 && steps >= 1 && warmup >= 0,
+                   "bench decode: bad sizes (context >= 1)");
+  const int B = batch, total = context + warmup + steps;  // positions 0 .. total - 1
+  BenchKv kv;
+  kv.geometry = KvGeometryFor(config_, KvPoolSpec{block_size_, 1, 1});
+  const bool windowed = kv.geometry.windowed();
+  // Prefill chunks of at most a window (or a block) keep the sliding ring small.
+  const int chunk = windowed ? std::max(kv.geometry.sliding_window, block_size_) : context;
+  kv.full_per_seq = CeilDiv(total, block_size_);
+  kv.sliding_ring = windowed ? CeilDiv(kv.geometry.sliding_window + chunk, block_size_) + 1
+                             : kv.full_per_seq;
+  kv.geometry.num_full_blocks = B * kv.full_per_seq;
+  kv.geometry.num_sliding_blocks = B * kv.sliding_ring;
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<KvCachePool> pool,
+                          KvCachePool::Create(config_, layout_, kv.geometry, ops_));
+  // New KV and metadata buffers: graphs captured by an earlier run must not be replayed.
+  if (graphs_ != nullptr) graphs_->Clear();
+  ExecutorGraphs options;
+  options.graphs = graphs_;
+  GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<StepExecutor> executor,
+                          StepExecutor::Create(config_, layout_, ops_, transformer_.get(),
+                                               pool.get(), comm_, options));
 
-  // The per-step inputs live in one buffer, rows: tokens, positions, context lengths, full and
-  // sliding slots, so that a step uploads them with one copy (one host round trip, not five).
-  StepBatch batch;
-  GPTOSS_ASSIGN_OR_RETURN(TensorView inputs, Buffer(keep, DType::kI32, {5, B}));
-  batch.token_ids = inputs.Row(0);
-  batch.positions = inputs.Row(1);
-  const TensorView ctx = inputs.Row(2);
-  batch.full_slots = inputs.Row(3);
-  batch.sliding_slots = inputs.Row(4);
-  GPTOSS_ASSIGN_OR_RETURN(batch.logit_rows, Upload(keep, rows, {B}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView qs, Upload(keep, query_start, {B + 1}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView full_tv, Upload(keep, full_tables, {B, max_blocks}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView sliding_tv, Upload(keep, sliding_tables, {B, max_blocks}));
-  // max_context_len is the largest context any step of the run reaches (a host bound only).
-  batch.full = AttentionBatch{qs, ctx, full_tv, B, B, last_pos + 1};
-  batch.sliding = AttentionBatch{qs, ctx, sliding_tv, B, B, last_pos + 1};
-  GPTOSS_ASSIGN_OR_RETURN(TensorView logits, Buffer(keep, DType::kF32, {B, config_.vocab_size}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView sampled, Buffer(keep, DType::kI32, {B}));
-  GPTOSS_ASSIGN_OR_RETURN(TensorView logprobs, Buffer(keep, DType::kF32, {B}));
-
-  // Every step's positions, context lengths and slots are known in advance: they go to the
-  // device once, and each step copies its row into `inputs` on the device. The sampled ids feed
-  // the next step on the device too. A step is then two device copies, the forward pass (one
-  // graph), Sample, and one host round trip: reading the sampled ids, as a serving loop must.
-  const int total = warmup + steps;
-  std::vector<int32_t> schedule(static_cast<size_t>(total) * 4 * B);
-  for (int i = 0; i < total; ++i) {
-    const int pos = context + i;
-    int32_t* row = schedule.data() + static_cast<size_t>(i) * 4 * B;
-    for (int s = 0; s < B; ++s) {
-      row[s] = pos;                                                            // positions
-      row[B + s] = pos + 1;                                                    // context_len
-      row[2 * B + s] = (s * max_blocks + pos / bs) * bs + pos % bs;            // full slots
-      row[3 * B + s] =
-          (s * sliding_per_seq + pos / bs - first_sliding_block) * bs + pos % bs;  // sliding
-    }
-  }
-  GPTOSS_ASSIGN_OR_RETURN(TensorView schedule_d, Upload(keep, schedule, {total, 4, B}));
   std::mt19937_64 gen(seed);
+  auto random_id = [&] { return static_cast<int32_t>(gen() % config_.vocab_size); };
+  const SequenceId first_id = next_sequence_;
+  next_sequence_ += B;
+  StepPlan plan;
+  plan.sequences.resize(B);
+  for (int s = 0; s < B; ++s) {
+    plan.sequences[s].sequence_id = first_id + s;
+    plan.sequences[s].prompt_len = context;
+  }
+  // The prompt, chunk by chunk (untimed); its last chunk samples the first decode token.
   std::vector<int32_t> tokens(B);
-  for (int32_t& t : tokens) t = static_cast<int32_t>(gen() % config_.vocab_size);
-  GPTOSS_RETURN_IF_ERROR(
-      ops_->CopyFromHost(batch.token_ids.data, tokens.data(), B * sizeof(int32_t)));
-  const std::vector<SamplingParams> greedy(B);  // temperature 0
-  const auto forward = [&]() { return transformer_->Forward(batch, cache, logits); };
+  uint64_t step_id = 0;
+  for (int start = 0; start < context; start += chunk) {
+    const int end = std::min(context, start + chunk);
+    for (int s = 0; s < B; ++s) {
+      SequenceStep& step = plan.sequences[s];
+      step.start_position = start;
+      step.token_ids.clear();
+      for (int p = start; p < end; ++p) step.token_ids.push_back(random_id());
+      step.sample = end == context;
+      step.sample_index = 0;
+      kv.Tables(s, start, end, step);
+    }
+    plan.step_id = ++step_id;
+    GPTOSS_ASSIGN_OR_RETURN(StepResult r, executor->Execute(plan));
+    for (size_t i = 0; i < r.results.size(); ++i) tokens[i] = r.results[i].token_id;
+  }
 
   PhaseResult result;
   result.tokens = B;
   result.steps = steps;
   double start = Now();
-  for (int i = 0; i < total; ++i) {
-    if (i == warmup) {
-      GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
-      start = Now();
+  for (int i = 0; i < warmup + steps; ++i) {
+    if (i == warmup) start = Now();
+    const int pos = context + i;
+    for (int s = 0; s < B; ++s) {
+      SequenceStep& step = plan.sequences[s];
+      step.start_position = pos;
+      // Rank 0 sampled the ids at world size 1; other ranks of a world get none back.
+      step.token_ids.assign(1, comm_ == nullptr ? tokens[s] : random_id());
+      step.sample = true;
+      step.sample_index = static_cast<uint64_t>(i + 1);
+      kv.Tables(s, pos, pos + 1, step);
     }
-    // New inputs go into the same buffer every step (CUDA graphs replay these addresses).
-    GPTOSS_RETURN_IF_ERROR(ops_->Copy(schedule_d.Row(i), inputs.Rows(1, 4)));
-    if (i > 0) GPTOSS_RETURN_IF_ERROR(ops_->Copy(sampled, batch.token_ids));
-    if (hook) {
-      GPTOSS_RETURN_IF_ERROR(hook((call << 32) | static_cast<uint64_t>(B), forward));
-    } else {
-      GPTOSS_RETURN_IF_ERROR(forward());
-    }
-    GPTOSS_RETURN_IF_ERROR(ops_->Sample(logits, greedy, sampled, logprobs));
-    GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(tokens.data(), sampled.data, B * sizeof(int32_t)));
+    plan.step_id = ++step_id;
+    GPTOSS_ASSIGN_OR_RETURN(StepResult r, executor->Execute(plan));
+    for (size_t k = 0; k < r.results.size(); ++k) tokens[k] = r.results[k].token_id;
   }
   result.seconds = Now() - start;
   result.last_tokens = tokens;

@@ -1,29 +1,48 @@
 #include "tools/bench/breakdown.h"
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "kernels/core/status.h"
 #include "tools/bench/bench_runner.h"
 
 namespace gptoss::bench {
 
+namespace {
+
+// Runs each padded decode step eagerly (no capture: the marks must see every op), after a device
+// hold so that the host queues the whole step first; the second decode step starts the profile
+// (the warm-up step's calls, and the prompt's, are dropped).
+class HoldThenRun final : public StepGraphs {
+ public:
+  HoldThenRun(ProfilingOps* profiling, double hold) : profiling_(profiling), hold_(hold) {}
+  absl::Status Run(uint64_t, const std::function<absl::Status()>& step) override {
+    if (++runs_ == 2) profiling_->Reset();
+    GPTOSS_RETURN_IF_ERROR(profiling_->HoldDevice(hold_));
+    return step();
+  }
+  int num_graphs() const override { return 0; }
+  std::string capture_error() const override { return ""; }
+  void Clear() override {}
+
+ private:
+  ProfilingOps* profiling_;
+  double hold_;
+  int runs_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<Breakdown> ProfileDecode(const ModelConfig& config, const ModelWeights& weights,
                                         Ops* ops, const BreakdownSettings& s) {
   GPTOSS_CHECK_ARG(s.steps >= 1, "breakdown: at least one step");
   GPTOSS_ASSIGN_OR_RETURN(std::unique_ptr<ProfilingOps> profiling, ProfilingOps::Create(ops));
-  BenchRunner runner(config, weights, profiling.get(), s.block_size);
+  HoldThenRun steps(profiling.get(), s.hold_seconds);
+  BenchRunner runner(config, weights, profiling.get(), s.block_size, nullptr, &steps);
   GPTOSS_RETURN_IF_ERROR(runner.Init());
-  int forwards = 0;
-  // Eager steps; the warm-up step's calls (allocations, plan choices) are dropped when the first
-  // profiled step starts, and each step starts behind a device hold so that the host has queued
-  // it whole before its first kernel runs.
-  const StepHook hook = [&](uint64_t, const std::function<absl::Status()>& forward) {
-    if (forwards++ == 1) profiling->Reset();
-    GPTOSS_RETURN_IF_ERROR(profiling->HoldDevice(s.hold_seconds));
-    return forward();
-  };
   GPTOSS_RETURN_IF_ERROR(
-      runner.Decode(s.batch, s.context, /*warmup=*/1, s.steps, s.seed, hook).status());
+      runner.Decode(s.batch, s.context, /*warmup=*/1, s.steps, s.seed).status());
   GPTOSS_ASSIGN_OR_RETURN(ProfilingOps::Summary summary, profiling->Report());
   Breakdown out;
   out.steps = s.steps;

@@ -3,7 +3,6 @@
 #include <chrono>
 
 #include "kernels/core/status.h"
-#include "kernels/cuda/cuda_graph.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/launchers.h"
@@ -13,7 +12,6 @@ namespace gptoss::bench {
 
 struct CudaSupport::Impl {
   cuda::CudaOps* ops = nullptr;
-  std::unique_ptr<cuda::CudaGraphCache> graphs;
 };
 
 CudaSupport::CudaSupport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -24,7 +22,6 @@ absl::StatusOr<std::unique_ptr<CudaSupport>> CudaSupport::Create(Ops* ops) {
   GPTOSS_CHECK_ARG(cuda_ops != nullptr, "CudaSupport needs the CUDA backend");
   auto impl = std::make_unique<Impl>();
   impl->ops = cuda_ops;
-  impl->graphs = std::make_unique<cuda::CudaGraphCache>(cuda_ops);
   return std::unique_ptr<CudaSupport>(new CudaSupport(std::move(impl)));
 }
 
@@ -33,26 +30,6 @@ SyntheticFiller CudaSupport::Filler() {
   return [ops](const SyntheticFill& fill, TensorView dst) {
     return cuda::FillSynthetic(ops->launch_context(), fill, dst);
   };
-}
-
-absl::Status CudaSupport::SelectKernels(const std::string& name) {
-  GPTOSS_ASSIGN_OR_RETURN(const cuda::CudaOps::Kernels kernels, cuda::CudaOps::KernelsByName(name));
-  impl_->ops->set_kernels(kernels);
-  return absl::OkStatus();
-}
-
-StepHook CudaSupport::GraphHook() {
-  cuda::CudaGraphCache* graphs = impl_->graphs.get();
-  return [graphs](uint64_t key, const std::function<absl::Status()>& forward) {
-    return graphs->Run(key, forward);
-  };
-}
-
-int CudaSupport::num_graphs() const { return impl_->graphs->num_graphs(); }
-
-std::string CudaSupport::capture_error() const {
-  const absl::Status& st = impl_->graphs->last_capture_error();
-  return st.ok() ? std::string() : std::string(st.message());
 }
 
 std::string CudaSupport::device_name() const { return impl_->ops->info().name; }

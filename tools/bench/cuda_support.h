@@ -1,6 +1,6 @@
 // CUDA-only pieces of gptoss-bench (compiled only when GPTOSS_HAVE_CUDA): the synthetic-weight
-// fill kernel as a SyntheticFiller, CUDA-graph replay of decode steps as a StepHook, and the
-// HBM bandwidth probes (device-to-device copy and streaming read kernels).
+// fill kernel as a SyntheticFiller, and the HBM bandwidth probes
+// (device-to-device copy and streaming read kernels). CUDA graphs come from CreateStepGraphs.
 #pragma once
 
 #include <cstddef>
@@ -21,11 +21,6 @@ class CudaSupport {
   ~CudaSupport();
 
   SyntheticFiller Filler();
-  // The CUDA kernel set ("fused" | "baseline", CudaOps::KernelsByName) used from now on.
-  absl::Status SelectKernels(const std::string& name);
-  StepHook GraphHook();
-  int num_graphs() const;
-  std::string capture_error() const;
   std::string device_name() const;
   double datasheet_bandwidth() const;  // bytes/s from the memory clock and bus width (0 if unknown)
 
