@@ -17,7 +17,7 @@
 #include "worker/comm/staged_communicator.h"
 #include "worker/model/device_weights.h"
 #include "worker/model/safetensors.h"
-#include "worker/model/simple_runner.h"
+#include "tests/worker/simple_runner.h"
 #include "worker/model/weights.h"
 
 namespace gptoss {

@@ -21,7 +21,7 @@
 #include "tests/worker/sha256_for_test.h"
 #include "worker/model/config.h"
 #include "worker/model/safetensors.h"
-#include "worker/model/simple_runner.h"
+#include "tests/worker/simple_runner.h"
 #include "worker/model/weights.h"
 
 namespace gptoss {

@@ -23,7 +23,7 @@
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/presets.h"
 #include "worker/model/safetensors.h"
-#include "worker/model/simple_runner.h"
+#include "tests/worker/simple_runner.h"
 #include "worker/model/weights.h"
 
 namespace gptoss {

@@ -12,7 +12,7 @@
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/device_weights.h"
 #include "worker/model/safetensors.h"
-#include "worker/model/simple_runner.h"
+#include "tests/worker/simple_runner.h"
 
 namespace gptoss {
 namespace {

@@ -14,7 +14,7 @@
 #include "tests/worker/model_io_test_util.h"
 #include "worker/model/checkpoint_writer.h"
 #include "worker/model/safetensors.h"
-#include "worker/model/simple_runner.h"
+#include "tests/worker/simple_runner.h"
 #include "worker/model/weights.h"
 
 namespace gptoss {

@@ -1,5 +1,6 @@
-// `gptoss logits` and `gptoss generate`: run a checkpoint on the CPU reference engine
-// (CpuOps + Transformer through SimpleRunner). Both print exactly one message on failure.
+// `gptoss logits` and `gptoss generate`: run a checkpoint on the CPU through the serving engine
+// (CpuOps + Transformer under the worker's StepExecutor, tools/cli/local_runner.h). Both print
+// exactly one message on failure.
 //
 //   gptoss logits   --model DIR --ids "1 2 3" --out FILE.safetensors [--world-size N]
 //       writes one F32 tensor `logits` [n_ids, vocab]: the logits at every position.
@@ -9,8 +10,12 @@
 //       max-tokens ids or after an eos id of the config (which is printed).
 // --world-size N runs the model sharded over N local ranks (threads of this process, each
 // loading only its shard, joined by Gloo over loopback): the same ids as world size 1.
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +27,7 @@
 #include "kernels/core/status.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/local_runner.h"
 #include "kernels/core/flags.h"
 #if defined(GPTOSS_HAVE_GLOO)
 #include "worker/comm/gloo_communicator.h"
@@ -29,7 +35,6 @@
 #include "worker/model/config.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/safetensors_writer.h"
-#include "worker/model/simple_runner.h"
 #include "worker/model/weights.h"
 
 namespace gptoss::cli {
@@ -46,7 +51,7 @@ struct LoadedModel {
   ModelConfig config;
   ModelWeights weights;
   CpuOps ops;
-  std::unique_ptr<SimpleRunner> runner;
+  std::unique_ptr<LocalRunner> runner;
 };
 
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& dir, int max_len,
@@ -60,27 +65,54 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(const std::string& dir, i
       ParallelLayout::Create(comm ? comm->rank() : 0, comm ? comm->world_size() : 1,
                              c.num_attention_heads, c.num_key_value_heads, c.num_local_experts));
   GPTOSS_ASSIGN_OR_RETURN(model->weights, LoadWeights(*model->checkpoint, c, layout));
-  SimpleRunner::Options options;
-  options.max_seqs = 1;
-  options.max_len = max_len;
-  options.comm = comm;
-  GPTOSS_ASSIGN_OR_RETURN(model->runner, SimpleRunner::Create(c, model->weights, &model->ops, options));
+  GPTOSS_ASSIGN_OR_RETURN(model->runner,
+                          LocalRunner::Create(c, model->weights, &model->ops, comm, max_len));
   return model;
 }
 
-// Runs `work` on rank 0 of a world of `world` local ranks (every rank runs it: they compute
-// together and end with the same result) and returns rank 0's result, or the first error.
+// Rank 0's sampled ids, handed to the other ranks of a local world (they get no results back).
+class IdBoard {
+ public:
+  int32_t Share(int rank, uint64_t index, int32_t id) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (rank == 0) {
+      ids_[index] = id;
+      cv_.notify_all();
+      return id;
+    }
+    // The ranks finish a step together (its collectives): rank 0's id follows at once, unless
+    // rank 0 failed.
+    cv_.wait_for(lock, std::chrono::seconds(300), [&] { return failed_ || ids_.count(index); });
+    return ids_.count(index) ? ids_[index] : -1;
+  }
+  void Fail() {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, int32_t> ids_;
+  bool failed_ = false;
+};
+
+// Runs `work` on every rank of a world of `world` local ranks (they compute together and end
+// with the same result) and returns rank 0's result, or the first error.
 template <typename T>
-absl::StatusOr<T> OnRanks(const std::string& dir, int max_len, int world,
-                          const std::function<absl::StatusOr<T>(SimpleRunner&)>& work) {
+absl::StatusOr<T> OnRanks(
+    const std::string& dir, int max_len, int world,
+    const std::function<absl::StatusOr<T>(LocalRunner&, const LocalRunner::Share&)>& work) {
   if (world == 1) {
     GPTOSS_ASSIGN_OR_RETURN(auto model, LoadModel(dir, max_len, nullptr));
-    return work(*model->runner);
+    return work(*model->runner, nullptr);
   }
 #if !defined(GPTOSS_HAVE_GLOO)
   return absl::UnimplementedError("--world-size > 1 needs Gloo, which this build lacks");
 #else
   InMemoryRendezvous store;
+  IdBoard board;
   std::vector<absl::StatusOr<T>> results(world, absl::UnknownError("rank did not run"));
   std::vector<std::thread> ranks;
   for (int r = 0; r < world; ++r) {
@@ -88,10 +120,14 @@ absl::StatusOr<T> OnRanks(const std::string& dir, int max_len, int world,
       auto comm = GlooCommunicator::Create(r, world, store, GlooOptions{});
       if (!comm.ok()) {
         results[r] = comm.status();
-        return;
+      } else {
+        auto model = LoadModel(dir, max_len, comm->get());
+        const LocalRunner::Share share = [&board, r](uint64_t index, int32_t id) {
+          return board.Share(r, index, id);
+        };
+        results[r] = model.ok() ? work(*(*model)->runner, share) : absl::StatusOr<T>(model.status());
       }
-      auto model = LoadModel(dir, max_len, comm->get());
-      results[r] = model.ok() ? work(*(*model)->runner) : absl::StatusOr<T>(model.status());
+      if (r == 0 && !results[r].ok()) board.Fail();
     });
   }
   for (std::thread& t : ranks) t.join();
@@ -134,8 +170,9 @@ absl::Status Logits(int argc, char** argv) {
         ids.size(), " ids exceed max_position_embeddings ", config.max_position_embeddings));
   GPTOSS_ASSIGN_OR_RETURN(
       std::vector<float> logits,
-      OnRanks<std::vector<float>>(dir, static_cast<int>(ids.size()), world,
-                                  [&](SimpleRunner& runner) { return runner.PromptLogits(ids); }));
+      OnRanks<std::vector<float>>(
+          dir, static_cast<int>(ids.size()), world,
+          [&](LocalRunner& runner, const LocalRunner::Share&) { return runner.PromptLogits(ids); }));
   TensorView view(logits.data(), DType::kF32,
                   {static_cast<int64_t>(ids.size()), config.vocab_size});
   return WriteSafetensors(out, {{"logits", view}});
@@ -170,21 +207,19 @@ absl::Status Generate(int argc, char** argv) {
   if (top_k < 0 || top_k > config.vocab_size)
     return absl::InvalidArgumentError(absl::StrCat("--top-k ", top_k, " must be in [0, vocab]"));
 
-  SimpleRunner::GenerateOptions options;
-  options.max_tokens = static_cast<int>(max_tokens);
-  options.sampling.temperature = static_cast<float>(temperature);
-  options.sampling.top_p = static_cast<float>(top_p);
-  options.sampling.top_k = static_cast<int>(top_k);
-  options.sampling.min_p = static_cast<float>(min_p);
-  options.sampling.seed = static_cast<uint64_t>(seed);
-  options.stop_ids.assign(config.eos_token_ids.begin(), config.eos_token_ids.end());
+  StepSampling sampling;
+  sampling.temperature = static_cast<float>(temperature);
+  sampling.top_p = static_cast<float>(top_p);
+  sampling.top_k = static_cast<int>(top_k);
+  sampling.min_p = static_cast<float>(min_p);
+  sampling.seed = static_cast<uint64_t>(seed);
+  const std::vector<int32_t> stop_ids(config.eos_token_ids.begin(), config.eos_token_ids.end());
   GPTOSS_ASSIGN_OR_RETURN(
       std::vector<int32_t> tokens,
       OnRanks<std::vector<int32_t>>(
           dir, static_cast<int>(std::max<int64_t>(total, 1)), world,
-          [&](SimpleRunner& runner) -> absl::StatusOr<std::vector<int32_t>> {
-            GPTOSS_ASSIGN_OR_RETURN(auto out, runner.Generate({ids}, options));
-            return out[0].tokens;
+          [&](LocalRunner& runner, const LocalRunner::Share& share) {
+            return runner.Generate(ids, static_cast<int>(max_tokens), sampling, stop_ids, share);
           }));
   std::printf("%s\n", absl::StrJoin(tokens, " ").c_str());
   return absl::OkStatus();

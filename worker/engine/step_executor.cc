@@ -85,6 +85,17 @@ absl::StatusOr<void*> StepExecutor::Ensure(DeviceBuffer& buffer, size_t bytes) {
 }
 
 absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
+  return Run(plan, nullptr);
+}
+
+absl::StatusOr<std::vector<float>> StepExecutor::ExecuteForLogits(const StepPlan& plan) {
+  GPTOSS_CHECK_ARG(transformer_ != nullptr, "the null executor computes no logits");
+  std::vector<float> logits;
+  GPTOSS_RETURN_IF_ERROR(Run(plan, &logits).status());
+  return logits;
+}
+
+absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<float>* every_row) {
   const auto start = std::chrono::steady_clock::now();
   StepResult result;
   result.step_id = plan.step_id;
@@ -115,10 +126,15 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
   }
 
   const int64_t real_tokens = host.num_tokens;
+  if (every_row != nullptr) {  // every token's row, nothing sampled
+    host.logit_rows.resize(static_cast<size_t>(host.num_tokens));
+    for (int t = 0; t < host.num_tokens; ++t) host.logit_rows[t] = t;
+    host.sampled.clear();
+  }
   const int64_t R = static_cast<int64_t>(host.logit_rows.size());  // rows to sample
   // A decode step (every sequence one sampled token) of a world of one runs padded to a bucket.
   const bool decode = host.num_tokens == host.num_seqs && R == host.num_seqs;
-  const bool padded = (graphs_.graphs != nullptr || graphs_.pad_decode) &&
+  const bool padded = (graphs_.graphs != nullptr || graphs_.pad_decode) && every_row == nullptr &&
                       layout_.world_size == 1 && decode && host.num_seqs <= graphs_.max_batch;
   int seqs = 1, context = 16;
   if (padded) {
@@ -179,7 +195,13 @@ absl::StatusOr<StepResult> StepExecutor::Execute(const StepPlan& plan) {
     result.comm_bytes = after.bytes_sent - comm_before.bytes_sent;
   }
   const TensorView logits = all_logits.Rows(0, R);  // a padded step's own rows come first
-  if (sampler && R > 0) GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
+  if (every_row != nullptr) {
+    every_row->resize(static_cast<size_t>(R * vocab));
+    GPTOSS_RETURN_IF_ERROR(
+        ops_->CopyToHost(every_row->data(), logits.data, every_row->size() * sizeof(float)));
+  } else if (sampler && R > 0) {
+    GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
+  }
   GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
   if (comm_) GPTOSS_RETURN_IF_ERROR(comm_->Synchronize());  // NCCL reports a lost peer here
   GPTOSS_RETURN_IF_ERROR(transformer_->ReportRouting(real_tokens, host.num_tokens));

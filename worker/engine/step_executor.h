@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "kernels/ops.h"
@@ -71,6 +72,9 @@ class StepExecutor {
   static int32_t NullToken(uint64_t seed, int64_t sample_index);
 
   absl::StatusOr<StepResult> Execute(const StepPlan& plan);
+  // The same step, but instead of sampling it returns the logits of EVERY new token, [T, vocab]
+  // in plan order (every rank holds them; the CLI's `gptoss logits`). In process only.
+  absl::StatusOr<std::vector<float>> ExecuteForLogits(const StepPlan& plan);
 
   // Sequences this rank currently remembers (for tests and metrics).
   size_t num_tracked_sequences() const { return histories_.size(); }
@@ -94,6 +98,8 @@ class StepExecutor {
         comm_(comm),
         limits_(limits),
         graphs_(graphs) {}
+  // Execute; with `every_row`, the logits of every token into it instead of sampling.
+  absl::StatusOr<StepResult> Run(const StepPlan& plan, std::vector<float>* every_row);
   // The device layout of one step's metadata (offsets in int32 elements into one buffer).
   struct Layout {
     size_t ids, pos, qs, ctx, full_tables, sliding_tables, full_slots, sliding_slots, rows;

@@ -14,7 +14,7 @@
 // Contract: Forward() appends the K/V of every new token to the cache (at the physical slots
 // given), attends over the cache, and writes logits [R, V] F32 for the R token rows listed in
 // logit_rows. It never decides anything: which tokens, positions and blocks come from the caller
-// (the engine's StepExecutor or the SimpleRunner).
+// (the engine's StepExecutor; the tests' SimpleRunner oracle).
 #pragma once
 
 #include <memory>

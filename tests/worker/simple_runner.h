@@ -1,6 +1,7 @@
-// SimpleRunner: a minimal host-driven runner around Transformer, for the CLI (`gptoss logits`,
-// `gptoss generate`) and the golden tests. The real paged engine (worker/engine) schedules and
-// pages; this one keeps everything trivial:
+// SimpleRunner: the tests' oracle, a minimal host-driven runner around Transformer. Everything
+// else (gptoss serve, generate, logits, gptoss-bench) runs the paged engine (worker/engine),
+// which schedules and pages; this one keeps everything trivial, so that the engine can be
+// checked against it:
 //  - a contiguous KV cache for up to `max_seqs` sequences of up to `max_len` positions each:
 //    sequence slot s owns physical blocks [s*B, (s+1)*B), B = ceil(max_len / block_size), in
 //    every layer (full and sliding layers get separate pools of the same geometry);

@@ -1,4 +1,4 @@
-#include "worker/model/simple_runner.h"
+#include "tests/worker/simple_runner.h"
 
 #include <algorithm>
 #include <utility>
