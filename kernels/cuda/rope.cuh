@@ -34,4 +34,19 @@ __device__ __forceinline__ void RopeRotatePair(const T* x, int i, int half, cons
   dst[i + half] = r2;
 }
 
+// The pair rotated at a valid position, copied unchanged otherwise (a negative position, which
+// the kernel reports, leaves the row unrotated as RopeYarn does).
+template <typename T>
+__device__ __forceinline__ void RopeRotateOrCopyPair(const T* x, int i, int half, bool rotate,
+                                                     const float* cos_s, const float* sin_s,
+                                                     T* dst) {
+  if (rotate) {
+    RopeRotatePair(x, i, half, cos_s, sin_s, dst);
+  } else {
+    const T x1 = x[i], x2 = x[i + half];
+    dst[i] = x1;
+    dst[i + half] = x2;
+  }
+}
+
 }  // namespace gptoss::cuda

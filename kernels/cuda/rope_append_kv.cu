@@ -40,15 +40,8 @@ __global__ void __launch_bounds__(kThreads) bf16_rope_append_kv(RopeAppendKvArgs
   T* q_out = static_cast<T*>(a.q_out) + t * q_heads * head_dim;
   for (int idx = threadIdx.x; idx < q_heads * half; idx += kThreads) {
     const int head = idx / half, i = idx % half;
-    const T* x = q + head * head_dim;
-    T* o = q_out + head * head_dim;
-    if (rotate) {
-      RopeRotatePair(x, i, half, cos_s, sin_s, o);
-    } else {
-      const T x1 = x[i], x2 = x[i + half];
-      o[i] = x1;
-      o[i + half] = x2;
-    }
+    RopeRotateOrCopyPair(q + head * head_dim, i, half, rotate, cos_s, sin_s,
+                         q_out + head * head_dim);
   }
   const T* k = static_cast<const T*>(a.k) + t * a.k_stride;
   T* k_out = a.k_out ? static_cast<T*>(a.k_out) + t * kv_row : nullptr;
@@ -58,13 +51,7 @@ __global__ void __launch_bounds__(kThreads) bf16_rope_append_kv(RopeAppendKvArgs
     // The rotated pair goes to k_out (when kept) and to the cache row.
     T* o = k_out ? k_out + head * head_dim : (store ? kc + head * head_dim : nullptr);
     if (o == nullptr) continue;
-    if (rotate) {
-      RopeRotatePair(x, i, half, cos_s, sin_s, o);
-    } else {
-      const T x1 = x[i], x2 = x[i + half];
-      o[i] = x1;
-      o[i + half] = x2;
-    }
+    RopeRotateOrCopyPair(x, i, half, rotate, cos_s, sin_s, o);
     if (k_out && store) {
       kc[head * head_dim + i] = o[i];
       kc[head * head_dim + i + half] = o[i + half];

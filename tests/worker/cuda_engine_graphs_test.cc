@@ -10,6 +10,7 @@
 #include "kernels/cuda/cuda_graph.h"
 #include "kernels/cuda/synthetic_fill.h"
 #include "tests/kernels/cuda_test_util.h"
+#include "tests/worker/scheduled_run.h"
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/engine/step_executor.h"
 #include "worker/model/device_weights.h"
@@ -55,20 +56,8 @@ std::map<SequenceId, std::vector<int32_t>> RunServing(cuda::CudaOps& gpu, const 
     auto id = (*scheduler)->Add(r);
     EXPECT_TRUE(id.ok()) << id.status();
   }
-  for (int guard = 0; guard < 1000 && !(*scheduler)->idle(); ++guard) {
-    auto step = (*scheduler)->Schedule();
-    EXPECT_TRUE(step.ok()) << step.status();
-    if (!step.ok()) break;
-    auto result = (*executor)->Execute(step->plan);
-    EXPECT_TRUE(result.ok()) << result.status();
-    if (!result.ok()) break;
-    if (step->plan.sequences.empty()) continue;
-    auto updates = (*scheduler)->OnStepResult(*result);
-    EXPECT_TRUE(updates.ok()) << updates.status();
-    if (!updates.ok()) break;
-    for (const auto& u : *updates) tokens[u.id].push_back(u.token_id);
-  }
-  EXPECT_TRUE((*scheduler)->idle());
+  testing::RunScheduled(**scheduler, **executor, 1000, nullptr,
+                        [&](const SequenceUpdate& u) { tokens[u.id].push_back(u.token_id); });
   if (graphs != nullptr) EXPECT_GT((*executor)->num_padded_steps(), 10);
   return tokens;
 }

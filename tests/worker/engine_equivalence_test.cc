@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "tests/worker/model_io_test_util.h"
+#include "tests/worker/scheduled_run.h"
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/engine/step_executor.h"
 #include "worker/model/checkpoint_writer.h"
@@ -130,25 +131,16 @@ class EngineEquivalenceTest : public ::testing::Test {
       EXPECT_TRUE(id.ok()) << id.status();
       run.ids.push_back(*id);
     }
-    for (int guard = 0; guard < 500 && !(*scheduler)->idle(); ++guard) {
-      auto step = (*scheduler)->Schedule();
-      EXPECT_TRUE(step.ok()) << step.status();
-      if (!step.ok()) break;
-      for (const auto& s : step->plan.sequences) {
-        run.partial_prefills += s.sample ? 0 : 1;
-        processed += static_cast<int64_t>(s.token_ids.size());
-      }
-      run.max_batch = std::max(run.max_batch, static_cast<int>(step->plan.sequences.size()));
-      auto result = (*executor)->Execute(step->plan);
-      EXPECT_TRUE(result.ok()) << result.status();
-      if (!result.ok()) break;
-      if (step->plan.sequences.empty()) continue;
-      auto updates = (*scheduler)->OnStepResult(*result);
-      EXPECT_TRUE(updates.ok()) << updates.status();
-      if (!updates.ok()) break;
-      for (auto& u : *updates) run.updates[u.id].push_back(u);
-    }
-    EXPECT_TRUE((*scheduler)->idle());
+    testing::RunScheduled(
+        **scheduler, **executor, 500,
+        [&](const StepPlan& plan) {
+          for (const auto& s : plan.sequences) {
+            run.partial_prefills += s.sample ? 0 : 1;
+            processed += static_cast<int64_t>(s.token_ids.size());
+          }
+          run.max_batch = std::max(run.max_batch, static_cast<int>(plan.sequences.size()));
+        },
+        [&](const SequenceUpdate& u) { run.updates[u.id].push_back(u); });
     EXPECT_EQ((*executor)->num_tracked_sequences(), 0u);  // every sequence was freed
     run.preemptions = (*scheduler)->stats().num_preemptions;
     run.padded_steps = (*executor)->num_padded_steps();
