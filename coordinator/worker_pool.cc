@@ -5,11 +5,11 @@
 #include <chrono>
 #include <cstdio>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/kv_sizing.h"
+#include "coordinator/step_fanout.h"
 #include "kernels/core/status.h"
 #include "worker/common/status_mapping.h"
 #include "worker/common/step_plan_proto.h"
@@ -51,11 +51,6 @@ bool IsPrintable(const std::string& s, size_t max_bytes) {
   return true;
 }
 
-// A client-chosen string made safe for one log line.
-std::string ForLog(const std::string& s) {
-  return absl::CHexEscape(s.size() > 64 ? s.substr(0, 64) + "..." : s);
-}
-
 DType KvDType(const std::string& backend) {
   // The KV cache has the activation dtype: F32 on CpuOps, BF16 on CudaOps (and on the null
   // device, which stands in for a GPU).
@@ -71,12 +66,6 @@ void FillLayout(const ParallelLayout& layout, v1::ParallelLayoutInfo* out) {
   out->set_local_kv_heads(layout.local_kv_heads());
   out->set_first_expert(layout.first_expert());
   out->set_local_experts(layout.local_experts());
-}
-
-absl::StatusCode CodeFromInt(int code) {
-  if (code <= 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated))
-    return absl::StatusCode::kInternal;
-  return static_cast<absl::StatusCode>(code);
 }
 
 }  // namespace
@@ -402,36 +391,27 @@ void WorkerPool::BringUp(uint64_t generation) {
   ResetWorldLocked(generation, failure);
 }
 
-absl::Status WorkerPool::OpenStreams(uint64_t generation) {
-  std::vector<Rank> ranks;
+absl::Status WorkerPool::OpenStreams(uint64_t generation) {  // step_mu_ held by the caller
+  std::vector<std::string> addresses;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (generation != generation_ || phase_ != Phase::kStarting)
       return absl::CancelledError("world ended during start-up");
-    ranks = ranks_;
+    for (const Rank& r : ranks_) addresses.push_back(r.address);
   }
-  std::vector<Stream> streams;
-  std::vector<std::shared_ptr<grpc::ClientContext>> contexts;
-  for (const Rank& r : ranks) {
-    Stream s;
-    s.context = std::make_shared<grpc::ClientContext>();
-    options_.plane.Authorize(s.context.get());
-    s.stub = v1::Worker::NewStub(options_.plane.Channel(r.address));
-    s.rw = s.stub->StepStream(s.context.get());
-    contexts.push_back(s.context);
-    streams.push_back(std::move(s));
-  }
+  std::vector<std::shared_ptr<grpc::ClientContext>> contexts =
+      fanout_.Open(addresses, options_.plane);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (generation != generation_ || phase_ != Phase::kStarting) {
       for (auto& c : contexts) c->TryCancel();
+      fanout_.Close();
       return absl::CancelledError("world ended during start-up");
     }
     live_contexts_ = contexts;
     phase_ = Phase::kReady;
   }
-  streams_ = std::move(streams);
-  std::fprintf(stderr, "coordinator: all %zu workers ready, serving\n", ranks.size());
+  std::fprintf(stderr, "coordinator: all %zu workers ready, serving\n", addresses.size());
   NotifyReadiness(true);
   return absl::OkStatus();
 }
@@ -457,11 +437,7 @@ void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason
     std::fprintf(stderr, "coordinator: worker world reset: %s; waiting for workers to register\n",
                  reason.c_str());
   for (auto& c : contexts) c->TryCancel();
-  for (Stream& s : streams_) {
-    if (s.rw) s.rw->Finish().ok();  // cancelled: returns at once
-  }
-  streams_.clear();
-  encoder_.Reset();  // a new world's streams start from nothing
+  fanout_.Close();  // a new world's streams start from nothing
   if (was_ready) NotifyReadiness(false);
 }
 
@@ -481,41 +457,12 @@ absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
       pool->step_started_ = {};
     }
   } step_clock{this};
-  v1::StepPlan proto;
-  encoder_.Encode(plan, &proto);  // incremental: what the streams have not been sent yet
-  const int world = static_cast<int>(streams_.size());
-  auto broken = [&](int rank, const char* what) {
-    grpc::Status st = streams_[rank].rw->Finish();
-    streams_[rank].rw.reset();  // finished: ResetWorldLocked must not finish it again
-    ResetWorldLocked(generation,
-                     absl::StrCat("rank ", rank, ": step stream broken (", what, "): ",
-                                  st.ok() ? "closed by the worker" : st.error_message()));
+  std::string lost;
+  absl::StatusOr<StepResult> result = fanout_.Run(plan, &lost);
+  if (!lost.empty()) {  // a rank is gone or out of step: the world must re-form
+    ResetWorldLocked(generation, lost);
     return absl::UnavailableError(kWorkerLost);
-  };
-  for (int r = 0; r < world; ++r) {
-    if (!streams_[r].rw->Write(proto)) return broken(r, "write");
   }
-  std::vector<v1::StepResult> results(world);
-  absl::Status step_error;
-  for (int r = 0; r < world; ++r) {
-    if (!streams_[r].rw->Read(&results[r])) return broken(r, "read");
-    if (results[r].step_id() != plan.step_id) {
-      ResetWorldLocked(generation, absl::StrCat("rank ", r, " answered step ",
-                                                results[r].step_id(), " to step ", plan.step_id));
-      return absl::UnavailableError(kWorkerLost);
-    }
-    if (results[r].has_error() && step_error.ok()) {
-      std::fprintf(stderr, "coordinator: step %llu failed on rank %d: %s\n",
-                   static_cast<unsigned long long>(plan.step_id), r,
-                   ForLog(results[r].error().message()).c_str());
-      step_error = absl::Status(CodeFromInt(results[r].error().code()),
-                                "a worker could not execute the step");
-    }
-  }
-  if (!step_error.ok()) return step_error;
-  StepResult result = StepResultFromProto(results[0]);
-  for (const v1::StepResult& r : results)
-    result.ranks.push_back({r.forward_time_s(), r.comm_time_s(), r.comm_bytes()});
   return result;
 }
 

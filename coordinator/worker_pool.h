@@ -4,8 +4,8 @@
 //    geometry; Store* is the key-value store of Gloo's rendezvous.
 //  - Brings the world up: polls every rank's GetShardInfo until all are ready, then opens one
 //    StepStream per rank. Only then is it ready() (the coordinator's health turns SERVING).
-//  - RunStep() (engine thread only) writes the same StepPlan to every rank and joins one
-//    StepResult per rank; rank 0's carries the sampled tokens.
+//  - RunStep() (engine thread only) runs the step on every rank through the world's StepFanout
+//    (coordinator/step_fanout.h); rank 0's result carries the sampled tokens.
 // Contract:
 //  - The KV geometry is decided once, by the first complete world (the smallest kv_cache_bytes
 //    any rank offered, split by KvCachePool::PlanForBudget) unless fixed by the options; a later
@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "coordinator/engine_loop.h"
 #include "coordinator/rendezvous_store.h"
+#include "coordinator/step_fanout.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/gptoss/v1/inference.pb.h"
 #include "proto/gptoss/v1/worker.grpc.pb.h"
@@ -132,11 +133,6 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
     std::string address;
     std::string device;
   };
-  struct Stream {
-    std::shared_ptr<grpc::ClientContext> context;
-    std::unique_ptr<v1::Worker::Stub> stub;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::StepPlan, v1::StepResult>> rw;
-  };
   enum class Phase { kRegistering, kStarting, kReady, kStopped };
 
   absl::Status CheckRegistrationLocked(const v1::RegisterRequest& request) const;
@@ -145,7 +141,7 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   void RemoveRegistrant(RegisterReactor* reactor);
   // Monitor thread: waits for every rank's shard, then opens the step streams.
   void BringUp(uint64_t generation);
-  absl::Status OpenStreams(uint64_t generation);
+  absl::Status OpenStreams(uint64_t generation);  // step_mu_ must be held by the caller
   // Ends the current world (step_mu_ must be held by the caller).
   void ResetWorldLocked(uint64_t generation, const std::string& reason);
   void NotifyReadiness(bool ready);
@@ -162,8 +158,7 @@ class WorkerPool final : public v1::Coordinator::CallbackService, public StepRun
   const WorkerPoolOptions options_;
 
   std::mutex step_mu_;  // the step streams; lock order: step_mu_ before mu_
-  std::vector<Stream> streams_;
-  StepPlanEncoder encoder_;  // one for all streams of a world: every rank gets the same plan
+  StepFanout fanout_;   // the world's step streams (under step_mu_)
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

@@ -31,7 +31,7 @@ class ChatCompletionCall final : public HarmonyCall {
                      std::string model, const Tokenizer* tokenizer);
   void OnPartBegin(Part part, const ToolCallPart* call) override;
   void OnPartDelta(Part part, const std::string& text, const v1::ChatDelta& delta) override;
-  void OnPartEnd(Part part) override {}
+  void OnPartEnd(Part) override {}
   void OnAdmitted() override;  // streams: the role chunk at once
   void OnFinish(const std::string& finish_reason) override;
 

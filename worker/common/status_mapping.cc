@@ -98,6 +98,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(ToGrpcCode(status.code()), std::string(status.message()));
 }
 
+absl::StatusCode StatusCodeFromWire(int code) {
+  if (code <= 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated))
+    return absl::StatusCode::kInternal;
+  return static_cast<absl::StatusCode>(code);
+}
+
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view context) {
   if (status.ok()) return absl::OkStatus();
   std::string message = context.empty() ? status.error_message()

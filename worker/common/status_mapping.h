@@ -16,5 +16,8 @@ namespace gptoss {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view context = {});
+// A code carried in a proto field (worker.proto's StepResult.error.code); a value that is no
+// error code (a rogue peer) is Internal.
+absl::StatusCode StatusCodeFromWire(int code);
 
 }  // namespace gptoss
