@@ -72,6 +72,7 @@ bool ChatCall::MergeInto(v1::ChatResponse& into, const v1::ChatResponse& next) {
 
 bool ChatCall::OnToken(const SequenceUpdate& update) {
   tracker_.OnToken();
+  NoteToken();
   ChatEventStream::Step step = events_->OnToken(update);
   for (v1::ChatResponse& event : step.events) Send(std::move(event));
   if (step.stop_string) {

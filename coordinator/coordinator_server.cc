@@ -52,7 +52,7 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
                          "internal-port", "cluster-secret-file", "internal-tls-cert",
                          "internal-tls-key", "internal-tls-ca", "worker-timeout-s",
                          "step-timeout-s", "metrics-port", "metrics-host", "http-port",
-                         "http-host", "served-model-name"},
+                         "http-host", "served-model-name", "stream-interval"},
                         {"log-steps"}));
   CoordinatorOptions o;
   if (flags.help()) {
@@ -75,6 +75,8 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
   GPTOSS_ASSIGN_OR_RETURN(o.max_batch_tokens,
                    IntFlag(flags, "max-batch-tokens", o.max_batch_tokens, 1, 1 << 24));
   GPTOSS_ASSIGN_OR_RETURN(o.max_waiting, IntFlag(flags, "max-waiting", o.max_waiting, 0, 1 << 24));
+  GPTOSS_ASSIGN_OR_RETURN(o.stream_interval,
+                          IntFlag(flags, "stream-interval", o.stream_interval, 1, 1024));
   GPTOSS_ASSIGN_OR_RETURN(int drain, IntFlag(flags, "drain-grace-s", 30, 0, 86400));
   o.drain_grace = absl::Seconds(drain);
   GPTOSS_ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
@@ -340,6 +342,7 @@ void Coordinator::StartEngineWhenReady() {
   std::shared_ptr<EngineLoop> shared(std::move(*engine));
   ServingLimits limits = InferenceService::DefaultLimits(config_);
   limits.context_length = std::min(limits.context_length, sc.EffectiveMaxLen());
+  limits.stream_interval = options_.stream_interval;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (draining_ || shut_down_) return;

@@ -14,6 +14,7 @@
 //   $GPTOSS_CLUSTER_SECRET)] [--internal-tls-cert F --internal-tls-key F --internal-tls-ca F]
 //   [--port-file FILE (public port, internal port[, metrics port])] [--world-size N=1]
 //   [--block-size 16] [--kv-full-blocks N --kv-sliding-blocks N] [--max-num-seqs 64]
+//   [--stream-interval 1]
 //   [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30] [--ready-timeout-s 1800]
 //   [--worker-timeout-s 5] [--step-timeout-s 300] [--metrics-port P [--metrics-host H]]
 //   [--http-port P [--http-host H=--host] [--served-model-name NAME]] [--log-steps]
@@ -69,6 +70,7 @@ struct CoordinatorOptions {
   int max_num_seqs = 64;
   int max_batch_tokens = 2048;
   int max_waiting = 256;
+  int stream_interval = 1;  // tokens per stream write after the first (ServingLimits)
   absl::Duration drain_grace = absl::Seconds(30);
   absl::Duration ready_timeout = absl::Minutes(30);
   bool log_steps = false;

@@ -62,6 +62,7 @@ bool GenerateCall::MergeInto(v1::GenerateResponse& into, const v1::GenerateRespo
 
 bool GenerateCall::OnToken(const SequenceUpdate& update) {
   tracker_.OnToken();
+  NoteToken();
   GenerateEventStream::Step step = stream_->OnToken(update);
   v1::GenerateResponse response;
   *response.mutable_chunk() = std::move(step.chunk);

@@ -25,6 +25,9 @@ struct ServingLimits {
   // Ids that end generation unless StopParams.ignore_eos: harmony's <|return|>, <|call|>,
   // <|endoftext|> plus the config's eos ids (those inside the vocabulary).
   std::vector<int32_t> eos_token_ids;
+  // Streams write after every `stream_interval` tokens (the first at once, the rest merged),
+  // for very high concurrency; 1: every token as soon as the stream is free.
+  int stream_interval = 1;
 };
 
 // The request fields both rpcs share, validated.

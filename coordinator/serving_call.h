@@ -40,7 +40,9 @@ class ServingCall : public StreamReactor<Response>, public RequestObserver {
   }
 
  protected:
-  explicit ServingCall(const CallEnv& env) : env_(env) {}
+  explicit ServingCall(const CallEnv& env) : env_(env) {
+    this->SetStreamInterval(env.limits.stream_interval);
+  }
 
   // The rpc's name in the metrics ("Generate", "Chat").
   virtual const char* rpc() const = 0;

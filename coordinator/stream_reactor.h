@@ -5,6 +5,9 @@
 // Contract:
 //  - Send() after End() or after the call is done is ignored. End() sends what is queued, then
 //    finishes the call with `status` (once; later End()s are ignored).
+//  - Stream interval k (SetStreamInterval, the coordinator's --stream-interval): after the first
+//    message, a write starts only once k more tokens (NoteToken) have queued, or at End(); the
+//    tokens in between go out merged. k = 1 writes whenever the stream is free.
 //  - OnCancelled() runs once if the client cancels or its deadline passes (gRPC's OnCancel);
 //    subclasses forward it to the engine. It is never called with the reactor's lock held.
 //  - Messages go out serialized (the service is registered with raw byte buffers so that it can
@@ -39,6 +42,16 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     MaybeWriteLocked();
   }
 
+  void SetStreamInterval(int tokens) {
+    std::lock_guard<std::mutex> lock(mu_);
+    interval_ = tokens < 1 ? 1 : tokens;
+  }
+  // A token's messages are being sent (call before their Send()s).
+  void NoteToken() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++unsent_tokens_;
+  }
+
   void End(const grpc::Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
     if (ended_ || done_) return;
@@ -63,7 +76,10 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
  private:
   void MaybeWriteLocked() {
     if (writing_ || finished_ || done_) return;
-    if (!queue_.empty()) {
+    const bool due = interval_ <= 1 || ended_ || writes_ == 0 || unsent_tokens_ >= interval_;
+    if (!queue_.empty() && due) {
+      ++writes_;
+      unsent_tokens_ = 0;
       absl::Status serialized = SerializeResponse(queue_.front(), &in_flight_);
       queue_.pop_front();
       if (!serialized.ok()) {
@@ -75,7 +91,7 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
       }
       writing_ = true;
       this->StartWrite(&in_flight_);
-    } else if (ended_) {
+    } else if (ended_ && queue_.empty()) {
       finished_ = true;
       OnFinishing(status_);
       this->Finish(status_);
@@ -121,6 +137,9 @@ class StreamReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   std::deque<Response> queue_;
   grpc::ByteBuffer in_flight_;
   bool writing_ = false;
+  int interval_ = 1;         // tokens per write after the first (SetStreamInterval)
+  int unsent_tokens_ = 0;    // tokens queued since the last write started
+  int64_t writes_ = 0;
   bool ended_ = false;     // End() was called
   bool finished_ = false;  // Finish() was called
   bool done_ = false;      // OnDone ran: gRPC no longer knows this reactor

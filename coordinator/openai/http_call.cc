@@ -1,5 +1,7 @@
 #include "coordinator/openai/http_call.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "coordinator/serving_metrics.h"
 #include "worker/common/status_mapping.h"
@@ -12,6 +14,7 @@ absl::Status HttpCall::Admit(const CallEnv& env, SequenceRequest request,
   (void)params;
   prompt_tokens_ = static_cast<int>(request.prompt.size());
   metrics_ = env.metrics;
+  stream_interval_ = std::max(1, env.limits.stream_interval);
   std::weak_ptr<HttpCall> weak = weak_from_this();
   GPTOSS_RETURN_IF_ERROR(admission_.Submit(env.engine, std::move(request), shared_from_this()));
   responder_->OnClientGone([weak] {
@@ -26,7 +29,14 @@ bool HttpCall::OnToken(const SequenceUpdate& update) {
   std::lock_guard<std::mutex> lock(mu_);
   if (ended_) return true;
   tracker_.OnToken();
+  ++tokens_;
+  ++unflushed_tokens_;
+  in_token_ = true;
   const bool done = Consume(update);
+  in_token_ = false;
+  // The stream interval: the first token at once, later ones every stream_interval_ tokens
+  // (the events in between wait in pending_); the end of the stream flushes everything.
+  if (tokens_ <= 1 || unflushed_tokens_ >= stream_interval_) Flush();
   if (done) {
     ended_ = true;
     Count(absl::OkStatus());
@@ -51,24 +61,32 @@ void HttpCall::OnEnded(FinishReason reason, const absl::Status& error) {
 }
 
 void HttpCall::SendEvent(const Json& data, const std::string& type) {
+  absl::StrAppend(&pending_, type.empty() ? "" : absl::StrCat("event: ", type, "\n"), "data: ",
+                  Dump(data), "\n\n");
+  if (!in_token_) Flush();  // events outside a token (admission, errors) go at once
+}
+
+void HttpCall::Flush() {
+  if (pending_.empty()) return;
   if (!started_) {
     started_ = true;
     responder_->StartStream(200, "text/event-stream; charset=utf-8");
   }
-  responder_->Write(type.empty() ? absl::StrCat("data: ", Dump(data), "\n\n")
-                                 : absl::StrCat("event: ", type, "\ndata: ", Dump(data), "\n\n"));
+  responder_->Write(std::move(pending_));
+  pending_.clear();
+  unflushed_tokens_ = 0;
 }
 
 void HttpCall::SendDone() {
-  if (!started_) {
-    started_ = true;
-    responder_->StartStream(200, "text/event-stream; charset=utf-8");
-  }
-  responder_->Write("data: [DONE]\n\n");
+  pending_ += "data: [DONE]\n\n";
+  Flush();
   responder_->Finish();
 }
 
-void HttpCall::EndStream() { responder_->Finish(); }
+void HttpCall::EndStream() {
+  Flush();
+  responder_->Finish();
+}
 
 void HttpCall::Respond(const Json& body) {
   HttpServer::Request request;

@@ -69,6 +69,14 @@ class HttpCall : public RequestObserver, public std::enable_shared_from_this<Htt
   int prompt_tokens_ = 0;
   bool started_ = false;  // the stream's headers went out
   bool ended_ = false;
+  // The stream interval (ServingLimits::stream_interval): events wait in pending_ until it is
+  // flushed (the first token at once, then every stream_interval_ tokens, and at the end).
+  void Flush();
+  std::string pending_;
+  int stream_interval_ = 1;
+  int64_t tokens_ = 0;
+  int unflushed_tokens_ = 0;
+  bool in_token_ = false;  // OnToken is consuming a token: its events wait for its end
 };
 
 }  // namespace gptoss::openai

@@ -55,6 +55,25 @@ TEST(LifecycleTest, FullQueueIsResourceExhaustedAtOnce) {
   EXPECT_FALSE(third.final.has_value());
 }
 
+// --stream-interval 4: the first token at once, then one chunk per 4 tokens (merged), the same
+// tokens as every other run, and the final message last.
+TEST(LifecycleTest, StreamIntervalMergesTokensIntoFewerChunks) {
+  ClusterOptions options;
+  options.coordinator_flags = {"--stream-interval", "4"};
+  auto cluster = Cluster::Start("interval", options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->WaitServing().ok());
+  v1::GenerateRequest request = GreedyRequest("interval", 17);
+  request.mutable_stop()->set_ignore_eos(true);
+  GenerateRun run = RunGenerate((*cluster)->stub(), request, absl::Seconds(60));
+  ASSERT_TRUE(run.status.ok()) << run.status.error_message();
+  EXPECT_EQ(run.token_ids.size(), 17u);
+  EXPECT_GE(run.num_chunks, 2);
+  EXPECT_LE(run.num_chunks, 1 + 16 / 4);
+  ASSERT_TRUE(run.final.has_value());
+  EXPECT_TRUE(run.final_was_last);
+}
+
 TEST(LifecycleTest, WorkerStartedAfterTheCoordinator) {
   ClusterOptions options;
   options.start_workers = false;

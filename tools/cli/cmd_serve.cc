@@ -2,7 +2,8 @@
 //
 //   gptoss serve [--model DIR] [--port 50051] [--host 127.0.0.1] [--workers 1]
 //                [--device auto|cpu|cuda|null] [--kv-cache-mb MB] [--max-num-seqs 64]
-//                [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30]
+//                [--max-batch-tokens 2048] [--max-waiting 256] [--stream-interval 1]
+//                [--drain-grace-s 30]
 //                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]
 //                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300]
 //                [--collective-timeout-s 30] [--metrics-port P] [--http-port 8000]
@@ -158,7 +159,7 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<Flags> flags =
       Flags::Parse(argc, argv,
                    {"model", "port", "host", "workers", "device", "kv-cache-mb", "max-num-seqs",
-                    "max-batch-tokens", "max-waiting", "drain-grace-s", "port-file", "tokenizer",
+                    "max-batch-tokens", "max-waiting", "stream-interval", "drain-grace-s", "port-file", "tokenizer",
                     "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "worker-timeout-s",
                     "step-timeout-s", "collective-timeout-s", "metrics-port", "http-port",
                     "http-host", "served-model-name"},
@@ -186,6 +187,7 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<int> seqs = IntIn(*flags, "max-num-seqs", o.max_num_seqs, 1, 1 << 16);
   absl::StatusOr<int> batch = IntIn(*flags, "max-batch-tokens", o.max_batch_tokens, 1, 1 << 24);
   absl::StatusOr<int> waiting = IntIn(*flags, "max-waiting", o.max_waiting, 0, 1 << 24);
+  absl::StatusOr<int> interval = IntIn(*flags, "stream-interval", o.stream_interval, 1, 1024);
   absl::StatusOr<int> grace = IntIn(*flags, "drain-grace-s", 30, 0, 86400);
   absl::StatusOr<int> worker_timeout = IntIn(*flags, "worker-timeout-s", 5, 1, 3600);
   absl::StatusOr<int> step_timeout = IntIn(*flags, "step-timeout-s", 300, 1, 86400);
@@ -194,7 +196,7 @@ int RunServe(int argc, char** argv) {
   absl::StatusOr<int> metrics_port =
       flags->Has("metrics-port") ? IntIn(*flags, "metrics-port", -1, 0, 65535) : -1;
   absl::StatusOr<int> http_port = IntIn(*flags, "http-port", 8000, -1, 65535);
-  for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &grace,
+  for (const absl::StatusOr<int>* v : {&port, &workers, &kv_mb, &seqs, &batch, &waiting, &interval, &grace,
                                        &worker_timeout, &step_timeout, &collective_timeout,
                                        &metrics_port, &http_port})
     if (!v->ok()) return Fail("serve", 2, v->status().message());
@@ -212,6 +214,7 @@ int RunServe(int argc, char** argv) {
   o.max_num_seqs = *seqs;
   o.max_batch_tokens = *batch;
   o.max_waiting = *waiting;
+  o.stream_interval = *interval;
   o.drain_grace = absl::Seconds(*grace);
 
   absl::StatusOr<std::string> secret = RandomSecret();
