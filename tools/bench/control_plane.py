@@ -40,7 +40,8 @@ def measure(args, workers, scratch, model_dir):
         [args.cli, "serve", "--model", model_dir, "--device", "null", "--workers", str(workers),
          "--port", "0",
          "--port-file", ports, "--http-port", "-1", "--log-steps",
-         "--max-num-seqs", str(max(args.concurrency, 1))],
+         "--max-num-seqs", str(max(args.concurrency, 1)),
+         "--stream-interval", str(args.stream_interval)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 120
@@ -75,7 +76,8 @@ def measure(args, workers, scratch, model_dir):
     step = statistics.median(f[0] for f in full)
     worker = statistics.median(f[1] for f in full)
     coord = statistics.median(f[2] for f in full)
-    return {"workers": workers, "sequences": statistics.median(f[3] for f in full),
+    return {"workers": workers, "stream_interval": args.stream_interval,
+            "sequences": statistics.median(f[3] for f in full),
             "full_steps": len(full),
             "step_ms": step, "worker_ms": worker, "coordinator_ms": coord,
             "serialized_overhead_ms": step - worker + coord,
@@ -91,6 +93,8 @@ def main():
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--requests", type=int, default=128)
     ap.add_argument("--max-tokens", type=int, default=200)
+    ap.add_argument("--stream-interval", type=int, default=1,
+                    help="the server's --stream-interval (tokens per stream message)")
     ap.add_argument("--prompt-tokens", type=int, default=0,
                     help="a prompt of about this many tokens (long contexts: big block tables)")
     args = ap.parse_args()
