@@ -1,5 +1,6 @@
 #include "coordinator/engine_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -29,7 +30,63 @@ EngineLoop::~EngineLoop() { Stop(); }
 void EngineLoop::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable() || stop_) return;
+  delivery_thread_ = std::thread([this] { DeliveryLoop(); });
   thread_ = std::thread([this] { Loop(); });
+}
+
+void EngineLoop::Deliver(std::vector<Delivery> deliveries) {
+  if (deliveries.empty()) return;
+  std::unique_lock<std::mutex> lock(delivery_mu_);
+  // At most one step's deliveries are ever outstanding: the previous step's streaming overlaps
+  // this step's compute, and a stop string is applied at most one step late.
+  delivery_cv_.wait(lock, [&] { return (deliveries_.empty() && !delivering_) || delivery_stop_; });
+  for (Delivery& d : deliveries) deliveries_.push_back(std::move(d));
+  delivery_cv_.notify_all();
+}
+
+void EngineLoop::DeliveryLoop() {
+  std::vector<Delivery> batch;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(delivery_mu_);
+      delivering_ = false;
+      delivery_cv_.notify_all();
+      delivery_cv_.wait(lock, [&] { return delivery_stop_ || !deliveries_.empty(); });
+      if (deliveries_.empty()) return;  // stopping, and everything was delivered
+      batch.swap(deliveries_);
+      delivering_ = true;
+    }
+    RunDeliveries(batch);
+    batch.clear();
+  }
+}
+
+void EngineLoop::RunDeliveries(std::vector<Delivery>& batch) {
+  auto stopped = [&](SequenceId id) {
+    return std::find(stopped_now_.begin(), stopped_now_.end(), id) != stopped_now_.end() ||
+           std::find(stopped_before_.begin(), stopped_before_.end(), id) !=
+               stopped_before_.end();
+  };
+  for (Delivery& d : batch) {
+    if (stopped(d.id)) continue;  // its observer already ended it (stop string)
+    if (!d.token) {
+      d.observer->OnEnded(d.reason, d.error);
+      continue;
+    }
+    const bool stop = d.observer->OnToken(*d.token);
+    if (stop && d.token->finish == FinishReason::kNone) {  // a stop string: end it here
+      stopped_now_.push_back(d.id);
+      std::lock_guard<std::mutex> lock(mu_);
+      scheduler_->Finish(d.id, FinishReason::kStop).IgnoreError();
+      if (auto it = entries_.find(d.id); it != entries_.end()) {
+        ObserveEnd(it->second, FinishReason::kStop, std::chrono::steady_clock::now());
+        entries_.erase(it);
+      }
+      cv_.notify_all();
+    }
+  }
+  stopped_before_ = std::move(stopped_now_);
+  stopped_now_.clear();
 }
 
 absl::StatusOr<SequenceId> EngineLoop::Submit(SequenceRequest request,
@@ -90,15 +147,29 @@ void EngineLoop::Stop() {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  // What the engine handed over is delivered first (final messages of finished requests).
+  {
+    std::lock_guard<std::mutex> lock(delivery_mu_);
+    delivery_stop_ = true;
+    delivery_cv_.notify_all();
+  }
+  if (delivery_thread_.joinable()) delivery_thread_.join();
   // Anyone still live (an abrupt stop) hears about it: their streams must end.
-  std::vector<Ending> endings;
+  std::vector<Delivery> endings;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, entry] : entries_)
-      endings.push_back({entry.observer, FinishReason::kCancelled, absl::OkStatus()});
+      endings.push_back(
+          {id, entry.observer, std::nullopt, FinishReason::kCancelled, absl::OkStatus()});
     entries_.clear();
   }
-  for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
+  {
+    std::lock_guard<std::mutex> lock(delivery_mu_);
+    endings.insert(endings.begin(), std::make_move_iterator(deliveries_.begin()),
+                   std::make_move_iterator(deliveries_.end()));
+    deliveries_.clear();
+  }
+  RunDeliveries(endings);
 }
 
 void EngineLoop::ObserveEnd(const Entry& entry, FinishReason reason, Time now) {
@@ -157,10 +228,18 @@ void EngineLoop::CollectEndings(const std::vector<FinishedSequence>& finished,
     absl::Status error = it->second.error;
     if (f.reason == FinishReason::kError && error.ok())
       error = absl::InternalError(f.message.empty() ? "step failed" : f.message);
-    out.push_back({std::move(it->second.observer), f.reason, std::move(error)});
+    out.push_back({f.id, std::move(it->second.observer), f.reason, std::move(error)});
     entries_.erase(it);
   }
   if (!out.empty()) cv_.notify_all();
+}
+
+void EngineLoop::DeliverEndings(std::vector<Ending>& endings) {
+  std::vector<Delivery> out;
+  for (Ending& e : endings)
+    out.push_back({e.id, std::move(e.observer), std::nullopt, e.reason, e.error});
+  endings.clear();
+  Deliver(std::move(out));
 }
 
 void EngineLoop::FailAllLocked(const absl::Status& error) {
@@ -213,7 +292,7 @@ void EngineLoop::Loop() {
         FailAllLocked(
             absl::InternalError(absl::StrCat("scheduler failed: ", scheduled.status().message())));
         for (auto& [id, entry] : entries_)
-          endings.push_back({entry.observer, FinishReason::kError, entry.error});
+          endings.push_back({id, entry.observer, FinishReason::kError, entry.error});
         entries_.clear();
         cv_.notify_all();
       } else {
@@ -232,8 +311,7 @@ void EngineLoop::Loop() {
           LogStep(step, scheduler_->stats(), 0.0, nullptr, 0.0);
       }
     }
-    for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
-    endings.clear();
+    DeliverEndings(endings);
     if (options_.metrics) FlushObservations();
 
     pending_frees_.insert(pending_frees_.end(), step.plan.free_sequence_ids.begin(),
@@ -295,19 +373,18 @@ void EngineLoop::Loop() {
       }
       stats = scheduler_->stats();
     }
+    // The step's tokens, then its endings, go to the delivery thread; the next step starts now.
+    std::vector<Delivery> out;
+    out.reserve(tokens.size() + endings.size());
     for (auto& [observer, update] : tokens) {
-      const bool stop = observer->OnToken(update);
-      if (stop && update.finish == FinishReason::kNone) {
-        std::lock_guard<std::mutex> lock(mu_);
-        scheduler_->Finish(update.id, FinishReason::kStop).IgnoreError();
-        if (auto it = entries_.find(update.id); it != entries_.end()) {
-          ObserveEnd(it->second, FinishReason::kStop, std::chrono::steady_clock::now());
-          entries_.erase(it);
-        }
-        cv_.notify_all();
-      }
+      const SequenceId id = update.id;
+      out.push_back({id, std::move(observer), std::move(update), FinishReason::kNone,
+                     absl::OkStatus()});
     }
-    for (Ending& e : endings) e.observer->OnEnded(e.reason, e.error);
+    for (Ending& e : endings)
+      out.push_back({e.id, std::move(e.observer), std::nullopt, e.reason, e.error});
+    endings.clear();
+    Deliver(std::move(out));
     const double iteration_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - iteration_start).count();
     if (options_.metrics) {

@@ -9,9 +9,15 @@
 //  - Cancel() is thread-safe and idempotent; the scheduler frees the sequence's KV blocks at its
 //    next Schedule(), i.e. within one engine step, and the observer then gets OnEnded(kCancelled).
 //  - Every submitted request gets exactly one ending: a token with finish != kNone, a token for
-//    which OnToken() returned true (stop string), or OnEnded(). Observers are called from the
-//    engine thread only, in token order, never under the engine's lock (so an observer may call
+//    which OnToken() returned true (stop string), or OnEnded(). Observers are called from one
+//    delivery thread, in token order, never under the engine's lock (so an observer may call
 //    Cancel()), and must not block.
+//  - Overlap: the engine thread hands each step's tokens and endings to the delivery thread and
+//    goes on to schedule and run the next step at once, so streaming to clients (detokenizing,
+//    harmony parsing, writes) runs while the workers compute; it waits for a step's deliveries
+//    to be done before handing over the next step's, so at most one step is outstanding. A stop
+//    string found by an observer is applied at the next Schedule(): it wastes at most one step
+//    of that sequence, whose extra token is never delivered.
 //  - A failed step ends the sequences it carried with kError. If the runner is no longer ready
 //    afterwards (a worker died), every live request ends with kError: their KV cache is gone.
 //  - Drain(grace) stops admission, waits up to `grace` for live requests to end, then ends the
@@ -22,8 +28,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -107,6 +113,7 @@ class EngineLoop {
     void Record(ServingMetrics* metrics);
   };
   struct Ending {
+    SequenceId id;
     std::shared_ptr<RequestObserver> observer;
     FinishReason reason;
     absl::Status error;
@@ -114,6 +121,19 @@ class EngineLoop {
 
   EngineLoop(const SchedulerConfig& config, StepRunner* runner, EngineOptions options);
   void Loop();
+  // One observer call: a token (`token` set) or an ending.
+  struct Delivery {
+    SequenceId id = 0;
+    std::shared_ptr<RequestObserver> observer;
+    std::optional<SequenceUpdate> token;
+    FinishReason reason = FinishReason::kNone;
+    absl::Status error;
+  };
+  // Queues observer calls for the delivery thread, in order.
+  void Deliver(std::vector<Delivery> deliveries);
+  void DeliveryLoop();
+  // Runs the queued calls (the delivery thread, or Stop() after it ended).
+  void RunDeliveries(std::vector<Delivery>& batch);
   // Under mu_: observers of sequences the scheduler reported finished, removed from entries_.
   void CollectEndings(const std::vector<FinishedSequence>& finished, std::vector<Ending>& out);
   // Under mu_: the timing of an entry that ends now / of a token it received now.
@@ -122,6 +142,8 @@ class EngineLoop {
   // Engine thread, without mu_: records what was observed, and the scheduler's gauges, into
   // options_.metrics.
   void FlushObservations();
+  // Engine thread, without mu_: hands `endings` to the delivery thread (and clears them).
+  void DeliverEndings(std::vector<Ending>& endings);
   // Under mu_: ends every live request with kError (the workers lost their state).
   void FailAllLocked(const absl::Status& error);
   // step_s: RunStep's wall time; result: every rank's forward and communication figures;
@@ -143,6 +165,17 @@ class EngineLoop {
   std::vector<SequenceId> pending_frees_;  // engine thread only: frees of plans that ran nothing
   Observations observed_;                  // under mu_; flushed by the engine thread
   std::thread thread_;
+
+  std::mutex delivery_mu_;  // never held with mu_ (lock order: mu_ is never taken inside it)
+  std::condition_variable delivery_cv_;
+  std::vector<Delivery> deliveries_;  // queued, in order
+  bool delivery_stop_ = false;
+  bool delivering_ = false;  // the delivery thread is running a batch
+  // Delivery thread: sequences an observer stopped (stop string) in this batch and the one
+  // before. What the engine queued for them before the stop took effect is dropped; after the
+  // batch that follows the stop nothing more for them can come (their entry is gone).
+  std::vector<SequenceId> stopped_now_, stopped_before_;
+  std::thread delivery_thread_;
 };
 
 }  // namespace gptoss
