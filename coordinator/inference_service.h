@@ -1,6 +1,6 @@
 // InferenceService: gptoss.v1.Inference (proto/gptoss/v1/inference.proto) on gRPC's callback
 // API. Generate and Chat are server-streaming reactors (generate_call.h, chat_call.h) fed by the
-// engine thread; Tokenize, Detokenize and GetModelInfo answer inline. Requests arrive as raw
+// engine's delivery thread; Tokenize, Detokenize and GetModelInfo answer inline. Requests arrive as raw
 // bytes and are parsed by wire_messages.h, so that a string field with invalid UTF-8 gets
 // INVALID_ARGUMENT naming the field (gRPC's own parse failure says UNIMPLEMENTED, and nothing).
 // Contract:

@@ -74,7 +74,7 @@ class ServingCall : public StreamReactor<Response>, public RequestObserver {
   void OnCancelled() override { admission_.Cancel(); }
 
   const CallEnv env_;
-  RequestTracker tracker_;  // engine thread
+  RequestTracker tracker_;  // the engine's delivery thread
 
  private:
   int prompt_tokens_ = 0;

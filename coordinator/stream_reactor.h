@@ -1,7 +1,7 @@
 // StreamReactor<Response>: a server-streaming gRPC reactor that any thread may feed.
-// The engine thread calls Send()/End() and never blocks on a slow client: messages queue up in
-// the reactor and are merged (MergeInto) while a write is in flight, so a slow reader gets fewer,
-// larger chunks instead of stalling the engine or growing a queue per token.
+// The engine (its delivery thread) calls Send()/End() and never blocks on a slow client: messages
+// queue up in the reactor and are merged (MergeInto) while a write is in flight, so a slow reader
+// gets fewer, larger chunks instead of stalling the engine or growing a queue per token.
 // Contract:
 //  - Send() after End() or after the call is done is ignored. End() sends what is queued, then
 //    finishes the call with `status` (once; later End()s are ignored).
