@@ -69,6 +69,10 @@ class FakeRunner : public StepRunner {
     std::lock_guard<std::mutex> lock(mu_);
     return entered_;
   }
+  std::vector<StepPlan> plans() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return plans_;
+  }
 
   std::atomic<bool> ready_{true};
   absl::Status fail_with_;
@@ -175,6 +179,28 @@ TEST(EngineLoopTest, ObserverStopEndsTheSequenceAndWorkersForgetIt) {
   EXPECT_EQ(obs->tokens().size(), 2u);
   EXPECT_THAT(f.runner.AllFreed(), Contains(*id));
   EXPECT_EQ(obs->endings(), 1);
+}
+
+// Overlap: streaming runs on the delivery thread while the next step runs, at most one step
+// behind. A stop string found by the observer therefore costs at most one extra step of that
+// sequence, whose token is never delivered; every step still gets its plan in order.
+TEST(EngineLoopTest, AStopFoundWhileTheNextStepRunsCostsAtMostOneStep) {
+  Fixture f;
+  auto stopped = std::make_shared<Recorder>(/*stop_after=*/3);
+  auto other = std::make_shared<Recorder>();
+  absl::StatusOr<SequenceId> id = f.loop->Submit(Request(40), stopped);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(f.loop->Submit(Request(12), other).ok());
+  EXPECT_EQ(stopped->Wait().first, FinishReason::kStop);
+  EXPECT_EQ(other->Wait().first, FinishReason::kLength);
+  EXPECT_EQ(stopped->tokens(), (std::vector<int>{100, 101, 102}));
+  EXPECT_EQ(stopped->endings(), 1);
+  EXPECT_EQ(other->tokens().size(), 12u);
+  int after_stop = 0;
+  for (const StepPlan& plan : f.runner.plans())
+    for (const SequenceStep& s : plan.sequences)
+      after_stop += s.sequence_id == *id && s.sample && s.sample_index >= 3;
+  EXPECT_LE(after_stop, 1) << "steps run for the stopped sequence after its stop";
 }
 
 TEST(EngineLoopTest, CancelEndsWithCancelledWithinAStep) {
