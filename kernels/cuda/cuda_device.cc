@@ -2,6 +2,9 @@
 
 #include <cuda_runtime.h>
 
+#include <mutex>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_check.h"
 
@@ -51,6 +54,17 @@ absl::StatusOr<DeviceInfo> GetDeviceInfo(int ordinal) {
   info.memory_clock_khz = clock_khz;
   info.memory_bus_width = bus_width;
   return info;
+}
+
+absl::Status AllowLargeSharedMemory(const void* kernel, int bytes) {
+  static std::mutex mu;
+  static std::set<const void*> done;
+  std::lock_guard<std::mutex> lock(mu);
+  if (done.count(kernel)) return absl::OkStatus();
+  GPTOSS_CUDA_RETURN_IF_ERROR(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  done.insert(kernel);
+  return absl::OkStatus();
 }
 
 }  // namespace gptoss::cuda

@@ -29,6 +29,10 @@ struct DeviceInfo {
 // can be used; Unavailable naming the reason otherwise.
 absl::Status CudaDeviceAvailable();
 
+// Opts `kernel` (a __global__ function's address) into `bytes` of dynamic shared memory, once per
+// kernel (thread-safe): without it static plus dynamic shared memory must fit in 48 KB.
+absl::Status AllowLargeSharedMemory(const void* kernel, int bytes);
+
 absl::StatusOr<DeviceInfo> GetDeviceInfo(int ordinal);
 
 }  // namespace gptoss::cuda

@@ -141,10 +141,6 @@ absl::Status LaunchMoeCombine(const LaunchContext& ctx, const void* rows, DType 
                               const float* weights, int64_t num_tokens, int k, int64_t hidden,
                               void* residual, DType residual_dtype);
 
-// moe_gemv.cu: opts a kernel into `bytes` (> 48 KB) of dynamic shared memory, once per kernel
-// (thread-safe): without it static plus dynamic shared memory must fit in 48 KB.
-absl::Status AllowLargeSharedMemory(const void* kernel, int bytes);
-
 // moe_gemv.cu: Ops::MoeExperts for a few rows (decode): MXFP4 GEMVs, the combine fused into
 // down. MoeGemvApplies says whether the kernels take a call of this shape with at most
 // `max_rows` rows (otherwise: LaunchMoeMlp, then LaunchMoeCombine).

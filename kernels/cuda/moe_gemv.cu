@@ -23,10 +23,8 @@
 // which work on 32 consecutive scale groups, read 32 consecutive float2 (no bank conflicts).
 #include <cuda_fp16.h>
 
-#include <mutex>
-#include <set>
-
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_device.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/launchers.h"
@@ -281,23 +279,6 @@ __global__ void __launch_bounds__(kThreads) bf16_mxfp4w_moe_down_combine_gemv(Ge
     *r = FromFloat<TR>(ToFloat(*r) + sum);
   }
 }
-
-}  // namespace
-
-// Opts `kernel` into up to kMaxSharedBytes of dynamic shared memory, once per kernel: without it
-// static plus dynamic shared memory must fit in 48 KB.
-absl::Status AllowLargeSharedMemory(const void* kernel, int bytes) {
-  static std::mutex mu;
-  static std::set<const void*> done;
-  std::lock_guard<std::mutex> lock(mu);
-  if (done.count(kernel)) return absl::OkStatus();
-  GPTOSS_CUDA_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  done.insert(kernel);
-  return absl::OkStatus();
-}
-
-namespace {
 
 // kM: pairs of one expert per pass (x rows staged together); more run in further passes.
 int PassRows(int64_t rows) { return rows <= 1 ? 1 : rows <= 2 ? 2 : 4; }

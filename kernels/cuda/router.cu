@@ -5,6 +5,7 @@
 // after a fence) runs the router's top-k and softmax per row (router_topk.cuh) and resets the
 // counter for the next launch, so the kernel replays in a CUDA graph.
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_device.h"
 #include "kernels/cuda/device_util.cuh"
 #include "kernels/cuda/launchers.h"
 #include "kernels/cuda/router_topk.cuh"

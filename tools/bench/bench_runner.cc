@@ -4,7 +4,6 @@
 #include <chrono>
 #include <random>
 
-#include "absl/strings/str_cat.h"
 #include "kernels/core/status.h"
 #include "worker/engine/kv_cache_pool.h"
 #include "worker/engine/step_executor.h"
