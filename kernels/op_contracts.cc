@@ -79,6 +79,97 @@ absl::Status CheckCopyColumns(const TensorView& src, int64_t first, const Tensor
   return absl::OkStatus();
 }
 
+namespace {
+
+// `t` lives on `device` with non-null data unless empty (rank >= 1, dims >= 0).
+absl::Status OnDevice(const TensorView& t, const char* op, const char* name, Device device) {
+  GPTOSS_CHECK_ARG(t.device == device, op, ": ", name, " ", t.ShapeString(), " is in ",
+                   t.device == Device::kCuda ? "CUDA" : "host", " memory, the backend's is ",
+                   device == Device::kCuda ? "CUDA" : "host");
+  GPTOSS_CHECK_ARG(t.rank >= 1, op, ": ", name, " has no shape");
+  for (int i = 0; i < t.rank; ++i)
+    GPTOSS_CHECK_ARG(t.dims[i] >= 0, op, ": negative dimension in ", name, " ", t.ShapeString());
+  GPTOSS_CHECK_ARG(t.numel() == 0 || t.data != nullptr, op, ": null data for ", name);
+  return absl::OkStatus();
+}
+
+int64_t RowElems(const TensorView& t) {
+  int64_t n = 1;
+  for (int i = 1; i < t.rank; ++i) n *= t.dims[i];
+  return n;
+}
+
+int64_t RowBytes(const TensorView& t) {
+  return RowElems(t) * static_cast<int64_t>(DTypeSize(t.dtype));
+}
+
+bool Overlap(const TensorView& a, const TensorView& b) {
+  const char* x = static_cast<const char*>(a.data);
+  const char* y = static_cast<const char*>(b.data);
+  return a.bytes() > 0 && b.bytes() > 0 && x < y + b.bytes() && y < x + a.bytes();
+}
+
+}  // namespace
+
+absl::Status CheckPlanDispatch(const TensorView& expert_ids, int experts_per_rank,
+                               const TensorView& slots, Device device) {
+  GPTOSS_RETURN_IF_ERROR(OnDevice(expert_ids, "PlanDispatch", "expert_ids", device));
+  GPTOSS_RETURN_IF_ERROR(OnDevice(slots, "PlanDispatch", "slots", device));
+  GPTOSS_CHECK_ARG(expert_ids.rank == 2 && expert_ids.dtype == DType::kI32 && slots.rank == 2 &&
+                       slots.dtype == DType::kI32,
+                   "PlanDispatch: expert_ids ", expert_ids.ShapeString(), " and slots ",
+                   slots.ShapeString(), " must be I32 [T,k] and [W,C]");
+  GPTOSS_CHECK_ARG(expert_ids.dim(1) >= 1 && slots.dim(0) >= 1, "PlanDispatch: top_k ",
+                   expert_ids.dim(1), " and world ", slots.dim(0), " must be >= 1");
+  GPTOSS_CHECK_ARG(slots.dim(1) >= expert_ids.dim(0), "PlanDispatch: capacity ", slots.dim(1),
+                   " is below the ", expert_ids.dim(0), " tokens");
+  GPTOSS_CHECK_ARG(experts_per_rank >= 1, "PlanDispatch: experts_per_rank ", experts_per_rank);
+  return absl::OkStatus();
+}
+
+absl::Status CheckPackRows(const std::vector<TensorView>& srcs, const TensorView& index,
+                           const TensorView& dst, Device device) {
+  GPTOSS_CHECK_ARG(!srcs.empty(), "PackRows: no sources");
+  GPTOSS_RETURN_IF_ERROR(OnDevice(dst, "PackRows", "dst", device));
+  GPTOSS_CHECK_ARG(dst.dtype == DType::kU8 && dst.rank == 2, "PackRows: dst ", dst.ShapeString(),
+                   " must be U8 [rows, bytes]");
+  const bool identity = index.empty();
+  if (!identity) {
+    GPTOSS_RETURN_IF_ERROR(OnDevice(index, "PackRows", "index", device));
+    GPTOSS_CHECK_ARG(index.dtype == DType::kI32 && index.rank == 1 && index.dim(0) == dst.dim(0),
+                     "PackRows: index ", index.ShapeString(), " must be I32 [", dst.dim(0), "]");
+  }
+  int64_t width = 0;
+  for (const TensorView& src : srcs) {
+    GPTOSS_RETURN_IF_ERROR(OnDevice(src, "PackRows", "src", device));
+    GPTOSS_CHECK_ARG(!identity || src.dim(0) >= dst.dim(0), "PackRows: src ", src.ShapeString(),
+                     " has fewer rows than the ", dst.dim(0), " packed by identity");
+    GPTOSS_CHECK_ARG(!Overlap(src, dst), "PackRows: src and dst overlap");
+    width += RowBytes(src);
+  }
+  GPTOSS_CHECK_ARG(width == dst.dim(1), "PackRows: the sources' rows are ", width,
+                   " bytes, dst rows ", dst.dim(1));
+  return absl::OkStatus();
+}
+
+absl::Status CheckScatterAddRows(const TensorView& src, const TensorView& index,
+                                 const TensorView& dst, Device device) {
+  GPTOSS_RETURN_IF_ERROR(OnDevice(src, "ScatterAddRows", "src", device));
+  GPTOSS_RETURN_IF_ERROR(OnDevice(index, "ScatterAddRows", "index", device));
+  GPTOSS_RETURN_IF_ERROR(OnDevice(dst, "ScatterAddRows", "dst", device));
+  GPTOSS_CHECK_ARG(src.dtype == dst.dtype &&
+                       (src.dtype == DType::kF32 || src.dtype == DType::kBF16),
+                   "ScatterAddRows: src and dst must share F32 or BF16");
+  GPTOSS_CHECK_ARG(RowElems(src) == RowElems(dst),
+                   "ScatterAddRows: src ", src.ShapeString(), " and dst ", dst.ShapeString(),
+                   " differ in row width");
+  GPTOSS_CHECK_ARG(index.dtype == DType::kI32 && index.rank == 1 && index.dim(0) == src.dim(0),
+                   "ScatterAddRows: index ", index.ShapeString(), " must be I32 [", src.dim(0),
+                   "]");
+  GPTOSS_CHECK_ARG(!Overlap(src, dst), "ScatterAddRows: src and dst overlap");
+  return absl::OkStatus();
+}
+
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,
                                   const TensorView& sinks, const AttentionBatch& batch, int window,
                                   const TensorView& out) {

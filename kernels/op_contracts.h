@@ -22,6 +22,17 @@ absl::Status CheckCopy(const TensorView& src, const TensorView& dst, Device devi
 absl::Status CheckCopyColumns(const TensorView& src, int64_t first, const TensorView& dst,
                               Device device);
 
+// PlanDispatch: expert_ids [T,k] I32, slots [W,C] I32 with C >= T, experts_per_rank >= 1.
+absl::Status CheckPlanDispatch(const TensorView& expert_ids, int experts_per_rank,
+                               const TensorView& slots, Device device);
+// PackRows: srcs non-empty, each [N_i, ...]; index empty or [R] I32; dst U8 [R, B] with B the
+// sum of the sources' row bytes; an empty index needs R <= every N_i; dst overlaps no source.
+absl::Status CheckPackRows(const std::vector<TensorView>& srcs, const TensorView& index,
+                           const TensorView& dst, Device device);
+// ScatterAddRows: src [R, ...] and dst [N, ...] of one float dtype and row width, index [R] I32.
+absl::Status CheckScatterAddRows(const TensorView& src, const TensorView& index,
+                                 const TensorView& dst, Device device);
+
 // q [T,heads,hd], cache k == v [blocks, bs, kv_heads, hd], sinks [heads], out [T, heads*hd],
 // batch describing num_seqs sequences and T tokens, window >= 0.
 absl::Status CheckAttentionShapes(const TensorView& q, const KvLayerView& cache,

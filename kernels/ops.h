@@ -138,6 +138,28 @@ class Ops {
   // block of a packed projection), stream-ordered.
   virtual absl::Status CopyColumns(const TensorView& src, int64_t first, TensorView dst) = 0;
 
+  // --- Rows of expert-parallel dispatch (worker/comm/expert_dispatcher.h). Every index lives in
+  // device() memory, so that a decode step of several ranks plans, packs and combines its rows
+  // without a host round trip and can be captured in a CUDA graph.
+
+  // slots [W, C] I32 = the plan of a fixed-capacity dispatch: row d lists, ascending, the tokens
+  // of expert_ids [T, k] with at least one expert in [d * experts_per_rank, (d + 1) *
+  // experts_per_rank), then -1 up to C. C >= T, so no row overflows; an id outside
+  // [0, W * experts_per_rank) sends its token nowhere.
+  virtual absl::Status PlanDispatch(const TensorView& expert_ids, int experts_per_rank,
+                                    TensorView slots) = 0;
+  // Several tensors' rows side by side in one byte row, so that one all-to-all carries them
+  // all: dst [R, B] U8, row i = row index[i] of each source in turn (B = the sum of the
+  // sources' row bytes). index [R] I32: an entry outside [0, rows of the sources) gives a zero
+  // row (the plan's -1 padding). An empty index is the identity (R <= every source's rows).
+  virtual absl::Status PackRows(const std::vector<TensorView>& srcs, const TensorView& index,
+                                TensorView dst) = 0;
+  // dst[index[i], :] += src[i, :] for every row of src (F32 or BF16; fp32 sum, rounded once).
+  // index [src rows] I32: entries outside [0, dst rows) are skipped; the others must be
+  // distinct (CpuOps checks it; a device backend cannot afford to).
+  virtual absl::Status ScatterAddRows(const TensorView& src, const TensorView& index,
+                                      TensorView dst) = 0;
+
   // A timer over this backend's op stream (see OpTimer). Default: host clock after Synchronize.
   virtual absl::StatusOr<std::unique_ptr<OpTimer>> CreateTimer();
 

@@ -62,6 +62,7 @@ absl::Status ProfilingOps::SnapshotIntoLastCall(const TensorView& t) {
 
 void ProfilingOps::Reset() {
   calls_.clear();
+  host_syncs_ = 0;
   next_snapshot_ = 0;
   timer_->Reset();
 }
@@ -69,6 +70,7 @@ void ProfilingOps::Reset() {
 absl::StatusOr<ProfilingOps::Summary> ProfilingOps::Report() {
   GPTOSS_RETURN_IF_ERROR(inner_->Synchronize());
   Summary summary;
+  summary.host_syncs = host_syncs_;
   std::map<std::string, Row> by_op;
   for (Call& call : calls_) {
     GPTOSS_ASSIGN_OR_RETURN(const double seconds, timer_->Seconds(call.begin, call.end));
@@ -110,6 +112,25 @@ absl::Status ProfilingOps::CopyColumns(const TensorView& src, int64_t first, Ten
 
 absl::Status ProfilingOps::Zero(TensorView t) {
   return Timed("Zero", Bytes(t), 0, [&] { return inner_->Zero(t); });
+}
+
+absl::Status ProfilingOps::PlanDispatch(const TensorView& expert_ids, int experts_per_rank,
+                                        TensorView slots) {
+  return Timed("PlanDispatch", Bytes(expert_ids) + Bytes(slots), 0,
+               [&] { return inner_->PlanDispatch(expert_ids, experts_per_rank, slots); });
+}
+
+absl::Status ProfilingOps::PackRows(const std::vector<TensorView>& srcs, const TensorView& index,
+                                    TensorView dst) {
+  return Timed("PackRows", Bytes(index) + 2 * Bytes(dst), 0,
+               [&] { return inner_->PackRows(srcs, index, dst); });
+}
+
+absl::Status ProfilingOps::ScatterAddRows(const TensorView& src, const TensorView& index,
+                                          TensorView dst) {
+  // Each source row reads and writes one destination row.
+  return Timed("ScatterAddRows", Bytes(index) + 3 * Bytes(src), 0,
+               [&] { return inner_->ScatterAddRows(src, index, dst); });
 }
 
 absl::Status ProfilingOps::Embedding(const TensorView& ids, const TensorView& table,

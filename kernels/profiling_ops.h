@@ -34,6 +34,9 @@ class ProfilingOps final : public Ops {
   struct Summary {
     std::vector<Row> rows;  // slowest first
     double op_seconds = 0;  // sum over the rows
+    // Calls that wait for the device or move data to or from the host (CopyToHost,
+    // CopyFromHost, Synchronize): none may happen inside a step that a CUDA graph replays.
+    int64_t host_syncs = 0;
   };
   // Synchronizes and sums the calls since the last Reset() by op class.
   absl::StatusOr<Summary> Report();
@@ -44,14 +47,19 @@ class ProfilingOps final : public Ops {
 
   Device device() const override { return inner_->device(); }
   DType activation_dtype() const override { return inner_->activation_dtype(); }
-  absl::Status Synchronize() override { return inner_->Synchronize(); }
+  absl::Status Synchronize() override {
+    ++host_syncs_;
+    return inner_->Synchronize();
+  }
   absl::StatusOr<std::shared_ptr<void>> Allocate(size_t bytes) override {
     return inner_->Allocate(bytes);
   }
   absl::Status CopyFromHost(void* dst, const void* src, size_t bytes) override {
+    ++host_syncs_;
     return inner_->CopyFromHost(dst, src, bytes);
   }
   absl::Status CopyToHost(void* dst, const void* src, size_t bytes) override {
+    ++host_syncs_;
     return inner_->CopyToHost(dst, src, bytes);
   }
   absl::StatusOr<std::unique_ptr<OpTimer>> CreateTimer() override { return inner_->CreateTimer(); }
@@ -59,6 +67,12 @@ class ProfilingOps final : public Ops {
   absl::Status Copy(const TensorView& src, TensorView dst) override;
   absl::Status CopyColumns(const TensorView& src, int64_t first, TensorView dst) override;
   absl::Status Zero(TensorView t) override;
+  absl::Status PlanDispatch(const TensorView& expert_ids, int experts_per_rank,
+                            TensorView slots) override;
+  absl::Status PackRows(const std::vector<TensorView>& srcs, const TensorView& index,
+                        TensorView dst) override;
+  absl::Status ScatterAddRows(const TensorView& src, const TensorView& index,
+                              TensorView dst) override;
   absl::Status Embedding(const TensorView& ids, const TensorView& table, TensorView out) override;
   absl::Status RmsNorm(const TensorView& x, const TensorView& weight, float eps,
                        TensorView out) override;
@@ -134,6 +148,7 @@ class ProfilingOps final : public Ops {
   std::vector<Call> calls_;
   std::vector<Snapshot> snapshots_;
   size_t next_snapshot_ = 0;
+  int64_t host_syncs_ = 0;
 };
 
 }  // namespace gptoss

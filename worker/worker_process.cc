@@ -53,7 +53,7 @@ struct WorkerOptions {
   int metrics_port = -1;      // -1: no /metrics
   std::string metrics_host;   // empty: the advertised host
   ExpertMetrics expert_metrics = ExpertMetrics::kPerExpert;
-  bool cuda_graphs = true;            // decode steps replayed as CUDA graphs (world size 1)
+  bool cuda_graphs = true;            // decode steps replayed as CUDA graphs
   std::string kernels = "fused";      // CUDA kernel set (kernels/ops_factory.h)
   InternalPlaneFiles plane;
   std::string help;  // set: --help was given
@@ -195,7 +195,7 @@ struct Shard {
   ModelWeights host_weights;                   // views into the mmapped checkpoint
   std::optional<OwnedWeights> device_weights;  // uploaded copies (GPU backends)
   std::unique_ptr<Transformer> transformer;
-  std::unique_ptr<StepGraphs> graphs;  // CUDA graphs of decode steps (world size 1)
+  std::unique_ptr<StepGraphs> graphs;  // CUDA graphs of decode steps
   std::unique_ptr<KvCachePool> pool;
   std::unique_ptr<WorkerMetrics> metrics;  // after the transformer: it reports into them
   std::unique_ptr<metrics::MetricsServer> metrics_server;
@@ -224,8 +224,8 @@ absl::StatusOr<std::unique_ptr<StepExecutor>> LoadShard(const WorkerOptions& opt
   GPTOSS_ASSIGN_OR_RETURN(shard.pool, KvCachePool::Create(config, layout, spec, shard.ops.get()));
   GPTOSS_RETURN_IF_ERROR(SelectKernelSet(shard.ops.get(), options.kernels));
   ExecutorGraphs graphs;
-  // At N > 1 the expert dispatch of a step exchanges counts on the host: not capturable yet.
-  if (options.cuda_graphs && layout.world_size == 1) {
+  // At N > 1 only over NCCL, and only buckets the fixed-capacity dispatch covers (StepExecutor).
+  if (options.cuda_graphs) {
     shard.graphs = CreateStepGraphs(shard.ops.get());  // null on the CPU
     graphs.graphs = shard.graphs.get();
   }

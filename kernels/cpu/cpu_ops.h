@@ -28,6 +28,13 @@ class CpuOps final : public Ops {
   absl::Status Copy(const TensorView& src, TensorView dst) override;
   absl::Status CopyColumns(const TensorView& src, int64_t first, TensorView dst) override;
   absl::Status Zero(TensorView t) override;
+  // cpu_rows.cc
+  absl::Status PlanDispatch(const TensorView& expert_ids, int experts_per_rank,
+                            TensorView slots) override;
+  absl::Status PackRows(const std::vector<TensorView>& srcs, const TensorView& index,
+                        TensorView dst) override;
+  absl::Status ScatterAddRows(const TensorView& src, const TensorView& index,
+                              TensorView dst) override;
   absl::Status Embedding(const TensorView& ids, const TensorView& table, TensorView out) override;
   absl::Status RmsNorm(const TensorView& x, const TensorView& weight, float eps,
                        TensorView out) override;

@@ -187,6 +187,37 @@ absl::Status CudaOps::Zero(TensorView t) {
   return absl::OkStatus();
 }
 
+absl::Status CudaOps::PlanDispatch(const TensorView& expert_ids, int experts_per_rank,
+                                   TensorView slots) {
+  GPTOSS_RETURN_IF_ERROR(CheckPlanDispatch(expert_ids, experts_per_rank, slots, Device::kCuda));
+  return LaunchPlanDispatch(ctx_, expert_ids.as<int32_t>(), expert_ids.dim(0), expert_ids.dim(1),
+                            experts_per_rank, slots.as<int32_t>(), slots.dim(0), slots.dim(1));
+}
+
+absl::Status CudaOps::PackRows(const std::vector<TensorView>& srcs, const TensorView& index,
+                               TensorView dst) {
+  GPTOSS_RETURN_IF_ERROR(CheckPackRows(srcs, index, dst, Device::kCuda));
+  const int64_t rows = dst.dim(0), width = dst.dim(1);
+  const int32_t* at = index.empty() ? nullptr : index.as<int32_t>();
+  int64_t offset = 0;
+  for (const TensorView& src : srcs) {
+    const int64_t row_bytes = src.dim(0) == 0 ? 0 : static_cast<int64_t>(src.bytes()) / src.dim(0);
+    GPTOSS_RETURN_IF_ERROR(LaunchGatherRows(ctx_, src.data, row_bytes, src.dim(0), at, rows,
+                                            row_bytes, static_cast<char*>(dst.data) + offset,
+                                            width));
+    offset += row_bytes;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaOps::ScatterAddRows(const TensorView& src, const TensorView& index,
+                                     TensorView dst) {
+  GPTOSS_RETURN_IF_ERROR(CheckScatterAddRows(src, index, dst, Device::kCuda));
+  const int64_t rows = src.dim(0);
+  return LaunchScatterAddRows(ctx_, src.data, src.dtype, index.as<int32_t>(), rows,
+                              rows == 0 ? 0 : src.numel() / rows, dst.data, dst.dim(0));
+}
+
 absl::Status CudaOps::Embedding(const TensorView& ids, const TensorView& table, TensorView out) {
   GPTOSS_RETURN_IF_ERROR(Check(ids, "Embedding ids", DType::kI32, 1));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(table, "Embedding table", 2));

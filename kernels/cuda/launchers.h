@@ -207,12 +207,19 @@ absl::Status LaunchApplyPenalties(const LaunchContext& ctx, float* logits, int n
                                   int64_t width, const std::vector<DevicePenaltyParams>& params);
 
 // rows.cu: dst row i (at dst + i * dst_stride bytes) = the first row_bytes of src row index[i]
-// (at src + index[i] * src_stride; a null index is the identity); dst row index[i] += src row i.
+// (at src + index[i] * src_stride; a null index is the identity; an index outside
+// [0, src_rows) gives a zero row); dst row index[i] += src row i (indices outside
+// [0, dst_rows) skipped). Indices live in device memory.
 absl::Status LaunchGatherRows(const LaunchContext& ctx, const void* src, int64_t src_stride,
-                              const int32_t* index, int64_t count, int64_t row_bytes, void* dst,
-                              int64_t dst_stride);
+                              int64_t src_rows, const int32_t* index, int64_t count,
+                              int64_t row_bytes, void* dst, int64_t dst_stride);
 absl::Status LaunchScatterAddRows(const LaunchContext& ctx, const void* src, DType dtype,
-                                  const int32_t* index, int64_t count, int64_t width, void* dst);
+                                  const int32_t* index, int64_t count, int64_t width, void* dst,
+                                  int64_t dst_rows);
+// dispatch_plan.cu: Ops::PlanDispatch; ids [tokens, k], slots [world, capacity].
+absl::Status LaunchPlanDispatch(const LaunchContext& ctx, const int32_t* ids, int64_t tokens,
+                                int64_t k, int experts_per_rank, int32_t* slots, int64_t world,
+                                int64_t capacity);
 
 // bandwidth.cu: streams `bytes` from src to dst (copy) or reads src into a checksum (read), for
 // measuring HBM bandwidth in gptoss-bench.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -352,6 +353,79 @@ TEST_F(CpuOpsTest, CopyAndCopyColumnsMoveExactlyTheirBlock) {
   EXPECT_THAT(std::string(ops_.CopyColumns(src.view(), 4, col.view()).message()), HasSubstr("outside"));
   EXPECT_THAT(std::string(ops_.Copy(src.view(), col.view()).message()), HasSubstr("shape"));
   EXPECT_THAT(std::string(ops_.Copy(src.view(), src.view()).message()), HasSubstr("overlap"));
+}
+
+// The dispatch plan: each rank's tokens ascending, -1 after them; a token goes once to every
+// rank owning one of its experts; ids outside the experts go nowhere.
+TEST_F(CpuOpsTest, PlanDispatchListsEachRanksTokensThenPadding) {
+  // 4 ranks x 2 experts; token 3 has an id outside [0, 8).
+  HostTensor ids = I32({4, 2}, {0, 3, 2, 2, 7, 6, 9, 1});
+  HostTensor slots(DType::kI32, {4, 5});
+  ASSERT_TRUE(ops_.PlanDispatch(ids.view(), 2, slots.view()).ok());
+  const std::vector<int32_t> got(slots.as<int32_t>(), slots.as<int32_t>() + 20);
+  EXPECT_EQ(got, (std::vector<int32_t>{0, 3, -1, -1, -1,    // rank 0: experts 0, 1
+                                       0, 1, -1, -1, -1,    // rank 1: experts 2, 3 (token 1 once)
+                                       -1, -1, -1, -1, -1,  // rank 2: nobody
+                                       2, -1, -1, -1, -1}));
+  HostTensor small(DType::kI32, {4, 3});
+  EXPECT_THAT(std::string(ops_.PlanDispatch(ids.view(), 2, small.view()).message()),
+              HasSubstr("capacity"));
+  EXPECT_TRUE(absl::IsInvalidArgument(ops_.PlanDispatch(ids.view(), 0, slots.view())));
+}
+
+TEST_F(CpuOpsTest, PackRowsPlacesSourcesSideBySideAndZeroesPadding) {
+  HostTensor a = F32({3, 2}, {0, 1, 2, 3, 4, 5}), b = I32({3, 1}, {100, 101, 102});
+  HostTensor index = I32({3}, {2, -1, 0}), packed(DType::kU8, {3, 12});
+  std::fill(packed.as<uint8_t>(), packed.as<uint8_t>() + 36, 0xAB);
+  ASSERT_TRUE(ops_.PackRows({a.view(), b.view()}, index.view(), packed.view()).ok());
+  auto f = [&](int row, int col) {
+    float v;
+    std::memcpy(&v, packed.as<uint8_t>() + row * 12 + col * 4, 4);
+    return v;
+  };
+  auto i = [&](int row) {
+    int32_t v;
+    std::memcpy(&v, packed.as<uint8_t>() + row * 12 + 8, 4);
+    return v;
+  };
+  EXPECT_EQ(f(0, 0), 4.0f);
+  EXPECT_EQ(f(0, 1), 5.0f);
+  EXPECT_EQ(i(0), 102);
+  EXPECT_EQ(f(1, 0), 0.0f);  // -1: a zero row
+  EXPECT_EQ(i(1), 0);
+  EXPECT_EQ(f(2, 1), 1.0f);
+  EXPECT_EQ(i(2), 100);
+  // The identity index (none): row i of every source.
+  HostTensor two(DType::kU8, {2, 12});
+  ASSERT_TRUE(ops_.PackRows({a.view(), b.view()}, TensorView(), two.view()).ok());
+  EXPECT_EQ(std::memcmp(two.as<uint8_t>() + 12, a.as<float>() + 2, 8), 0);
+  // Widths that do not add up, an index of the wrong length, and aliasing are refused.
+  HostTensor narrow(DType::kU8, {3, 11});
+  EXPECT_THAT(std::string(ops_.PackRows({a.view(), b.view()}, index.view(), narrow.view()).message()),
+              HasSubstr("bytes"));
+  HostTensor short_index = I32({2}, {0, 1});
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ops_.PackRows({a.view(), b.view()}, short_index.view(), packed.view())));
+  HostTensor four(DType::kU8, {4, 12});
+  EXPECT_THAT(std::string(ops_.PackRows({a.view(), b.view()}, TensorView(), four.view()).message()),
+              HasSubstr("fewer rows"));
+}
+
+TEST_F(CpuOpsTest, ScatterAddRowsSkipsPaddingAndRejectsRepeats) {
+  HostTensor src = F32({3, 2}, {1, 2, 3, 4, 5, 6}), dst = F32({2, 2}, {10, 20, 30, 40});
+  HostTensor index = I32({3}, {1, -1, 0});
+  ASSERT_TRUE(ops_.ScatterAddRows(src.view(), index.view(), dst.view()).ok());
+  EXPECT_EQ(std::vector<float>(dst.as<float>(), dst.as<float>() + 4),
+            (std::vector<float>{15, 26, 31, 42}));
+  // BF16 rows: the fp32 sum, rounded once.
+  HostTensor sb = Bf16({1, 1}, {1.0f}), db = Bf16({1, 1}, {256.0f}), at = I32({1}, {0});
+  ASSERT_TRUE(ops_.ScatterAddRows(sb.view(), at.view(), db.view()).ok());
+  EXPECT_EQ(Bf16ToF32(db.as<uint16_t>()[0]), 256.0f);  // 257 rounds to even in bf16
+  HostTensor repeat = I32({3}, {0, 0, -1});
+  EXPECT_THAT(std::string(ops_.ScatterAddRows(src.view(), repeat.view(), dst.view()).message()),
+              HasSubstr("repeats"));
+  HostTensor ints = I32({3, 2}, {});
+  EXPECT_TRUE(absl::IsInvalidArgument(ops_.ScatterAddRows(ints.view(), index.view(), dst.view())));
 }
 
 // The fused ops' defaults are their compositions: QkvRopeAppendKv on a packed projection equals

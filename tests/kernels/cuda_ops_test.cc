@@ -1,11 +1,13 @@
 // CudaOps vs CpuOps on fresh random inputs, dense ops: Embedding, RmsNorm, Linear (cuBLASLt,
 // with and without the bias epilogue, bf16 and f32 outputs), RopeYarn, AppendKv, RouterTopK,
-// MoeCombine, AddInPlace, and the sampling helpers ApplyPenalties and TopLogprobs (bit-exact). Shapes include partial tiles and widths that are not multiples of
+// MoeCombine, AddInPlace, the dispatch rows (PlanDispatch, PackRows, ScatterAddRows) and the sampling helpers ApplyPenalties and TopLogprobs (bit-exact). Shapes include partial tiles and widths that are not multiples of
 // the block sizes. bf16 tolerances: outputs are rounded once to bf16 (relative 2^-9), so the
 // bounds are a few bf16 ulps of the largest reference value.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
+#include <random>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -306,6 +308,73 @@ TEST_F(CudaOpsTest, TopLogprobsMatchesCpuAndSample) {
       EXPECT_EQ(sid[b], ids[b * n]) << "row " << b;
       EXPECT_EQ(slp[b], lp[b * n]) << "row " << b;
     }
+  }
+}
+
+// The rows of expert dispatch, with every index on the device: the plan (several 256-token
+// chunks of the block scan), packing with -1 padding and the identity, and the scatter-add
+// (F32 and BF16, fp32 sums rounded once: bit-exact against CpuOps).
+TEST_F(CudaOpsTest, DispatchRowsMatchCpu) {
+  const int64_t tokens = 300, k = 4, world = 8, per_rank = 4, capacity = 310;
+  std::vector<int32_t> ids(tokens * k);
+  for (auto& e : ids) e = static_cast<int32_t>(gen_() % (world * per_rank + 2));  // some outside
+  auto ids_d = ToDeviceI32(gpu(), ids, {tokens, k});
+  auto slots_d = DevicePoisoned(gpu(), DType::kI32, {world, capacity});
+  ASSERT_TRUE(gpu().PlanDispatch(ids_d.view, per_rank, slots_d.view).ok());
+  HostTensor ids_h = HostI32(ids, {tokens, k}), slots_h(DType::kI32, {world, capacity});
+  ASSERT_TRUE(cpu_.PlanDispatch(ids_h.view(), per_rank, slots_h.view()).ok());
+  EXPECT_EQ(ToHostI32(gpu(), slots_d.view),
+            std::vector<int32_t>(slots_h.as<int32_t>(), slots_h.as<int32_t>() + world * capacity));
+
+  // Pack [x F32 (5 wide) | ids I32 (k)] rows by a shuffled index with padding.
+  const int64_t rows = 40, hidden = 5, width = (hidden + k) * 4;
+  const auto x = RandomVector(tokens * hidden, gen_);
+  std::vector<int32_t> index(rows);
+  for (auto& i : index) i = gen_() % 5 == 0 ? -1 : static_cast<int32_t>(gen_() % tokens);
+  auto x_d = ToDevice(gpu(), x, DType::kF32, {tokens, hidden});
+  auto index_d = ToDeviceI32(gpu(), index, {rows});
+  auto packed_d = DevicePoisoned(gpu(), DType::kI32, {rows, width / 4});
+  const TensorView packed_u8(packed_d.view.data, DType::kU8, {rows, width}, Device::kCuda);
+  ASSERT_TRUE(gpu().PackRows({x_d.view, ids_d.view}, index_d.view, packed_u8).ok());
+  HostTensor x_h = HostF32(x, {tokens, hidden}), index_h = HostI32(index, {rows});
+  HostTensor packed_h(DType::kU8, {rows, width});
+  ASSERT_TRUE(cpu_.PackRows({x_h.view(), ids_h.view()}, index_h.view(), packed_h.view()).ok());
+  const std::vector<int32_t> got = ToHostI32(gpu(), packed_d.view);
+  EXPECT_EQ(std::memcmp(got.data(), packed_h.as<uint8_t>(), rows * width), 0);
+  // The identity index.
+  ASSERT_TRUE(gpu().PackRows({x_d.view, ids_d.view}, TensorView(), packed_u8).ok());
+  ASSERT_TRUE(cpu_.PackRows({x_h.view(), ids_h.view()}, TensorView(), packed_h.view()).ok());
+  const std::vector<int32_t> same = ToHostI32(gpu(), packed_d.view);
+  EXPECT_EQ(std::memcmp(same.data(), packed_h.as<uint8_t>(), rows * width), 0);
+
+  // Scatter-add: distinct targets (a permutation), some skipped.
+  std::vector<int32_t> targets(rows);
+  std::iota(targets.begin(), targets.end(), 0);
+  std::shuffle(targets.begin(), targets.end(), gen_);
+  for (int i = 0; i < rows; i += 7) targets[i] = i % 2 ? -1 : static_cast<int32_t>(rows + 3);
+  auto targets_d = ToDeviceI32(gpu(), targets, {rows});
+  HostTensor targets_h = HostI32(targets, {rows});
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    const auto src = RandomVector(rows * hidden, gen_), dst = RandomVector(rows * hidden, gen_);
+    auto src_d = ToDevice(gpu(), src, dtype, {rows, hidden});
+    auto dst_d = ToDevice(gpu(), dst, dtype, {rows, hidden});
+    ASSERT_TRUE(gpu().ScatterAddRows(src_d.view, targets_d.view, dst_d.view).ok());
+    // The CPU reference on the same (rounded) values, in the same dtype.
+    HostTensor src_h(dtype, {rows, hidden}), dst_h(dtype, {rows, hidden});
+    for (int64_t i = 0; i < rows * hidden; ++i) {
+      if (dtype == DType::kF32) {
+        src_h.as<float>()[i] = src[i];
+        dst_h.as<float>()[i] = dst[i];
+      } else {
+        src_h.as<uint16_t>()[i] = F32ToBf16(src[i]);
+        dst_h.as<uint16_t>()[i] = F32ToBf16(dst[i]);
+      }
+    }
+    ASSERT_TRUE(cpu_.ScatterAddRows(src_h.view(), targets_h.view(), dst_h.view()).ok());
+    std::vector<float> want(rows * hidden);
+    for (int64_t i = 0; i < rows * hidden; ++i)
+      want[i] = dtype == DType::kF32 ? dst_h.as<float>()[i] : Bf16ToF32(dst_h.as<uint16_t>()[i]);
+    EXPECT_EQ(ToHost(gpu(), dst_d.view), want) << DTypeName(dtype);
   }
 }
 

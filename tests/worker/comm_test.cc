@@ -57,13 +57,6 @@ TEST(LocalCommunicatorTest, CollectivesAreIdentitiesAndCheckShapes) {
   auto counts = comm.ExchangeCounts({5});
   ASSERT_TRUE(counts.ok());
   EXPECT_THAT(*counts, ElementsAre(5));
-  // Rows: gather and scatter-add, with index checks.
-  ASSERT_TRUE(comm.GatherRows(a.view(), {1, 0}, b.view()).ok());
-  EXPECT_EQ(b.as<float>()[0], 4.0f);
-  EXPECT_EQ(comm.GatherRows(a.view(), {2}, b.view()).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(comm.ScatterAddRows(a.view(), {1, 1}, b.view()).code(), absl::StatusCode::kInvalidArgument);
-  ASSERT_TRUE(comm.ScatterAddRows(a.view(), {1, 0}, b.view()).ok());
-  EXPECT_EQ(b.as<float>()[0], 8.0f);  // 4 + a[1][0]
 }
 
 TEST(ExpertDispatcherTest, DispatchExpertsCombineEqualsDirectMoe) {
@@ -125,26 +118,6 @@ TEST(ExpertDispatcherTest, DispatchExpertsCombineEqualsDirectMoe) {
   EXPECT_EQ(dispatcher.Dispatch(x.view(), ids.view(), w.view(), n - 1, &got).status().code(),
             absl::StatusCode::kInvalidArgument);
   }
-}
-
-TEST(HostCommunicatorTest, PackAndUnpackRowsSideBySide) {
-  LocalCommunicator comm;
-  HostTensor a(DType::kF32, {3, 2}), b(DType::kI32, {3, 1});
-  for (int i = 0; i < 6; ++i) a.as<float>()[i] = static_cast<float>(i);
-  for (int i = 0; i < 3; ++i) b.as<int32_t>()[i] = 100 + i;
-  HostTensor packed(DType::kU8, {2, 12});
-  ASSERT_TRUE(comm.PackRows({a.view(), b.view()}, {2, 0}, packed.view()).ok());
-  HostTensor a2(DType::kF32, {2, 2}), b2(DType::kI32, {2, 1});
-  ASSERT_TRUE(comm.UnpackRows(packed.view(), {a2.view(), b2.view()}).ok());
-  EXPECT_THAT(std::vector<float>(a2.as<float>(), a2.as<float>() + 4), ElementsAre(4, 5, 0, 1));
-  EXPECT_THAT(std::vector<int32_t>(b2.as<int32_t>(), b2.as<int32_t>() + 2), ElementsAre(102, 100));
-  // Widths that do not add up, and indices outside a source, are refused.
-  HostTensor narrow(DType::kU8, {2, 11});
-  EXPECT_EQ(comm.PackRows({a.view(), b.view()}, {0, 1}, narrow.view()).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(comm.PackRows({a.view(), b.view()}, {0, 3}, packed.view()).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(comm.UnpackRows(packed.view(), {a2.view()}).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -328,7 +328,10 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
                         {"flops", r.flops}, {"tflops", tflops}});
       }
       out("  %-28s %6s %9.3f\n", "sum of ops", "", 1e3 * b->op_seconds);
+      out("  host copies and waits per step (metadata upload, sampled ids): %.1f\n",
+          b->host_syncs);
       entry["ops"] = rows;
+      entry["host_syncs_per_step"] = b->host_syncs;
       entry["op_ms_per_step"] = 1e3 * b->op_seconds;
       breakdowns.push_back(entry);
       report["breakdown"] = breakdowns;

@@ -54,6 +54,7 @@ absl::StatusOr<Breakdown> ProfileDecode(const ModelConfig& config, const ModelWe
     out.rows.push_back(row);
   }
   out.op_seconds = summary.op_seconds / s.steps;
+  out.host_syncs = static_cast<double>(summary.host_syncs) / s.steps;
   return out;
 }
 

@@ -28,6 +28,7 @@ struct Breakdown {
   int steps = 0;
   std::vector<ProfilingOps::Row> rows;  // per step: calls, seconds, bytes and FLOPs
   double op_seconds = 0;                // per step, the sum over the rows
+  double host_syncs = 0;                // per step: host copies and waits (ProfilingOps)
 };
 
 absl::StatusOr<Breakdown> ProfileDecode(const ModelConfig& config, const ModelWeights& weights,

@@ -18,44 +18,6 @@ int64_t RowBytes(const TensorView& t) {
   return RowElems(t) * static_cast<int64_t>(DTypeSize(t.dtype));
 }
 
-absl::Status CheckPack(const std::vector<TensorView>& srcs, const std::vector<int32_t>& index,
-                       const TensorView& dst, Device device) {
-  GPTOSS_CHECK_ARG(!srcs.empty(), "PackRows: no sources");
-  GPTOSS_RETURN_IF_ERROR(CheckBuffer(dst, "PackRows dst", device));
-  GPTOSS_CHECK_ARG(dst.dtype == DType::kU8 && dst.rank == 2, "PackRows: dst ", dst.ShapeString(),
-                   " must be U8 [rows, bytes]");
-  GPTOSS_CHECK_ARG(static_cast<int64_t>(index.size()) <= dst.dim(0), "PackRows: ", index.size(),
-                   " indices for ", dst.dim(0), " rows");
-  int64_t width = 0;
-  for (const TensorView& src : srcs) {
-    GPTOSS_RETURN_IF_ERROR(CheckBuffer(src, "PackRows src", device));
-    for (size_t i = 0; i < index.size(); ++i)
-      GPTOSS_CHECK_ARG(index[i] >= 0 && index[i] < src.dim(0), "PackRows: index ", index[i],
-                       " at ", i, " is outside ", src.dim(0), " rows");
-    width += RowBytes(src);
-  }
-  GPTOSS_CHECK_ARG(width == dst.dim(1), "PackRows: the sources' rows are ", width,
-                   " bytes, dst rows ", dst.dim(1));
-  return absl::OkStatus();
-}
-
-absl::Status CheckUnpack(const TensorView& src, const std::vector<TensorView>& dsts,
-                         Device device) {
-  GPTOSS_RETURN_IF_ERROR(CheckBuffer(src, "UnpackRows src", device));
-  GPTOSS_CHECK_ARG(src.dtype == DType::kU8 && src.rank == 2, "UnpackRows: src ",
-                   src.ShapeString(), " must be U8 [rows, bytes]");
-  int64_t width = 0;
-  for (const TensorView& dst : dsts) {
-    GPTOSS_RETURN_IF_ERROR(CheckBuffer(dst, "UnpackRows dst", device));
-    GPTOSS_CHECK_ARG(dst.dim(0) == src.dim(0), "UnpackRows: dst ", dst.ShapeString(), " must have ",
-                     src.dim(0), " rows");
-    width += RowBytes(dst);
-  }
-  GPTOSS_CHECK_ARG(width == src.dim(1), "UnpackRows: the destinations' rows are ", width,
-                   " bytes, src rows ", src.dim(1));
-  return absl::OkStatus();
-}
-
 absl::Status CheckBuffer(const TensorView& t, const char* name, Device device) {
   if (t.device != device)
     return absl::InvalidArgumentError(absl::StrCat(
@@ -127,34 +89,6 @@ absl::StatusOr<AllToAllGeometry> CheckAllToAllV(const TensorView& send,
   GPTOSS_CHECK_ARG(s <= send.dim(0), "AllToAllV: sending ", s, " rows from ", send.dim(0));
   GPTOSS_CHECK_ARG(r <= recv.dim(0), "AllToAllV: receiving ", r, " rows into ", recv.dim(0));
   return g;
-}
-
-absl::Status CheckRows(const TensorView& src, const std::vector<int32_t>& index,
-                       const TensorView& dst, bool gather, Device device) {
-  const char* op = gather ? "GatherRows" : "ScatterAddRows";
-  GPTOSS_RETURN_IF_ERROR(CheckBuffer(src, op, device));
-  GPTOSS_RETURN_IF_ERROR(CheckBuffer(dst, op, device));
-  GPTOSS_CHECK_ARG(src.dtype == dst.dtype, op, ": src and dst dtypes differ");
-  GPTOSS_CHECK_ARG(RowElems(src) == RowElems(dst), op, ": src ", src.ShapeString(), " and dst ",
-                   dst.ShapeString(), " differ in row width");
-  if (!gather) {
-    GPTOSS_CHECK_ARG(src.dtype == DType::kF32 || src.dtype == DType::kBF16, op,
-                     ": only F32 and BF16 rows can be accumulated");
-  }
-  const TensorView& moved = gather ? dst : src;      // one row per index
-  const TensorView& indexed = gather ? src : dst;    // rows addressed by the indices
-  GPTOSS_CHECK_ARG(static_cast<int64_t>(index.size()) <= moved.dim(0), op, ": ", index.size(),
-                   " indices for ", moved.dim(0), " rows");
-  std::vector<char> seen(gather ? 0 : indexed.dim(0), 0);
-  for (size_t i = 0; i < index.size(); ++i) {
-    GPTOSS_CHECK_ARG(index[i] >= 0 && index[i] < indexed.dim(0), op, ": index ", index[i],
-                     " at ", i, " is outside ", indexed.dim(0), " rows");
-    if (!gather) {
-      GPTOSS_CHECK_ARG(!seen[index[i]], op, ": index ", index[i], " repeats");
-      seen[index[i]] = 1;
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace gptoss::comm_internal

@@ -29,19 +29,6 @@ absl::StatusOr<AllToAllGeometry> CheckAllToAllV(const TensorView& send,
                                                 const std::vector<int64_t>& recv_counts, int world,
                                                 Device device);
 
-// Row movement: src/dst same dtype and row width; every index < rows of the indexed tensor;
-// `distinct` additionally rejects repeated indices (scatter-add targets).
-absl::Status CheckRows(const TensorView& src, const std::vector<int32_t>& index,
-                       const TensorView& dst, bool gather, Device device);
-
-// PackRows: srcs non-empty, each with the index's rows addressable; dst U8 [>= index rows, W]
-// with W the sum of the sources' row bytes. UnpackRows: src U8 [R, W], each dst [R, ...] with
-// the row bytes summing to W.
-absl::Status CheckPack(const std::vector<TensorView>& srcs, const std::vector<int32_t>& index,
-                       const TensorView& dst, Device device);
-absl::Status CheckUnpack(const TensorView& src, const std::vector<TensorView>& dsts,
-                         Device device);
-
 // Elements per leading-dimension row (1 for rank-1 tensors, 0 for empty leading dims).
 int64_t RowElems(const TensorView& t);
 // Bytes per leading-dimension row.

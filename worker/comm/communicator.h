@@ -15,7 +15,9 @@
 //  - Device implementations are asynchronous, ordered on the stream they were created with
 //    (normally the CudaOps stream, so they interleave correctly with the math);
 //    Synchronize() waits. Host-valued results (ExchangeCounts) are synchronous.
-//  - Reductions support F32, BF16 and I32; movement (AllGather, AllToAllV, rows) any dtype.
+//  - Reductions support F32, BF16 and I32; movement (AllGather, AllToAllV) any dtype.
+//  - Packing and combining the dispatch's rows is local work: Ops::PackRows/ScatterAddRows,
+//    with device-side indices.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +44,9 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
   virtual Device device() const = 0;
+  // Whether the collectives can be captured in a CUDA graph: enqueued on the ops stream with no
+  // host synchronization (NCCL). Host and staged communicators run on the host: never.
+  virtual bool capturable() const { return false; }
 
   // inout = elementwise sum over ranks, in place.
   virtual absl::Status AllReduceSum(TensorView inout) = 0;
@@ -59,21 +64,6 @@ class Communicator {
   // send_counts[this rank]. Synchronous.
   virtual absl::StatusOr<std::vector<int64_t>> ExchangeCounts(
       const std::vector<int64_t>& send_counts) = 0;
-
-  // Local row movement used to pack and unpack dispatch buffers (no communication):
-  // dst[i,:] = src[index[i],:]  and  dst[index[i],:] += src[i,:] (F32/BF16 accumulate in fp32;
-  // indices must be distinct for ScatterAddRows). Indices are host-side and are checked.
-  virtual absl::Status GatherRows(const TensorView& src, const std::vector<int32_t>& index,
-                                  TensorView dst) = 0;
-  virtual absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
-                                      TensorView dst) = 0;
-  // Several tensors' rows side by side in one byte row, so that one all-to-all carries them
-  // all (the dispatcher's hidden state, expert ids and weights): PackRows writes dst row i
-  // (U8, width = the sum of the sources' row bytes) = row index[i] of each source, in order;
-  // UnpackRows is the inverse with the identity index (dsts[j] row i = block j of src row i).
-  virtual absl::Status PackRows(const std::vector<TensorView>& srcs,
-                                const std::vector<int32_t>& index, TensorView dst) = 0;
-  virtual absl::Status UnpackRows(const TensorView& src, const std::vector<TensorView>& dsts) = 0;
 
   virtual absl::Status Synchronize() = 0;
 

@@ -26,21 +26,12 @@ uint64_t ExpertDispatcher::SentBytes(const std::vector<int64_t>& counts, int64_t
 }
 
 int64_t DispatchHandle::num_recv() const {
-  if (capacity > 0) return capacity * static_cast<int64_t>(send_counts.size());
   return std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0});
 }
 
-std::vector<int64_t> DispatchHandle::wire_send_counts() const {
-  return capacity > 0 ? std::vector<int64_t>(send_counts.size(), capacity) : send_counts;
-}
-
-std::vector<int64_t> DispatchHandle::wire_recv_counts() const {
-  return capacity > 0 ? std::vector<int64_t>(send_counts.size(), capacity) : recv_counts;
-}
-
-absl::StatusOr<DispatchHandle> PlanDispatch(const std::vector<int32_t>& expert_ids,
-                                            int64_t num_tokens, int top_k,
-                                            const ParallelLayout& layout) {
+absl::StatusOr<DispatchPlan> PlanDispatch(const std::vector<int32_t>& expert_ids,
+                                          int64_t num_tokens, int top_k,
+                                          const ParallelLayout& layout) {
   GPTOSS_CHECK_ARG(num_tokens >= 0 && top_k >= 1, "PlanDispatch: ", num_tokens, " tokens, top_k ", top_k);
   GPTOSS_CHECK_ARG(static_cast<int64_t>(expert_ids.size()) == num_tokens * top_k, "PlanDispatch: ",
                    expert_ids.size(), " expert ids for ", num_tokens, " x ", top_k);
@@ -48,10 +39,8 @@ absl::StatusOr<DispatchHandle> PlanDispatch(const std::vector<int32_t>& expert_i
                        layout.num_experts > 0,
                    "PlanDispatch: invalid layout");
   const int world = layout.world_size;
-  DispatchHandle h;
-  h.num_tokens = num_tokens;
-  h.top_k = top_k;
-  h.send_counts.assign(world, 0);
+  DispatchPlan plan;
+  plan.send_counts.assign(world, 0);
   std::vector<std::vector<int32_t>> per_rank(world);
   std::vector<char> needs(world);
   for (int64_t t = 0; t < num_tokens; ++t) {
@@ -66,10 +55,10 @@ absl::StatusOr<DispatchHandle> PlanDispatch(const std::vector<int32_t>& expert_i
       if (needs[r]) per_rank[r].push_back(static_cast<int32_t>(t));
   }
   for (int r = 0; r < world; ++r) {
-    h.send_counts[r] = static_cast<int64_t>(per_rank[r].size());
-    h.send_token.insert(h.send_token.end(), per_rank[r].begin(), per_rank[r].end());
+    plan.send_counts[r] = static_cast<int64_t>(per_rank[r].size());
+    plan.send_token.insert(plan.send_token.end(), per_rank[r].begin(), per_rank[r].end());
   }
-  return h;
+  return plan;
 }
 
 absl::StatusOr<TensorView> ExpertDispatcher::View(Buffer& buffer, DType dtype, int64_t rows,
@@ -79,9 +68,25 @@ absl::StatusOr<TensorView> ExpertDispatcher::View(Buffer& buffer, DType dtype, i
   if (bytes > buffer.bytes) {
     GPTOSS_ASSIGN_OR_RETURN(buffer.memory, ops_->Allocate(bytes));
     buffer.bytes = bytes;
+    ++generation_;
   }
   view.data = buffer.memory.get();
   return view;
+}
+
+absl::Status ExpertDispatcher::PlanOnHost(const TensorView& expert_ids, DispatchHandle& h) {
+  const int64_t n = expert_ids.dim(0), k = expert_ids.dim(1);
+  std::vector<int32_t> host_ids(static_cast<size_t>(n * k));
+  GPTOSS_RETURN_IF_ERROR(
+      ops_->CopyToHost(host_ids.data(), expert_ids.data, host_ids.size() * sizeof(int32_t)));
+  GPTOSS_ASSIGN_OR_RETURN(DispatchPlan plan,
+                          PlanDispatch(host_ids, n, static_cast<int>(k), layout_));
+  GPTOSS_ASSIGN_OR_RETURN(h.recv_counts, comm_->ExchangeCounts(plan.send_counts));
+  h.send_counts = std::move(plan.send_counts);
+  const int64_t sent = static_cast<int64_t>(plan.send_token.size());
+  GPTOSS_ASSIGN_OR_RETURN(TensorView index, View(index_, DType::kI32, sent, 1));
+  h.index = index.Reshaped({sent});
+  return ops_->CopyFromHost(h.index.data, plan.send_token.data(), sent * sizeof(int32_t));
 }
 
 absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
@@ -103,45 +108,41 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
   GPTOSS_CHECK_ARG(capacity >= n, "Dispatch: capacity ", capacity, " is below this rank's ", n,
                    " tokens");
 
-  std::vector<int32_t> host_ids(static_cast<size_t>(n * k));
-  GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), expert_ids.data, host_ids.size() * sizeof(int32_t)));
-  GPTOSS_ASSIGN_OR_RETURN(DispatchHandle h, PlanDispatch(host_ids, n, static_cast<int>(k), layout_));
-  if (observer_) observer_->OnRouted(layer_, host_ids, n, static_cast<int>(k));
-  const auto start = std::chrono::steady_clock::now();
   const int world = layout_.world_size;
+  DispatchHandle h;
+  h.num_tokens = n;
+  h.top_k = static_cast<int>(k);
   if (capacity <= options_.fixed_max_rows) {
     h.capacity = std::max<int64_t>(capacity, 1);
+    h.send_counts.assign(world, h.capacity);
+    h.recv_counts = h.send_counts;
+    // Rank d's block is slots row d: its tokens, then -1 (packed as zero rows).
+    GPTOSS_ASSIGN_OR_RETURN(TensorView slots, View(index_, DType::kI32, world, h.capacity));
+    GPTOSS_RETURN_IF_ERROR(ops_->PlanDispatch(expert_ids, layout_.local_experts(), slots));
+    h.index = slots.Reshaped({world * h.capacity});
   } else {
-    GPTOSS_ASSIGN_OR_RETURN(h.recv_counts, comm_->ExchangeCounts(h.send_counts));
+    GPTOSS_RETURN_IF_ERROR(PlanOnHost(expert_ids, h));
   }
+  const auto start = std::chrono::steady_clock::now();
   // One packed byte row per dispatched token: [x | ids | weights].
   const int64_t row_bytes = hidden * static_cast<int64_t>(DTypeSize(x.dtype)) + 2 * k * 4;
-  const std::vector<int64_t> wire_send = h.wire_send_counts(), wire_recv = h.wire_recv_counts();
-  const int64_t s = std::accumulate(wire_send.begin(), wire_send.end(), int64_t{0});
+  GPTOSS_ASSIGN_OR_RETURN(TensorView send, View(send_, DType::kU8, h.index.dim(0), row_bytes));
+  GPTOSS_RETURN_IF_ERROR(ops_->PackRows({x, expert_ids, expert_weights}, h.index, send));
   const int64_t r = h.num_recv();
-  GPTOSS_ASSIGN_OR_RETURN(TensorView send, View(send_, DType::kU8, s, row_bytes));
-  const std::vector<TensorView> sources = {x, expert_ids, expert_weights};
-  if (h.capacity == 0) {
-    GPTOSS_RETURN_IF_ERROR(comm_->PackRows(sources, h.send_token, send));
-  } else {
-    // Rank d's block starts at d * capacity; the rows past its real count stay zero.
-    GPTOSS_RETURN_IF_ERROR(ops_->Zero(send));
-    int64_t offset = 0;
-    for (int d = 0; d < world; ++d) {
-      const TensorView block = send.Rows(d * h.capacity, h.send_counts[d]);
-      const std::vector<int32_t> tokens(h.send_token.begin() + offset,
-                                        h.send_token.begin() + offset + h.send_counts[d]);
-      if (!tokens.empty()) GPTOSS_RETURN_IF_ERROR(comm_->PackRows(sources, tokens, block));
-      offset += h.send_counts[d];
-    }
-  }
   GPTOSS_ASSIGN_OR_RETURN(TensorView recv, View(recv_, DType::kU8, r, row_bytes));
-  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send, wire_send, recv, wire_recv));
-  if (observer_) observer_->OnExchange("dispatch", Since(start), SentBytes(wire_send, row_bytes));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(send, h.send_counts, recv, h.recv_counts));
+  if (observer_) observer_->OnExchange("dispatch", Since(start), SentBytes(h.send_counts, row_bytes));
   GPTOSS_ASSIGN_OR_RETURN(rows->x, View(x_, x.dtype, r, hidden));
   GPTOSS_ASSIGN_OR_RETURN(rows->ids, View(ids_, DType::kI32, r, k));
   GPTOSS_ASSIGN_OR_RETURN(rows->weights, View(w_, DType::kF32, r, k));
-  GPTOSS_RETURN_IF_ERROR(comm_->UnpackRows(recv, {rows->x, rows->ids, rows->weights}));
+  // Unpack: each tensor is a column block of the received byte rows.
+  int64_t offset = 0;
+  for (TensorView* t : {&rows->x, &rows->ids, &rows->weights}) {
+    const int64_t bytes = t->dim(1) * static_cast<int64_t>(DTypeSize(t->dtype));
+    GPTOSS_RETURN_IF_ERROR(
+        ops_->CopyColumns(recv, offset, TensorView(t->data, DType::kU8, {r, bytes}, t->device)));
+    offset += bytes;
+  }
   return h;
 }
 
@@ -156,28 +157,21 @@ absl::Status ExpertDispatcher::Combine(const DispatchHandle& h, const TensorView
                    " received rows, ", h.num_tokens, " tokens)");
   GPTOSS_CHECK_ARG(results.dtype == residual.dtype, "Combine: results and residual dtypes differ");
   // The reverse all-to-all: what was received from rank r goes back to rank r, and arrives in
-  // the order it was sent.
-  const std::vector<int64_t> wire_send = h.wire_send_counts(), wire_recv = h.wire_recv_counts();
-  const int64_t sent = std::accumulate(wire_send.begin(), wire_send.end(), int64_t{0});
-  GPTOSS_ASSIGN_OR_RETURN(TensorView back, View(back_, results.dtype, sent, results.dim(1)));
+  // the order it was sent, so send row i holds token index[i]'s result.
+  GPTOSS_ASSIGN_OR_RETURN(TensorView back,
+                          View(back_, results.dtype, h.index.dim(0), results.dim(1)));
   const auto start = std::chrono::steady_clock::now();
-  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(results, wire_recv, back, wire_send));
+  GPTOSS_RETURN_IF_ERROR(comm_->AllToAllV(results, h.recv_counts, back, h.send_counts));
   if (observer_)
     observer_->OnExchange("combine", Since(start),
-                          SentBytes(wire_recv, comm_internal::RowBytes(results)));
-  // A token sent to several ranks comes back several times: add one rank's block at a time so
-  // that the scatter indices of one call are distinct. (Fixed capacity: each block is
-  // `capacity` rows, of which the first send_counts[r] are real.)
+                          SentBytes(h.recv_counts, comm_internal::RowBytes(results)));
+  // A token sent to several ranks comes back several times: add one rank's block at a time (in
+  // rank order, as in either mode) so that the indices of one scatter are distinct.
   int64_t offset = 0;
-  for (size_t r = 0; r < h.send_counts.size(); ++r) {
-    const int64_t count = h.send_counts[r];
-    if (count > 0) {
-      const int64_t first = h.capacity > 0 ? static_cast<int64_t>(r) * h.capacity : offset;
-      const TensorView block = back.Rows(first, count);
-      const std::vector<int32_t> index(h.send_token.begin() + offset,
-                                       h.send_token.begin() + offset + count);
-      GPTOSS_RETURN_IF_ERROR(comm_->ScatterAddRows(block, index, residual));
-    }
+  for (const int64_t count : h.send_counts) {
+    if (count > 0)
+      GPTOSS_RETURN_IF_ERROR(ops_->ScatterAddRows(back.Rows(offset, count),
+                                                  h.index.Rows(offset, count), residual));
     offset += count;
   }
   return absl::OkStatus();

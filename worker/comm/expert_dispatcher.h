@@ -12,18 +12,23 @@
 //
 // Two modes, chosen identically on every rank from `capacity` (the most rows any rank can
 // send to one destination: every rank passes the same value, the token slice of the step):
-//  - exact (capacity > DispatchOptions::fixed_max_rows): the ranks first exchange how many rows
+//  - exact (capacity > DispatchOptions::fixed_max_rows): the plan is made on the host (the
+//    expert ids are copied back: a synchronization point), the ranks exchange how many rows
 //    each sends to each (ExchangeCounts), then move exactly those rows;
-//  - fixed capacity (capacity <= fixed_max_rows, decode-sized steps): no count exchange; every
-//    rank sends `capacity` rows to every rank, the unused ones zero (expert 0 with weight 0:
-//    the receiving rank computes them and the source ignores what comes back). One collective
-//    less per layer, and no host round trip of counts, at the price of padding rows.
-// Both give bit-identical results: a real row meets the same arithmetic in either mode.
+//  - fixed capacity (capacity <= fixed_max_rows, decode-sized steps): the plan is made on the
+//    device (Ops::PlanDispatch) and every rank sends `capacity` rows to every rank, the unused
+//    ones zero (expert 0 with weight 0: the receiving rank computes them, the source ignores
+//    what comes back). No count exchange and no host round trip: with a capturable
+//    communicator (NCCL) the whole MoE block replays in a CUDA graph. The price is the
+//    padding rows.
+// Both give bit-identical results: a real row meets the same arithmetic in either mode, and the
+// combine adds the ranks' results in rank order in both.
 //
-// Contract: tensors live on the communicator's device. The plan needs the expert ids on the
-// host, so Dispatch copies them (T*k int32) with ops->CopyToHost (a synchronization point).
-// Buffers are owned by the dispatcher, grow as needed and stay valid until the next Dispatch.
-// A handle is only valid for the Dispatch that made it.
+// Contract: tensors live on the communicator's device; rows are packed and combined with
+// Ops::PackRows / Ops::ScatterAddRows through a device-side index. Buffers are owned by the
+// dispatcher, grow as needed and stay valid until the next Dispatch (a graph replays them, so
+// they only grow between captures: the transformer's scratch generation covers that). A handle
+// is only valid for the Dispatch that made it.
 #pragma once
 
 #include <cstdint>
@@ -43,11 +48,13 @@ class MoeObserver {
  public:
   virtual ~MoeObserver() = default;
   // The router's choices of `num_tokens` tokens in layer `layer`: ids [num_tokens * top_k], on
-  // the host. Every token is reported once, by the rank that owns its row.
+  // the host. Every token is reported once, by the rank that owns its row, after the step
+  // (Transformer::ReportRouting: the routing is recorded on the device during the step).
   virtual void OnRouted(int layer, const std::vector<int32_t>& ids, int64_t num_tokens,
                         int top_k) = 0;
   // One all-to-all of the dispatcher: "dispatch" (rows out to the experts' ranks) or
-  // "combine" (results back), its wall time and the bytes this rank sent to other ranks.
+  // "combine" (results back), its wall time (to enqueue, on a device communicator) and the
+  // bytes this rank sent to other ranks.
   virtual void OnExchange(const char* direction, double seconds, uint64_t bytes) = 0;
 };
 
@@ -60,24 +67,24 @@ struct DispatchOptions {
 struct DispatchHandle {
   int64_t num_tokens = 0;
   int top_k = 0;
-  std::vector<int64_t> send_counts;  // real rows to each rank
-  std::vector<int64_t> recv_counts;  // real rows from each rank (exact mode)
-  std::vector<int32_t> send_token;   // real send row i (rank-major) carries token send_token[i]
   int64_t capacity = 0;              // fixed mode: rows per rank pair on the wire; 0: exact
-  int64_t num_send() const { return static_cast<int64_t>(send_token.size()); }
-  // Rows this rank received (and must return): real ones, plus padding in fixed mode.
-  int64_t num_recv() const;
-  // What goes over the wire per rank, both ways.
-  std::vector<int64_t> wire_send_counts() const;
-  std::vector<int64_t> wire_recv_counts() const;
+  std::vector<int64_t> send_counts;  // rows on the wire to each rank (fixed: capacity each)
+  std::vector<int64_t> recv_counts;  // rows on the wire from each rank
+  // [sum of send_counts] I32 on the device: send row i carries token index[i] (-1: padding).
+  TensorView index;
+  int64_t num_recv() const;  // rows this rank received and must return
 };
 
-// Pure planning (no communication): for each destination rank in order, the tokens having at
-// least one expert owned by it, ascending. recv_counts is left empty. Ids must be in
+// The exact mode's plan, made on the host (no communication): for each destination rank in
+// order, the tokens having at least one expert owned by it, ascending. Ids must be in
 // [0, layout.num_experts).
-absl::StatusOr<DispatchHandle> PlanDispatch(const std::vector<int32_t>& expert_ids,
-                                            int64_t num_tokens, int top_k,
-                                            const ParallelLayout& layout);
+struct DispatchPlan {
+  std::vector<int64_t> send_counts;
+  std::vector<int32_t> send_token;  // rank-major
+};
+absl::StatusOr<DispatchPlan> PlanDispatch(const std::vector<int32_t>& expert_ids,
+                                          int64_t num_tokens, int top_k,
+                                          const ParallelLayout& layout);
 
 struct DispatchedRows {
   TensorView x;        // [R, H]
@@ -91,9 +98,10 @@ class ExpertDispatcher {
                    DispatchOptions options = {})
       : comm_(comm), ops_(ops), layout_(layout), options_(options) {}
 
-  // Receives the routing (of `layer`, the next Dispatch's) and the exchanges; may be null.
+  // Receives the exchanges; may be null.
   void SetObserver(MoeObserver* observer) { observer_ = observer; }
-  void SetLayer(int layer) { layer_ = layer; }
+  // Changes whenever a buffer is reallocated (a captured CUDA graph would read freed memory).
+  uint64_t generation() const { return generation_; }
 
   // capacity: the same value on every rank, >= the number of tokens of any rank (the step's
   // token slice); it picks the mode.
@@ -111,6 +119,8 @@ class ExpertDispatcher {
     size_t bytes = 0;
   };
   absl::StatusOr<TensorView> View(Buffer& buffer, DType dtype, int64_t rows, int64_t width);
+  // The exact mode's index (uploaded) and counts (exchanged).
+  absl::Status PlanOnHost(const TensorView& expert_ids, DispatchHandle& h);
   // Bytes of `counts` rows of `row_bytes` that go to other ranks.
   uint64_t SentBytes(const std::vector<int64_t>& counts, int64_t row_bytes) const;
 
@@ -119,8 +129,8 @@ class ExpertDispatcher {
   ParallelLayout layout_;
   DispatchOptions options_;
   MoeObserver* observer_ = nullptr;
-  int layer_ = 0;
-  Buffer send_, recv_, x_, ids_, w_, back_;
+  Buffer index_, send_, recv_, x_, ids_, w_, back_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace gptoss

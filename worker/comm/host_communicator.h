@@ -1,5 +1,5 @@
-// HostCommunicator: what every communicator on host memory shares — the local row movement
-// (GatherRows, ScatterAddRows) and Synchronize (host collectives are synchronous). The
+// HostCommunicator: what every communicator on host memory shares — the device and Synchronize
+// (host collectives are synchronous), and the rank-ordered sum. The
 // collectives themselves are the subclass's: LocalCommunicator (world size 1, identities) and
 // GlooCommunicator (TCP between processes or threads).
 #pragma once
@@ -11,13 +11,6 @@ namespace gptoss {
 class HostCommunicator : public Communicator {
  public:
   Device device() const override { return Device::kCpu; }
-  absl::Status GatherRows(const TensorView& src, const std::vector<int32_t>& index,
-                          TensorView dst) override;
-  absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
-                              TensorView dst) override;
-  absl::Status PackRows(const std::vector<TensorView>& srcs, const std::vector<int32_t>& index,
-                        TensorView dst) override;
-  absl::Status UnpackRows(const TensorView& src, const std::vector<TensorView>& dsts) override;
   absl::Status Synchronize() override { return absl::OkStatus(); }
 };
 

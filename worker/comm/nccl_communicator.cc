@@ -23,16 +23,6 @@ absl::StatusOr<ncclDataType_t> NcclType(DType t) {
   return absl::InvalidArgumentError("NCCL: unsupported dtype");
 }
 
-// Uploads host indices into stream-ordered scratch (pageable source: consumed on return).
-absl::StatusOr<int32_t*> UploadIndex(cuda::StreamScratch& scratch,
-                                     const std::vector<int32_t>& index, cudaStream_t stream) {
-  GPTOSS_ASSIGN_OR_RETURN(int32_t* d, scratch.GetAs<int32_t>(index.size()));
-  if (!index.empty())
-    GPTOSS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d, index.data(), index.size() * sizeof(int32_t),
-                                         cudaMemcpyHostToDevice, stream));
-  return d;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> NcclCommunicator::NewUniqueId() {
@@ -90,12 +80,6 @@ absl::Status NcclCommunicator::Live() const {
     return absl::UnavailableError(
         "NCCL communicator aborted (a peer died or hung): the world must re-form");
   return absl::OkStatus();
-}
-
-cuda::LaunchContext NcclCommunicator::ctx() const {
-  cuda::LaunchContext c;
-  c.stream = stream_;
-  return c;
 }
 
 absl::Status NcclCommunicator::AllReduceSum(TensorView inout) {
@@ -172,62 +156,6 @@ absl::StatusOr<std::vector<int64_t>> NcclCommunicator::ExchangeCounts(
   std::vector<int64_t> recv(world_);
   for (int r = 0; r < world_; ++r) recv[r] = matrix[static_cast<size_t>(r) * world_ + rank_];
   return recv;
-}
-
-absl::Status NcclCommunicator::GatherRows(const TensorView& src, const std::vector<int32_t>& index,
-                                          TensorView dst) {
-  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/true, Device::kCuda));
-  if (index.empty()) return absl::OkStatus();
-  cuda::StreamScratch scratch(stream_);
-  GPTOSS_ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
-  const int64_t row_bytes =
-      comm_internal::RowElems(src) * static_cast<int64_t>(DTypeSize(src.dtype));
-  return cuda::LaunchGatherRows(ctx(), src.data, row_bytes, d_index,
-                                static_cast<int64_t>(index.size()), row_bytes, dst.data,
-                                row_bytes);
-}
-
-absl::Status NcclCommunicator::PackRows(const std::vector<TensorView>& srcs,
-                                        const std::vector<int32_t>& index, TensorView dst) {
-  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckPack(srcs, index, dst, Device::kCuda));
-  if (index.empty()) return absl::OkStatus();
-  cuda::StreamScratch scratch(stream_);
-  GPTOSS_ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
-  const int64_t width = comm_internal::RowBytes(dst);
-  int64_t offset = 0;
-  for (const TensorView& src : srcs) {
-    const int64_t row = comm_internal::RowBytes(src);
-    GPTOSS_RETURN_IF_ERROR(cuda::LaunchGatherRows(ctx(), src.data, row, d_index,
-                                                  static_cast<int64_t>(index.size()), row,
-                                                  static_cast<char*>(dst.data) + offset, width));
-    offset += row;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status NcclCommunicator::UnpackRows(const TensorView& src,
-                                          const std::vector<TensorView>& dsts) {
-  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckUnpack(src, dsts, Device::kCuda));
-  const int64_t width = comm_internal::RowBytes(src), rows = src.rank > 0 ? src.dim(0) : 0;
-  int64_t offset = 0;
-  for (const TensorView& dst : dsts) {
-    const int64_t row = comm_internal::RowBytes(dst);
-    GPTOSS_RETURN_IF_ERROR(cuda::LaunchGatherRows(ctx(), static_cast<const char*>(src.data) + offset,
-                                                  width, nullptr, rows, row, dst.data, row));
-    offset += row;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status NcclCommunicator::ScatterAddRows(const TensorView& src,
-                                              const std::vector<int32_t>& index, TensorView dst) {
-  GPTOSS_RETURN_IF_ERROR(comm_internal::CheckRows(src, index, dst, /*gather=*/false, Device::kCuda));
-  if (index.empty()) return absl::OkStatus();
-  cuda::StreamScratch scratch(stream_);
-  GPTOSS_ASSIGN_OR_RETURN(const int32_t* d_index, UploadIndex(scratch, index, stream_));
-  return cuda::LaunchScatterAddRows(ctx(), src.data, src.dtype, d_index,
-                                    static_cast<int64_t>(index.size()),
-                                    comm_internal::RowElems(src), dst.data);
 }
 
 absl::Status NcclCommunicator::Synchronize() {

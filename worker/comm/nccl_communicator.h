@@ -15,7 +15,6 @@
 #include <mutex>
 #include <string>
 
-#include "kernels/cuda/launchers.h"
 #include "kernels/ops.h"
 #include "worker/comm/communicator.h"
 
@@ -38,6 +37,8 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
   Device device() const override { return Device::kCuda; }
+  // NCCL collectives on the stream can be captured in a CUDA graph (NCCL >= 2.9).
+  bool capturable() const override { return true; }
 
   absl::Status AllReduceSum(TensorView inout) override;
   absl::Status AllGather(const TensorView& in, TensorView out) override;
@@ -46,13 +47,6 @@ class NcclCommunicator final : public Communicator {
                          TensorView recv, const std::vector<int64_t>& recv_counts) override;
   absl::StatusOr<std::vector<int64_t>> ExchangeCounts(
       const std::vector<int64_t>& send_counts) override;
-  absl::Status GatherRows(const TensorView& src, const std::vector<int32_t>& index,
-                          TensorView dst) override;
-  absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
-                              TensorView dst) override;
-  absl::Status PackRows(const std::vector<TensorView>& srcs, const std::vector<int32_t>& index,
-                        TensorView dst) override;
-  absl::Status UnpackRows(const TensorView& src, const std::vector<TensorView>& dsts) override;
   absl::Status Synchronize() override;
   // ncclCommAbort, once; thread-safe. Every call after it fails with UNAVAILABLE.
   void Abort() override;
@@ -61,7 +55,6 @@ class NcclCommunicator final : public Communicator {
   absl::Status Live() const;
   NcclCommunicator(int rank, int world, cudaStream_t stream)
       : rank_(rank), world_(world), stream_(stream) {}
-  cuda::LaunchContext ctx() const;
 
   int rank_;
   int world_;

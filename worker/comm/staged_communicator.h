@@ -35,13 +35,6 @@ class StagedCommunicator final : public Communicator {
       const std::vector<int64_t>& send_counts) override {
     return host_->ExchangeCounts(send_counts);
   }
-  absl::Status GatherRows(const TensorView& src, const std::vector<int32_t>& index,
-                          TensorView dst) override;
-  absl::Status ScatterAddRows(const TensorView& src, const std::vector<int32_t>& index,
-                              TensorView dst) override;
-  absl::Status PackRows(const std::vector<TensorView>& srcs, const std::vector<int32_t>& index,
-                        TensorView dst) override;
-  absl::Status UnpackRows(const TensorView& src, const std::vector<TensorView>& dsts) override;
   absl::Status Synchronize() override { return ops_->Synchronize(); }
   CommStats stats() const override { return host_->stats(); }
 

@@ -132,14 +132,18 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
     host.sampled.clear();
   }
   const int64_t R = static_cast<int64_t>(host.logit_rows.size());  // rows to sample
-  // A decode step (every sequence one sampled token) of a world of one runs padded to a bucket.
+  // A decode step (every sequence one sampled token) runs padded to a bucket, if the bucket's
+  // forward pass needs no host synchronization (always at world size 1).
   const bool decode = host.num_tokens == host.num_seqs && R == host.num_seqs;
-  const bool padded = (graphs_.graphs != nullptr || graphs_.pad_decode) && every_row == nullptr &&
-                      layout_.world_size == 1 && decode && host.num_seqs <= graphs_.max_batch;
   int seqs = 1, context = 16;
+  while (seqs < host.num_seqs) seqs *= 2;
+  seqs = std::min(seqs, graphs_.max_batch);
+  const bool capturable = graphs_.graphs != nullptr &&
+                          (layout_.world_size == 1 || (comm_ != nullptr && comm_->capturable()));
+  const bool padded = (capturable || graphs_.pad_decode) && every_row == nullptr && decode &&
+                      host.num_seqs <= graphs_.max_batch && transformer_->HostFree(seqs);
+  const bool graphed = padded && capturable;
   if (padded) {
-    while (seqs < host.num_seqs) seqs *= 2;
-    seqs = std::min(seqs, graphs_.max_batch);
     while (context < host.max_context_len) context *= 2;
     Pad(host, seqs, (context + limits_.block_size - 1) / limits_.block_size, context);
   }
@@ -177,7 +181,7 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
   const TensorView all_logits(logits_mem, DType::kF32, {rows, vocab}, ops_->device());
   const CommStats comm_before = comm_ ? comm_->stats() : CommStats{};
   const auto forward = [&] { return transformer_->Forward(batch, pool_->cache(), all_logits); };
-  if (padded && graphs_.graphs != nullptr) {
+  if (graphed) {
     // Graphs captured under an older scratch generation read memory that is gone.
     const uint64_t generation = transformer_->scratch_generation();
     if (generation != graphs_generation_) {

@@ -18,13 +18,16 @@
 // ordinary token that depends only on the request's seed and its index in the completion (never
 // an end-of-sequence id, so requests run to max_tokens). It measures and tests the control plane
 // (scheduler, plans, fan-out, streaming) at any scale with no model compute.
-// Fixed-shape decode steps (StepGraphs, kernels/step_graphs.h): at world size 1, a step in which
-// every sequence decodes one sampled token is padded to a bucket of sequences (1, 2, 4, ...,
-// max_batch) and of context (a power of two), its metadata laid out in that bucket's own device
-// buffer, and its forward pass run through the graphs under the bucket's key (with the
-// transformer's scratch generation), so that decode steps replay as CUDA graphs. Padding rows
-// decode token 0 at position 0, store nothing (slot -1) and read one block; their logits are
-// never sampled and their routing never reported. Other steps run eagerly as above.
+// Fixed-shape decode steps (StepGraphs, kernels/step_graphs.h): a step in which every sequence
+// decodes one sampled token is padded to a bucket of sequences (1, 2, 4, ..., max_batch) and of
+// context (a power of two), its metadata laid out in that bucket's own device buffer, and its
+// forward pass run through the graphs under the bucket's key (with the transformer's scratch
+// generation), so that decode steps replay as CUDA graphs. At N > 1 ranks only a bucket whose
+// forward pass needs no host synchronization (Transformer::HostFree: the dispatcher's
+// fixed-capacity mode) is padded, and it is replayed as a graph only over a capturable
+// communicator (NCCL); every rank pads alike, so the ranks' collectives stay matched. Padding
+// rows decode token 0 at position 0, store nothing (slot -1) and read one block; their logits
+// are never sampled and their routing never reported. Other steps run eagerly as above.
 // An error after step 2 leaves the cache holding this step's K/V for the plan's sequences; the
 // coordinator aborts them (their ids come back in a later free list).
 // Not thread-safe; one executor per rank.

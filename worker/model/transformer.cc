@@ -66,7 +66,12 @@ class TransformerImpl final : public Transformer {
     dispatcher_->SetObserver(observer);
   }
   absl::Status ReportRouting(int64_t rows, int64_t step_tokens) override;
-  uint64_t scratch_generation() const override { return generation_; }
+  bool HostFree(int64_t tokens) const override {
+    const int world = layout_.world_size;
+    return world == 1 || (tokens + world - 1) / world <= dispatch_options_.fixed_max_rows;
+  }
+  // Both only grow, so the sum changes whenever either reallocates.
+  uint64_t scratch_generation() const override { return generation_ + dispatcher_->generation(); }
 
  private:
   absl::Status Attention(int l, const StepBatch& batch, KvLayerView cache, int64_t n);
@@ -89,8 +94,8 @@ class TransformerImpl final : public Transformer {
   std::unique_ptr<ExpertDispatcher> dispatcher_;
   bool vocab_parallel_ = false;
   MoeObserver* observer_ = nullptr;
-  std::vector<int32_t> host_ids_;  // world size 1: the routing read back for observer_
-  TensorView routing_;  // world size 1 with an observer: [layers, T, k] of the step (srouting_)
+  std::vector<int32_t> host_ids_;  // the routing read back for observer_
+  TensorView routing_;  // with an observer: [layers, slice, k] of the step (srouting_)
   uint64_t generation_ = 0;        // scratch_generation()
   DType act_ = DType::kF32;
   int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, hidden_ = 0, top_k_ = 0;
@@ -187,10 +192,12 @@ absl::Status TransformerImpl::Forward(const StepBatch& batch, KvCache& cache, Te
   GPTOSS_ASSIGN_OR_RETURN(expert_ids_, sids_.View(ops_, DType::kI32, {n, top_k_}, generation_));
   GPTOSS_ASSIGN_OR_RETURN(expert_weights_, sw_.View(ops_, DType::kF32, {n, top_k_}, generation_));
   GPTOSS_ASSIGN_OR_RETURN(moe_rows_, srows_.View(ops_, act_, {n, top_k_, hidden_}, generation_));
+  // The routing of the rows this rank routes ([layers, its slice, k]), recorded on the device.
   routing_ = TensorView();
-  if (observer_ && world_size() == 1) {
+  if (observer_) {
     GPTOSS_ASSIGN_OR_RETURN(routing_, srouting_.View(ops_, DType::kI32,
-                                                     {config_.num_hidden_layers, n, top_k_},
+                                                     {config_.num_hidden_layers, padded / world,
+                                                      top_k_},
                                                      generation_));
   }
   if (padded > n) {
@@ -238,10 +245,11 @@ absl::Status TransformerImpl::Logits(const StepBatch& batch, int64_t rows, Tenso
   GPTOSS_ASSIGN_OR_RETURN(TensorView all, sgathered_.View(ops_, DType::kF32, {world * rows, part}, generation_));
   GPTOSS_RETURN_IF_ERROR(ops_->Linear(fin_norm, weights_.lm_head, TensorView(), mine));
   GPTOSS_RETURN_IF_ERROR(comm_->AllGather(mine, all));
-  std::vector<int32_t> order(static_cast<size_t>(world * rows));
-  for (int64_t i = 0; i < rows; ++i)
-    for (int r = 0; r < world; ++r) order[i * world + r] = static_cast<int32_t>(r * rows + i);
-  return comm_->GatherRows(all, order, logits.Reshaped({rows * world, part}));
+  // Row i of logits is row i of every rank's block side by side (no host index: capturable).
+  std::vector<TensorView> blocks;
+  for (int r = 0; r < world; ++r) blocks.push_back(all.Rows(r * rows, rows));
+  return ops_->PackRows(blocks, TensorView(),
+                        TensorView(logits.data, DType::kU8, {rows, part * world * 4}, logits.device));
 }
 
 absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerView cache,
@@ -281,12 +289,17 @@ absl::Status TransformerImpl::Attention(int l, const StepBatch& batch, KvLayerVi
 }
 
 absl::Status TransformerImpl::ReportRouting(int64_t rows, int64_t step_tokens) {
-  if (observer_ == nullptr || layout_.world_size != 1 || step_tokens <= 0) return absl::OkStatus();
-  // The step's [layers, T, k] routing, where its Forward (or the graph captured from one of the
-  // same shape) recorded it: the view is a function of T alone.
-  const int64_t per_layer = step_tokens * top_k_;
+  if (observer_ == nullptr || step_tokens <= 0) return absl::OkStatus();
   GPTOSS_CHECK_ARG(rows >= 0 && rows <= step_tokens, "ReportRouting: ", rows,
                    " rows of a step of ", step_tokens, " tokens");
+  // The step's [layers, slice, k] routing of this rank's slice of the rows, where its Forward
+  // (or the graph captured from one of the same shape) recorded it: the view is a function of T
+  // alone. Real rows come first in the step, so this rank's real rows are a prefix of its slice.
+  const int world = layout_.world_size;
+  const int64_t slice = (step_tokens + world - 1) / world;
+  const int64_t mine = std::clamp<int64_t>(rows - layout_.rank * slice, 0, slice);
+  const int64_t per_layer = slice * top_k_;
+  if (mine == 0) return absl::OkStatus();
   // Metrics must never fail a step: a step that recorded no routing reports none.
   if (static_cast<size_t>(config_.num_hidden_layers * per_layer) * 4 > srouting_.bytes)
     return absl::OkStatus();
@@ -296,8 +309,8 @@ absl::Status TransformerImpl::ReportRouting(int64_t rows, int64_t step_tokens) {
   std::vector<int32_t> layer_ids;
   for (int l = 0; l < config_.num_hidden_layers; ++l) {
     const auto first = host_ids_.begin() + l * per_layer;
-    layer_ids.assign(first, first + rows * top_k_);  // the real rows come first
-    observer_->OnRouted(l, layer_ids, rows, top_k_);
+    layer_ids.assign(first, first + mine * top_k_);
+    observer_->OnRouted(l, layer_ids, mine, top_k_);
   }
   return absl::OkStatus();
 }
@@ -333,10 +346,10 @@ absl::Status TransformerImpl::MoeParallel(int l, const TensorView& o, TensorView
         ops_->AddRmsNorm(o, x, w.post_attention_norm, config_.rms_norm_eps, h));
     GPTOSS_RETURN_IF_ERROR(ops_->Router(h, w.router_w, w.router_b, top_k_,
                                         router_logits_.Rows(0, n), ids, weights));
+    if (!routing_.empty()) GPTOSS_RETURN_IF_ERROR(ops_->Copy(ids, routing_.Row(l).Rows(0, n)));
   }
   // EP: each row goes to the ranks owning its experts; they run their local experts on it and
   // send back the weighted sum, which the source rank adds into x.
-  dispatcher_->SetLayer(l);
   DispatchedRows rows;
   GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle, dispatcher_->Dispatch(h, ids, weights, capacity, &rows));
   const int64_t received = handle.num_recv();

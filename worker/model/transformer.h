@@ -60,11 +60,17 @@ class Transformer {
                                                              Communicator* comm = nullptr,
                                                              DispatchOptions dispatch = {});
   virtual absl::Status Forward(const StepBatch& batch, KvCache& cache, TensorView logits) = 0;
-  // Reports every layer's routing and the MoE exchanges to `observer` (null: none). At N > 1
-  // the dispatcher reads the routing anyway and reports it during Forward. At world size 1
-  // Forward only records it on the device (a copy per layer, so the step stays capturable in a
-  // CUDA graph) and ReportRouting delivers it.
+  // Reports every layer's routing and the MoE exchanges to `observer` (null: none). Forward
+  // only records the routing on the device (a copy per layer, so the step stays capturable in a
+  // CUDA graph) and ReportRouting delivers it; each rank reports the rows of its slice.
   virtual void SetMoeObserver(MoeObserver* observer) { (void)observer; }
+  // Whether the forward pass of a step of `tokens` token rows makes no host synchronization, so
+  // that a CUDA graph can capture it: at world size 1 always; at N > 1 when the dispatcher's
+  // fixed-capacity mode (planned on the device) covers every rank's slice of the rows.
+  virtual bool HostFree(int64_t tokens) const {
+    (void)tokens;
+    return true;
+  }
   // After a step's device work has completed (run by Forward or replayed from a CUDA graph
   // captured from Forward): reports the routing of its first `rows` of `step_tokens` token rows
   // (the real rows of a padded step) to the observer, with one read from the device.
