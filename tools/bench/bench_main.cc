@@ -147,19 +147,11 @@ struct Settings {
   int breakdown_steps;  // 0: no --breakdown
 };
 
-// Figures of one rank's collectives between two points of a run.
-struct CommWindow {
-  const Communicator* comm;
-  CommStats start;
-  explicit CommWindow(const Communicator* c) : comm(c), start(c ? c->stats() : CommStats{}) {}
-  // Per step over `steps` steps: milliseconds inside collectives and kilobytes sent.
-  std::pair<double, double> PerStep(int steps) const {
-    if (comm == nullptr || steps <= 0) return {0.0, 0.0};
-    const CommStats now = comm->stats();
-    return {1e3 * (now.seconds - start.seconds) / steps,
-            (now.bytes_sent - start.bytes_sent) / 1024.0 / steps};
-  }
-};
+// Per timed step of a phase: milliseconds inside collectives and kilobytes sent (this rank).
+std::pair<double, double> CommPerStep(const PhaseResult& r) {
+  if (r.steps <= 0) return {0.0, 0.0};
+  return {1e3 * r.comm.seconds / r.steps, r.comm.bytes_sent / 1024.0 / r.steps};
+}
 
 // Synthetic weights, then the prefill and decode loops, on one rank. Rank 0 (or the only rank)
 // prints the table; with `comm`, every rank of the world runs this at the same time.
@@ -217,7 +209,6 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
       "of GEMM", "comm ms", "KB sent");
   json prefill_rows = json::array();
   for (int len : s.prefills) {
-    CommWindow window(comm);
     auto r = runner.Prefill(len, /*warmup=*/1, s.prefill_repeats, s.seed);
     if (!r.ok()) {
       out("  %-8s %8d  skipped: %s\n", "", len, std::string(r.status().message()).c_str());
@@ -226,7 +217,7 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
       checkpoint();
       continue;
     }
-    const auto [comm_ms, comm_kb] = window.PerStep(1 + s.prefill_repeats);
+    const auto [comm_ms, comm_kb] = CommPerStep(*r);
     const double flops = PrefillFlops(config, len) / r->step_seconds();
     out("  %-8s %8d %12.0f %10.1f %11.1f%% %10.2f %10.0f\n", "", len, r->tokens_per_second(),
         flops / 1e12, gemm > 0 ? 100.0 * flops / gemm : 0.0, comm_ms, comm_kb);
@@ -252,8 +243,7 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
   for (const std::string& kernels : s.kernels) {
     if (s.select) GPTOSS_RETURN_IF_ERROR(s.select(kernels));
     for (int batch : s.batches) {
-      CommWindow window(comm);
-      json row = {{"batch", batch}, {"context", s.context}};
+        json row = {{"batch", batch}, {"context", s.context}};
       if (!kernels.empty()) row["kernels"] = kernels;
       auto r = runner.Decode(batch, s.context, s.warmup, s.steps, s.seed);
       if (!r.ok()) {
@@ -264,7 +254,7 @@ absl::Status MeasureRank(const Settings& s, Ops& ops, const ModelConfig& config,
         checkpoint();
         continue;
       }
-      const auto [comm_ms, comm_kb] = window.PerStep(s.warmup + s.steps);
+      const auto [comm_ms, comm_kb] = CommPerStep(*r);
       const double bytes = DecodeStepBytes(config, batch, mid_context);
       const double achieved = bytes / r->step_seconds();
       const double roofline = batch * hbm / bytes;

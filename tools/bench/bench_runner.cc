@@ -52,6 +52,13 @@ absl::Status BenchRunner::Init() {
   return absl::OkStatus();
 }
 
+CommStats BenchRunner::Since(const CommStats& before) const {
+  if (comm_ == nullptr) return {};
+  const CommStats now = comm_->stats();
+  return {now.calls - before.calls, now.bytes_sent - before.bytes_sent,
+          now.seconds - before.seconds};
+}
+
 absl::StatusOr<PhaseResult> BenchRunner::Prefill(int prompt_len, int warmup, int repeats,
                                                  uint64_t seed) {
   GPTOSS_CHECK_ARG(prompt_len >= 1 && repeats >= 1 && warmup >= 0, "bench prefill: bad sizes");
@@ -77,8 +84,12 @@ absl::StatusOr<PhaseResult> BenchRunner::Prefill(int prompt_len, int warmup, int
   result.tokens = prompt_len;
   result.steps = repeats;
   double start = Now();
+  CommStats comm_before;
   for (int i = 0; i < warmup + repeats; ++i) {
-    if (i == warmup) start = Now();
+    if (i == warmup) {
+      start = Now();
+      comm_before = comm_ ? comm_->stats() : CommStats{};
+    }
     plan.step_id = i + 1;
     plan.free_sequence_ids.clear();
     if (i > 0) plan.free_sequence_ids.push_back(s.sequence_id);  // a new sequence each time
@@ -86,6 +97,7 @@ absl::StatusOr<PhaseResult> BenchRunner::Prefill(int prompt_len, int warmup, int
     GPTOSS_RETURN_IF_ERROR(executor->Execute(plan).status());
   }
   result.seconds = Now() - start;
+  result.comm = Since(comm_before);
   return result;
 }
 
@@ -147,8 +159,12 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch, int context, int warm
   result.tokens = B;
   result.steps = steps;
   double start = Now();
+  CommStats comm_before;
   for (int i = 0; i < warmup + steps; ++i) {
-    if (i == warmup) start = Now();
+    if (i == warmup) {
+      start = Now();
+      comm_before = comm_ ? comm_->stats() : CommStats{};
+    }
     const int pos = context + i;
     for (int s = 0; s < B; ++s) {
       SequenceStep& step = plan.sequences[s];
@@ -164,6 +180,7 @@ absl::StatusOr<PhaseResult> BenchRunner::Decode(int batch, int context, int warm
     for (size_t k = 0; k < r.results.size(); ++k) tokens[k] = r.results[k].token_id;
   }
   result.seconds = Now() - start;
+  result.comm = Since(comm_before);
   result.last_tokens = tokens;
   return result;
 }

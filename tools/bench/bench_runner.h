@@ -35,6 +35,7 @@ struct PhaseResult {
   double tokens_per_second() const { return seconds > 0 ? tokens * steps / seconds : 0; }
   double step_seconds() const { return steps > 0 ? seconds / steps : 0; }
   std::vector<int32_t> last_tokens;  // decode: the last sampled ids (rank 0; for checks)
+  CommStats comm;  // this rank's collectives during the timed steps (none without `comm`)
 };
 
 class BenchRunner {
@@ -56,6 +57,9 @@ class BenchRunner {
                                      uint64_t seed);
 
  private:
+  // This rank's collectives since `before` (comm_'s running totals).
+  CommStats Since(const CommStats& before) const;
+
   const ModelConfig config_;
   const ModelWeights weights_;
   Ops* ops_;
