@@ -195,7 +195,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const Coordinato
   internal.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   internal.AddListeningPort(absl::StrCat(internal_host, ":", options.internal_port),
                             c->pool_->plane().ServerCredentials(), &c->internal_port_);
-  internal.RegisterService(c->pool_.get());
+  internal.RegisterService(c->pool_->service());
   c->internal_server_ = internal.BuildAndStart();
   if (!c->internal_server_ || c->internal_port_ == 0)
     return absl::UnavailableError(absl::StrCat("cannot listen on ", internal_host, ":",
