@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/chat_prompt.h"
-#include "worker/common/status_mapping.h"
 #include "coordinator/tokenizer/harmony_tokens.h"
 #include "kernels/core/status.h"
 
@@ -13,10 +12,7 @@ namespace gptoss {
 grpc::ServerWriteReactor<grpc::ByteBuffer>* ChatCall::Start(const CallEnv& env,
                                                             const v1::ChatRequest& request) {
   std::shared_ptr<ChatCall> call(new ChatCall(env));
-  call->Retain();
-  absl::Status st = env.refusal.ok() ? call->Submit(request) : env.refusal;
-  if (!st.ok()) call->End(ToGrpcStatus(st));
-  return call.get();
+  return call->Launch([&] { return call->Submit(request); });
 }
 
 absl::StatusOr<PreparedRequest> ChatCall::Prepare(const CallEnv& env,
@@ -75,17 +71,7 @@ bool ChatCall::OnToken(const SequenceUpdate& update) {
   NoteToken();
   ChatEventStream::Step step = events_->OnToken(update);
   for (v1::ChatResponse& event : step.events) Send(std::move(event));
-  if (step.stop_string) {
-    SendFinal(v1::FINISH_REASON_STOP, *step.stop_string, "");
-    End(grpc::Status::OK);
-    return true;
-  }
-  if (update.finish != FinishReason::kNone) {
-    std::string stop_reason;
-    SendFinal(events_->FinishReasonOf(update, &stop_reason), stop_reason, "");
-    End(grpc::Status::OK);
-  }
-  return false;
+  return EndIfFinished(*events_, step.stop_string, update);
 }
 
 }  // namespace gptoss

@@ -1,7 +1,5 @@
 #include "coordinator/generate_call.h"
 
-#include "absl/strings/str_cat.h"
-#include "worker/common/status_mapping.h"
 #include "kernels/core/status.h"
 
 namespace gptoss {
@@ -11,10 +9,7 @@ GenerateCall::GenerateCall(const CallEnv& env) : ServingCall(env) {}
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerateCall::Start(
     const CallEnv& env, const v1::GenerateRequest& request) {
   std::shared_ptr<GenerateCall> call(new GenerateCall(env));
-  call->Retain();
-  absl::Status st = env.refusal.ok() ? call->Submit(request) : env.refusal;
-  if (!st.ok()) call->End(ToGrpcStatus(st));
-  return call.get();
+  return call->Launch([&] { return call->Submit(request); });
 }
 
 absl::StatusOr<PreparedRequest> GenerateCall::Prepare(const CallEnv& env,
@@ -67,17 +62,7 @@ bool GenerateCall::OnToken(const SequenceUpdate& update) {
   v1::GenerateResponse response;
   *response.mutable_chunk() = std::move(step.chunk);
   Send(std::move(response));
-  if (step.stop_string) {
-    SendFinal(v1::FINISH_REASON_STOP, *step.stop_string, "");
-    End(grpc::Status::OK);
-    return true;
-  }
-  if (update.finish != FinishReason::kNone) {
-    std::string stop_reason;
-    SendFinal(stream_->FinishReasonOf(update, &stop_reason), stop_reason, "");
-    End(grpc::Status::OK);
-  }
-  return false;
+  return EndIfFinished(*stream_, step.stop_string, update);
 }
 
 }  // namespace gptoss

@@ -10,6 +10,7 @@
 //    ends with FailureStatus() (UNAVAILABLE when the workers are gone).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,34 @@ class ServingCall : public StreamReactor<Response>, public RequestObserver {
  protected:
   explicit ServingCall(const CallEnv& env) : env_(env) {
     this->SetStreamInterval(env.limits.stream_interval);
+  }
+
+  // Starts the stream (the subclass's Start, on a new call): `submit` runs unless the service
+  // refuses calls now; a refusal or a bad request ends the stream at once.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Launch(const std::function<absl::Status()>& submit) {
+    this->Retain();
+    absl::Status st = env_.refusal.ok() ? submit() : env_.refusal;
+    if (!st.ok()) this->End(ToGrpcStatus(st));
+    return this;
+  }
+
+  // After a token's messages: a matched stop string, or the engine's finish, sends the final
+  // message and ends the stream. True when a stop string ended it (the engine must stop the
+  // sequence). `events` is the subclass's stream (FinishReasonOf).
+  template <typename Events>
+  bool EndIfFinished(const Events& events, const std::optional<std::string>& stop_string,
+                     const SequenceUpdate& update) {
+    if (stop_string) {
+      SendFinal(v1::FINISH_REASON_STOP, *stop_string, "");
+      this->End(grpc::Status::OK);
+      return true;
+    }
+    if (update.finish != FinishReason::kNone) {
+      std::string stop_reason;
+      SendFinal(events.FinishReasonOf(update, &stop_reason), stop_reason, "");
+      this->End(grpc::Status::OK);
+    }
+    return false;
   }
 
   // The rpc's name in the metrics ("Generate", "Chat").

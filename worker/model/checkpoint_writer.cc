@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "kernels/core/dtype.h"
 #include "kernels/core/rng.h"
+#include "kernels/core/synthetic_values.h"
 #include "kernels/core/status.h"
 #include "nlohmann/json.hpp"
 #include "worker/model/checkpoint_layout.h"
@@ -28,119 +29,17 @@ constexpr size_t kChunkBytes = size_t{4} << 20;
 constexpr char kIndexFile[] = "model.safetensors.index.json";
 constexpr char kSingleFile[] = "model.safetensors";
 
-// 64-bit FNV-1a of the tensor name: gives every tensor its own random stream.
-uint64_t Fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
-  return h;
-}
-
-// How one tensor's values are drawn.
-struct Fill {
-  enum Kind { kGaussianBf16, kMxfp4Codes, kE8M0Scales } kind = kGaussianBf16;
-  uint64_t key = 0;
-  double mean = 0.0;  // kGaussianBf16: value = mean + s * scale, s an Irwin-Hall integer
-  double scale = 0.0;
-  int exponent = 0;  // kE8M0Scales: base exponent of 2
-};
-
-// Irwin-Hall: s = sum of four 16-bit uniforms minus their mean, an integer in [-131070, 131070]
-// with variance (65536^2 - 1) / 3. z = s * kUnitScale has unit variance.
-double UnitScale() { return std::sqrt(3.0 / 4294967295.0); }
-
-// Base E8M0 exponent for MXFP4 weights with RMS ~ 1/sqrt(fan_in). Codes are uniform over the 16
-// E2M1 values (mean square 68.5/8) and the per-block exponent offset is -1, 0, 0, +1 (mean
-// square factor 1.5625), so RMS = 2^e * sqrt(68.5/8 * 1.5625). e is the power of two within a
-// factor of sqrt(2) of the target, found with exact doublings only.
-int Mxfp4BaseExponent(int64_t fan_in) {
-  const double target =
-      1.0 / std::sqrt(static_cast<double>(fan_in)) / std::sqrt(68.5 / 8.0 * 1.5625);
-  const double sqrt2 = std::sqrt(2.0);
-  int e = 0;
-  double x = 1.0;
-  while (x > target * sqrt2) {
-    x *= 0.5;
-    --e;
-  }
-  while (x < target / sqrt2) {
-    x *= 2.0;
-    ++e;
-  }
-  return e;
-}
-
-Fill PlanFill(const CheckpointTensor& t, uint64_t seed, int hidden_size) {
-  Fill f;
-  f.key = SplitMix64(SplitMix64(seed) ^ Fnv1a(t.spec.name));
-  const double unit = UnitScale();
-  auto gaussian = [&](double mean, double sigma) {
-    f.kind = Fill::kGaussianBf16;
-    f.mean = mean;
-    f.scale = sigma * unit;
-  };
-  switch (t.role) {
-    case TensorRole::kEmbedding:
-      gaussian(0.0, 1.0);
-      break;
-    case TensorRole::kNorm:
-      gaussian(1.0, 0.05);
-      break;
-    case TensorRole::kLinear:
-      gaussian(0.0, 1.0 / std::sqrt(static_cast<double>(t.fan_in)));
-      break;
-    case TensorRole::kBias:
-      gaussian(0.0, 0.05);
-      break;
-    case TensorRole::kSinks:
-      gaussian(0.0, 1.0);
-      break;
-    case TensorRole::kLmHead:
-      gaussian(0.0, 2.0 / std::sqrt(static_cast<double>(hidden_size)));
-      break;
-    case TensorRole::kExpertBlocks:
-      f.kind = Fill::kMxfp4Codes;
-      break;
-    case TensorRole::kExpertScales:
-      f.kind = Fill::kE8M0Scales;
-      f.exponent = Mxfp4BaseExponent(t.fan_in);
-      break;
-  }
-  return f;
-}
-
 // Writes `count` elements starting at element `first` of the tensor into `out` (little-endian).
-void FillChunk(const Fill& f, uint64_t first, uint64_t count, uint8_t* out) {
-  switch (f.kind) {
-    case Fill::kGaussianBf16:
-      for (uint64_t i = 0; i < count; ++i) {
-        const uint64_t r = SplitMix64(f.key + first + i);
-        const int64_t s = static_cast<int64_t>((r & 0xffff) + ((r >> 16) & 0xffff) +
-                                               ((r >> 32) & 0xffff) + (r >> 48)) -
-                          131070;
-        const double v = f.mean + static_cast<double>(s) * f.scale;
-        const uint16_t b = F32ToBf16(static_cast<float>(v));
-        out[2 * i] = static_cast<uint8_t>(b & 0xff);
-        out[2 * i + 1] = static_cast<uint8_t>(b >> 8);
-      }
-      break;
-    case Fill::kMxfp4Codes:
-      // Each byte holds two E2M1 codes (low nibble first); all 256 byte values are valid.
-      for (uint64_t i = 0; i < count; ++i) {
-        const uint64_t j = first + i;
-        out[i] = static_cast<uint8_t>(SplitMix64(f.key + j / 8) >> (8 * (j % 8)));
-      }
-      break;
-    case Fill::kE8M0Scales: {
-      static constexpr int kOffset[4] = {-1, 0, 0, 1};
-      for (uint64_t i = 0; i < count; ++i) {
-        const uint64_t j = first + i;
-        const int bits = static_cast<int>((SplitMix64(f.key + j / 8) >> (8 * (j % 8))) & 3);
-        // E8M0 value 2^(s - 127); 255 would be NaN, so stay in [1, 254].
-        out[i] = static_cast<uint8_t>(std::clamp(127 + f.exponent + kOffset[bits], 1, 254));
-      }
-      break;
+void FillChunk(const SyntheticFill& f, uint64_t first, uint64_t count, uint8_t* out) {
+  if (f.kind == SyntheticFill::kGaussianBf16) {
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint16_t b = SyntheticBf16(f, first + i);
+      out[2 * i] = static_cast<uint8_t>(b & 0xff);
+      out[2 * i + 1] = static_cast<uint8_t>(b >> 8);
     }
+    return;
   }
+  for (uint64_t i = 0; i < count; ++i) out[i] = SyntheticByte(f, first + i);
 }
 
 struct Shard {
@@ -195,7 +94,64 @@ absl::Status WriteTextFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+// 64-bit FNV-1a of the tensor name (the generator's per-tensor stream).
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
+  return h;
+}
+
+// Base E8M0 exponent for MXFP4 weights of RMS ~ 1/sqrt(fan_in): codes uniform over the 16 E2M1
+// values (mean square 68.5/8), per-block offsets -1,0,0,+1 (mean square factor 1.5625); the
+// power of two within sqrt(2) of the target, found by exact doublings.
+int Mxfp4BaseExponent(int64_t fan_in) {
+  const double target =
+      1.0 / std::sqrt(static_cast<double>(fan_in)) / std::sqrt(68.5 / 8.0 * 1.5625);
+  const double sqrt2 = std::sqrt(2.0);
+  int e = 0;
+  double x = 1.0;
+  while (x > target * sqrt2) {
+    x *= 0.5;
+    --e;
+  }
+  while (x < target / sqrt2) {
+    x *= 2.0;
+    ++e;
+  }
+  return e;
+}
+
+// Keeps one allocation per tensor and its view.
 }  // namespace
+
+SyntheticFill PlanSyntheticFill(const CheckpointTensor& t, uint64_t seed, int hidden_size) {
+  SyntheticFill f;
+  f.key = SplitMix64(SplitMix64(seed) ^ Fnv1a(t.spec.name));
+  // Irwin-Hall of four 16-bit uniforms: variance (65536^2 - 1) / 3 -> unit scale.
+  const double unit = std::sqrt(3.0 / 4294967295.0);
+  auto gaussian = [&](double mean, double sigma) {
+    f.kind = SyntheticFill::kGaussianBf16;
+    f.mean = mean;
+    f.scale = sigma * unit;
+  };
+  switch (t.role) {
+    case TensorRole::kEmbedding: gaussian(0.0, 1.0); break;
+    case TensorRole::kNorm: gaussian(1.0, 0.05); break;
+    case TensorRole::kLinear: gaussian(0.0, 1.0 / std::sqrt(static_cast<double>(t.fan_in))); break;
+    case TensorRole::kBias: gaussian(0.0, 0.05); break;
+    case TensorRole::kSinks: gaussian(0.0, 1.0); break;
+    case TensorRole::kLmHead:
+      gaussian(0.0, 2.0 / std::sqrt(static_cast<double>(hidden_size)));
+      break;
+    case TensorRole::kExpertBlocks: f.kind = SyntheticFill::kMxfp4Codes; break;
+    case TensorRole::kExpertScales:
+      f.kind = SyntheticFill::kE8M0Scales;
+      f.exponent = Mxfp4BaseExponent(t.fan_in);
+      break;
+  }
+  return f;
+}
+
 
 uint64_t CheckpointDataBytes(const ModelConfig& config) {
   uint64_t total = 0;
@@ -239,7 +195,7 @@ absl::Status WriteCheckpoint(const ModelConfig& config, const std::string& out_d
     const std::string path = out_dir + "/" + shard.file;
     GPTOSS_ASSIGN_OR_RETURN(auto writer, SafetensorsWriter::Create(path, specs));
     for (const CheckpointTensor* t : shard.tensors) {
-      const Fill fill = PlanFill(*t, options.seed, config.hidden_size);
+      const SyntheticFill fill = PlanSyntheticFill(*t, options.seed, config.hidden_size);
       const uint64_t elem = DTypeSize(t->spec.dtype);
       const uint64_t n = static_cast<uint64_t>(t->spec.numel());
       const uint64_t per_chunk = kChunkBytes / elem;

@@ -29,6 +29,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "kernels/core/synthetic_values.h"
+#include "worker/model/checkpoint_layout.h"
 #include "worker/model/config.h"
 
 namespace gptoss {
@@ -45,5 +47,10 @@ absl::Status WriteCheckpoint(const ModelConfig& config, const std::string& out_d
 
 // Total bytes of tensor data a checkpoint for `config` holds (for progress and sanity checks).
 uint64_t CheckpointDataBytes(const ModelConfig& config);
+
+// How the generator draws one tensor's values (its stream key, distribution and MXFP4
+// exponent); the values themselves are kernels/core/synthetic_values.h's, so gptoss-bench can
+// build the same weights in device memory (worker/model/device_weights.h).
+SyntheticFill PlanSyntheticFill(const CheckpointTensor& tensor, uint64_t seed, int hidden_size);
 
 }  // namespace gptoss

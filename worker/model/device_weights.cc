@@ -13,34 +13,6 @@
 namespace gptoss {
 namespace {
 
-// 64-bit FNV-1a of the tensor name (the generator's per-tensor stream).
-uint64_t Fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
-  return h;
-}
-
-// Base E8M0 exponent for MXFP4 weights of RMS ~ 1/sqrt(fan_in): codes uniform over the 16 E2M1
-// values (mean square 68.5/8), per-block offsets -1,0,0,+1 (mean square factor 1.5625); the
-// power of two within sqrt(2) of the target, found by exact doublings.
-int Mxfp4BaseExponent(int64_t fan_in) {
-  const double target =
-      1.0 / std::sqrt(static_cast<double>(fan_in)) / std::sqrt(68.5 / 8.0 * 1.5625);
-  const double sqrt2 = std::sqrt(2.0);
-  int e = 0;
-  double x = 1.0;
-  while (x > target * sqrt2) {
-    x *= 0.5;
-    --e;
-  }
-  while (x < target / sqrt2) {
-    x *= 2.0;
-    ++e;
-  }
-  return e;
-}
-
-// Keeps one allocation per tensor and its view.
 absl::StatusOr<TensorView> AllocateLike(Ops& ops, const TensorView& like, OwnedWeights& owned) {
   GPTOSS_ASSIGN_OR_RETURN(std::shared_ptr<void> memory, ops.Allocate(std::max<size_t>(like.bytes(), 1)));
   TensorView view = like;
@@ -122,34 +94,6 @@ absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops) {
       GPTOSS_RETURN_IF_ERROR(Upload(ops, *t, owned));
   }
   return owned;
-}
-
-SyntheticFill PlanSyntheticFill(const CheckpointTensor& t, uint64_t seed, int hidden_size) {
-  SyntheticFill f;
-  f.key = SplitMix64(SplitMix64(seed) ^ Fnv1a(t.spec.name));
-  // Irwin-Hall of four 16-bit uniforms: variance (65536^2 - 1) / 3 -> unit scale.
-  const double unit = std::sqrt(3.0 / 4294967295.0);
-  auto gaussian = [&](double mean, double sigma) {
-    f.kind = SyntheticFill::kGaussianBf16;
-    f.mean = mean;
-    f.scale = sigma * unit;
-  };
-  switch (t.role) {
-    case TensorRole::kEmbedding: gaussian(0.0, 1.0); break;
-    case TensorRole::kNorm: gaussian(1.0, 0.05); break;
-    case TensorRole::kLinear: gaussian(0.0, 1.0 / std::sqrt(static_cast<double>(t.fan_in))); break;
-    case TensorRole::kBias: gaussian(0.0, 0.05); break;
-    case TensorRole::kSinks: gaussian(0.0, 1.0); break;
-    case TensorRole::kLmHead:
-      gaussian(0.0, 2.0 / std::sqrt(static_cast<double>(hidden_size)));
-      break;
-    case TensorRole::kExpertBlocks: f.kind = SyntheticFill::kMxfp4Codes; break;
-    case TensorRole::kExpertScales:
-      f.kind = SyntheticFill::kE8M0Scales;
-      f.exponent = Mxfp4BaseExponent(t.fan_in);
-      break;
-  }
-  return f;
 }
 
 absl::Status FillSyntheticHost(const SyntheticFill& fill, TensorView dst) {

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/core/synthetic_values.h"
+#include "worker/model/checkpoint_writer.h"  // PlanSyntheticFill
 #include "kernels/ops.h"
 #include "worker/model/checkpoint_layout.h"
 #include "worker/model/config.h"
@@ -34,9 +35,6 @@ struct OwnedWeights {
 
 absl::StatusOr<OwnedWeights> UploadWeights(const ModelWeights& host, Ops& ops);
 
-// The generator's value plan for one tensor (same key, distribution and MXFP4 exponent as
-// worker/model/checkpoint_writer.cc; tests/worker/synthetic_weights_test.cc checks equality).
-SyntheticFill PlanSyntheticFill(const CheckpointTensor& tensor, uint64_t seed, int hidden_size);
 
 using SyntheticFiller = std::function<absl::Status(const SyntheticFill&, TensorView dst)>;
 
