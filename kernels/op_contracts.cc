@@ -111,6 +111,28 @@ bool Overlap(const TensorView& a, const TensorView& b) {
 
 }  // namespace
 
+absl::Status CheckRmsNormShapes(const TensorView& x, const TensorView& weight,
+                                const TensorView& out) {
+  const int64_t n = x.dim(0), hidden = x.dim(1);
+  GPTOSS_CHECK_ARG(weight.dim(0) == hidden, "RmsNorm: weight ", weight.ShapeString(),
+                   " does not match x ", x.ShapeString());
+  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == hidden, "RmsNorm: out ", out.ShapeString(),
+                   " does not match x ", x.ShapeString());
+  GPTOSS_CHECK_ARG(hidden > 0, "RmsNorm: empty hidden dimension");
+  return absl::OkStatus();
+}
+
+absl::Status CheckRouterTopKShapes(const TensorView& logits, int k, const TensorView& expert_ids,
+                                   const TensorView& expert_weights) {
+  const int64_t n = logits.dim(0), experts = logits.dim(1);
+  GPTOSS_CHECK_ARG(k >= 1 && k <= experts, "RouterTopK: k ", k, " must be in [1, ", experts, "]");
+  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n && expert_ids.dim(1) == k && expert_weights.dim(0) == n &&
+                       expert_weights.dim(1) == k,
+                   "RouterTopK: expert_ids ", expert_ids.ShapeString(), " and expert_weights ",
+                   expert_weights.ShapeString(), " must be [", n, ",", k, "]");
+  return absl::OkStatus();
+}
+
 absl::Status CheckPlanDispatch(const TensorView& expert_ids, int experts_per_rank,
                                const TensorView& slots, Device device) {
   GPTOSS_RETURN_IF_ERROR(OnDevice(expert_ids, "PlanDispatch", "expert_ids", device));

@@ -22,6 +22,12 @@ absl::Status CheckCopy(const TensorView& src, const TensorView& dst, Device devi
 absl::Status CheckCopyColumns(const TensorView& src, int64_t first, const TensorView& dst,
                               Device device);
 
+// RmsNorm: x [T,H] with H > 0, weight [H], out [T,H].
+absl::Status CheckRmsNormShapes(const TensorView& x, const TensorView& weight,
+                                const TensorView& out);
+// RouterTopK: logits [T,E], 1 <= k <= E, expert_ids and expert_weights [T,k].
+absl::Status CheckRouterTopKShapes(const TensorView& logits, int k, const TensorView& expert_ids,
+                                   const TensorView& expert_weights);
 // PlanDispatch: expert_ids [T,k] I32, slots [W,C] I32 with C >= T, experts_per_rank >= 1.
 absl::Status CheckPlanDispatch(const TensorView& expert_ids, int experts_per_rank,
                                const TensorView& slots, Device device);

@@ -54,12 +54,8 @@ absl::Status CpuOps::RouterTopK(const TensorView& logits, int k, TensorView expe
   GPTOSS_RETURN_IF_ERROR(CheckTensor(logits, "RouterTopK logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(expert_ids, "RouterTopK expert_ids", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(expert_weights, "RouterTopK expert_weights", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckRouterTopKShapes(logits, k, expert_ids, expert_weights));
   const int64_t n = logits.dim(0), experts = logits.dim(1);
-  GPTOSS_CHECK_ARG(k >= 1 && k <= experts, "RouterTopK: k ", k, " must be in [1, ", experts, "]");
-  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n && expert_ids.dim(1) == k && expert_weights.dim(0) == n &&
-                       expert_weights.dim(1) == k,
-                   "RouterTopK: expert_ids ", expert_ids.ShapeString(), " and expert_weights ",
-                   expert_weights.ShapeString(), " must be [", n, ",", k, "]");
   std::vector<char> taken(experts);
   std::vector<float> top(k);
   for (int64_t t = 0; t < n; ++t) {

@@ -172,12 +172,8 @@ absl::Status CpuOps::RmsNorm(const TensorView& x, const TensorView& weight, floa
   GPTOSS_RETURN_IF_ERROR(CheckTensor(x, "RmsNorm x", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(CheckWeight(weight, "RmsNorm weight", 1));
   GPTOSS_RETURN_IF_ERROR(CheckTensor(out, "RmsNorm out", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckRmsNormShapes(x, weight, out));
   const int64_t n = x.dim(0), hidden = x.dim(1);
-  GPTOSS_CHECK_ARG(weight.dim(0) == hidden, "RmsNorm: weight ", weight.ShapeString(),
-                   " does not match x ", x.ShapeString());
-  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == hidden, "RmsNorm: out ", out.ShapeString(),
-                   " does not match x ", x.ShapeString());
-  GPTOSS_CHECK_ARG(hidden > 0, "RmsNorm: empty hidden dimension");
   for (int64_t t = 0; t < n; ++t) {
     const float* xr = x.as<float>() + t * hidden;
     float* o = out.as<float>() + t * hidden;

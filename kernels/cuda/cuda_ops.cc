@@ -235,12 +235,8 @@ absl::Status CudaOps::RmsNorm(const TensorView& x, const TensorView& weight, flo
   GPTOSS_RETURN_IF_ERROR(CheckFloat(x, "RmsNorm x", 2));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(weight, "RmsNorm weight", 1));
   GPTOSS_RETURN_IF_ERROR(CheckFloat(out, "RmsNorm out", 2));
+  GPTOSS_RETURN_IF_ERROR(CheckRmsNormShapes(x, weight, out));
   const int64_t n = x.dim(0), hidden = x.dim(1);
-  GPTOSS_CHECK_ARG(weight.dim(0) == hidden, "RmsNorm: weight ", weight.ShapeString(),
-                   " does not match x ", x.ShapeString());
-  GPTOSS_CHECK_ARG(out.dim(0) == n && out.dim(1) == hidden, "RmsNorm: out ", out.ShapeString(),
-                   " does not match x ", x.ShapeString());
-  GPTOSS_CHECK_ARG(hidden > 0, "RmsNorm: empty hidden dimension");
   GPTOSS_CHECK_ARG(out.data != x.data || out.dtype == x.dtype,
                    "RmsNorm: in-place only with equal dtypes");
   return LaunchRmsNorm(ctx_, x.data, x.dtype, weight.data, weight.dtype, eps, n, hidden, out.data,
@@ -361,12 +357,8 @@ absl::Status CudaOps::RouterTopK(const TensorView& logits, int k, TensorView exp
   GPTOSS_RETURN_IF_ERROR(Check(logits, "RouterTopK logits", DType::kF32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(expert_ids, "RouterTopK expert_ids", DType::kI32, 2));
   GPTOSS_RETURN_IF_ERROR(Check(expert_weights, "RouterTopK expert_weights", DType::kF32, 2));
+  GPTOSS_RETURN_IF_ERROR(CheckRouterTopKShapes(logits, k, expert_ids, expert_weights));
   const int64_t n = logits.dim(0), experts = logits.dim(1);
-  GPTOSS_CHECK_ARG(k >= 1 && k <= experts, "RouterTopK: k ", k, " must be in [1, ", experts, "]");
-  GPTOSS_CHECK_ARG(expert_ids.dim(0) == n && expert_ids.dim(1) == k && expert_weights.dim(0) == n &&
-                       expert_weights.dim(1) == k,
-                   "RouterTopK: expert_ids ", expert_ids.ShapeString(), " and expert_weights ",
-                   expert_weights.ShapeString(), " must be [", n, ",", k, "]");
   GPTOSS_CHECK_ARG(experts <= std::numeric_limits<int32_t>::max(), "RouterTopK: too many experts");
   return LaunchRouterTopK(ctx_, logits.as<float>(), n, static_cast<int>(experts), k,
                           expert_ids.as<int32_t>(), expert_weights.as<float>());

@@ -17,6 +17,7 @@
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/synthetic_fill.h"
 #include "tests/kernels/cuda_test_util.h"
+#include "tests/worker/golden_checks.h"
 #include "tests/worker/golden_fixture.h"
 #include "tests/worker/model_io_test_util.h"
 #include "tools/bench/bench_runner.h"
@@ -89,17 +90,8 @@ class CudaModelTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(CudaModelTest, AllPositionLogitsMatchTransformers) {
-  const int vocab = golden_.config.vocab_size;
-  for (size_t s = 0; s < golden_.sequences.size(); ++s) {
-    const auto& seq = golden_.sequences[s];
-    auto logits = runner_->PromptLogits(seq.full());
-    ASSERT_TRUE(logits.ok()) << logits.status();
-    ASSERT_EQ(logits->size(), seq.logits.size());
-    const double err = RelativeMaxError(logits->data(), seq.logits.data(), seq.logits.size());
-    std::printf("[gpu golden %s seq %zu] all-position logits (%zu x %d): max|d|/max|ref| = %.3g\n",
-                GetParam().c_str(), s, seq.logits.size() / vocab, vocab, err);
-    EXPECT_LE(err, kBf16Tolerance);
-  }
+  testing::ExpectAllPositionLogits(*runner_, golden_, kBf16Tolerance,
+                                   ("gpu golden " + GetParam()).c_str());
 }
 
 TEST_P(CudaModelTest, GreedyDecodeMatchesTransformersUpToNearTies) {

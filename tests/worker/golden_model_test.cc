@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "tests/worker/golden_checks.h"
 #include "tests/worker/golden_fixture.h"
 #include "tests/worker/model_io_test_util.h"
 #include "tests/worker/sha256_for_test.h"
@@ -81,17 +82,8 @@ class GoldenModelTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(GoldenModelTest, AllPositionLogitsMatchTransformers) {
-  const int vocab = golden_.config.vocab_size;
-  for (size_t s = 0; s < golden_.sequences.size(); ++s) {
-    const auto& seq = golden_.sequences[s];
-    auto logits = runner_->PromptLogits(seq.full());
-    ASSERT_TRUE(logits.ok()) << logits.status();
-    ASSERT_EQ(logits->size(), seq.logits.size());
-    const double err = RelativeMaxError(logits->data(), seq.logits.data(), seq.logits.size());
-    std::printf("[golden %s seq %zu] all-position logits (%zu x %d): max|d|/max|ref| = %.3g\n",
-                GetParam().c_str(), s, seq.logits.size() / vocab, vocab, err);
-    EXPECT_LE(err, kGoldenTolerance);
-  }
+  testing::ExpectAllPositionLogits(*runner_, golden_, kGoldenTolerance,
+                                   ("golden " + GetParam()).c_str());
 }
 
 TEST_P(GoldenModelTest, GreedyDecodeMatchesTransformers) {
