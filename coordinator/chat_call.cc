@@ -1,6 +1,7 @@
 #include "coordinator/chat_call.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/chat_prompt.h"
@@ -40,8 +41,11 @@ absl::Status ChatCall::Submit(const v1::ChatRequest& request) {
   const ServingLimits& limits = env_.limits;
   GPTOSS_ASSIGN_OR_RETURN(PreparedRequest prepared, Prepare(env_, request));
   const CommonParams params = prepared.params;
-  events_.emplace(env_.tokenizer, ChatEventStream::Options{request.include_analysis(),
-                                                           params.logprobs, params.stop_strings});
+  ChatEventStream::Options options;
+  options.include_analysis = request.include_analysis();
+  options.logprobs = params.logprobs;
+  options.stop_strings = params.stop_strings;
+  events_.emplace(env_.tokenizer, std::move(options));
   return Admit(Sequence(std::move(prepared), limits), params);
 }
 

@@ -49,18 +49,6 @@ bool IsToolName(const std::string& s) {
   return true;
 }
 
-const char* ChannelName(v1::Channel c) {
-  switch (c) {
-    case v1::CHANNEL_ANALYSIS:
-      return "analysis";
-    case v1::CHANNEL_COMMENTARY:
-      return "commentary";
-    case v1::CHANNEL_FINAL:
-      return "final";
-    default:
-      return nullptr;
-  }
-}
 
 absl::StatusOr<harmony::ReasoningEffort> Effort(v1::ReasoningEffort e) {
   switch (e) {
@@ -106,6 +94,19 @@ absl::StatusOr<harmony::ToolDescription> ToolFrom(const v1::FunctionTool& tool, 
 }
 
 }  // namespace
+
+const char* ChannelName(v1::Channel c) {
+  switch (c) {
+    case v1::CHANNEL_ANALYSIS:
+      return "analysis";
+    case v1::CHANNEL_COMMENTARY:
+      return "commentary";
+    case v1::CHANNEL_FINAL:
+      return "final";
+    default:
+      return nullptr;
+  }
+}
 
 std::string TodayUtc() { return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()); }
 

@@ -32,5 +32,7 @@ std::string TodayUtc();
 
 // harmony channel name ("analysis", ...) → wire enum; CHANNEL_UNSPECIFIED for others.
 v1::Channel ChannelFromName(const std::string& name);
+// The inverse: "analysis", "commentary" or "final"; null for any other value.
+const char* ChannelName(v1::Channel channel);
 
 }  // namespace gptoss

@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/chat_prompt.h"
 #include "coordinator/coordinator_server.h"
 #include "worker/common/status_mapping.h"
 #include "worker/common/termination_signals.h"
@@ -317,16 +318,8 @@ int RunServe(int argc, char** argv) {
 namespace {
 
 const char* ChannelLabel(v1::Channel c) {
-  switch (c) {
-    case v1::CHANNEL_ANALYSIS:
-      return "analysis";
-    case v1::CHANNEL_COMMENTARY:
-      return "commentary";
-    case v1::CHANNEL_FINAL:
-      return "final";
-    default:
-      return "text";
-  }
+  const char* name = ChannelName(c);
+  return name != nullptr ? name : "text";
 }
 
 const char* FinishLabel(v1::FinishReason r) {
