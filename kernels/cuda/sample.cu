@@ -106,16 +106,20 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     return r;
   };
+  // The block's smallest candidate, on every thread.
+  auto block_min = [&](long long cand) {
+    cand = ReduceI(tmp.reduce_i).Reduce(cand, [](long long a, long long x) { return a < x ? a : x; });
+    if (tid == 0) bcast_i = cand;
+    __syncthreads();
+    const long long r = bcast_i;
+    __syncthreads();
+    return r;
+  };
   // Smallest i < n with pred(i) (kNone if none); chunks walk in order and stop early.
   auto first_where = [&](long long start, long long n, auto pred) {
     for (long long c = start; c < n; c += kThreads) {
       const long long i = c + tid;
-      long long cand = (i < n && pred(i)) ? i : kNone;
-      cand = ReduceI(tmp.reduce_i).Reduce(cand, [](long long a, long long x) { return a < x ? a : x; });
-      if (tid == 0) bcast_i = cand;
-      __syncthreads();
-      const long long r = bcast_i;
-      __syncthreads();
+      const long long r = block_min((i < n && pred(i)) ? i : kNone);
       if (r != kNone) return r;
     }
     return kNone;
@@ -131,12 +135,7 @@ __global__ void __launch_bounds__(kThreads)
       ScanD(tmp.scan).InclusiveSum(v, incl, chunk_total);
       __syncthreads();
       incl += carry;
-      long long cand = (i < n && pred(incl)) ? i : kNone;
-      cand = ReduceI(tmp.reduce_i).Reduce(cand, [](long long a, long long x) { return a < x ? a : x; });
-      if (tid == 0) bcast_i = cand;
-      __syncthreads();
-      const long long r = bcast_i;
-      __syncthreads();
+      const long long r = block_min((i < n && pred(incl)) ? i : kNone);
       if (r != kNone) return r;
       carry += chunk_total;
     }

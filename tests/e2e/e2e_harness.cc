@@ -95,14 +95,6 @@ absl::StatusOr<std::pair<int, int>> WaitForPorts(const std::string& port_file, P
   }
 }
 
-std::string ScratchDir(const std::string& name) {
-  const char* root = std::getenv("GPTOSS_TEST_TMPDIR");
-  std::filesystem::path dir =
-      std::filesystem::path(root && *root ? root : ::testing::TempDir()) / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 const std::string& TinyCheckpoint() {
   static std::once_flag once;

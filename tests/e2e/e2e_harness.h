@@ -24,6 +24,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/gptoss/v1/inference.grpc.pb.h"
 #include "tools/cli/health_client.h"
+#include "tests/scratch_dir.h"
 
 namespace gptoss::e2e {
 
@@ -55,7 +56,7 @@ absl::StatusOr<std::pair<int, int>> WaitForPorts(const std::string& port_file, P
                                                  absl::Duration timeout = absl::Seconds(60));
 
 // A scratch directory for this test binary ($GPTOSS_TEST_TMPDIR or gtest's).
-std::string ScratchDir(const std::string& name);
+using ::gptoss::testing::ScratchDir;
 // The tiny preset checkpoint (generated once, reused).
 const std::string& TinyCheckpoint();
 

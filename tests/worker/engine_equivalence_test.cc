@@ -154,7 +154,9 @@ class EngineEquivalenceTest : public ::testing::Test {
     const std::vector<SimpleRunner::Generation> ref = Reference(temperature);
     ASSERT_EQ(ref.size(), prompts_.size());
     const EngineRun run = RunEngine(temperature, graphs);
-    if (graphs.pad_decode || graphs.graphs) EXPECT_GT(run.padded_steps, 0);
+    if (graphs.pad_decode || graphs.graphs) {
+      EXPECT_GT(run.padded_steps, 0);
+    }
     // The scenario really exercised paging: chunks, several sequences per step, preemption.
     EXPECT_GT(run.partial_prefills, 0);
     EXPECT_EQ(run.max_batch, 3);

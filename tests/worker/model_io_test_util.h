@@ -8,20 +8,11 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/scratch_dir.h"
 #include "worker/model/config.h"
 #include "worker/model/presets.h"
 
 namespace gptoss::testing {
-
-// A fresh, empty directory for this test: $GPTOSS_TEST_TMPDIR (set by ctest) or gtest's temp dir.
-inline std::string ScratchDir(const std::string& name) {
-  const char* root = std::getenv("GPTOSS_TEST_TMPDIR");
-  std::filesystem::path dir =
-      std::filesystem::path(root && *root ? root : ::testing::TempDir()) / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 inline std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -276,8 +276,11 @@ TEST_P(ParallelEngineTest, PaddedDecodeGivesTheTokensOfOneRankWithoutHostSyncs) 
 TEST_P(ParallelEngineTest, BucketsBeyondTheFixedCapacityRunEagerly) {
   const RankRun run = Expect(0.0f, DispatchOptions{1});
   // At 2 ranks a bucket of 4 sequences has slices of 2 rows: eager. At 4 ranks every bucket fits.
-  if (GetParam() == 2) EXPECT_LT(run.padded_steps, run.decode_steps);
-  if (GetParam() == 4) EXPECT_EQ(run.padded_steps, run.decode_steps);
+  if (GetParam() == 2) {
+    EXPECT_LT(run.padded_steps, run.decode_steps);
+  } else {
+    EXPECT_EQ(run.padded_steps, run.decode_steps);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Worlds, ParallelEngineTest, ::testing::Values(2, 4));

@@ -48,7 +48,10 @@ class TransformerTest : public ::testing::Test {
         .value();
   }
   std::unique_ptr<SimpleRunner> Runner(int max_seqs = 3, int max_len = 80, int block_size = 8) {
-    SimpleRunner::Options options{max_seqs, max_len, block_size};
+    SimpleRunner::Options options;
+    options.max_seqs = max_seqs;
+    options.max_len = max_len;
+    options.block_size = block_size;
     auto runner = SimpleRunner::Create(config_, weights_, &ops_, options);
     EXPECT_TRUE(runner.ok()) << runner.status();
     return runner.ok() ? std::move(*runner) : nullptr;
