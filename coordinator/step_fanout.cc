@@ -21,8 +21,16 @@ std::vector<std::shared_ptr<grpc::ClientContext>> StepFanout::Open(
     Stream s;
     s.context = std::make_shared<grpc::ClientContext>();
     plane.Authorize(s.context.get());
-    s.stub = v1::Worker::NewStub(plane.Channel(address));
-    s.rw = s.stub->StepStream(s.context.get());
+    s.channel = plane.Channel(address);
+    // What the generated stub's StepStream() does, with the plan's message type replaced by its
+    // serialized bytes, so that Run() serializes each plan once for every rank (the generated
+    // stream would serialize it again for each). The method and the wire bytes are the same.
+    static const std::string method = absl::StrCat("/", v1::Worker::service_full_name(),
+                                                   "/StepStream");
+    s.rw.reset(grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, v1::StepResult>::Create(
+        s.channel.get(),
+        grpc::internal::RpcMethod(method.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING),
+        s.context.get()));
     contexts.push_back(s.context);
     streams_.push_back(std::move(s));
   }
@@ -32,6 +40,11 @@ std::vector<std::shared_ptr<grpc::ClientContext>> StepFanout::Open(
 absl::StatusOr<StepResult> StepFanout::Run(const StepPlan& plan, std::string* lost) {
   v1::StepPlan proto;
   encoder_.Encode(plan, &proto);  // incremental: what the streams have not been sent yet
+  grpc::ByteBuffer bytes;  // one serialization; each Write shares its slices
+  bool own = false;
+  if (grpc::Status st = grpc::SerializationTraits<v1::StepPlan>::Serialize(proto, &bytes, &own);
+      !st.ok())
+    return absl::InternalError(absl::StrCat("step plan serialization: ", st.error_message()));
   const int world = world_size();
   auto broken = [&](int rank, const char* what) {
     grpc::Status st = streams_[rank].rw->Finish();
@@ -41,7 +54,7 @@ absl::StatusOr<StepResult> StepFanout::Run(const StepPlan& plan, std::string* lo
     return absl::UnavailableError(*lost);
   };
   for (int r = 0; r < world; ++r)
-    if (!streams_[r].rw->Write(proto)) return broken(r, "write");
+    if (!streams_[r].rw->Write(bytes)) return broken(r, "write");
   std::vector<v1::StepResult> results(world);
   absl::Status step_error;
   for (int r = 0; r < world; ++r) {

@@ -1,7 +1,8 @@
 // StepFanout: the step streams of one worker world, the part of the WorkerPool that runs steps.
 // One gptoss.v1.Worker.StepStream per rank, opened once every rank is ready, and the plan
 // encoder they share (every rank gets the same incremental plan: step_plan_delta.h). Run()
-// writes a plan to every rank and joins one result per rank; rank 0's carries the sampled ids.
+// serializes a plan once, writes the bytes to every rank and joins one result per rank; rank 0's
+// carries the sampled ids.
 // Not thread-safe: the WorkerPool calls it under its step lock. The contexts it hands out may be
 // cancelled from any thread (a step blocked on a dead rank then returns).
 #pragma once
@@ -42,8 +43,9 @@ class StepFanout {
  private:
   struct Stream {
     std::shared_ptr<grpc::ClientContext> context;
-    std::unique_ptr<v1::Worker::Stub> stub;
-    std::unique_ptr<grpc::ClientReaderWriter<v1::StepPlan, v1::StepResult>> rw;
+    std::shared_ptr<grpc::Channel> channel;
+    // gptoss.v1.Worker.StepStream, writing serialized StepPlans.
+    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, v1::StepResult>> rw;
   };
   std::vector<Stream> streams_;
   StepPlanEncoder encoder_;  // one for all streams of a world
