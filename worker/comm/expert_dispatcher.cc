@@ -86,6 +86,7 @@ absl::Status ExpertDispatcher::PlanOnHost(const TensorView& expert_ids, Dispatch
   const int64_t sent = static_cast<int64_t>(plan.send_token.size());
   GPTOSS_ASSIGN_OR_RETURN(TensorView index, View(index_, DType::kI32, sent, 1));
   h.index = index.Reshaped({sent});
+  if (sent == 0) return absl::OkStatus();
   return ops_->CopyFromHost(h.index.data, plan.send_token.data(), sent * sizeof(int32_t));
 }
 
