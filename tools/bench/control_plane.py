@@ -54,7 +54,8 @@ def measure(args, workers, scratch, model_dir):
             [sys.executable, LOAD, "--server", f"127.0.0.1:{port}", "--concurrency",
              str(args.concurrency), "--requests", str(args.requests), "--max-tokens",
              str(args.max_tokens)] +
-            (["--prompt", " hello" * args.prompt_tokens] if args.prompt_tokens else []),
+            (["--prompt", " hello", "--prompt-repeat", str(args.prompt_tokens)]
+             if args.prompt_tokens else []),
             capture_output=True, text=True, timeout=1800)
         if load.returncode != 0:
             raise RuntimeError(f"load.py failed: {load.stdout[-2000:]} {load.stderr[-2000:]}")

@@ -47,6 +47,9 @@ def main():
     ap.add_argument("--requests", type=int, default=64)
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--prompt", default="The history of the city begins with")
+    ap.add_argument("--prompt-repeat", type=int, default=1,
+                    help="send --prompt this many times over (long prompts without a long "
+                         "command line)")
     ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--time-limit-s", type=float, default=600.0)
     ap.add_argument("--request-timeout-s", type=float, default=300.0)
@@ -56,6 +59,7 @@ def main():
     ap.add_argument("--question", default="What is 58 + 17?")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    args.prompt = args.prompt * args.prompt_repeat
     for address in (args.server, args.http):
         if address.rsplit(":", 1)[0] not in LOOPBACK:
             ap.error("--server and --http must be loopback addresses (local measurements only)")
