@@ -116,20 +116,11 @@ class Ops {
 
   // Memory on device(): an owning, zero-filled buffer of `bytes` bytes, freed when the last
   // reference goes. The transformer and the runners allocate scratch, tables and caches through
-  // this so that they never name a backend. The default (a backend without it) is Unimplemented.
-  virtual absl::StatusOr<std::shared_ptr<void>> Allocate(size_t bytes) {
-    (void)bytes;
-    return absl::UnimplementedError("Ops::Allocate not implemented by this backend");
-  }
+  // this so that they never name a backend.
+  virtual absl::StatusOr<std::shared_ptr<void>> Allocate(size_t bytes) = 0;
   // Synchronous copies between host memory and device() memory (plain memcpy on the CPU).
-  virtual absl::Status CopyFromHost(void* device_dst, const void* host_src, size_t bytes) {
-    (void)device_dst, (void)host_src, (void)bytes;
-    return absl::UnimplementedError("Ops::CopyFromHost not implemented by this backend");
-  }
-  virtual absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) {
-    (void)host_dst, (void)device_src, (void)bytes;
-    return absl::UnimplementedError("Ops::CopyToHost not implemented by this backend");
-  }
+  virtual absl::Status CopyFromHost(void* device_dst, const void* host_src, size_t bytes) = 0;
+  virtual absl::Status CopyToHost(void* host_dst, const void* device_src, size_t bytes) = 0;
 
   // dst = src (same shape and dtype), device to device, stream-ordered (graph-capturable).
   virtual absl::Status Copy(const TensorView& src, TensorView dst) = 0;
@@ -243,13 +234,9 @@ class Ops {
   // in the prompt). params: B host-side entries. For every listed id of row b, in this order:
   //   repetition != 1 (HF/CTRL):  l = l > 0 ? l / repetition : l * repetition
   //   count > 0 (OpenAI):         l -= frequency * count + presence
-  // The default is Unimplemented (the engine only calls it when a row has a penalty).
   virtual absl::Status ApplyPenalties(TensorView logits, const TensorView& tokens,
                                       const TensorView& counts,
-                                      const std::vector<PenaltyParams>& params) {
-    (void)logits, (void)tokens, (void)counts, (void)params;
-    return absl::UnimplementedError("Ops::ApplyPenalties not implemented by this backend");
-  }
+                                      const std::vector<PenaltyParams>& params) = 0;
 
   // --- Fused ops. Each default below is the composition of the ops above that it stands for,
   // written once (kernels/ops.cc), so every backend gives the same results with or without a
@@ -290,11 +277,8 @@ class Ops {
   // The n = ids.dim(1) most likely ids of each row of logits [B,V] F32, most likely first (ties:
   // lower id first), with their log_softmax values computed exactly as Sample's logprobs (so the
   // sampled id's entry equals Sample's logprob). ids [B,n] I32, logprobs [B,n] F32, n <= V.
-  // The default is Unimplemented (the engine only calls it when a row asks for top logprobs).
-  virtual absl::Status TopLogprobs(const TensorView& logits, TensorView ids, TensorView logprobs) {
-    (void)logits, (void)ids, (void)logprobs;
-    return absl::UnimplementedError("Ops::TopLogprobs not implemented by this backend");
-  }
+  virtual absl::Status TopLogprobs(const TensorView& logits, TensorView ids,
+                                   TensorView logprobs) = 0;
 };
 
 }  // namespace gptoss

@@ -58,7 +58,9 @@ std::map<SequenceId, std::vector<int32_t>> RunServing(cuda::CudaOps& gpu, const 
   }
   testing::RunScheduled(**scheduler, **executor, 1000, nullptr,
                         [&](const SequenceUpdate& u) { tokens[u.id].push_back(u.token_id); });
-  if (graphs != nullptr) EXPECT_GT((*executor)->num_padded_steps(), 10);
+  if (graphs != nullptr) {
+    EXPECT_GT((*executor)->num_padded_steps(), 10);
+  }
   return tokens;
 }
 
