@@ -49,9 +49,10 @@ def wait_for_ports(path, proc, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if os.path.exists(path):
+            # "<public>\n<internal>\n..." (later lines: metrics and HTTP ports, -1 when off)
             ports = open(path).read().split()
-            if len(ports) == 2:
-                return ports
+            if len(ports) >= 2:
+                return ports[:2]
         if proc.poll() is not None:
             raise RuntimeError("coordinator exited with %s" % proc.returncode)
         time.sleep(0.05)
