@@ -1,10 +1,13 @@
 // NcclCommunicator at world size 1 (the multi-GPU code path on one GPU: NCCL all-reduce,
 // all-gather, reduce-scatter and grouped send/recv all-to-all to self) and the ExpertDispatcher
-// on CUDA: rows carry their source rank and token in the payload and must come back summed.
+// on CUDA: rows carry their source rank and token in the payload and must come back summed, also
+// when the fixed-capacity dispatch is replayed from a CUDA graph.
 #include <numeric>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/core/status.h"
+#include "kernels/cuda/cuda_graph.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "tests/kernels/cuda_test_util.h"
 #include "worker/comm/expert_dispatcher.h"
@@ -84,6 +87,40 @@ TEST_F(CudaCommTest, DispatchCombineCarriesSourceRankAndToken) {
     ASSERT_TRUE(dispatcher.Combine(*handle, rows.x, residual.view).ok());
     EXPECT_EQ(ToHost(*ops_, residual.view), x);
   }
+}
+
+// The fixed-capacity dispatch makes no host round trip, so dispatch + combine over NCCL is
+// captured in a CUDA graph and replays with new ids and payloads in the same buffers (what a
+// decode step at N > 1 ranks does).
+TEST_F(CudaCommTest, FixedCapacityDispatchReplaysInAGraph) {
+  const int64_t n = 5, hidden = 64, k = 2, experts = 4;
+  auto layout = ParallelLayout::Create(0, 1, 4, 2, experts);
+  ASSERT_TRUE(layout.ok());
+  auto x_d = DeviceZeros(*ops_, DType::kF32, {n, hidden});
+  auto ids_d = DeviceZeros(*ops_, DType::kI32, {n, k});
+  auto w_d = DeviceZeros(*ops_, DType::kF32, {n, k});
+  auto residual = DeviceZeros(*ops_, DType::kF32, {n, hidden});
+  ExpertDispatcher dispatcher(comm_.get(), ops_.get(), *layout, DispatchOptions{32});
+  cuda::CudaGraphCache graphs(ops_.get());
+  auto step = [&]() -> absl::Status {
+    GPTOSS_RETURN_IF_ERROR(ops_->Zero(residual.view));
+    DispatchedRows rows;
+    GPTOSS_ASSIGN_OR_RETURN(DispatchHandle handle,
+                            dispatcher.Dispatch(x_d.view, ids_d.view, w_d.view, n, &rows));
+    return dispatcher.Combine(handle, rows.x, residual.view);  // every row straight back
+  };
+  for (int round = 0; round < 4; ++round) {  // eager, capture, then two replays
+    std::vector<float> x(n * hidden);
+    for (int64_t i = 0; i < n * hidden; ++i) x[i] = static_cast<float>(round * 1000 + i);
+    std::vector<int32_t> ids(n * k);
+    for (int64_t i = 0; i < n * k; ++i) ids[i] = static_cast<int32_t>((i + round) % experts);
+    ASSERT_TRUE(ops_->CopyFromHost(x_d.view.data, x.data(), x.size() * 4).ok());
+    ASSERT_TRUE(ops_->CopyFromHost(ids_d.view.data, ids.data(), ids.size() * 4).ok());
+    ASSERT_TRUE(graphs.Run(/*key=*/1, step).ok());
+    EXPECT_EQ(ToHost(*ops_, residual.view), x) << "round " << round;
+  }
+  EXPECT_EQ(graphs.num_graphs(), 1) << graphs.capture_error();
+  EXPECT_EQ(graphs.capture_error(), "");
 }
 
 }  // namespace
