@@ -113,6 +113,7 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
   DispatchHandle h;
   h.num_tokens = n;
   h.top_k = static_cast<int>(k);
+  const auto start = std::chrono::steady_clock::now();  // the plan (and count exchange) included
   if (capacity <= options_.fixed_max_rows) {
     h.capacity = std::max<int64_t>(capacity, 1);
     h.send_counts.assign(world, h.capacity);
@@ -124,7 +125,6 @@ absl::StatusOr<DispatchHandle> ExpertDispatcher::Dispatch(const TensorView& x,
   } else {
     GPTOSS_RETURN_IF_ERROR(PlanOnHost(expert_ids, h));
   }
-  const auto start = std::chrono::steady_clock::now();
   // One packed byte row per dispatched token: [x | ids | weights].
   const int64_t row_bytes = hidden * static_cast<int64_t>(DTypeSize(x.dtype)) + 2 * k * 4;
   GPTOSS_ASSIGN_OR_RETURN(TensorView send, View(send_, DType::kU8, h.index.dim(0), row_bytes));
