@@ -22,6 +22,16 @@ absl::Status CheckTable(const SequenceStep& s, const std::vector<int32_t>& table
     return absl::InvalidArgumentError(
         absl::StrCat("sequence ", s.sequence_id, ": ", pool, " block table has ", table.size(),
                      " entries, positions up to ", s.end_position() - 1, " need ", need));
+  // Runs every step over every entry (long contexts: thousands per sequence), so the common
+  // case is one branch-free pass that the compiler vectorizes; the slow loop only names the
+  // bad entry.
+  const int released = std::min(first_needed, need);
+  bool bad = false;
+  for (int b = 0; b < released; ++b)
+    bad |= table[b] != -1 && static_cast<uint32_t>(table[b]) >= static_cast<uint32_t>(num_blocks);
+  for (int b = released; b < need; ++b)
+    bad |= static_cast<uint32_t>(table[b]) >= static_cast<uint32_t>(num_blocks);
+  if (!bad) return absl::OkStatus();
   for (int b = 0; b < need; ++b) {
     const int32_t block = table[b];
     const bool released_ok = b < first_needed && block == -1;
@@ -75,10 +85,26 @@ absl::Status ValidateSampling(const SequenceStep& step) {
   return absl::OkStatus();
 }
 
+void HostStepBatch::Clear() {
+  num_seqs = num_tokens = max_context_len = 0;
+  full_table_width = sliding_table_width = 1;
+  for (std::vector<int32_t>* v : {&token_ids, &positions, &query_start, &context_len,
+                                  &full_block_tables, &sliding_block_tables, &full_slots,
+                                  &sliding_slots, &logit_rows})
+    v->clear();
+  sampled.clear();
+}
+
 absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLimits& limits) {
+  HostStepBatch out;
+  GPTOSS_RETURN_IF_ERROR(BuildStepBatch(plan, limits, out));
+  return out;
+}
+
+absl::Status BuildStepBatch(const StepPlan& plan, const StepLimits& limits, HostStepBatch& out) {
   GPTOSS_CHECK_ARG(limits.block_size > 0, "block size ", limits.block_size);
   const int bs = limits.block_size;
-  HostStepBatch out;
+  out.Clear();
   out.num_seqs = static_cast<int>(plan.sequences.size());
   out.query_start.push_back(0);
   absl::flat_hash_set<SequenceId> ids;
@@ -153,7 +179,7 @@ absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLim
     }
   }
   out.num_tokens = static_cast<int>(out.token_ids.size());
-  return out;
+  return absl::OkStatus();
 }
 
 }  // namespace gptoss

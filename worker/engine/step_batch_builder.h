@@ -37,9 +37,14 @@ struct HostStepBatch {
   std::vector<int32_t> sliding_slots;         // [T] (-1 if the model has no sliding layers)
   std::vector<int32_t> logit_rows;            // [R] last token of each sampling sequence
   std::vector<int> sampled;                   // [R] plan index of each sampling sequence
+
+  void Clear();  // empty, keeping the vectors' capacity
 };
 
 absl::StatusOr<HostStepBatch> BuildStepBatch(const StepPlan& plan, const StepLimits& limits);
+// The same into `out`, reusing its memory (an executor builds one batch per step: at long
+// contexts the padded tables are hundreds of KB, and fresh ones cost page faults every step).
+absl::Status BuildStepBatch(const StepPlan& plan, const StepLimits& limits, HostStepBatch& out);
 
 // InvalidArgument naming the field if a sequence's sampling parameters are out of range.
 absl::Status ValidateSampling(const SequenceStep& step);

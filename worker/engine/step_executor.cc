@@ -9,23 +9,6 @@
 #include "kernels/core/status.h"
 
 namespace gptoss {
-namespace {
-
-// Lays several host int32 arrays out back to back, for one upload.
-class Packer {
- public:
-  size_t Add(const std::vector<int32_t>& v) {
-    const size_t offset = data_.size();
-    data_.insert(data_.end(), v.begin(), v.end());
-    return offset;
-  }
-  const std::vector<int32_t>& data() const { return data_; }
-
- private:
-  std::vector<int32_t> data_;
-};
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::Create(const ModelConfig& config,
                                                                    const ParallelLayout& layout,
@@ -104,7 +87,8 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
   for (SequenceId id : plan.free_sequence_ids) histories_.Free(id);
   if (plan.sequences.empty()) return result;
 
-  GPTOSS_ASSIGN_OR_RETURN(HostStepBatch host, BuildStepBatch(plan, limits_));
+  HostStepBatch& host = host_;  // reused: its vectors keep their capacity
+  GPTOSS_RETURN_IF_ERROR(BuildStepBatch(plan, limits_, host));
   // Every rank checks the same things, so that all of them refuse a bad plan together: a rank
   // that went on alone would wait in the step's first collective for peers that never come.
   GPTOSS_RETURN_IF_ERROR(histories_.Check(plan));
@@ -149,18 +133,24 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
   }
 
   // One upload for all the metadata: into the bucket's own buffer for a padded step.
-  Packer pack;
+  std::vector<int32_t>& packed = packed_;  // reused, like host_
+  packed.clear();
+  const auto pack = [&](const std::vector<int32_t>& v) {
+    const size_t offset = packed.size();
+    packed.insert(packed.end(), v.begin(), v.end());
+    return offset;
+  };
   Layout at;
-  at.ids = pack.Add(host.token_ids);
-  at.pos = pack.Add(host.positions);
-  at.qs = pack.Add(host.query_start);
-  at.ctx = pack.Add(host.context_len);
-  at.full_tables = pack.Add(host.full_block_tables);
-  at.sliding_tables = pack.Add(host.sliding_block_tables);
-  at.full_slots = pack.Add(host.full_slots);
-  at.sliding_slots = pack.Add(host.sliding_slots);
-  at.rows = pack.Add(host.logit_rows);
-  const size_t meta_bytes = pack.data().size() * sizeof(int32_t);
+  at.ids = pack(host.token_ids);
+  at.pos = pack(host.positions);
+  at.qs = pack(host.query_start);
+  at.ctx = pack(host.context_len);
+  at.full_tables = pack(host.full_block_tables);
+  at.sliding_tables = pack(host.sliding_block_tables);
+  at.full_slots = pack(host.full_slots);
+  at.sliding_slots = pack(host.sliding_slots);
+  at.rows = pack(host.logit_rows);
+  const size_t meta_bytes = packed.size() * sizeof(int32_t);
   const uint64_t bucket = static_cast<uint64_t>(seqs) | static_cast<uint64_t>(context) << 12;
   void* meta = nullptr;
   if (padded) {
@@ -168,7 +158,7 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
   } else {
     GPTOSS_ASSIGN_OR_RETURN(meta, Ensure(metadata_, meta_bytes));
   }
-  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(meta, pack.data().data(), meta_bytes));
+  GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(meta, packed.data(), meta_bytes));
   const StepBatch batch = Views(static_cast<int32_t*>(meta), at, host);
 
   // Every rank computes the logits (the vocab-parallel lm_head gathers them); rank 0 samples.

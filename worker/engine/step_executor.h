@@ -125,6 +125,8 @@ class StepExecutor {
   KvCachePool* const pool_;
   Communicator* const comm_;
   const StepLimits limits_;
+  HostStepBatch host_;  // the step being run (Run reuses its memory)
+  std::vector<int32_t> packed_;  // its metadata in one array, for the one upload
   const ExecutorGraphs graphs_;
   SequenceHistories histories_;
   DeviceBuffer metadata_, logits_, penalties_, samples_, top_;
