@@ -77,18 +77,24 @@ void HttpCall::Flush() {
   unflushed_tokens_ = 0;
 }
 
+// The success paths count the call before its last bytes leave: a client that has the whole
+// answer finds it in the metrics. (Failures are counted by OnEnded before they are sent, so
+// Count() is a no-op here for them.)
 void HttpCall::SendDone() {
+  Count(absl::OkStatus());
   pending_ += "data: [DONE]\n\n";
   Flush();
   responder_->Finish();
 }
 
 void HttpCall::EndStream() {
+  Count(absl::OkStatus());
   Flush();
   responder_->Finish();
 }
 
 void HttpCall::Respond(const Json& body) {
+  Count(absl::OkStatus());
   HttpServer::Request request;
   request.version(11);
   request.keep_alive(true);
