@@ -93,16 +93,6 @@ absl::Status OnDevice(const TensorView& t, const char* op, const char* name, Dev
   return absl::OkStatus();
 }
 
-int64_t RowElems(const TensorView& t) {
-  int64_t n = 1;
-  for (int i = 1; i < t.rank; ++i) n *= t.dims[i];
-  return n;
-}
-
-int64_t RowBytes(const TensorView& t) {
-  return RowElems(t) * static_cast<int64_t>(DTypeSize(t.dtype));
-}
-
 bool Overlap(const TensorView& a, const TensorView& b) {
   const char* x = static_cast<const char*>(a.data);
   const char* y = static_cast<const char*>(b.data);
@@ -131,6 +121,16 @@ absl::Status CheckRouterTopKShapes(const TensorView& logits, int k, const Tensor
                    "RouterTopK: expert_ids ", expert_ids.ShapeString(), " and expert_weights ",
                    expert_weights.ShapeString(), " must be [", n, ",", k, "]");
   return absl::OkStatus();
+}
+
+int64_t RowElems(const TensorView& t) {
+  int64_t n = 1;
+  for (int i = 1; i < t.rank; ++i) n *= t.dims[i];
+  return n;
+}
+
+int64_t RowBytes(const TensorView& t) {
+  return RowElems(t) * static_cast<int64_t>(DTypeSize(t.dtype));
 }
 
 absl::Status CheckPlanDispatch(const TensorView& expert_ids, int experts_per_rank,

@@ -28,6 +28,9 @@ absl::Status CheckRmsNormShapes(const TensorView& x, const TensorView& weight,
 // RouterTopK: logits [T,E], 1 <= k <= E, expert_ids and expert_weights [T,k].
 absl::Status CheckRouterTopKShapes(const TensorView& logits, int k, const TensorView& expert_ids,
                                    const TensorView& expert_weights);
+// Elements and bytes of one leading-dimension row, from the shape (so also for 0 rows).
+int64_t RowElems(const TensorView& t);
+int64_t RowBytes(const TensorView& t);
 // PlanDispatch: expert_ids [T,k] I32, slots [W,C] I32 with C >= T, experts_per_rank >= 1.
 absl::Status CheckPlanDispatch(const TensorView& expert_ids, int experts_per_rank,
                                const TensorView& slots, Device device);

@@ -145,7 +145,8 @@ class Ops {
   // row (the plan's -1 padding). An empty index is the identity (R <= every source's rows).
   virtual absl::Status PackRows(const std::vector<TensorView>& srcs, const TensorView& index,
                                 TensorView dst) = 0;
-  // dst[index[i], :] += src[i, :] for every row of src (F32 or BF16; fp32 sum, rounded once).
+  // dst[index[i], :] += src[i, :] for every row of src (F32 or BF16; fp32 sum, rounded once:
+  // the same bits on every backend, NaN payloads aside).
   // index [src rows] I32: entries outside [0, dst rows) are skipped; the others must be
   // distinct (CpuOps checks it; a device backend cannot afford to).
   virtual absl::Status ScatterAddRows(const TensorView& src, const TensorView& index,

@@ -37,7 +37,7 @@ absl::Status CpuOps::PackRows(const std::vector<TensorView>& srcs, const TensorV
   const int64_t rows = dst.dim(0), width = dst.dim(1);
   int64_t offset = 0;
   for (const TensorView& src : srcs) {
-    const int64_t row_bytes = src.dim(0) == 0 ? 0 : static_cast<int64_t>(src.bytes()) / src.dim(0);
+    const int64_t row_bytes = RowBytes(src);  // from the shape: a source may have no rows
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t from = index.empty() ? i : index.as<int32_t>()[i];
       char* out = static_cast<char*>(dst.data) + i * width + offset;

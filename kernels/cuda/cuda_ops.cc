@@ -201,7 +201,7 @@ absl::Status CudaOps::PackRows(const std::vector<TensorView>& srcs, const Tensor
   const int32_t* at = index.empty() ? nullptr : index.as<int32_t>();
   int64_t offset = 0;
   for (const TensorView& src : srcs) {
-    const int64_t row_bytes = src.dim(0) == 0 ? 0 : static_cast<int64_t>(src.bytes()) / src.dim(0);
+    const int64_t row_bytes = RowBytes(src);  // from the shape: a source may have no rows
     GPTOSS_RETURN_IF_ERROR(LaunchGatherRows(ctx_, src.data, row_bytes, src.dim(0), at, rows,
                                             row_bytes, static_cast<char*>(dst.data) + offset,
                                             width));

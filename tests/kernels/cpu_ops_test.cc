@@ -409,6 +409,13 @@ TEST_F(CpuOpsTest, PackRowsPlacesSourcesSideBySideAndZeroesPadding) {
   HostTensor four(DType::kU8, {4, 12});
   EXPECT_THAT(std::string(ops_.PackRows({a.view(), b.view()}, TensorView(), four.view()).message()),
               HasSubstr("fewer rows"));
+  // Sources with no rows (a rank that owns none of a short step's tokens): every row is padding,
+  // written as zeros over its whole width, whatever the buffer held.
+  HostTensor none_a = F32({0, 2}), none_b = I32({0, 1}, {}), all_pad = I32({2}, {-1, -1});
+  HostTensor stale(DType::kU8, {2, 12});
+  std::fill(stale.as<uint8_t>(), stale.as<uint8_t>() + 24, 0xAB);
+  ASSERT_TRUE(ops_.PackRows({none_a.view(), none_b.view()}, all_pad.view(), stale.view()).ok());
+  EXPECT_EQ(std::count(stale.as<uint8_t>(), stale.as<uint8_t>() + 24, 0), 24);
 }
 
 TEST_F(CpuOpsTest, ScatterAddRowsSkipsPaddingAndRejectsRepeats) {

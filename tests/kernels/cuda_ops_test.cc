@@ -341,6 +341,28 @@ TEST_F(CudaOpsTest, DispatchRowsMatchCpu) {
   ASSERT_TRUE(cpu_.PackRows({x_h.view(), ids_h.view()}, index_h.view(), packed_h.view()).ok());
   const std::vector<int32_t> got = ToHostI32(gpu(), packed_d.view);
   EXPECT_EQ(std::memcmp(got.data(), packed_h.as<uint8_t>(), rows * width), 0);
+  // 16-byte rows take the vectorized copy (the dispatcher's and the logits' case), padding too.
+  {
+    const int64_t wide = 8;  // [x F32 (8) | ids I32 (4)] = 48 bytes per packed row
+    const auto xw = RandomVector(tokens * wide, gen_);
+    auto xw_d = ToDevice(gpu(), xw, DType::kF32, {tokens, wide});
+    auto vec_d = DevicePoisoned(gpu(), DType::kI32, {rows, wide + k});
+    const TensorView vec_u8(vec_d.view.data, DType::kU8, {rows, (wide + k) * 4}, Device::kCuda);
+    ASSERT_TRUE(gpu().PackRows({xw_d.view, ids_d.view}, index_d.view, vec_u8).ok());
+    HostTensor xw_h = HostF32(xw, {tokens, wide}), vec_h(DType::kU8, {rows, (wide + k) * 4});
+    ASSERT_TRUE(cpu_.PackRows({xw_h.view(), ids_h.view()}, index_h.view(), vec_h.view()).ok());
+    const std::vector<int32_t> vec = ToHostI32(gpu(), vec_d.view);
+    EXPECT_EQ(std::memcmp(vec.data(), vec_h.as<uint8_t>(), rows * (wide + k) * 4), 0);
+  }
+  // Sources with no rows: all padding, zero over the whole width.
+  {
+    auto none_x = DeviceZeros(gpu(), DType::kF32, {0, hidden});
+    auto none_ids = DeviceZeros(gpu(), DType::kI32, {0, k});
+    auto pad_d = ToDeviceI32(gpu(), std::vector<int32_t>(rows, -1), {rows});
+    ASSERT_TRUE(gpu().PackRows({none_x.view, none_ids.view}, pad_d.view, packed_u8).ok());
+    const std::vector<int32_t> zeros = ToHostI32(gpu(), packed_d.view);
+    EXPECT_EQ(std::count(zeros.begin(), zeros.end(), 0), static_cast<long>(zeros.size()));
+  }
   // The identity index.
   ASSERT_TRUE(gpu().PackRows({x_d.view, ids_d.view}, TensorView(), packed_u8).ok());
   ASSERT_TRUE(cpu_.PackRows({x_h.view(), ids_h.view()}, TensorView(), packed_h.view()).ok());

@@ -7,17 +7,6 @@
 
 namespace gptoss::comm_internal {
 
-int64_t RowElems(const TensorView& t) {
-  if (t.rank <= 1) return 1;
-  int64_t n = 1;
-  for (int i = 1; i < t.rank; ++i) n *= t.dims[i];
-  return n;
-}
-
-int64_t RowBytes(const TensorView& t) {
-  return RowElems(t) * static_cast<int64_t>(DTypeSize(t.dtype));
-}
-
 absl::Status CheckBuffer(const TensorView& t, const char* name, Device device) {
   if (t.device != device)
     return absl::InvalidArgumentError(absl::StrCat(

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/core/tensor.h"
+#include "kernels/op_contracts.h"
 
 namespace gptoss::comm_internal {
 
@@ -29,9 +30,8 @@ absl::StatusOr<AllToAllGeometry> CheckAllToAllV(const TensorView& send,
                                                 const std::vector<int64_t>& recv_counts, int world,
                                                 Device device);
 
-// Elements per leading-dimension row (1 for rank-1 tensors, 0 for empty leading dims).
-int64_t RowElems(const TensorView& t);
-// Bytes per leading-dimension row.
-int64_t RowBytes(const TensorView& t);
+// Elements and bytes per leading-dimension row (kernels/op_contracts.h).
+using ::gptoss::RowBytes;
+using ::gptoss::RowElems;
 
 }  // namespace gptoss::comm_internal

@@ -22,7 +22,9 @@
 //    communicator (NCCL) the whole MoE block replays in a CUDA graph. The price is the
 //    padding rows.
 // Both give bit-identical results: a real row meets the same arithmetic in either mode, and the
-// combine adds the ranks' results in rank order in both.
+// combine adds the ranks' results in rank order in both. (An expert id outside the model, which
+// the router never produces, is an error in the exact mode and sends its token nowhere in the
+// fixed one.)
 //
 // Contract: tensors live on the communicator's device; rows are packed and combined with
 // Ops::PackRows / Ops::ScatterAddRows through a device-side index. Buffers are owned by the
@@ -54,7 +56,9 @@ class MoeObserver {
                         int top_k) = 0;
   // One all-to-all of the dispatcher: "dispatch" (rows out to the experts' ranks) or
   // "combine" (results back), its wall time (to enqueue, on a device communicator) and the
-  // bytes this rank sent to other ranks.
+  // bytes this rank sent to other ranks. Reported when the exchange is issued from the host: a
+  // decode step replayed from a CUDA graph issues none, so replayed steps are not in these
+  // figures (nor in the communicator's CommStats).
   virtual void OnExchange(const char* direction, double seconds, uint64_t bytes) = 0;
 };
 
