@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/core/dtype.h"
 
@@ -70,7 +71,8 @@ struct TensorView {
     return r;
   }
   std::string ShapeString() const {
-    return "[" + absl::StrJoin(dims.begin(), dims.begin() + rank, ",") + "]";
+    // StrCat rather than "[" + string: GCC 12 warns (-Wrestrict) on that inlined concatenation.
+    return absl::StrCat("[", absl::StrJoin(dims.begin(), dims.begin() + rank, ","), "]");
   }
 };
 
