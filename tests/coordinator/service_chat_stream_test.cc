@@ -80,14 +80,14 @@ TEST_F(ChatStreamTest, AnalysisThenFinalAnswer) {
   std::vector<int> final = Message(false, "final", "2 + 2 = 4.", h::kReturnToken);
   ids.insert(ids.end(), final.begin(), final.end());
 
-  ChatEventStream hidden(tokenizer_, {/*include_analysis=*/false, false, {}});
+  ChatEventStream hidden(tokenizer_, {/*include_analysis=*/false, false, {}, {}});
   Result r = Run(hidden, ids, FinishReason::kStop);
   EXPECT_EQ(TextOn(r, v1::CHANNEL_ANALYSIS), "");
   EXPECT_EQ(TextOn(r, v1::CHANNEL_FINAL), "2 + 2 = 4.");
   EXPECT_EQ(r.finish, v1::FINISH_REASON_STOP);
   EXPECT_EQ(r.stop_reason, "<|return|>");
 
-  ChatEventStream shown(tokenizer_, {/*include_analysis=*/true, /*logprobs=*/true, {}});
+  ChatEventStream shown(tokenizer_, {/*include_analysis=*/true, /*logprobs=*/true, {}, {}});
   r = Run(shown, ids, FinishReason::kStop);
   EXPECT_EQ(TextOn(r, v1::CHANNEL_ANALYSIS), "User asks 2+2. Easy.");
   EXPECT_EQ(TextOn(r, v1::CHANNEL_FINAL), "2 + 2 = 4.");
@@ -115,7 +115,7 @@ TEST_F(ChatStreamTest, ToolCallBecomesAToolCallEvent) {
   call.push_back(h::kCallToken);
   ids.insert(ids.end(), call.begin(), call.end());
 
-  ChatEventStream stream(tokenizer_, {false, false, {}});
+  ChatEventStream stream(tokenizer_, {false, false, {}, {}});
   Result r = Run(stream, ids, FinishReason::kStop);
   EXPECT_EQ(r.finish, v1::FINISH_REASON_TOOL_CALLS);
   ASSERT_FALSE(r.events.empty());
@@ -133,7 +133,7 @@ TEST_F(ChatStreamTest, ToolCallBecomesAToolCallEvent) {
 
 TEST_F(ChatStreamTest, StopStringCutsTheContent) {
   std::vector<int> ids = Message(true, "final", "The answer is four, surely.", h::kReturnToken);
-  ChatEventStream stream(tokenizer_, {false, false, {"four"}});
+  ChatEventStream stream(tokenizer_, {false, false, {"four"}, {}});
   Result r = Run(stream, ids, FinishReason::kStop);
   ASSERT_TRUE(r.stop_string.has_value());
   EXPECT_EQ(*r.stop_string, "four");
@@ -145,7 +145,7 @@ TEST_F(ChatStreamTest, StopStringsDoNotSpanMessages) {
   std::vector<int> ids = Message(true, "analysis", "ab", h::kEndToken);
   std::vector<int> final = Message(false, "final", "cd", h::kReturnToken);
   ids.insert(ids.end(), final.begin(), final.end());
-  ChatEventStream stream(tokenizer_, {true, false, {"abc", "bc"}});
+  ChatEventStream stream(tokenizer_, {true, false, {"abc", "bc"}, {}});
   Result r = Run(stream, ids, FinishReason::kStop);
   EXPECT_FALSE(r.stop_string.has_value());
   EXPECT_EQ(TextOn(r, v1::CHANNEL_ANALYSIS), "ab");
@@ -155,7 +155,7 @@ TEST_F(ChatStreamTest, StopStringsDoNotSpanMessages) {
 TEST_F(ChatStreamTest, LengthClosesTheOpenMessage) {
   std::vector<int> ids = Message(true, "final", "An unfinished thought", h::kEndToken);
   ids.pop_back();  // max_tokens reached inside the content
-  ChatEventStream stream(tokenizer_, {false, false, {}});
+  ChatEventStream stream(tokenizer_, {false, false, {}, {}});
   Result r = Run(stream, ids, FinishReason::kLength);
   EXPECT_EQ(r.finish, v1::FINISH_REASON_LENGTH);
   EXPECT_EQ(TextOn(r, v1::CHANNEL_FINAL), "An unfinished thought");
@@ -163,7 +163,7 @@ TEST_F(ChatStreamTest, LengthClosesTheOpenMessage) {
 
 TEST_F(ChatStreamTest, OtherStopIdsAddNoText) {
   std::vector<int> ids = Message(true, "final", "Hi", h::kEndOfTextToken);
-  ChatEventStream stream(tokenizer_, {false, false, {}});
+  ChatEventStream stream(tokenizer_, {false, false, {}, {}});
   Result r = Run(stream, ids, FinishReason::kStop);
   EXPECT_EQ(TextOn(r, v1::CHANNEL_FINAL), "Hi");
   EXPECT_EQ(r.finish, v1::FINISH_REASON_STOP);
@@ -184,14 +184,16 @@ TEST_F(ChatStreamTest, ASpecialTokenLiteralIsNoRecipient) {
   Result r = Run(stream, ids, FinishReason::kStop);
   for (const auto& e : r.events) {
     EXPECT_FALSE(e.has_tool_call()) << e.DebugString();
-    if (e.has_delta()) EXPECT_EQ(e.delta().recipient().find("<|"), std::string::npos);
+    if (e.has_delta()) {
+      EXPECT_EQ(e.delta().recipient().find("<|"), std::string::npos);
+    }
   }
 }
 
 TEST_F(ChatStreamTest, MalformedOutputProducesNoEvents) {
   std::vector<int> ids;
   Text(ids, "random words without any harmony structure at all");
-  ChatEventStream stream(tokenizer_, {true, false, {}});
+  ChatEventStream stream(tokenizer_, {true, false, {}, {}});
   Result r = Run(stream, ids, FinishReason::kLength);
   EXPECT_TRUE(r.events.empty());
   EXPECT_EQ(r.finish, v1::FINISH_REASON_LENGTH);
