@@ -26,7 +26,8 @@ class InstantRunner : public StepRunner {
     StepResult r;
     r.step_id = plan.step_id;
     for (const SequenceStep& s : plan.sequences)
-      if (s.sample) r.results.push_back({s.sequence_id, 100 + static_cast<int>(s.sample_index % 50)});
+      if (s.sample)
+        r.results.push_back({s.sequence_id, 100 + static_cast<int>(s.sample_index % 50), 0.0f, {}});
     r.ranks = {{0.0, 0.0, 0}};
     ++steps;
     return r;

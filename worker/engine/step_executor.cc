@@ -228,17 +228,18 @@ StepBatch StepExecutor::Views(int32_t* base, const Layout& at, const HostStepBat
   return batch;
 }
 
-void StepExecutor::Pad(HostStepBatch& h, int seqs, int width, int max_context) const {
+void StepExecutor::Pad(HostStepBatch& h, int seqs, int width, int max_context) {
   const int S = h.num_seqs;
   // Tables `width` wide (a real row's entries past it address positions beyond its context);
   // padding rows read block 0 of each pool: any block will do, their outputs are discarded.
   auto widen = [&](std::vector<int32_t>& tables, int old_width) {
-    std::vector<int32_t> out(static_cast<size_t>(seqs) * width, -1);
+    std::vector<int32_t>& out = widened_;  // swapped with `tables`: both keep their memory
+    out.assign(static_cast<size_t>(seqs) * width, -1);
     for (int s = 0; s < S; ++s)
       for (int b = 0; b < std::min(old_width, width); ++b)
         out[static_cast<size_t>(s) * width + b] = tables[static_cast<size_t>(s) * old_width + b];
     for (int s = S; s < seqs; ++s) out[static_cast<size_t>(s) * width] = 0;
-    tables = std::move(out);
+    tables.swap(out);
   };
   widen(h.full_block_tables, h.full_table_width);
   widen(h.sliding_block_tables, h.sliding_table_width);

@@ -110,7 +110,7 @@ class StepExecutor {
   // The step as a StepBatch over `base` (device memory laid out by `at`).
   StepBatch Views(int32_t* base, const Layout& at, const HostStepBatch& host) const;
   // Pads a decode step to `seqs` sequences and tables of `width` blocks (see the header).
-  void Pad(HostStepBatch& host, int seqs, int width, int max_context) const;
+  void Pad(HostStepBatch& host, int seqs, int width, int max_context);
 
   // The plan limits of the model and the KV geometry the coordinator assigned.
   static absl::StatusOr<StepLimits> Limits(const ModelConfig& config, const KvPoolSpec& spec);
@@ -127,6 +127,7 @@ class StepExecutor {
   const StepLimits limits_;
   HostStepBatch host_;  // the step being run (Run reuses its memory)
   std::vector<int32_t> packed_;  // its metadata in one array, for the one upload
+  std::vector<int32_t> widened_;  // Pad's scratch table, swapped with host_'s
   const ExecutorGraphs graphs_;
   SequenceHistories histories_;
   DeviceBuffer metadata_, logits_, penalties_, samples_, top_;
