@@ -53,7 +53,7 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
                          "internal-tls-key", "internal-tls-ca", "worker-timeout-s",
                          "step-timeout-s", "metrics-port", "metrics-host", "http-port",
                          "http-host", "served-model-name", "stream-interval"},
-                        {"log-steps"}));
+                        {"log-steps", "no-overlap"}));
   CoordinatorOptions o;
   if (flags.help()) {
     o.help = absl::StrCat("usage: gptoss-coordinator --model DIR [flags] (coordinator_server.h)\n",
@@ -82,6 +82,7 @@ absl::StatusOr<CoordinatorOptions> ParseCoordinatorFlags(int argc, char** argv) 
   GPTOSS_ASSIGN_OR_RETURN(int ready, IntFlag(flags, "ready-timeout-s", 1800, 1, 86400 * 7));
   o.ready_timeout = absl::Seconds(ready);
   o.log_steps = flags.Has("log-steps");
+  o.overlap = !flags.Has("no-overlap");
   if (flags.Has("metrics-port")) {  // absent: no metrics endpoint
     GPTOSS_ASSIGN_OR_RETURN(o.metrics_port, IntFlag(flags, "metrics-port", -1, 0, 65535));
   }
@@ -333,6 +334,7 @@ void Coordinator::StartEngineWhenReady() {
   sc.max_waiting = options_.max_waiting;
   EngineOptions eo;
   eo.log_steps = options_.log_steps;
+  eo.overlap = options_.overlap;
   eo.metrics = metrics_.get();
   absl::StatusOr<std::unique_ptr<EngineLoop>> engine = EngineLoop::Create(sc, pool_.get(), eo);
   if (!engine.ok()) {

@@ -18,6 +18,7 @@
 //   [--max-batch-tokens 2048] [--max-waiting 256] [--drain-grace-s 30] [--ready-timeout-s 1800]
 //   [--worker-timeout-s 5] [--step-timeout-s 300] [--metrics-port P [--metrics-host H]]
 //   [--http-port P [--http-host H=--host] [--served-model-name NAME]] [--log-steps]
+//   [--no-overlap (one step at a time: EngineOptions::overlap)]
 // --metrics-port serves Prometheus metrics (coordinator/serving_metrics.h) at
 // http://H:P/metrics, H defaulting to the internal plane's host (an ops network, not the
 // public one); the port file then gets a third line with that port.
@@ -74,6 +75,7 @@ struct CoordinatorOptions {
   absl::Duration drain_grace = absl::Seconds(30);
   absl::Duration ready_timeout = absl::Minutes(30);
   bool log_steps = false;
+  bool overlap = true;  // plan step N+1 while step N runs (EngineOptions::overlap)
   std::string help;          // set: --help was given; print it and exit
   int metrics_port = -1;     // -1: no /metrics endpoint; 0: any free port
   std::string metrics_host;  // empty: the internal plane's host

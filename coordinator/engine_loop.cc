@@ -253,9 +253,11 @@ void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, dou
                          const StepResult* result, double coordinator_s) const {
   // Per rank: forward (comm) milliseconds and kilobytes sent, "r0=1.2(0.4)/12KB r1=...".
   std::vector<std::string> ranks;
+  double idle_s = 0.0;  // the longest any rank waited for this step's plan
   if (result != nullptr)
     for (size_t r = 0; r < result->ranks.size(); ++r) {
       const RankStepTime& t = result->ranks[r];
+      idle_s = std::max(idle_s, t.idle_time_s);
       ranks.push_back(absl::StrFormat("r%zu=%.1f(%.1f)/%.0fKB", r, t.forward_time_s * 1e3,
                                       t.comm_time_s * 1e3, t.comm_bytes / 1024.0));
     }
@@ -265,137 +267,173 @@ void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, dou
   std::fprintf(stderr,
                "engine: step=%llu seqs=%zu prefill=%d decode=%d ended=[%s] preempted=%zu "
                "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.3f "
-               "worker_ms=%.3f coordinator_ms=%.3f ranks=[%s]\n",
+               "worker_ms=%.3f coordinator_ms=%.3f idle_ms=%.3f ranks=[%s]\n",
                static_cast<unsigned long long>(step.plan.step_id), step.plan.sequences.size(),
                step.num_prefill_tokens, step.num_decode_tokens, absl::StrJoin(ended, ",").c_str(),
                step.preempted.size(), s.num_running, s.num_waiting, s.free_full_blocks,
                config_.kv.num_full_blocks, s.free_sliding_blocks, config_.kv.num_sliding_blocks,
                step_s * 1e3, result ? result->forward_time_s * 1e3 : 0.0, coordinator_s * 1e3,
+               idle_s * 1e3,
                absl::StrJoin(ranks, " ").c_str());
 }
 
 void EngineLoop::Loop() {
+  const size_t depth = options_.overlap ? Scheduler::kMaxInFlight : 1;
+  std::deque<Launched> launched;
   while (true) {
-    ScheduledStep step;
-    std::vector<Ending> endings;
-    std::chrono::steady_clock::time_point iteration_start;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !scheduler_->idle(); });
-      if (stop_) return;
-      iteration_start = std::chrono::steady_clock::now();
-      absl::StatusOr<ScheduledStep> scheduled = scheduler_->Schedule();
-      if (!scheduled.ok()) {
-        // A scheduler invariant broke: nothing sane can run. Fail everyone, keep serving.
-        std::fprintf(stderr, "engine: schedule failed: %s\n",
-                     std::string(scheduled.status().message()).c_str());
-        FailAllLocked(
-            absl::InternalError(absl::StrCat("scheduler failed: ", scheduled.status().message())));
-        for (auto& [id, entry] : entries_)
-          endings.push_back({id, entry.observer, FinishReason::kError, entry.error});
-        entries_.clear();
-        cv_.notify_all();
-      } else {
-        step = std::move(*scheduled);
-        CollectEndings(step.finished, endings);
-        for (const SequenceStep& s : step.plan.sequences) {
-          auto it = entries_.find(s.sequence_id);
-          if (it == entries_.end() || it->second.scheduled != Time{}) continue;
-          it->second.scheduled = iteration_start;
-          if (options_.metrics)
-            observed_.queued.push_back(
-                std::chrono::duration<double>(iteration_start - it->second.submitted).count());
+    bool launched_now = false;
+    if (launched.size() < depth) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (launched.empty()) {
+          cv_.wait(lock, [&] { return stop_ || !scheduler_->idle(); });
+          busy_since_ = std::chrono::steady_clock::now();  // idle time is nobody's overhead
         }
-        // Steps that run are logged after they ran; a plan that only ends sequences now.
-        if (options_.log_steps && step.plan.sequences.empty() && !step.finished.empty())
-          LogStep(step, scheduler_->stats(), 0.0, nullptr, 0.0);
+        if (stop_) return;  // Stop() ends whoever is still live, in flight or not
       }
+      launched_now = PlanAndLaunch(launched);
     }
-    DeliverEndings(endings);
-    if (options_.metrics) FlushObservations();
-
-    pending_frees_.insert(pending_frees_.end(), step.plan.free_sequence_ids.begin(),
-                          step.plan.free_sequence_ids.end());
-    if (step.plan.sequences.empty()) {
-      // Nothing runnable (only frees, kept for the next plan: step ids must increase, and a
-      // worker forgets a sequence just as well one step later). Should the scheduler still
-      // hold work it cannot place, do not spin.
+    if (launched.empty()) {
+      // Nothing runnable. Should the scheduler still hold work it cannot place, do not spin.
       std::unique_lock<std::mutex> lock(mu_);
       if (!scheduler_->idle() && !stop_) cv_.wait_for(lock, std::chrono::milliseconds(5));
       continue;
     }
-    step.plan.free_sequence_ids = std::move(pending_frees_);
-    pending_frees_.clear();
+    // With overlap, the next step is planned and sent while this one runs.
+    if (launched_now && launched.size() < depth) continue;
+    CollectOldest(launched);
+  }
+}
 
-    const auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<StepResult> result = runner_->RunStep(step.plan);
-    const double step_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-    std::vector<std::pair<std::shared_ptr<RequestObserver>, SequenceUpdate>> tokens;
-    SchedulerStats stats;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      absl::Status failure = result.status();
-      if (result.ok()) {
-        absl::StatusOr<std::vector<SequenceUpdate>> updates = scheduler_->OnStepResult(*result);
-        if (updates.ok()) {
-          const Time now = std::chrono::steady_clock::now();
-          for (SequenceUpdate& u : *updates) {
-            auto it = entries_.find(u.id);
-            if (it == entries_.end()) continue;
-            ObserveToken(it->second, now);
-            tokens.emplace_back(it->second.observer, std::move(u));
-            if (tokens.back().second.finish != FinishReason::kNone) {
-              ObserveEnd(it->second, tokens.back().second.finish, now);
-              entries_.erase(it);
-            }
-          }
-          if (!tokens.empty()) cv_.notify_all();
-        } else {
-          failure = absl::InternalError(
-              absl::StrCat("workers returned an unusable result: ", updates.status().message()));
-        }
+bool EngineLoop::PlanAndLaunch(std::deque<Launched>& launched) {
+  ScheduledStep step;
+  std::vector<Ending> endings;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const Time now = std::chrono::steady_clock::now();
+    absl::StatusOr<ScheduledStep> scheduled = scheduler_->Schedule();
+    if (!scheduled.ok()) {
+      // A scheduler invariant broke: nothing sane can run. Fail everyone, keep serving.
+      std::fprintf(stderr, "engine: schedule failed: %s\n",
+                   std::string(scheduled.status().message()).c_str());
+      FailAllLocked(
+          absl::InternalError(absl::StrCat("scheduler failed: ", scheduled.status().message())));
+      for (auto& [id, entry] : entries_)
+        endings.push_back({id, entry.observer, FinishReason::kError, entry.error});
+      entries_.clear();
+      cv_.notify_all();
+    } else {
+      step = std::move(*scheduled);
+      CollectEndings(step.finished, endings);
+      for (const SequenceStep& s : step.plan.sequences) {
+        auto it = entries_.find(s.sequence_id);
+        if (it == entries_.end() || it->second.scheduled != Time{}) continue;
+        it->second.scheduled = now;
+        if (options_.metrics)
+          observed_.queued.push_back(
+              std::chrono::duration<double>(now - it->second.submitted).count());
       }
-      if (!failure.ok()) {
-        std::fprintf(stderr, "engine: step %llu failed: %s\n",
-                     static_cast<unsigned long long>(step.plan.step_id),
-                     std::string(failure.message()).c_str());
-        // A failure ends the step's sequences (if OnStepResult did not take the result).
-        if (scheduler_->step_in_flight()) {
-          std::vector<FinishedSequence> aborted = scheduler_->AbortStep(failure);
-          for (const FinishedSequence& f : aborted) {
-            if (auto it = entries_.find(f.id); it != entries_.end()) it->second.error = failure;
-          }
-          CollectEndings(aborted, endings);
-        }
-        if (!runner_->ready()) FailAllLocked(failure);
-      }
-      stats = scheduler_->stats();
-    }
-    // The step's tokens, then its endings, go to the delivery thread; the next step starts now.
-    std::vector<Delivery> out;
-    out.reserve(tokens.size() + endings.size());
-    for (auto& [observer, update] : tokens) {
-      const SequenceId id = update.id;
-      out.push_back({id, std::move(observer), std::move(update), FinishReason::kNone,
-                     absl::OkStatus()});
-    }
-    for (Ending& e : endings)
-      out.push_back({e.id, std::move(e.observer), std::nullopt, e.reason, e.error});
-    endings.clear();
-    Deliver(std::move(out));
-    const double iteration_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - iteration_start).count();
-    if (options_.metrics) {
-      FlushObservations();
-      options_.metrics->Step(iteration_s - step_s, step_s, result.ok() ? &*result : nullptr);
-    }
-    if (options_.log_steps) {
-      // coordinator_ms: this iteration minus RunStep (scheduling, bookkeeping, streaming out).
-      LogStep(step, stats, step_s, result.ok() ? &*result : nullptr, iteration_s - step_s);
+      // Steps that run are logged after they ran; a plan that only ends sequences now.
+      if (options_.log_steps && step.plan.sequences.empty() && !step.finished.empty())
+        LogStep(step, scheduler_->stats(), 0.0, nullptr, 0.0);
     }
   }
+  DeliverEndings(endings);
+  if (options_.metrics) FlushObservations();
+
+  pending_frees_.insert(pending_frees_.end(), step.plan.free_sequence_ids.begin(),
+                        step.plan.free_sequence_ids.end());
+  // A plan that runs nothing keeps its frees for the next one: step ids must increase, and a
+  // worker forgets a sequence just as well one step later.
+  if (step.plan.sequences.empty()) return false;
+  step.plan.free_sequence_ids = std::move(pending_frees_);
+  pending_frees_.clear();
+  Launched& l = launched.emplace_back();
+  l.step = std::move(step);
+  l.at = std::chrono::steady_clock::now();
+  l.error = runner_->Launch(l.step.plan);
+  return true;
+}
+
+void EngineLoop::CollectOldest(std::deque<Launched>& launched) {
+  Launched& l = launched.front();
+  const Time wait_start = std::chrono::steady_clock::now();
+  absl::StatusOr<StepResult> result = l.error.ok() ? runner_->Collect() : l.error;
+  const Time collected = std::chrono::steady_clock::now();
+  // The step's own time: from its launch, or from the previous step's result if it was
+  // launched before that (it waited in the workers' streams behind it).
+  const double step_s =
+      std::chrono::duration<double>(collected - std::max(l.at, last_collected_)).count();
+  last_collected_ = collected;
+  const double busy_s = std::chrono::duration<double>(wait_start - busy_since_).count();
+
+  std::vector<std::pair<std::shared_ptr<RequestObserver>, SequenceUpdate>> tokens;
+  std::vector<Ending> endings;
+  SchedulerStats stats;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::Status failure = result.status();
+    if (result.ok()) {
+      absl::StatusOr<std::vector<SequenceUpdate>> updates = scheduler_->OnStepResult(*result);
+      if (updates.ok()) {
+        const Time now = std::chrono::steady_clock::now();
+        for (SequenceUpdate& u : *updates) {
+          auto it = entries_.find(u.id);
+          if (it == entries_.end()) continue;
+          ObserveToken(it->second, now);
+          tokens.emplace_back(it->second.observer, std::move(u));
+          if (tokens.back().second.finish != FinishReason::kNone) {
+            ObserveEnd(it->second, tokens.back().second.finish, now);
+            entries_.erase(it);
+          }
+        }
+        if (!tokens.empty()) cv_.notify_all();
+      } else {
+        failure = absl::InternalError(
+            absl::StrCat("workers returned an unusable result: ", updates.status().message()));
+      }
+    }
+    if (!failure.ok()) {
+      std::fprintf(stderr, "engine: step %llu failed: %s\n",
+                   static_cast<unsigned long long>(l.step.plan.step_id),
+                   std::string(failure.message()).c_str());
+      // A failure ends the step's sequences (if OnStepResult did not take the result). A step
+      // launched after it that fed back one of their tokens fails on the workers in turn.
+      if (scheduler_->step_in_flight()) {
+        std::vector<FinishedSequence> aborted = scheduler_->AbortStep(failure);
+        for (const FinishedSequence& f : aborted) {
+          if (auto it = entries_.find(f.id); it != entries_.end()) it->second.error = failure;
+        }
+        CollectEndings(aborted, endings);
+      }
+      if (!runner_->ready()) FailAllLocked(failure);
+    }
+    stats = scheduler_->stats();
+  }
+  // The step's tokens, then its endings, go to the delivery thread; the next step runs now.
+  std::vector<Delivery> out;
+  out.reserve(tokens.size() + endings.size());
+  for (auto& [observer, update] : tokens) {
+    const SequenceId id = update.id;
+    out.push_back({id, std::move(observer), std::move(update), FinishReason::kNone,
+                   absl::OkStatus()});
+  }
+  for (Ending& e : endings)
+    out.push_back({e.id, std::move(e.observer), std::nullopt, e.reason, e.error});
+  endings.clear();
+  Deliver(std::move(out));
+  // The engine's busy time per step: planning and launching since it last waited, and applying
+  // this result. Not waiting for workers, so with overlap it runs while they compute.
+  const double coordinator_s =
+      busy_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - collected).count();
+  if (options_.metrics) {
+    FlushObservations();
+    options_.metrics->Step(coordinator_s, step_s, result.ok() ? &*result : nullptr);
+  }
+  if (options_.log_steps)
+    LogStep(l.step, stats, step_s, result.ok() ? &*result : nullptr, coordinator_s);
+  launched.pop_front();
+  busy_since_ = std::chrono::steady_clock::now();
 }
 
 }  // namespace gptoss

@@ -1,7 +1,7 @@
-// EngineLoop: the coordinator's single engine thread. It owns the Scheduler and drives one
-// step at a time: Schedule() → StepRunner::RunStep (the WorkerPool sends the plan to every
-// rank and joins the results) → Scheduler::OnStepResult → every sampled token goes to its
-// request's RequestObserver (which streams it to the client).
+// EngineLoop: the coordinator's single engine thread. It owns the Scheduler and drives the
+// steps: Schedule() → StepRunner::Launch (the WorkerPool sends the plan to every rank) →
+// StepRunner::Collect (joins the ranks' results) → Scheduler::OnStepResult → every sampled token
+// goes to its request's RequestObserver (which streams it to the client).
 // Contract:
 //  - Submit() is admission: it returns at once with the sequence id, or INVALID_ARGUMENT (the
 //    scheduler's length/id checks), RESOURCE_EXHAUSTED (waiting queue full), UNAVAILABLE (no
@@ -12,7 +12,14 @@
 //    which OnToken() returned true (stop string), or OnEnded(). Observers are called from one
 //    delivery thread, in token order, never under the engine's lock (so an observer may call
 //    Cancel()), and must not block.
-//  - Overlap: the engine thread hands each step's tokens and endings to the delivery thread and
+//  - Overlap of steps (EngineOptions::overlap, the default): step N+1 is planned and launched
+//    as soon as step N is, before N's tokens are back; the workers feed the token they sampled
+//    in N to N+1 themselves (kLastSampled), so the next plan waits in their stream while they
+//    compute, and the coordinator applies N's results, streams them and plans N+2 while N+1
+//    runs. A stop token or a stop string is then seen a step late: the sequence's extra token
+//    is computed and dropped, never delivered. Outputs are the same with overlap on or off
+//    (sampling draws depend on the request's seed and the token's index only).
+//  - Overlap of streaming: the engine thread hands each step's tokens and endings to the delivery thread and
 //    goes on to schedule and run the next step at once, so streaming to clients (detokenizing,
 //    harmony parsing, writes) runs while the workers compute; it waits for a step's deliveries
 //    to be done before handing over the next step's, so at most one step is outstanding. A stop
@@ -27,6 +34,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -54,13 +62,43 @@ class RequestObserver {
   virtual void OnEnded(FinishReason reason, const absl::Status& error) = 0;
 };
 
-// Executes one step on the workers (WorkerPool; a fake in tests).
+// Executes steps on the workers (WorkerPool; a fake in tests), in the order they are launched.
 class StepRunner {
  public:
   virtual ~StepRunner() = default;
   virtual bool ready() const = 0;
-  // Rank 0's result. An error means the step did not run on every rank.
-  virtual absl::StatusOr<StepResult> RunStep(const StepPlan& plan) = 0;
+  // Sends a step to every rank without waiting for it. An error: it was not sent.
+  virtual absl::Status Launch(const StepPlan& plan) = 0;
+  // Rank 0's result of the oldest launched step not collected yet. An error means that step
+  // did not run on every rank.
+  virtual absl::StatusOr<StepResult> Collect() = 0;
+
+  absl::StatusOr<StepResult> RunStep(const StepPlan& plan) {
+    if (absl::Status launched = Launch(plan); !launched.ok()) return launched;
+    return Collect();
+  }
+};
+
+// A StepRunner whose steps run one at a time, each when it is collected (fakes in tests and
+// benchmarks). Not thread-safe (the engine thread calls it).
+class SyncStepRunner : public StepRunner {
+ public:
+  absl::Status Launch(const StepPlan& plan) override {
+    launched_.push_back(plan);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<StepResult> Collect() override {
+    if (launched_.empty()) return absl::FailedPreconditionError("no step was launched");
+    const StepPlan plan = std::move(launched_.front());
+    launched_.pop_front();
+    return Run(plan);
+  }
+
+ protected:
+  virtual absl::StatusOr<StepResult> Run(const StepPlan& plan) = 0;
+
+ private:
+  std::deque<StepPlan> launched_;
 };
 
 class ServingMetrics;  // coordinator/serving_metrics.h
@@ -70,6 +108,9 @@ struct EngineOptions {
   bool log_steps = false;
   // Request, step and scheduler metrics are recorded here when set (outside the engine's lock).
   ServingMetrics* metrics = nullptr;
+  // Plan and launch step N+1 before step N's tokens are back (see above). Off: one step at a
+  // time (`gptoss serve --no-overlap`), for comparison.
+  bool overlap = true;
 };
 
 class EngineLoop {
@@ -119,8 +160,21 @@ class EngineLoop {
     absl::Status error;
   };
 
+  // A step sent to the workers whose result has not been applied yet.
+  struct Launched {
+    ScheduledStep step;
+    absl::Status error;  // Launch failed: the step never ran
+    Time at{};
+  };
+
   EngineLoop(const SchedulerConfig& config, StepRunner* runner, EngineOptions options);
   void Loop();
+  // Plans the next step and launches it (true), or finds nothing to run (false); either way
+  // delivers the endings the plan produced.
+  bool PlanAndLaunch(std::deque<Launched>& launched);
+  // Waits for the oldest launched step, applies its result and hands its tokens and endings to
+  // the delivery thread.
+  void CollectOldest(std::deque<Launched>& launched);
   // One observer call: a token (`token` set) or an ending.
   struct Delivery {
     SequenceId id = 0;
@@ -146,8 +200,8 @@ class EngineLoop {
   void DeliverEndings(std::vector<Ending>& endings);
   // Under mu_: ends every live request with kError (the workers lost their state).
   void FailAllLocked(const absl::Status& error);
-  // step_s: RunStep's wall time; result: every rank's forward and communication figures;
-  // coordinator_s: the rest of the engine iteration.
+  // step_s: the step's own time (see CollectOldest); result: every rank's forward, communication and idle figures;
+  // coordinator_s: the engine thread's busy time per step (not waiting for a result).
   void LogStep(const ScheduledStep& step, const SchedulerStats& stats, double step_s,
                const StepResult* result, double coordinator_s) const;
 
@@ -163,6 +217,8 @@ class EngineLoop {
   bool draining_ = false;
   bool stop_ = false;
   std::vector<SequenceId> pending_frees_;  // engine thread only: frees of plans that ran nothing
+  Time busy_since_{};  // engine thread only: when it last stopped waiting (for work or a result)
+  Time last_collected_{};  // engine thread only: when the last step's result came back
   Observations observed_;                  // under mu_; flushed by the engine thread
   std::thread thread_;
 

@@ -168,6 +168,10 @@ void ServingMetrics::Step(double schedule_s, double run_s, const StepResult* res
   phase_->Add({{"phase", "fanout"}}, buckets).Observe(std::max(0.0, run_s - forward));
   phase_->Add({{"phase", "forward"}}, buckets).Observe(std::max(0.0, forward - comm));
   phase_->Add({{"phase", "communication"}}, buckets).Observe(comm);
+  // How long the workers waited for this step's plan: the control plane the step did not hide.
+  double idle = 0.0;
+  for (const RankStepTime& t : result->ranks) idle = std::max(idle, t.idle_time_s);
+  phase_->Add({{"phase", "idle"}}, buckets).Observe(idle);
   for (size_t r = 0; r < result->ranks.size(); ++r) {
     const RankStepTime& t = result->ranks[r];
     const prometheus::Labels rank = {{"rank", absl::StrCat(r)}};

@@ -44,8 +44,10 @@ class ServingMetrics {
   void NextToken(double gap_s);       // between two tokens of one request
   void Finished(FinishReason reason, double e2e_s, std::optional<double> decode_s);
 
-  // One engine step: schedule_s (the coordinator's own share of the iteration), run_s
-  // (RunStep's wall time), and every rank's figures.
+  // One engine step: schedule_s (the engine thread's busy time per step), run_s (the step's
+  // own time on the coordinator's clock: its result minus its launch, or minus the previous
+  // step's result when it was launched before that), and every rank's figures (their idle time
+  // is the `idle` phase: the workers waiting for the plan).
   void Step(double schedule_s, double run_s, const StepResult* result);
   void Scheduler(const SchedulerStats& stats, int full_blocks, int sliding_blocks);
 

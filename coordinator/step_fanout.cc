@@ -37,7 +37,16 @@ std::vector<std::shared_ptr<grpc::ClientContext>> StepFanout::Open(
   return contexts;
 }
 
-absl::StatusOr<StepResult> StepFanout::Run(const StepPlan& plan, std::string* lost) {
+absl::Status StepFanout::Broken(int rank, const char* what, std::string* lost) {
+  grpc::Status st = streams_[rank].rw->Finish();
+  streams_[rank].rw.reset();  // finished: Close must not finish it again
+  *lost = absl::StrCat("rank ", rank, ": step stream broken (", what, "): ",
+                       st.ok() ? "closed by the worker" : st.error_message());
+  return absl::UnavailableError(*lost);
+}
+
+absl::Status StepFanout::Send(const StepPlan& plan, std::string* lost) {
+  if (streams_.empty()) return absl::UnavailableError("no step streams are open");
   v1::StepPlan proto;
   encoder_.Encode(plan, &proto);  // incremental: what the streams have not been sent yet
   grpc::ByteBuffer bytes;  // one serialization; each Write shares its slices
@@ -45,37 +54,46 @@ absl::StatusOr<StepResult> StepFanout::Run(const StepPlan& plan, std::string* lo
   if (grpc::Status st = grpc::SerializationTraits<v1::StepPlan>::Serialize(proto, &bytes, &own);
       !st.ok())
     return absl::InternalError(absl::StrCat("step plan serialization: ", st.error_message()));
+  for (int r = 0; r < world_size(); ++r)
+    if (!streams_[r].rw->Write(bytes)) return Broken(r, "write", lost);
+  in_flight_.push_back(plan.step_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepResult> StepFanout::Receive(std::string* lost) {
+  if (in_flight_.empty()) return absl::UnavailableError("the step was lost with its workers");
+  const uint64_t step_id = in_flight_.front();
+  in_flight_.pop_front();
   const int world = world_size();
-  auto broken = [&](int rank, const char* what) {
-    grpc::Status st = streams_[rank].rw->Finish();
-    streams_[rank].rw.reset();  // finished: Close must not finish it again
-    *lost = absl::StrCat("rank ", rank, ": step stream broken (", what, "): ",
-                         st.ok() ? "closed by the worker" : st.error_message());
-    return absl::UnavailableError(*lost);
-  };
-  for (int r = 0; r < world; ++r)
-    if (!streams_[r].rw->Write(bytes)) return broken(r, "write");
-  std::vector<v1::StepResult> results(world);
+  results_.resize(world);
   absl::Status step_error;
   for (int r = 0; r < world; ++r) {
-    if (!streams_[r].rw->Read(&results[r])) return broken(r, "read");
-    if (results[r].step_id() != plan.step_id) {
-      *lost = absl::StrCat("rank ", r, " answered step ", results[r].step_id(), " to step ",
-                           plan.step_id);
+    if (!streams_[r].rw->Read(&results_[r])) return Broken(r, "read", lost);
+    if (results_[r].step_id() != step_id) {
+      *lost = absl::StrCat("rank ", r, " answered step ", results_[r].step_id(), " to step ",
+                           step_id);
       return absl::UnavailableError(*lost);
     }
-    if (results[r].has_error() && step_error.ok()) {
+    if (results_[r].has_error() && step_error.ok()) {
       std::fprintf(stderr, "coordinator: step %llu failed on rank %d: %s\n",
-                   static_cast<unsigned long long>(plan.step_id), r,
-                   ForLog(results[r].error().message()).c_str());
-      step_error = absl::Status(StatusCodeFromWire(results[r].error().code()),
+                   static_cast<unsigned long long>(step_id), r,
+                   ForLog(results_[r].error().message()).c_str());
+      step_error = absl::Status(StatusCodeFromWire(results_[r].error().code()),
                                 "a worker could not execute the step");
     }
   }
   if (!step_error.ok()) return step_error;
-  StepResult result = StepResultFromProto(results[0]);
-  for (const v1::StepResult& r : results)
-    result.ranks.push_back({r.forward_time_s(), r.comm_time_s(), r.comm_bytes()});
+  for (int r = 1; r < world; ++r)
+    if (results_[r].sampled_digest() != results_[0].sampled_digest()) {
+      // Their caches now differ wherever a token was fed back: the step's sequences must go.
+      std::fprintf(stderr, "coordinator: step %llu: rank %d sampled other tokens than rank 0\n",
+                   static_cast<unsigned long long>(step_id), r);
+      return absl::InternalError("the workers sampled different tokens");
+    }
+  StepResult result = StepResultFromProto(results_[0]);
+  for (const v1::StepResult& r : results_)
+    result.ranks.push_back(
+        {r.forward_time_s(), r.comm_time_s(), r.comm_bytes(), r.idle_time_s()});
   return result;
 }
 
@@ -85,6 +103,7 @@ void StepFanout::Close() {
   }
   streams_.clear();
   encoder_.Reset();
+  in_flight_.clear();
 }
 
 }  // namespace gptoss

@@ -202,24 +202,44 @@ void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason
   if (was_ready) NotifyReadiness(false);
 }
 
-absl::StatusOr<StepResult> WorkerPool::RunStep(const StepPlan& plan) {
+absl::Status WorkerPool::Launch(const StepPlan& plan) {
   std::lock_guard<std::mutex> step_lock(step_mu_);
   uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(world_.mu);
     if (world_.phase != WorkerWorld::Phase::kReady) return absl::UnavailableError("no workers are ready");
     generation = world_.generation;
-    step_started_ = std::chrono::steady_clock::now();
+    if (fanout_.in_flight() == 0) step_started_ = std::chrono::steady_clock::now();
   }
-  struct StepClock {  // the watchdog only looks at steps in flight
-    WorkerPool* pool;
-    ~StepClock() {
-      std::lock_guard<std::mutex> lock(pool->world_.mu);
-      pool->step_started_ = {};
-    }
-  } step_clock{this};
   std::string lost;
-  absl::StatusOr<StepResult> result = fanout_.Run(plan, &lost);
+  absl::Status sent = fanout_.Send(plan, &lost);
+  if (!lost.empty()) {  // a rank is gone: the world must re-form
+    ResetWorldLocked(generation, lost);
+    return absl::UnavailableError(kWorkerLost);
+  }
+  if (sent.ok()) launched_.push_back(generation);
+  return sent;
+}
+
+absl::StatusOr<StepResult> WorkerPool::Collect() {
+  std::lock_guard<std::mutex> step_lock(step_mu_);
+  if (launched_.empty()) return absl::FailedPreconditionError("no step was launched");
+  const uint64_t launched = launched_.front();
+  launched_.pop_front();
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(world_.mu);
+    generation = world_.generation;
+  }
+  // The world it ran on is gone (and with it the step): a new world never answers it.
+  if (launched != generation) return absl::UnavailableError(kWorkerLost);
+  std::string lost;
+  absl::StatusOr<StepResult> result = fanout_.Receive(&lost);
+  {
+    std::lock_guard<std::mutex> lock(world_.mu);  // the watchdog looks at the oldest step only
+    step_started_ =
+        fanout_.in_flight() > 0 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  }
   if (!lost.empty()) {  // a rank is gone or out of step: the world must re-form
     ResetWorldLocked(generation, lost);
     return absl::UnavailableError(kWorkerLost);

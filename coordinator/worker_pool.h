@@ -5,8 +5,9 @@
 //  - Brings the world up: once the registrar has formed it, polls every rank's GetShardInfo
 //    until all are ready, then opens one StepStream per rank. Only then is it ready() (the
 //    coordinator's health turns SERVING).
-//  - RunStep() (engine thread only) runs the step on every rank through the world's StepFanout;
-//    rank 0's result carries the sampled tokens.
+//  - Launch() and Collect() (engine thread only) send a step to every rank through the world's
+//    StepFanout and join its results, in order; rank 0's result carries the sampled tokens. A
+//    step launched on a world that has been reset since is collected as UNAVAILABLE.
 // Contract:
 //  - kv_spec() is empty until the first complete world fixes the geometry.
 //  - A broken step stream or a rank that disappears during start-up resets the world: ready()
@@ -25,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -59,7 +61,8 @@ class WorkerPool final : public StepRunner {
 
   // StepRunner
   bool ready() const override;
-  absl::StatusOr<StepResult> RunStep(const StepPlan& plan) override;
+  absl::Status Launch(const StepPlan& plan) override;
+  absl::StatusOr<StepResult> Collect() override;
 
   // Called with the new readiness whenever it changes.
   void SetReadinessCallback(std::function<void(bool)> callback);
@@ -105,8 +108,10 @@ class WorkerPool final : public StepRunner {
   std::vector<std::shared_ptr<grpc::ClientContext>> live_contexts_;  // for Shutdown's cancel
   uint64_t brought_up_ = 0;  // the last generation the monitor thread brought up
   std::function<void(bool)> readiness_callback_;
-  // When the step in flight started (steady clock; 0 when none), for the watchdog.
+  // When the oldest step in flight started (steady clock; 0 when none), for the watchdog.
   std::chrono::steady_clock::time_point step_started_{};
+  // Under step_mu_: the world generation of each launched step not collected yet.
+  std::deque<uint64_t> launched_;
   std::thread monitor_;
 };
 

@@ -17,7 +17,10 @@ class WorkerService::StepReactor final
   explicit StepReactor(WorkerService* service) : service_(service) {
     // Plans are incremental per stream (step_plan_delta.h): a new stream starts from nothing.
     // Posted, so that it runs on the step thread before this stream's first plan.
-    service_->Post([service] { service->decoder_.Reset(); });
+    service_->Post([service] {
+      service->decoder_.Reset();
+      service->previous_step_end_ = {};
+    });
     StartRead(&plan_);
   }
 
@@ -214,8 +217,11 @@ void WorkerService::Execute(const v1::StepPlan& proto, v1::StepResult* result) {
   }
   executed->step_id = proto.step_id();
   executed->rank = static_cast<int>(result->rank());
-  executed->forward_time_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto end = std::chrono::steady_clock::now();
+  executed->forward_time_s = std::chrono::duration<double>(end - start).count();
+  if (previous_step_end_ != std::chrono::steady_clock::time_point{})
+    executed->idle_time_s = std::chrono::duration<double>(start - previous_step_end_).count();
+  previous_step_end_ = end;
   if (metrics) metrics->Step(executed->forward_time_s, executed->comm_time_s, executed->comm_bytes);
   ToProto(*executed, result);
 }

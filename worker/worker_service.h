@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -74,6 +75,8 @@ class WorkerService final : public v1::Worker::CallbackService {
   v1::ShardInfo info_;
   std::unique_ptr<StepExecutor> executor_;
   StepPlanDecoder decoder_;  // the step thread's: what this stream's earlier plans sent
+  // The step thread's: when this stream's previous step ended (for StepResult.idle_time_s).
+  std::chrono::steady_clock::time_point previous_step_end_{};
   WorkerMetrics* metrics_ = nullptr;
   std::atomic<int64_t> step_started_ns_{0};  // steady clock; 0 = no step running
   int rank_ = 0;

@@ -44,7 +44,7 @@ class KvBlockManager {
   // prefill or recompute; 0 for a sequence that only decodes).
   int FullBlocksOwed(const Sequence& seq) const {
     if (!geometry_.has_full_layers) return 0;
-    const int need = BlocksFor(static_cast<int>(seq.tokens.size()));
+    const int need = BlocksFor(seq.length());
     return std::max(0, need - static_cast<int>(seq.full_blocks.size()));
   }
 

@@ -96,6 +96,7 @@ void Scheduler::RemoveRunning(Sequence* seq) {
 
 absl::Status Scheduler::Drop(Sequence* seq) {
   const SequenceId id = seq->id;
+  if (seq->state == SequenceState::kWaiting) waiting_.Remove(seq);
   absl::Status status = blocks_.FreeAll(*seq);
   RemoveRunning(seq);
   pending_free_.push_back(id);
@@ -108,7 +109,6 @@ absl::Status Scheduler::DropPendingFinishes(ScheduledStep& out) {
     auto it = sequences_.find(id);
     if (it == sequences_.end()) continue;  // finished naturally meanwhile
     Sequence* seq = it->second.get();
-    if (seq->state == SequenceState::kWaiting) waiting_.Remove(seq);
     out.finished.push_back({id, seq->pending_finish, ""});
     GPTOSS_RETURN_IF_ERROR(Drop(seq));
   }
@@ -136,6 +136,11 @@ absl::Status Scheduler::ScheduleRunning(int& budget, std::vector<std::pair<Seque
   size_t i = 0;
   while (i < running_.size() && budget > 0) {
     Sequence* seq = running_[i];
+    // Nothing to feed, or its token in flight will end it by length: it sits this step out.
+    if (seq->num_uncomputed() == 0 || (seq->pending > 0 && seq->length() >= seq->max_len)) {
+      ++i;
+      continue;
+    }
     const int want = std::min(seq->num_uncomputed(), budget);
     int n = blocks_.MaxAllocatable(*seq, want);
     bool self_preempted = false;
@@ -167,6 +172,7 @@ absl::Status Scheduler::AdmitWaiting(int& budget, std::vector<std::pair<Sequence
   while (!waiting_.empty() && budget > 0 &&
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Sequence* seq = waiting_.front();
+    if (seq->pending > 0) break;  // its prefill needs the token still in flight
     const int want = std::min(seq->num_uncomputed(), budget);
     const int n = blocks_.MaxAllocatable(*seq, want);
     if (n == 0) break;
@@ -191,23 +197,30 @@ absl::Status Scheduler::AdmitWaiting(int& budget, std::vector<std::pair<Sequence
 SequenceStep Scheduler::MakeStep(const Sequence& seq, int p0, int n) const {
   SequenceStep step;
   step.sequence_id = seq.id;
-  step.token_ids.assign(seq.tokens.begin() + p0, seq.tokens.begin() + p0 + n);
+  if (seq.pending > 0) {
+    // Only a sequence that has every known token computed runs with a token in flight: its
+    // one new token is the one the workers sampled last.
+    step.token_ids.assign(1, kLastSampled);
+  } else {
+    step.token_ids.assign(seq.tokens.begin() + p0, seq.tokens.begin() + p0 + n);
+  }
   step.start_position = p0;
   step.prompt_len = seq.prompt_len;
   step.full_block_table = seq.full_blocks;
   step.sliding_block_table = seq.sliding_blocks;
-  step.sample = p0 + n == static_cast<int>(seq.tokens.size());
+  step.sample = p0 + n == seq.length();
   step.sampling = seq.request.sampling;
-  step.sample_index = static_cast<uint64_t>(seq.num_output());
+  step.sample_index = static_cast<uint64_t>(seq.num_output() + seq.pending);
   step.logprobs = seq.request.logprobs;
   step.top_logprobs = seq.request.top_logprobs;
   return step;
 }
 
 absl::StatusOr<ScheduledStep> Scheduler::Schedule() {
-  if (in_flight_)
+  if (in_flight_.size() >= kMaxInFlight)
     return absl::FailedPreconditionError(
-        absl::StrCat("step ", in_flight_->step_id, " is still in flight"));
+        absl::StrCat("steps ", in_flight_.front().step_id, "..", in_flight_.back().step_id,
+                     " are still in flight"));
   ScheduledStep out;
   GPTOSS_RETURN_IF_ERROR(DropPendingFinishes(out));
   for (Sequence* seq : running_) GPTOSS_RETURN_IF_ERROR(blocks_.ReleaseOutOfWindow(*seq));
@@ -224,12 +237,18 @@ absl::StatusOr<ScheduledStep> Scheduler::Schedule() {
   InFlight flight;
   for (auto& [seq, n] : chunks) {
     const int p0 = seq->num_computed;
+    if (seq->pending > 0 && (n != 1 || p0 != static_cast<int>(seq->tokens.size())))
+      return absl::InternalError(absl::StrCat("sequence ", seq->id, " with a token in flight ",
+                                              "would feed ", n, " tokens from ", p0));
     SequenceStep step = MakeStep(*seq, p0, n);
-    const bool decode = n == 1 && step.sample && seq->num_output() > 0;
+    const bool decode = n == 1 && step.sample && seq->num_output() + seq->pending > 0;
     (decode ? out.num_decode_tokens : out.num_prefill_tokens) += n;
     seq->num_computed += n;
     flight.scheduled.push_back(seq->id);
-    if (step.sample) flight.sampled.push_back(seq->id);
+    if (step.sample) {
+      flight.sampled.push_back(seq->id);
+      ++seq->pending;
+    }
     out.plan.sequences.push_back(std::move(step));
   }
   out.plan.free_sequence_ids = std::move(pending_free_);
@@ -237,16 +256,16 @@ absl::StatusOr<ScheduledStep> Scheduler::Schedule() {
   if (!out.plan.sequences.empty()) {
     out.plan.step_id = next_step_id_++;
     flight.step_id = out.plan.step_id;
-    in_flight_ = std::move(flight);
+    in_flight_.push_back(std::move(flight));
   }
   return out;
 }
 
 absl::StatusOr<std::vector<SequenceUpdate>> Scheduler::OnStepResult(const StepResult& result) {
-  if (!in_flight_)
+  if (in_flight_.empty())
     return absl::FailedPreconditionError(
         absl::StrCat("no step in flight (got result of step ", result.step_id, ")"));
-  const InFlight& flight = *in_flight_;
+  const InFlight& flight = in_flight_.front();
   if (result.step_id != flight.step_id)
     return absl::InvalidArgumentError(absl::StrCat("result is for step ", result.step_id, ", step ",
                                                    flight.step_id, " is in flight"));
@@ -272,6 +291,9 @@ absl::StatusOr<std::vector<SequenceUpdate>> Scheduler::OnStepResult(const StepRe
     auto it = sequences_.find(r.sequence_id);
     if (it == sequences_.end()) continue;
     Sequence* seq = it->second.get();
+    // The one token in flight from this step (the oldest). A sequence that restarted since
+    // (preempted and prefilled again) cannot have one: it never waits with a token in flight.
+    --seq->pending;
     if (seq->pending_finish != FinishReason::kNone) continue;  // dropped at the next Schedule
     seq->tokens.push_back(r.token_id);
     if (seq->num_output() == 1) seq->first_token_time = clock_->Now();
@@ -290,21 +312,21 @@ absl::StatusOr<std::vector<SequenceUpdate>> Scheduler::OnStepResult(const StepRe
     if (u.finish != FinishReason::kNone) status.Update(Drop(seq));
     updates.push_back(std::move(u));
   }
-  in_flight_.reset();
+  in_flight_.pop_front();
   GPTOSS_RETURN_IF_ERROR(status);
   return updates;
 }
 
 std::vector<FinishedSequence> Scheduler::AbortStep(const absl::Status& error) {
   std::vector<FinishedSequence> finished;
-  if (!in_flight_) return finished;
-  for (SequenceId id : in_flight_->scheduled) {
+  if (in_flight_.empty()) return finished;
+  for (SequenceId id : in_flight_.front().scheduled) {
     auto it = sequences_.find(id);
     if (it == sequences_.end()) continue;
     finished.push_back({id, FinishReason::kError, std::string(error.message())});
     Drop(it->second.get()).IgnoreError();  // block bookkeeping errors cannot be reported better
   }
-  in_flight_.reset();
+  in_flight_.pop_front();
   return finished;
 }
 

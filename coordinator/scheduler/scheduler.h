@@ -3,11 +3,19 @@
 // Not thread-safe: the coordinator's engine loop owns it.
 //
 // One engine step is: Schedule() → the StepPlan runs on the workers → OnStepResult() (or
-// AbortStep() if the step failed). At most one step is in flight.
+// AbortStep() if the step failed). Up to kMaxInFlight steps may be in flight, answered in order:
+// with one in flight, Schedule() plans the next (the coordinator's overlap). A sequence whose
+// token is still in flight continues as a decode entry feeding kLastSampled (the workers keep
+// the token they sampled), and is not scheduled once that token could end it by length; a stop
+// token is only seen when the result comes back, so a sequence may run one step too many,
+// whose token is dropped. Blocks freed while a step is in flight (a finish, a preemption, a
+// released sliding block) may be handed out by the next plan: workers run plans in order, so
+// the older step has read and written them before the new owner does.
 //
 // Policy of Schedule(), in order:
 //  1. Sequences marked by Cancel()/Finish() are dropped and their blocks freed (so a cancel
-//     frees its KV blocks at the next step).
+//     frees its KV blocks at the next step). A waiting sequence whose token is in flight (one
+//     preempted by the step just planned) is not admitted until the token is back.
 //  2. Sliding-window blocks that left every running sequence's window are released.
 //  3. Running sequences, in RunsBefore order (higher priority, then earlier arrival), each get
 //     their next tokens: one decode token, or the next prefill chunk, within the per-step token
@@ -26,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,25 +100,27 @@ class Scheduler {
   // leaves no room for a completion; ResourceExhausted if the waiting queue is full.
   absl::StatusOr<SequenceId> Add(SequenceRequest request);
 
-  // Ends a sequence at the next Schedule() (its blocks are freed then, never under an in-flight
-  // step). Finish() is for stop conditions found by the caller (stop strings). Both return
+  // Ends a sequence at the next Schedule() (its blocks are freed then). Finish() is for stop conditions found by the caller (stop strings). Both return
   // NotFound for unknown or already finished ids; a second call keeps the first reason.
   absl::Status Cancel(SequenceId id) { return Finish(id, FinishReason::kCancelled); }
   absl::Status Finish(SequenceId id, FinishReason reason);
 
-  // Builds the next step. FailedPrecondition while a step is in flight.
+  static constexpr int kMaxInFlight = 2;
+
+  // Builds the next step. FailedPrecondition while kMaxInFlight steps are in flight.
   absl::StatusOr<ScheduledStep> Schedule();
 
-  // Applies the in-flight step's sampled tokens. InvalidArgument (and no change) if `result`
-  // does not answer the in-flight plan exactly (step id, sequence ids in order, ids in range).
+  // Applies the oldest in-flight step's sampled tokens. InvalidArgument (and no change) if
+  // `result` does not answer that plan exactly (step id, sequence ids in order, ids in range).
   absl::StatusOr<std::vector<SequenceUpdate>> OnStepResult(const StepResult& result);
 
-  // The in-flight step failed: every sequence in it ends with kError (blocks freed).
+  // The oldest in-flight step failed: every sequence in it ends with kError (blocks freed).
   std::vector<FinishedSequence> AbortStep(const absl::Status& error);
 
   const Sequence* Find(SequenceId id) const;
   SchedulerStats stats() const;
-  bool step_in_flight() const { return in_flight_.has_value(); }
+  bool step_in_flight() const { return !in_flight_.empty(); }
+  int steps_in_flight() const { return static_cast<int>(in_flight_.size()); }
   // True if nothing waits or runs (and nothing is left to free).
   bool idle() const { return sequences_.empty() && pending_free_.empty(); }
   const SchedulerConfig& config() const { return config_; }
@@ -141,7 +152,7 @@ class Scheduler {
   absl::flat_hash_map<SequenceId, std::unique_ptr<Sequence>> sequences_;
   std::vector<SequenceId> pending_finish_;  // ids marked by Finish(), in call order
   std::vector<SequenceId> pending_free_;    // for the next plan's free_sequence_ids
-  std::optional<InFlight> in_flight_;
+  std::deque<InFlight> in_flight_;  // oldest first
   SequenceId next_id_ = 1;
   uint64_t next_arrival_ = 0;
   uint64_t next_step_id_ = 1;

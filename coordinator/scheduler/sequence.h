@@ -44,12 +44,15 @@ struct Sequence {
   SequenceRequest request;
   std::vector<int32_t> tokens;  // prompt followed by the generated tokens
   int prompt_len = 0;
-  int max_len = 0;  // tokens.size() never exceeds this (prompt + max_tokens, capped)
+  int max_len = 0;  // length() never exceeds this (prompt + max_tokens, capped)
 
   SequenceState state = SequenceState::kWaiting;
-  // Tokens whose K/V is in the cache once the in-flight step (if any) completes. The next step
-  // feeds tokens[num_computed ...]. Preemption resets it to 0 (recompute).
+  // Positions whose K/V is in the cache once the steps in flight complete. The next step feeds
+  // positions num_computed ... length() - 1. Preemption resets it to 0 (recompute).
   int num_computed = 0;
+  // Tokens sampled by steps in flight, not yet in `tokens` (overlap: the next step feeds the
+  // first of them as kLastSampled before the coordinator has seen it). At most one per step.
+  int pending = 0;
   // Physical blocks by logical block index. sliding_blocks entries are -1 once released.
   std::vector<int32_t> full_blocks;
   std::vector<int32_t> sliding_blocks;
@@ -64,7 +67,9 @@ struct Sequence {
   FinishReason pending_finish = FinishReason::kNone;
 
   int num_output() const { return static_cast<int>(tokens.size()) - prompt_len; }
-  int num_uncomputed() const { return static_cast<int>(tokens.size()) - num_computed; }
+  // Positions the sequence will have once the steps in flight return.
+  int length() const { return static_cast<int>(tokens.size()) + pending; }
+  int num_uncomputed() const { return length() - num_computed; }
 };
 
 }  // namespace gptoss

@@ -223,11 +223,11 @@ TEST(OpenAiRequestTest, StatusMappingAndParamRenames) {
 // Whole requests against a scripted engine.
 
 // Every sequence samples `script` in order (the request's stop ids end it).
-class ScriptRunner : public StepRunner {
+class ScriptRunner : public SyncStepRunner {
  public:
   explicit ScriptRunner(std::vector<int> script) : script_(std::move(script)) {}
   bool ready() const override { return true; }
-  absl::StatusOr<StepResult> RunStep(const StepPlan& plan) override {
+  absl::StatusOr<StepResult> Run(const StepPlan& plan) override {
     StepResult r;
     r.step_id = plan.step_id;
     for (const SequenceStep& s : plan.sequences) {

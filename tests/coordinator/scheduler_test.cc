@@ -3,6 +3,7 @@
 #include "coordinator/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <numeric>
 #include <random>
@@ -73,6 +74,32 @@ class SchedulerTest : public ::testing::Test {
     }
     return *std::move(step);
   }
+  // One engine iteration with overlap: plans a step while fewer than kMaxInFlight are in
+  // flight, and answers the oldest (in order, as the workers do) when the pipeline is full or
+  // nothing new was planned.
+  ScheduledStep OverlappedStep(std::vector<SequenceUpdate>* updates) {
+    ScheduledStep out;
+    if (in_flight_.size() < Scheduler::kMaxInFlight) {
+      auto step = scheduler_->Schedule();
+      EXPECT_TRUE(step.ok()) << step.status();
+      if (!step.ok()) return {};
+      out = *std::move(step);
+      if (!out.plan.sequences.empty()) {
+        in_flight_.push_back(out.plan);
+        if (in_flight_.size() < Scheduler::kMaxInFlight) return out;
+      }
+    }
+    if (in_flight_.empty()) return out;
+    auto result = model_->Run(in_flight_.front());
+    in_flight_.pop_front();
+    EXPECT_TRUE(result.ok()) << result.status();
+    if (!result.ok()) return out;
+    auto u = scheduler_->OnStepResult(*result);
+    EXPECT_TRUE(u.ok()) << u.status();
+    if (u.ok()) *updates = *u;
+    return out;
+  }
+  void RandomTraffic(bool overlap);
   static const SequenceStep* Find(const StepPlan& plan, SequenceId id) {
     for (const auto& s : plan.sequences)
       if (s.sequence_id == id) return &s;
@@ -87,6 +114,7 @@ class SchedulerTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<FakeKvModel> model_;
+  std::deque<StepPlan> in_flight_;  // OverlappedStep's plans sent and not answered
 };
 
 TEST_F(SchedulerTest, ConfigValidationNamesTheField) {
@@ -467,6 +495,8 @@ TEST_F(SchedulerTest, MismatchedResultsAreRejectedWithoutChange) {
   Add(Request(4));
   auto step = scheduler_->Schedule();
   ASSERT_TRUE(step.ok());
+  auto second = scheduler_->Schedule();  // overlap: the next step, planned before the first's result
+  ASSERT_TRUE(second.ok());
   EXPECT_EQ(scheduler_->Schedule().status().code(), absl::StatusCode::kFailedPrecondition);
   auto good = model_->Run(step->plan);
   ASSERT_TRUE(good.ok());
@@ -487,7 +517,94 @@ TEST_F(SchedulerTest, MismatchedResultsAreRejectedWithoutChange) {
   auto ok = scheduler_->OnStepResult(*good);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->size(), 2u);
-  EXPECT_EQ(scheduler_->OnStepResult(*good).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The second step is the oldest in flight now: the first's result again does not answer it.
+  EXPECT_EQ(scheduler_->OnStepResult(*good).status().code(), absl::StatusCode::kInvalidArgument);
+  auto next = model_->Run(second->plan);
+  ASSERT_TRUE(next.ok());
+  ASSERT_TRUE(scheduler_->OnStepResult(*next).ok());
+  EXPECT_EQ(scheduler_->OnStepResult(*next).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Overlap: with step 1 in flight, step 2 continues every sampling sequence with the token the
+// workers sampled in step 1 (kLastSampled), one sample index further, and a sequence whose
+// token in flight already reaches max_tokens sits out.
+TEST_F(SchedulerTest, OverlapFeedsTheTokenInFlight) {
+  Init(Config());
+  const SequenceId a = Add(Request(4, /*max_tokens=*/3));
+  auto s1 = scheduler_->Schedule();
+  ASSERT_TRUE(s1.ok());
+  auto s2 = scheduler_->Schedule();
+  ASSERT_TRUE(s2.ok());
+  ASSERT_EQ(s2->plan.sequences.size(), 1u);
+  const SequenceStep& e = s2->plan.sequences[0];
+  EXPECT_EQ(e.sequence_id, a);
+  EXPECT_THAT(e.token_ids, ElementsAre(kLastSampled));
+  EXPECT_EQ(e.start_position, 4);
+  EXPECT_TRUE(e.sample);
+  EXPECT_EQ(e.sample_index, 1u);
+  EXPECT_EQ(s2->num_decode_tokens, 1);
+  EXPECT_EQ(scheduler_->Find(a)->tokens.size(), 4u);  // nothing is known yet
+  EXPECT_EQ(scheduler_->Schedule().status().code(), absl::StatusCode::kFailedPrecondition);
+
+  auto collect = [&](const StepPlan& plan) {
+    auto result = model_->Run(plan);
+    EXPECT_TRUE(result.ok()) << result.status();
+    auto u = scheduler_->OnStepResult(*result);
+    EXPECT_TRUE(u.ok()) << u.status();
+    return u.ok() ? *u : std::vector<SequenceUpdate>{};
+  };
+  std::vector<SequenceUpdate> u = collect(s1->plan);
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0].num_output, 1);
+  auto s3 = scheduler_->Schedule();  // token 3 of 3: the last one
+  ASSERT_TRUE(s3.ok());
+  ASSERT_EQ(s3->plan.sequences.size(), 1u);
+  EXPECT_EQ(s3->plan.sequences[0].sample_index, 2u);
+  EXPECT_EQ(s3->plan.sequences[0].start_position, 5);
+  u = collect(s2->plan);
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0].finish, FinishReason::kNone);
+  auto s4 = scheduler_->Schedule();  // the token in flight is the last: nothing more to run
+  ASSERT_TRUE(s4.ok());
+  EXPECT_TRUE(s4->plan.sequences.empty());
+  u = collect(s3->plan);
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0].finish, FinishReason::kLength);
+  EXPECT_EQ(u[0].num_output, 3);
+  EXPECT_EQ(model_->fed_back(), 2);
+  EXPECT_EQ(scheduler_->stats().free_full_blocks, 64);
+}
+
+// A stop token comes back while the next step (which fed it back) is in flight: the sequence
+// ends at the stop, that next step's token for it is dropped, and its blocks come back.
+TEST_F(SchedulerTest, OverlapDropsTheTokenAfterAStop) {
+  Init(Config());
+  SequenceRequest r = Request(4);
+  r.stop_token_ids = {testing::FakeNextToken(4, 3, kVocab)};  // its first completion token
+  const SequenceId a = Add(r);
+  const SequenceId b = Add(Request(4, /*max_tokens=*/5));
+  auto s1 = scheduler_->Schedule();
+  auto s2 = scheduler_->Schedule();
+  ASSERT_TRUE(s1.ok() && s2.ok());
+  EXPECT_THAT(Ids(s2->plan), ElementsAre(a, b));
+  auto r1 = model_->Run(s1->plan);
+  ASSERT_TRUE(r1.ok());
+  auto u1 = scheduler_->OnStepResult(*r1);
+  ASSERT_TRUE(u1.ok());
+  ASSERT_EQ(u1->size(), 2u);
+  EXPECT_EQ((*u1)[0].id, a);
+  EXPECT_EQ((*u1)[0].finish, FinishReason::kStop);
+  EXPECT_EQ(scheduler_->Find(a), nullptr);
+  auto s3 = scheduler_->Schedule();
+  ASSERT_TRUE(s3.ok());
+  EXPECT_THAT(Ids(s3->plan), ElementsAre(b));
+  EXPECT_THAT(s3->plan.free_sequence_ids, ElementsAre(a));
+  auto r2 = model_->Run(s2->plan);
+  ASSERT_TRUE(r2.ok());
+  auto u2 = scheduler_->OnStepResult(*r2);
+  ASSERT_TRUE(u2.ok());
+  ASSERT_EQ(u2->size(), 1u);  // a's extra token is not an update
+  EXPECT_EQ((*u2)[0].id, b);
 }
 
 TEST_F(SchedulerTest, AbortStepFailsEverySequenceInIt) {
@@ -521,8 +638,17 @@ TEST_F(SchedulerTest, ClockStampsArrivalAndFirstToken) {
 // Random traffic against small pools: every plan must pass the fake KV model's ownership
 // checks, every sequence must finish with exactly its requested tokens, and the output must
 // not depend on batching or preemption.
+// With overlap (two steps in flight, answered in order as workers do) the same holds: blocks
+// freed under a step in flight are only reused by later plans, and a stop found a step late
+// changes nothing in what is delivered.
 TEST_F(SchedulerTest, RandomTrafficKeepsInvariants) {
+  for (bool overlap : {false, true}) RandomTraffic(overlap);
+}
+
+void SchedulerTest::RandomTraffic(bool overlap) {
+  SCOPED_TRACE(overlap ? "overlap" : "one step at a time");
   std::mt19937 rng(1234);
+  int stops = 0;
   for (int round = 0; round < 4; ++round) {
     SchedulerConfig c = Config(/*full=*/24, /*sliding=*/12, /*window=*/8,
                                /*budget=*/round % 2 ? 7 : 40, /*max_seqs=*/5);
@@ -532,11 +658,14 @@ TEST_F(SchedulerTest, RandomTrafficKeepsInvariants) {
     std::map<SequenceId, std::vector<int32_t>> outputs;
     std::set<SequenceId> done, cancelled;
     int added = 0;
-    for (int step = 0; step < 3000 && (added < 40 || !scheduler_->idle()); ++step) {
+    in_flight_.clear();
+    for (int step = 0; step < 3000 && (added < 40 || !scheduler_->idle() || !in_flight_.empty());
+         ++step) {
       if (added < 40 && rng() % 3 == 0) {
         SequenceRequest r =
             Request(1 + rng() % 30, 1 + rng() % 30, static_cast<int>(rng() % 3) - 1);
         for (auto& t : r.prompt) t = rng() % kVocab;
+        for (int k = 0; k < 20; ++k) r.stop_token_ids.push_back(rng() % kVocab);
         const SequenceId id = Add(r);
         requests[id] = r;
         ++added;
@@ -548,7 +677,7 @@ TEST_F(SchedulerTest, RandomTrafficKeepsInvariants) {
           cancelled.insert(it->first);
       }
       std::vector<SequenceUpdate> updates;
-      ScheduledStep s = Step(&updates);
+      ScheduledStep s = overlap ? OverlappedStep(&updates) : Step(&updates);
       if (HasFailure()) return;
       for (const auto& f : s.finished) done.insert(f.id);
       for (const auto& u : updates) {
@@ -570,16 +699,26 @@ TEST_F(SchedulerTest, RandomTrafficKeepsInvariants) {
       const int max_new =
           std::min(r.max_tokens, c.EffectiveMaxLen() - static_cast<int>(r.prompt.size()));
       const std::vector<int32_t>& got = outputs[id];
+      bool stopped = false;
       for (size_t k = 0; k < got.size(); ++k) {
         last = testing::FakeNextToken(last, pos++, kVocab);
         expected.push_back(last);
+        stopped = std::count(r.stop_token_ids.begin(), r.stop_token_ids.end(), last) > 0;
+        if (stopped) break;
       }
       EXPECT_EQ(got, expected) << "sequence " << id;
-      if (!cancelled.count(id)) {
+      if (!cancelled.count(id) && !stopped) {
         EXPECT_EQ(static_cast<int>(got.size()), max_new) << id;
       }
+      stops += stopped;
     }
     EXPECT_GT(scheduler_->stats().num_preemptions, 0u) << "round " << round;
+  }
+  EXPECT_GT(stops, 10);
+  if (overlap) {
+    EXPECT_GT(model_->fed_back(), 100);
+  } else {
+    EXPECT_EQ(model_->fed_back(), 0);
   }
 }
 

@@ -32,7 +32,10 @@ class FakeKvModel {
 
   // Checks the plan and answers it. Returns an error describing the first inconsistency.
   absl::StatusOr<StepResult> Run(const StepPlan& plan) {
-    for (SequenceId id : plan.free_sequence_ids) seen_.erase(id);
+    for (SequenceId id : plan.free_sequence_ids) {
+      seen_.erase(id);
+      last_sampled_.erase(id);
+    }
     StepResult result;
     result.step_id = plan.step_id;
     // Writes first (AppendKv for every token of the step), then reads (attention), as in the
@@ -44,12 +47,20 @@ class FakeKvModel {
       if (s.start_position != static_cast<int32_t>(toks.size()))
         return absl::InternalError(absl::StrCat("seq ", s.sequence_id, " starts at ",
                                                 s.start_position, " but has ", toks.size()));
+      // As a worker does: kLastSampled feeds the token this model sampled for it last step.
+      const bool fed_back = s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled;
+      auto last = last_sampled_.find(s.sequence_id);
+      if (fed_back && (last == last_sampled_.end() || s.start_position == 0))
+        return absl::InternalError(
+            absl::StrCat("seq ", s.sequence_id, " feeds back a token it did not sample"));
       for (size_t i = 0; i < s.token_ids.size(); ++i) {
         const int p = s.start_position + static_cast<int>(i);
         if (kv_.has_full_layers) GPTOSS_RETURN_IF_ERROR(Write(full_, s.full_block_table, s, p));
         if (kv_.has_sliding_layers) GPTOSS_RETURN_IF_ERROR(Write(sliding_, s.sliding_block_table, s, p));
-        toks.push_back(s.token_ids[i]);
+        toks.push_back(fed_back ? last->second : s.token_ids[i]);
       }
+      if (fed_back) ++fed_back_;
+      last_sampled_.erase(s.sequence_id);
     }
     for (const SequenceStep& s : plan.sequences) {
       for (int p = s.start_position; p < s.end_position(); ++p) {
@@ -65,6 +76,7 @@ class FakeKvModel {
         r.sequence_id = s.sequence_id;
         r.token_id = FakeNextToken(toks.back(), s.end_position() - 1, vocab_);
         r.logprob = -0.5f;
+        last_sampled_[s.sequence_id] = r.token_id;
         result.results.push_back(r);
       }
     }
@@ -73,6 +85,7 @@ class FakeKvModel {
   }
 
   int steps() const { return steps_; }
+  int fed_back() const { return fed_back_; }  // kLastSampled entries run
 
  private:
   struct Owner {
@@ -108,7 +121,9 @@ class FakeKvModel {
   int vocab_;
   Slots full_, sliding_;
   absl::flat_hash_map<SequenceId, std::vector<int32_t>> seen_;
+  absl::flat_hash_map<SequenceId, int32_t> last_sampled_;
   int steps_ = 0;
+  int fed_back_ = 0;
 };
 
 }  // namespace gptoss::testing

@@ -17,10 +17,10 @@ using ::testing::Contains;
 
 // Samples token 100 + sample_index (or `stop_token` at sample index `stop_at`), optionally
 // blocking each step until released, or failing.
-class FakeRunner : public StepRunner {
+class FakeRunner : public SyncStepRunner {
  public:
   bool ready() const override { return ready_; }
-  absl::StatusOr<StepResult> RunStep(const StepPlan& plan) override {
+  absl::StatusOr<StepResult> Run(const StepPlan& plan) override {
     {
       std::unique_lock<std::mutex> lock(mu_);
       plans_.push_back(plan);

@@ -22,10 +22,10 @@ namespace {
 using testing::Value;
 
 // Samples token 100 + index; a step blocks while the gate is closed.
-class Runner : public StepRunner {
+class Runner : public SyncStepRunner {
  public:
   bool ready() const override { return true; }
-  absl::StatusOr<StepResult> RunStep(const StepPlan& plan) override {
+  absl::StatusOr<StepResult> Run(const StepPlan& plan) override {
     {
       std::unique_lock<std::mutex> lock(mu_);
       ++entered_;
@@ -37,7 +37,7 @@ class Runner : public StepRunner {
     r.forward_time_s = 0.001;
     for (const SequenceStep& s : plan.sequences)
       if (s.sample) r.results.push_back({s.sequence_id, 100 + static_cast<int>(s.sample_index), 0.0f, {}});
-    r.ranks = {{0.001, 0.0002, 100}, {0.0012, 0.0003, 120}};
+    r.ranks = {{0.001, 0.0002, 100, 0.0}, {0.0012, 0.0003, 120, 0.0}};
     return r;
   }
   void Gate(bool open) {

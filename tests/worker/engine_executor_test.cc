@@ -355,6 +355,60 @@ TEST_F(EngineExecutorTest, OtherRanksRunTheForwardButDoNotSample) {
   EXPECT_EQ(pool_->cache().layers[0].k.ShapeString(), "[6,4,1,4]");
 }
 
+// Overlap: a plan entry {kLastSampled} feeds the token this rank sampled for the sequence in
+// its previous step; every rank samples it (rank 1 too, without results) and digests it.
+TEST_F(EngineExecutorTest, FeedsBackTheTokenItSampledOnEveryRank) {
+  for (int rank : {0, 1}) {
+    SCOPED_TRACE(rank);
+    Init(rank, /*world=*/2);
+    fake_.calls = 0;
+    StepPlan p1;
+    p1.step_id = 1;
+    p1.sequences.push_back(Seq(1, {3, 4}, 0, 2, {0}, {0}));
+    auto r1 = executor_->Execute(p1);  // samples 5 (the fake's top logit after 4)
+    ASSERT_TRUE(r1.ok()) << r1.status();
+    EXPECT_EQ(r1->sampled_digest, SampledDigest({5}));
+    EXPECT_EQ(r1->results.size(), rank == 0 ? 1u : 0u);
+    StepPlan p2;
+    p2.step_id = 2;
+    p2.sequences.push_back(Seq(1, {kLastSampled}, 2, 2, {0}, {0}));
+    auto r2 = executor_->Execute(p2);
+    ASSERT_TRUE(r2.ok()) << r2.status();
+    EXPECT_THAT(fake_.tokens, ElementsAre(5));
+    EXPECT_THAT(fake_.positions, ElementsAre(2));
+    EXPECT_EQ(r2->sampled_digest, SampledDigest({6}));
+    if (rank == 0) {
+      ASSERT_EQ(r2->results.size(), 1u);
+      EXPECT_EQ(r2->results[0].token_id, 6);
+    }
+    // A sampled token is fed at most once, and only where it was sampled.
+    StepPlan no_sample;
+    no_sample.step_id = 3;
+    no_sample.sequences.push_back(Seq(1, {6}, 3, 2, {0}, {0}));
+    no_sample.sequences[0].sample = false;
+    ASSERT_TRUE(executor_->Execute(no_sample).ok());
+    StepPlan again;
+    again.step_id = 4;
+    again.sequences.push_back(Seq(1, {kLastSampled}, 4, 2, {0, 1}, {0, 1}));
+    auto r4 = executor_->Execute(again);
+    EXPECT_EQ(r4.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r4.status().message(), HasSubstr("sampled none since position 4"));
+    StepPlan at_zero;
+    at_zero.step_id = 5;
+    at_zero.sequences.push_back(Seq(2, {kLastSampled}, 0, 1, {1}, {1}));
+    EXPECT_THAT(executor_->Execute(at_zero).status().message(), HasSubstr("at position 0"));
+    StepPlan unknown;
+    unknown.step_id = 6;
+    unknown.sequences.push_back(Seq(3, {kLastSampled}, 1, 1, {1}, {1}));
+    EXPECT_THAT(executor_->Execute(unknown).status().message(), HasSubstr("unknown or freed"));
+    StepPlan mixed;  // kLastSampled is a whole entry, never one token of several
+    mixed.step_id = 7;
+    mixed.sequences.push_back(Seq(1, {7, kLastSampled}, 4, 2, {0, 1}, {0, 1}));
+    EXPECT_THAT(executor_->Execute(mixed).status().message(), HasSubstr("has id -1"));
+    EXPECT_EQ(fake_.calls, 3);  // the refused plans never reached the transformer
+  }
+}
+
 // The null executor (--device null): the same plan checks and sequence memory, no model; rank 0
 // answers NullToken(seed, index), which depends on nothing else (batching, step, prompt).
 TEST(NullExecutorTest, ChecksPlansLikeTheRealOneAndAnswersBySeedAndIndex) {

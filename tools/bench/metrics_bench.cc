@@ -19,16 +19,16 @@
 namespace gptoss {
 namespace {
 
-class InstantRunner : public StepRunner {
+class InstantRunner : public SyncStepRunner {
  public:
   bool ready() const override { return true; }
-  absl::StatusOr<StepResult> RunStep(const StepPlan& plan) override {
+  absl::StatusOr<StepResult> Run(const StepPlan& plan) override {
     StepResult r;
     r.step_id = plan.step_id;
     for (const SequenceStep& s : plan.sequences)
       if (s.sample)
         r.results.push_back({s.sequence_id, 100 + static_cast<int>(s.sample_index % 50), 0.0f, {}});
-    r.ranks = {{0.0, 0.0, 0}};
+    r.ranks = {{0.0, 0.0, 0, 0.0}};
     ++steps;
     return r;
   }

@@ -7,7 +7,7 @@
 //                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]
 //                [--api-key-file F] [--worker-timeout-s 5] [--step-timeout-s 300]
 //                [--collective-timeout-s 30] [--metrics-port P] [--http-port 8000]
-//                [--http-host H=--host] [--served-model-name NAME] [--log-steps]
+//                [--http-host H=--host] [--served-model-name NAME] [--log-steps] [--no-overlap]
 //     Without --model it serves the embedded toy model (tools/toy/gptoss-toy: a trained
 //     gpt-oss of the real architecture and vocabulary, or its installed copy under
 //     <prefix>/share/gptoss/gptoss-toy), so a fresh build shows real harmony answers.
@@ -164,7 +164,7 @@ int RunServe(int argc, char** argv) {
                     "tls-cert", "tls-key", "tls-client-ca", "api-key-file", "worker-timeout-s",
                     "step-timeout-s", "collective-timeout-s", "metrics-port", "http-port",
                     "http-host", "served-model-name"},
-                   {"log-steps"});
+                   {"log-steps", "no-overlap"});
   if (!flags.ok()) return Fail("serve", 2, flags.status().message());
   if (flags->help()) {
     std::printf("usage: gptoss serve [flags] (tools/cli/cmd_serve.cc)\n%s", flags->Usage().c_str());
@@ -176,6 +176,7 @@ int RunServe(int argc, char** argv) {
   o.port_file = flags->GetOr("port-file", "");
   o.tokenizer_path = flags->GetOr("tokenizer", "");
   o.log_steps = flags->Has("log-steps");
+  o.overlap = !flags->Has("no-overlap");
   o.tls_cert = flags->GetOr("tls-cert", "");
   o.tls_key = flags->GetOr("tls-key", "");
   o.tls_client_ca = flags->GetOr("tls-client-ca", "");

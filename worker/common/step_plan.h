@@ -12,7 +12,8 @@
 //    blocks wholly before start_position - window + 1 may be -1 (released). The proto sends
 //    only the tail from the first non-released block (sliding_first_block).
 //  - A sequence with sample = true gets exactly one SequenceResult (rank 0 only), in plan
-//    order.
+//    order. Every rank samples it (the same draw from the same logits) and keeps it: a later
+//    entry of exactly one token kLastSampled feeds it back without the coordinator (overlap).
 #pragma once
 
 #include <cstdint>
@@ -40,9 +41,13 @@ struct StepSampling {
   }
 };
 
+// token_ids = {kLastSampled}: feed the token this rank sampled for the sequence in its previous
+// step (the coordinator has not seen it yet when it sends the plan).
+inline constexpr int32_t kLastSampled = -1;
+
 struct SequenceStep {
   SequenceId sequence_id = 0;
-  std::vector<int32_t> token_ids;  // >= 1 new tokens
+  std::vector<int32_t> token_ids;  // >= 1 new tokens, or {kLastSampled}
   int32_t start_position = 0;      // position of token_ids[0]; 0 resets worker-side state
   int32_t prompt_len = 0;          // positions < prompt_len are prompt tokens
   std::vector<int32_t> full_block_table;
@@ -76,6 +81,7 @@ struct RankStepTime {
   double forward_time_s = 0.0;  // the whole step on the rank (communication included)
   double comm_time_s = 0.0;     // inside collectives (waiting for peers included)
   uint64_t comm_bytes = 0;      // sent to other ranks
+  double idle_time_s = 0.0;     // waited for this step's plan after the previous step
 };
 
 struct StepResult {
@@ -85,8 +91,20 @@ struct StepResult {
   double forward_time_s = 0.0;
   double comm_time_s = 0.0;
   uint64_t comm_bytes = 0;
+  uint64_t sampled_digest = 0;  // SampledDigest of the ids this rank sampled (every rank)
+  double idle_time_s = 0.0;     // see RankStepTime
   // Filled by the coordinator's WorkerPool: every rank's figures, by rank.
   std::vector<RankStepTime> ranks;
 };
+
+// FNV-1a over the sampled ids in plan order: equal on every rank of a world that agrees.
+inline uint64_t SampledDigest(const std::vector<int32_t>& ids) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (int32_t id : ids) {
+    h ^= static_cast<uint32_t>(id);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 }  // namespace gptoss

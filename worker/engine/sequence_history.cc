@@ -16,6 +16,11 @@ absl::Status SequenceHistories::Check(const StepPlan& plan) const {
           absl::StrCat("sequence ", s.sequence_id, " continues at position ", s.start_position,
                        " but this worker has fed ", seen, " positions of it",
                        it == histories_.end() ? " (unknown or freed sequence)" : ""));
+    if (s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled &&
+        it->second.last_sampled < 0)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", s.sequence_id, " feeds back its last sampled token, but this worker ",
+          "sampled none since position ", seen));
     if (s.sampling.has_penalties() && !it->second.tracks_tokens)
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", s.sequence_id, " changed its penalties after position 0"));
@@ -23,7 +28,17 @@ absl::Status SequenceHistories::Check(const StepPlan& plan) const {
   return absl::OkStatus();
 }
 
-void SequenceHistories::Append(const StepPlan& plan) {
+void SequenceHistories::Resolve(const StepPlan& plan, std::vector<int32_t>& token_ids) const {
+  size_t t = 0;
+  for (const SequenceStep& s : plan.sequences) {
+    if (s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled)
+      token_ids[t] = histories_.at(s.sequence_id).last_sampled;
+    t += s.token_ids.size();
+  }
+}
+
+void SequenceHistories::Append(const StepPlan& plan, const std::vector<int32_t>& token_ids) {
+  size_t t = 0;
   for (const SequenceStep& s : plan.sequences) {
     History& h = histories_[s.sequence_id];
     if (s.start_position == 0) {
@@ -33,11 +48,17 @@ void SequenceHistories::Append(const StepPlan& plan) {
     if (h.tracks_tokens) {
       for (size_t i = 0; i < s.token_ids.size(); ++i) {
         const bool completion = s.start_position + static_cast<int32_t>(i) >= s.prompt_len;
-        h.completion_counts[s.token_ids[i]] += completion ? 1 : 0;
+        h.completion_counts[token_ids[t + i]] += completion ? 1 : 0;
       }
     }
+    t += s.token_ids.size();
     h.length = s.end_position();
+    h.last_sampled = -1;
   }
+}
+
+void SequenceHistories::Sampled(SequenceId id, int32_t token) {
+  if (auto it = histories_.find(id); it != histories_.end()) it->second.last_sampled = token;
 }
 
 SequenceHistories::PenaltyInputs SequenceHistories::Penalties(const StepPlan& plan,

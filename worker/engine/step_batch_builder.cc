@@ -116,7 +116,12 @@ absl::Status BuildStepBatch(const StepPlan& plan, const StepLimits& limits, Host
     if (s.token_ids.empty())
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", s.sequence_id, " has no new tokens"));
-    for (size_t i = 0; i < s.token_ids.size(); ++i)
+    // kLastSampled continues a sequence by one token; the executor resolves it (its history).
+    const bool fed_back = s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled;
+    if (fed_back && s.start_position == 0)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", s.sequence_id, " feeds back a sampled token at position 0"));
+    for (size_t i = 0; i < s.token_ids.size() && !fed_back; ++i)
       if (s.token_ids[i] < 0 || s.token_ids[i] >= limits.vocab_size)
         return absl::InvalidArgumentError(absl::StrCat("sequence ", s.sequence_id, ": token ", i,
                                                        " has id ", s.token_ids[i], ", not in [0, ",

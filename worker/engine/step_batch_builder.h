@@ -27,7 +27,7 @@ struct HostStepBatch {
   int max_context_len = 0;
   int full_table_width = 1;                   // columns of full_block_tables
   int sliding_table_width = 1;                // columns of sliding_block_tables
-  std::vector<int32_t> token_ids;             // [T]
+  std::vector<int32_t> token_ids;             // [T] (kLastSampled kept as is: see step_plan.h)
   std::vector<int32_t> positions;             // [T]
   std::vector<int32_t> query_start;           // [S+1]
   std::vector<int32_t> context_len;           // [S]

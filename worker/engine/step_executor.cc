@@ -92,17 +92,20 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
   // Every rank checks the same things, so that all of them refuse a bad plan together: a rank
   // that went on alone would wait in the step's first collective for peers that never come.
   GPTOSS_RETURN_IF_ERROR(histories_.Check(plan));
-  histories_.Append(plan);
+  histories_.Resolve(plan, host.token_ids);
+  histories_.Append(plan, host.token_ids);
   if (transformer_ == nullptr) {  // the null executor
-    if (sampler) {
-      for (int r : host.sampled) {
-        const SequenceStep& s = plan.sequences[r];
-        SequenceResult out;
-        out.sequence_id = s.sequence_id;
-        out.token_id = std::min<int32_t>(NullToken(s.sampling.seed, s.sample_index),
-                                         static_cast<int32_t>(config_.vocab_size - 1));
-        result.results.push_back(std::move(out));
-      }
+    std::vector<int32_t> ids;
+    for (int r : host.sampled) {
+      const SequenceStep& s = plan.sequences[r];
+      ids.push_back(std::min<int32_t>(NullToken(s.sampling.seed, s.sample_index),
+                                      static_cast<int32_t>(config_.vocab_size - 1)));
+    }
+    Keep(plan, host, ids, result);
+    for (size_t k = 0; k < ids.size() && sampler; ++k) {
+      SequenceResult& out = result.results.emplace_back();
+      out.sequence_id = plan.sequences[host.sampled[k]].sequence_id;
+      out.token_id = ids[k];
     }
     result.forward_time_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -161,7 +164,7 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
   GPTOSS_RETURN_IF_ERROR(ops_->CopyFromHost(meta, packed.data(), meta_bytes));
   const StepBatch batch = Views(static_cast<int32_t*>(meta), at, host);
 
-  // Every rank computes the logits (the vocab-parallel lm_head gathers them); rank 0 samples.
+  // Every rank computes the logits (the vocab-parallel lm_head gathers them); each samples.
   const int64_t vocab = config_.vocab_size;
   const int64_t rows = static_cast<int64_t>(host.logit_rows.size());
   DeviceBuffer& logits_buffer = padded ? bucket_logits_ : logits_;
@@ -193,7 +196,7 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
     every_row->resize(static_cast<size_t>(R * vocab));
     GPTOSS_RETURN_IF_ERROR(
         ops_->CopyToHost(every_row->data(), logits.data, every_row->size() * sizeof(float)));
-  } else if (sampler && R > 0) {
+  } else if (R > 0) {
     GPTOSS_RETURN_IF_ERROR(Sample(plan, host, logits, result));
   }
   GPTOSS_RETURN_IF_ERROR(ops_->Synchronize());
@@ -202,6 +205,13 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
   result.forward_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+void StepExecutor::Keep(const StepPlan& plan, const HostStepBatch& host,
+                        const std::vector<int32_t>& ids, StepResult& result) {
+  for (size_t k = 0; k < ids.size(); ++k)
+    histories_.Sampled(plan.sequences[host.sampled[k]].sequence_id, ids[k]);
+  result.sampled_digest = SampledDigest(ids);
 }
 
 StepBatch StepExecutor::Views(int32_t* base, const Layout& at, const HostStepBatch& host) const {
@@ -282,10 +292,11 @@ absl::Status StepExecutor::Sample(const StepPlan& plan, const HostStepBatch& hos
                                          in.params));
   }
 
-  // Top-n logprobs of the (penalized) distribution, before Sample sees it.
+  // Top-n logprobs of the (penalized) distribution, before Sample sees it (rank 0 reports them).
+  const bool sampler = layout_.rank == 0;
   std::vector<int32_t> top_ids;
   std::vector<float> top_lp;
-  if (top_n > 0) {
+  if (top_n > 0 && sampler) {
     const size_t n = static_cast<size_t>(R) * top_n;
     GPTOSS_ASSIGN_OR_RETURN(void* mem, Ensure(top_, 2 * n * 4));
     TensorView ids(mem, DType::kI32, {R, top_n}, dev);
@@ -319,7 +330,8 @@ absl::Status StepExecutor::Sample(const StepPlan& plan, const HostStepBatch& hos
   GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_ids.data(), ids.data, R * 4));
   GPTOSS_RETURN_IF_ERROR(ops_->CopyToHost(host_lps.data(), lps.data, R * 4));
 
-  for (int64_t k = 0; k < R; ++k) {
+  Keep(plan, host, host_ids, result);
+  for (int64_t k = 0; k < R && sampler; ++k) {
     const SequenceStep& s = plan.sequences[rows[k]];
     SequenceResult r;
     r.sequence_id = s.sequence_id;

@@ -4,15 +4,17 @@
 // Execute(plan):
 //  1. forgets plan.free_sequence_ids;
 //  2. checks the plan (BuildStepBatch: ids, positions, block tables, slots; each sequence
-//     continues its history) — a bad plan is InvalidArgument before any device work or
+//     continues its history, and a kLastSampled entry has a kept token to feed) — a bad plan is InvalidArgument before any device work or
 //     communication, on every rank alike, and the KV cache is untouched;
 //  3. uploads the step's metadata in one host→device copy and runs Transformer::Forward, which
 //     appends the new K/V to the paged cache and returns logits of the sampling rows (on every
 //     rank: the ranks of a world run the forward pass together);
-//  4. rank 0 only: applies repetition/presence/frequency penalties (Ops::ApplyPenalties, only if
-//     a row has one), computes top-n logprobs (Ops::TopLogprobs, only if a row asks), samples
-//     (Ops::Sample with the counter-based draw of (seed, sample_index)) and returns one
-//     SequenceResult per sampling sequence, in plan order. Other ranks return no results.
+//  4. every rank applies repetition/presence/frequency penalties (Ops::ApplyPenalties, only if
+//     a row has one) and samples (Ops::Sample with the counter-based draw of (seed,
+//     sample_index)): the same logits and the same draw give every rank the same token, which
+//     it keeps for a later plan entry kLastSampled (the coordinator's overlap) and digests into
+//     StepResult.sampled_digest. Rank 0 alone computes top-n logprobs (Ops::TopLogprobs, only
+//     if a row asks) and returns one SequenceResult per sampling sequence, in plan order.
 // The null executor (CreateNull, `--device null`) checks and remembers plans exactly the same way
 // (steps 1-2) and then answers at once without a model: rank 0 samples NullToken(seed, index), an
 // ordinary token that depends only on the request's seed and its index in the completion (never
@@ -117,6 +119,9 @@ class StepExecutor {
   absl::StatusOr<void*> Ensure(DeviceBuffer& buffer, size_t bytes);
   absl::Status Sample(const StepPlan& plan, const HostStepBatch& batch, TensorView logits,
                       StepResult& result);
+  // Keeps the ids sampled for host.sampled (for kLastSampled) and digests them into `result`.
+  void Keep(const StepPlan& plan, const HostStepBatch& host, const std::vector<int32_t>& ids,
+            StepResult& result);
 
   const ModelConfig config_;
   const ParallelLayout layout_;
