@@ -261,15 +261,20 @@ void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, dou
       ranks.push_back(absl::StrFormat("r%zu=%.1f(%.1f)/%.0fKB", r, t.forward_time_s * 1e3,
                                       t.comm_time_s * 1e3, t.comm_bytes / 1024.0));
     }
+  int fed_back = 0;  // entries feeding back the token of the step before (overlap)
+  for (const SequenceStep& e : step.plan.sequences)
+    fed_back += e.token_ids.size() == 1 && e.token_ids[0] == kLastSampled;
   std::vector<std::string> ended;
   for (const FinishedSequence& f : step.finished)
     ended.push_back(absl::StrCat(f.id, ":", std::string(FinishReasonName(f.reason))));
   std::fprintf(stderr,
-               "engine: step=%llu seqs=%zu prefill=%d decode=%d ended=[%s] preempted=%zu "
+               "engine: step=%llu seqs=%zu prefill=%d decode=%d fed_back=%d ended=[%s] "
+               "preempted=%zu "
                "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.3f "
                "worker_ms=%.3f coordinator_ms=%.3f idle_ms=%.3f ranks=[%s]\n",
                static_cast<unsigned long long>(step.plan.step_id), step.plan.sequences.size(),
-               step.num_prefill_tokens, step.num_decode_tokens, absl::StrJoin(ended, ",").c_str(),
+               step.num_prefill_tokens, step.num_decode_tokens, fed_back,
+               absl::StrJoin(ended, ",").c_str(),
                step.preempted.size(), s.num_running, s.num_waiting, s.free_full_blocks,
                config_.kv.num_full_blocks, s.free_sliding_blocks, config_.kv.num_sliding_blocks,
                step_s * 1e3, result ? result->forward_time_s * 1e3 : 0.0, coordinator_s * 1e3,

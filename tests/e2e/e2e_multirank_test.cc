@@ -1,12 +1,13 @@
 // End to end with the model sharded over worker processes (the tiny preset over 2 ranks: Gloo
 // between them, the coordinator's rendezvous store): the same greedy and seeded outputs as one
-// rank, and a rank that dies (SIGKILL) or hangs (SIGSTOP) in the middle of a step — the request
-// in flight ends UNAVAILABLE within the bound, health turns NOT_SERVING, the surviving rank
-// leaves the broken world, and a new world of two serves again.
+// rank running one step at a time, and a rank that dies (SIGKILL) or hangs (SIGSTOP) in the
+// middle of a step — the request in flight ends UNAVAILABLE within the bound, health turns
+// NOT_SERVING, the surviving rank leaves the broken world, and a new world of two serves again.
 #include <signal.h>
 
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -36,15 +37,29 @@ std::vector<std::vector<int32_t>> Outputs(Cluster& c) {
   return out;
 }
 
+// Steps whose plan fed back the token in flight (the engine's --log-steps lines).
+int FedBackSteps(Cluster& c) {
+  int n = 0;
+  for (const std::string& line : c.CoordinatorLogLines())
+    n += absl::StartsWith(line, "engine: step=") && !absl::StrContains(line, " fed_back=0 ");
+  return n;
+}
+
+// The reference runs one step at a time (--no-overlap) on one rank; the two ranks overlap steps
+// (the default): the workers feed back the token they sampled, every rank sampling it alike.
 TEST(MultiRankTest, TwoRanksGiveWhatOneRankGives) {
-  auto one = Cluster::Start("multirank_one");
+  ClusterOptions reference;
+  reference.coordinator_flags = {"--no-overlap", "--log-steps"};
+  auto one = Cluster::Start("multirank_one", reference);
   ASSERT_TRUE(one.ok()) << one.status();
   ASSERT_TRUE((*one)->WaitServing().ok()) << (*one)->coordinator().Log();
   const auto want = Outputs(**one);
+  EXPECT_EQ(FedBackSteps(**one), 0);
   one->reset();
 
   ClusterOptions o;
   o.workers = 2;
+  o.coordinator_flags = {"--log-steps"};
   auto two = Cluster::Start("multirank_two", o);
   ASSERT_TRUE(two.ok()) << two.status();
   Cluster& c = **two;
@@ -62,6 +77,7 @@ TEST(MultiRankTest, TwoRanksGiveWhatOneRankGives) {
     clients.emplace_back([&, i] { together[i] = RunGenerate(c.stub(), Requests()[i]).token_ids; });
   for (std::thread& t : clients) t.join();
   EXPECT_EQ(together, want);
+  EXPECT_GT(FedBackSteps(c), 10);
 }
 
 class RankFailureTest : public ::testing::TestWithParam<int> {};

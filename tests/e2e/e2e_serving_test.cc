@@ -436,9 +436,10 @@ int CountCancels(Cluster& cluster) {
 }
 
 // After a client-side end (cancel or deadline) of the only running request, the engine must
-// drop it and return all its KV blocks within one engine step of learning about it: between the
-// engine's "cancel seq=N" line and the line that reports N cancelled (with every full block
-// free again), at most one step runs — the one that was in flight. `cancels_before` is
+// drop it and return all its KV blocks at its next plan: between the engine's "cancel seq=N"
+// line and the line that reports N cancelled (with every full block free again), at most the
+// steps that were in flight run (two: with overlap the next step is sent before the last one's
+// result is back). `cancels_before` is
 // CountCancels() before the client ended the request: the next cancel line is this request's.
 void ExpectBlocksFreedWithinOneStep(Cluster& cluster, int cancels_before) {
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
@@ -456,7 +457,7 @@ void ExpectBlocksFreedWithinOneStep(Cluster& cluster, int cancels_before) {
         if (absl::StrContains(lines[i], absl::StrCat("[", seq, ":cancelled]"))) {
           const auto [free, total] = FreeFull(lines[i]);
           EXPECT_EQ(free, total) << lines[i];
-          EXPECT_LE(steps_between, 1) << "blocks freed " << steps_between << " steps later";
+          EXPECT_LE(steps_between, 2) << "blocks freed " << steps_between << " steps later";
           return;
         }
         ++steps_between;
