@@ -253,11 +253,13 @@ void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, dou
                          const StepResult* result, double coordinator_s) const {
   // Per rank: forward (comm) milliseconds and kilobytes sent, "r0=1.2(0.4)/12KB r1=...".
   std::vector<std::string> ranks;
-  double idle_s = 0.0;  // the longest any rank waited for this step's plan
+  // The longest any rank was idle before this step, and waited for its plan.
+  double idle_s = 0.0, wait_s = 0.0;
   if (result != nullptr)
     for (size_t r = 0; r < result->ranks.size(); ++r) {
       const RankStepTime& t = result->ranks[r];
       idle_s = std::max(idle_s, t.idle_time_s);
+      wait_s = std::max(wait_s, t.plan_wait_s);
       ranks.push_back(absl::StrFormat("r%zu=%.1f(%.1f)/%.0fKB", r, t.forward_time_s * 1e3,
                                       t.comm_time_s * 1e3, t.comm_bytes / 1024.0));
     }
@@ -271,14 +273,14 @@ void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, dou
                "engine: step=%llu seqs=%zu prefill=%d decode=%d fed_back=%d ended=[%s] "
                "preempted=%zu "
                "running=%d waiting=%d free_full=%d/%d free_sliding=%d/%d time_ms=%.3f "
-               "worker_ms=%.3f coordinator_ms=%.3f idle_ms=%.3f ranks=[%s]\n",
+               "worker_ms=%.3f coordinator_ms=%.3f idle_ms=%.3f wait_ms=%.3f ranks=[%s]\n",
                static_cast<unsigned long long>(step.plan.step_id), step.plan.sequences.size(),
                step.num_prefill_tokens, step.num_decode_tokens, fed_back,
                absl::StrJoin(ended, ",").c_str(),
                step.preempted.size(), s.num_running, s.num_waiting, s.free_full_blocks,
                config_.kv.num_full_blocks, s.free_sliding_blocks, config_.kv.num_sliding_blocks,
                step_s * 1e3, result ? result->forward_time_s * 1e3 : 0.0, coordinator_s * 1e3,
-               idle_s * 1e3,
+               idle_s * 1e3, wait_s * 1e3,
                absl::StrJoin(ranks, " ").c_str());
 }
 

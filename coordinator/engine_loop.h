@@ -16,15 +16,16 @@
 //    as soon as step N is, before N's tokens are back; the workers feed the token they sampled
 //    in N to N+1 themselves (kLastSampled), so the next plan waits in their stream while they
 //    compute, and the coordinator applies N's results, streams them and plans N+2 while N+1
-//    runs. A stop token or a stop string is then seen a step late: the sequence's extra token
-//    is computed and dropped, never delivered. Outputs are the same with overlap on or off
+//    runs. A stop token is then seen one step late, a stop string found by an observer up to
+//    two: the sequence's extra tokens are computed and dropped, never delivered. Outputs are the same with overlap on or off
 //    (sampling draws depend on the request's seed and the token's index only).
 //  - Overlap of streaming: the engine thread hands each step's tokens and endings to the delivery thread and
 //    goes on to schedule and run the next step at once, so streaming to clients (detokenizing,
 //    harmony parsing, writes) runs while the workers compute; it waits for a step's deliveries
 //    to be done before handing over the next step's, so at most one step is outstanding. A stop
 //    string found by an observer is applied at the next Schedule(): it wastes at most one step
-//    of that sequence, whose extra token is never delivered.
+//    of that sequence one step at a time (two with overlap), whose extra tokens are never
+//    delivered.
 //  - A failed step ends the sequences it carried with kError. If the runner is no longer ready
 //    afterwards (a worker died), every live request ends with kError: their KV cache is gone.
 //  - Drain(grace) stops admission, waits up to `grace` for live requests to end, then ends the

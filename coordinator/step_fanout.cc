@@ -93,7 +93,7 @@ absl::StatusOr<StepResult> StepFanout::Receive(std::string* lost) {
   StepResult result = StepResultFromProto(results_[0]);
   for (const v1::StepResult& r : results_)
     result.ranks.push_back(
-        {r.forward_time_s(), r.comm_time_s(), r.comm_bytes(), r.idle_time_s()});
+        {r.forward_time_s(), r.comm_time_s(), r.comm_bytes(), r.idle_time_s(), r.plan_wait_s()});
   return result;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/core/files.h"
 #include "worker/common/status_mapping.h"
@@ -42,6 +44,7 @@ struct WorkerOptions {
   std::string coordinator;
   std::string model_dir;
   std::string device = "auto";
+  int null_step_us = 0;  // --device null:US: the null executor's simulated forward pass
   std::string listen = "127.0.0.1:0";
   std::string advertise;  // host the coordinator reaches us at; default: the --listen host
   int rank_hint = -1;
@@ -112,9 +115,16 @@ absl::StatusOr<WorkerOptions> ParseOptions(int argc, char** argv) {
   if (o.comm != "auto" && o.comm != "nccl" && o.comm != "gloo")
     return absl::InvalidArgumentError(
         absl::StrCat("--comm: '", o.comm, "' is not auto, nccl or gloo"));
+  if (absl::StartsWith(o.device, "null:")) {
+    if (!absl::SimpleAtoi(o.device.substr(5), &o.null_step_us) || o.null_step_us < 0 ||
+        o.null_step_us > 10'000'000)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--device: '", o.device, "': null:US takes microseconds in [0, 10000000]"));
+    o.device = "null";
+  }
   if (o.device != "cpu" && o.device != "cuda" && o.device != "auto" && o.device != "null")
     return absl::InvalidArgumentError(
-        absl::StrCat("--device: '", o.device, "' is not cpu, cuda, auto or null"));
+        absl::StrCat("--device: '", o.device, "' is not cpu, cuda, auto, null or null:US"));
   o.listen = flags.GetOr("listen", o.listen);
   o.advertise = flags.GetOr("advertise", "");
   GPTOSS_ASSIGN_OR_RETURN(int64_t hint, flags.GetInt("rank-hint", -1));
@@ -353,7 +363,8 @@ int RunWorkerMain(int argc, char** argv) {
   if (!layout.ok()) {
     executor = layout.status();
   } else if (null) {
-    executor = StepExecutor::CreateNull(*config, *layout, spec);
+    executor = StepExecutor::CreateNull(*config, *layout, spec,
+                                        absl::Microseconds(options.null_step_us));
   } else {
     // The world's communicator first: every rank joins it at once, then loads its shard.
     WorldSpec world;

@@ -1,5 +1,6 @@
 // The gptoss-worker process (also `gptoss worker`, which `gptoss serve` starts):
-//   gptoss-worker --coordinator HOST:PORT --model DIR [--device auto|cpu|cuda|null] [--listen HOST:PORT]
+//   gptoss-worker --coordinator HOST:PORT --model DIR [--device auto|cpu|cuda|null|null:US]
+//                 [--listen HOST:PORT]
 //                 [--advertise HOST] [--rank-hint N] [--kv-cache-mb MB] [--register-timeout-s S]
 //                 [--collective-timeout-s S] [--dispatch-fixed-max-tokens 32]
 //                 [--comm auto|nccl|gloo] [--metrics-port P [--metrics-host H]]
@@ -7,7 +8,8 @@
 //                 [--kernels fused|baseline]
 // --device auto (default) takes the GPU when this build has CUDA and a usable sm_90 device, else
 // the CPU (kernels/ops_factory.h); --device null loads no model and answers each plan at once
-// (StepExecutor::CreateNull: the control plane without compute). --kv-cache-mb is what this
+// (StepExecutor::CreateNull: the control plane without compute); null:US holds each step US
+// microseconds first, as a GPU forward pass would (what the control plane must hide). --kv-cache-mb is what this
 // rank offers the KV cache (default 512 on the CPU, 8192 on a GPU, 4 TiB on the null device,
 // which allocates none); the coordinator sizes both pools from the smallest offer.
 // Life cycle (worker.proto): serve gptoss.v1.Worker on --listen (port 0 picks a free one),

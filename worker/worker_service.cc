@@ -1,7 +1,11 @@
 #include "worker/worker_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "worker/common/status_mapping.h"
@@ -9,8 +13,13 @@
 
 namespace gptoss {
 
-// One step stream. Reads a plan, has the step thread execute it, writes the result, reads the
-// next: at most one gRPC operation in flight, so no queue is needed on this side.
+// One step stream. Reads ahead: while the step thread executes a plan, the next one is read
+// (the coordinator overlaps steps: it sends step N+1 before step N's result is back), so the
+// step thread starts it as soon as the previous step ends, without a gRPC round trip in
+// between. Results are written in order, one write at a time. At most kMaxAhead plans are read
+// and not yet answered; beyond that the stream is not read (gRPC flow control holds the peer).
+// The reactor is finished only when no posted step and no write are left (a posted step
+// references it).
 class WorkerService::StepReactor final
     : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
  public:
@@ -21,37 +30,61 @@ class WorkerService::StepReactor final
       service->decoder_.Reset();
       service->previous_step_end_ = {};
     });
-    StartRead(&plan_);
+    Actions next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      MaybeRead(next);
+    }
+    Run(next);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the coordinator closed its side (or went away): the stream is over
-      Finish(grpc::Status::OK);
-      return;
+    Actions next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = false;
+      if (!ok) {  // the coordinator closed its side (or went away): the stream is over
+        End(grpc::Status::OK, next);
+      } else if (!ending_) {
+        auto plan = std::make_shared<v1::StepPlan>();
+        plan->Swap(&plan_);
+        ++executing_;
+        const auto arrived = std::chrono::steady_clock::now();
+        if (service_->Post([this, plan, arrived] { Execute(*plan, arrived); })) {
+          MaybeRead(next);
+        } else {
+          // A plan that arrives while the worker shuts down would never be answered, and the
+          // server would wait for this stream forever: end it now.
+          --executing_;
+          End(ToGrpcStatus(absl::UnavailableError("worker is shutting down")), next);
+        }
+      }
     }
-    const bool posted = service_->Post([this] {
-      service_->Execute(plan_, &result_);
-      StartWrite(&result_);
-    });
-    // A plan that arrives while the worker shuts down would never be answered, and the server
-    // would wait for this stream forever: end it now.
-    if (!posted) Finish(ToGrpcStatus(absl::UnavailableError("worker is shutting down")));
+    Run(next);
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(ToGrpcStatus(absl::CancelledError("coordinator went away")));
-      return;
+    Actions next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      const std::unique_ptr<v1::StepResult> written = std::move(writes_.front());
+      writes_.pop_front();
+      if (!ok) {
+        End(ToGrpcStatus(absl::CancelledError("coordinator went away")), next);
+      } else if (written->has_error() &&
+                 written->error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
+        // UNAVAILABLE is a communicator that broke (a peer died or hung): this world cannot run
+        // another step. Leaving it ends the stream, so the coordinator re-forms the world at
+        // once.
+        service_->SetFailed(written->error().message());
+        End(ToGrpcStatus(absl::UnavailableError("this rank left its broken world")), next);
+      } else {
+        MaybeWrite(next);
+        MaybeRead(next);
+      }
     }
-    // UNAVAILABLE is a communicator that broke (a peer died or hung): this world cannot run
-    // another step. Leaving it ends the stream, so the coordinator re-forms the world at once.
-    if (result_.has_error() &&
-        result_.error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
-      service_->SetFailed(result_.error().message());
-      Finish(ToGrpcStatus(absl::UnavailableError("this rank left its broken world")));
-      return;
-    }
-    StartRead(&plan_);
+    Run(next);
   }
 
   void OnDone() override {
@@ -60,19 +93,97 @@ class WorkerService::StepReactor final
   }
 
  private:
+  static constexpr size_t kMaxAhead = 4;
+
+  // gRPC operations decided under mu_ and started after it is released.
+  struct Actions {
+    bool read = false;
+    const v1::StepResult* write = nullptr;
+    bool finish = false;
+  };
+  void Run(const Actions& a) {
+    if (a.read) StartRead(&plan_);
+    // Started on the io thread: a write can take 100 us of socket work, which the next step
+    // must not wait for. The reactor lives until OnWriteDone (writing_ holds off Finish).
+    if (a.write != nullptr && !service_->Post([this, w = a.write] { StartWrite(w); }, /*io=*/true))
+      StartWrite(a.write);
+    if (a.finish) Finish(status_);  // a read still pending completes with ok = false
+  }
+
+  // The step thread. After a step that broke the communicator, or once the stream ends, the
+  // plans read ahead are answered without running (a collective would wait for a dead peer).
+  void Execute(const v1::StepPlan& plan, std::chrono::steady_clock::time_point arrived) {
+    bool skip;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      skip = broken_ || ending_;
+    }
+    auto result = std::make_unique<v1::StepResult>();
+    if (skip) {
+      result->set_step_id(plan.step_id());
+      result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
+      result->mutable_error()->set_message("not run: an earlier step of this stream failed");
+    } else {
+      service_->Execute(plan, arrived, result.get());
+    }
+    Actions next;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      broken_ = broken_ || (result->has_error() && result->error().code() ==
+                                                       static_cast<int>(absl::StatusCode::kUnavailable));
+      --executing_;
+      writes_.push_back(std::move(result));
+      MaybeWrite(next);
+    }
+    Run(next);
+  }
+
+  // Under mu_:
+  void MaybeRead(Actions& next) {
+    if (reading_ || ending_ || executing_ + writes_.size() >= kMaxAhead) return;
+    reading_ = true;
+    next.read = true;
+  }
+  void MaybeWrite(Actions& next) {
+    if (writing_ || writes_.empty()) return MaybeFinish(next);
+    writing_ = true;
+    next.write = writes_.front().get();
+  }
+  // Ends the stream with `status` once nothing posted or being written is left.
+  void End(const grpc::Status& status, Actions& next) {
+    if (!ending_) status_ = status;
+    ending_ = true;
+    MaybeWrite(next);
+  }
+  void MaybeFinish(Actions& next) {
+    if (!ending_ || finished_ || executing_ > 0 || writing_) return;
+    finished_ = true;
+    next.finish = true;
+  }
+
   WorkerService* const service_;
-  v1::StepPlan plan_;
-  v1::StepResult result_;
+  std::mutex mu_;
+  v1::StepPlan plan_;  // the read in progress
+  bool reading_ = false;
+  size_t executing_ = 0;  // posted to the step thread, not done
+  std::deque<std::unique_ptr<v1::StepResult>> writes_;  // the front one is being written
+  bool writing_ = false;
+  bool ending_ = false, finished_ = false;
+  bool broken_ = false;  // a step failed UNAVAILABLE: run nothing more
+  grpc::Status status_;
 };
 
 WorkerService::WorkerService(InternalPlane plane)
-    : plane_(std::move(plane)), thread_([this] { StepThread(); }) {
+    : plane_(std::move(plane)),
+      thread_([this] { JobThread(&jobs_); }),
+      io_thread_([this] { JobThread(&io_jobs_); }) {
   info_.set_status_message("starting");
 }
 
 WorkerService::~WorkerService() {
   Shutdown();
   if (thread_.joinable()) thread_.join();
+  if (io_thread_.joinable()) io_thread_.join();
 }
 
 void WorkerService::SetStatus(const std::string& message) {
@@ -160,29 +271,31 @@ double WorkerService::RunningStepSeconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::duration(now - started)).count();
 }
 
-bool WorkerService::Post(std::function<void()> job) {
+bool WorkerService::Post(std::function<void()> job, bool io) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutdown_) return false;
-  jobs_.push_back(std::move(job));
+  (io ? io_jobs_ : jobs_).push_back(std::move(job));
   cv_.notify_all();
   return true;
 }
 
-void WorkerService::StepThread() {
+void WorkerService::JobThread(std::deque<std::function<void()>>* jobs) {
   while (true) {
     std::function<void()> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return shutdown_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // shutdown with nothing left
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      cv_.wait(lock, [&] { return shutdown_ || !jobs->empty(); });
+      if (jobs->empty()) return;  // shutdown with nothing left
+      job = std::move(jobs->front());
+      jobs->pop_front();
     }
     job();
   }
 }
 
-void WorkerService::Execute(const v1::StepPlan& proto, v1::StepResult* result) {
+void WorkerService::Execute(const v1::StepPlan& proto,
+                            std::chrono::steady_clock::time_point arrived,
+                            v1::StepResult* result) {
   const auto start = std::chrono::steady_clock::now();
   result->Clear();
   StepExecutor* executor;
@@ -219,8 +332,11 @@ void WorkerService::Execute(const v1::StepPlan& proto, v1::StepResult* result) {
   executed->rank = static_cast<int>(result->rank());
   const auto end = std::chrono::steady_clock::now();
   executed->forward_time_s = std::chrono::duration<double>(end - start).count();
-  if (previous_step_end_ != std::chrono::steady_clock::time_point{})
+  if (previous_step_end_ != std::chrono::steady_clock::time_point{}) {
     executed->idle_time_s = std::chrono::duration<double>(start - previous_step_end_).count();
+    executed->plan_wait_s =
+        std::max(0.0, std::chrono::duration<double>(arrived - previous_step_end_).count());
+  }
   previous_step_end_ = end;
   if (metrics) metrics->Step(executed->forward_time_s, executed->comm_time_s, executed->comm_bytes);
   ToProto(*executed, result);

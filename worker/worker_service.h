@@ -61,12 +61,15 @@ class WorkerService final : public v1::Worker::CallbackService {
 
  private:
   class StepReactor;
-  // Runs `job` on the step thread; false (and `job` dropped) once Shutdown() was called, when
-  // the step thread may already be gone.
-  bool Post(std::function<void()> job);
-  void StepThread();
-  // Step thread: plan → result (errors become StepResult.error).
-  void Execute(const v1::StepPlan& plan, v1::StepResult* result);
+  // Runs `job` on the step thread (or, `io`, on the thread that starts the streams' writes, so
+  // that a step never waits for a socket); false (and `job` dropped) once Shutdown() was called,
+  // when the thread may already be gone.
+  bool Post(std::function<void()> job, bool io = false);
+  void JobThread(std::deque<std::function<void()>>* jobs);
+  // Step thread: plan → result (errors become StepResult.error). `arrived`: when the plan was
+  // read (for StepResult.plan_wait_s).
+  void Execute(const v1::StepPlan& plan, std::chrono::steady_clock::time_point arrived,
+               v1::StepResult* result);
   void OnStreamEnded();
 
   const InternalPlane plane_;
@@ -75,7 +78,7 @@ class WorkerService final : public v1::Worker::CallbackService {
   v1::ShardInfo info_;
   std::unique_ptr<StepExecutor> executor_;
   StepPlanDecoder decoder_;  // the step thread's: what this stream's earlier plans sent
-  // The step thread's: when this stream's previous step ended (for StepResult.idle_time_s).
+  // The step thread's: when this stream's previous step ended (StepResult.idle_time_s).
   std::chrono::steady_clock::time_point previous_step_end_{};
   WorkerMetrics* metrics_ = nullptr;
   std::atomic<int64_t> step_started_ns_{0};  // steady clock; 0 = no step running
@@ -84,8 +87,8 @@ class WorkerService final : public v1::Worker::CallbackService {
   bool stream_active_ = false;
   bool stream_ended_ = false;
   bool shutdown_ = false;
-  std::deque<std::function<void()>> jobs_;
-  std::thread thread_;
+  std::deque<std::function<void()>> jobs_, io_jobs_;
+  std::thread thread_, io_thread_;
 };
 
 }  // namespace gptoss

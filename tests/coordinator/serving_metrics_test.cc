@@ -37,7 +37,7 @@ class Runner : public SyncStepRunner {
     r.forward_time_s = 0.001;
     for (const SequenceStep& s : plan.sequences)
       if (s.sample) r.results.push_back({s.sequence_id, 100 + static_cast<int>(s.sample_index), 0.0f, {}});
-    r.ranks = {{0.001, 0.0002, 100, 0.0}, {0.0012, 0.0003, 120, 0.0}};
+    r.ranks = {{0.001, 0.0002, 100, 0.0, 0.0}, {0.0012, 0.0003, 120, 0.0, 0.0}};
     return r;
   }
   void Gate(bool open) {

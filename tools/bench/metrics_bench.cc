@@ -28,7 +28,7 @@ class InstantRunner : public SyncStepRunner {
     for (const SequenceStep& s : plan.sequences)
       if (s.sample)
         r.results.push_back({s.sequence_id, 100 + static_cast<int>(s.sample_index % 50), 0.0f, {}});
-    r.ranks = {{0.0, 0.0, 0, 0.0}};
+    r.ranks = {{0.0, 0.0, 0, 0.0, 0.0}};
     ++steps;
     return r;
   }

@@ -1,7 +1,7 @@
 // `gptoss serve` and `gptoss chat`.
 //
 //   gptoss serve [--model DIR] [--port 50051] [--host 127.0.0.1] [--workers 1]
-//                [--device auto|cpu|cuda|null] [--kv-cache-mb MB] [--max-num-seqs 64]
+//                [--device auto|cpu|cuda|null|null:US] [--kv-cache-mb MB] [--max-num-seqs 64]
 //                [--max-batch-tokens 2048] [--max-waiting 256] [--stream-interval 1]
 //                [--drain-grace-s 30]
 //                [--port-file FILE] [--tls-cert F --tls-key F [--tls-client-ca F]]

@@ -81,7 +81,8 @@ struct RankStepTime {
   double forward_time_s = 0.0;  // the whole step on the rank (communication included)
   double comm_time_s = 0.0;     // inside collectives (waiting for peers included)
   uint64_t comm_bytes = 0;      // sent to other ranks
-  double idle_time_s = 0.0;     // waited for this step's plan after the previous step
+  double idle_time_s = 0.0;     // between the previous step's end and this one's start
+  double plan_wait_s = 0.0;     // of which before the plan had arrived (the coordinator's share)
 };
 
 struct StepResult {
@@ -93,6 +94,7 @@ struct StepResult {
   uint64_t comm_bytes = 0;
   uint64_t sampled_digest = 0;  // SampledDigest of the ids this rank sampled (every rank)
   double idle_time_s = 0.0;     // see RankStepTime
+  double plan_wait_s = 0.0;
   // Filled by the coordinator's WorkerPool: every rank's figures, by rank.
   std::vector<RankStepTime> ranks;
 };

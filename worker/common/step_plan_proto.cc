@@ -127,6 +127,7 @@ void ToProto(const StepResult& result, v1::StepResult* out) {
   out->set_comm_bytes(result.comm_bytes);
   out->set_sampled_digest(result.sampled_digest);
   out->set_idle_time_s(result.idle_time_s);
+  out->set_plan_wait_s(result.plan_wait_s);
   for (const SequenceResult& r : result.results) {
     v1::SequenceResult* p = out->add_results();
     p->set_sequence_id(r.sequence_id);
@@ -149,6 +150,7 @@ StepResult StepResultFromProto(const v1::StepResult& result) {
   out.comm_bytes = result.comm_bytes();
   out.sampled_digest = result.sampled_digest();
   out.idle_time_s = result.idle_time_s();
+  out.plan_wait_s = result.plan_wait_s();
   out.results.reserve(result.results_size());
   for (const v1::SequenceResult& p : result.results()) {
     SequenceResult r;

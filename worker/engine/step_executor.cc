@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "kernels/core/status.h"
 
 namespace gptoss {
@@ -40,10 +41,13 @@ absl::StatusOr<StepLimits> StepExecutor::Limits(const ModelConfig& config,
 }
 
 absl::StatusOr<std::unique_ptr<StepExecutor>> StepExecutor::CreateNull(
-    const ModelConfig& config, const ParallelLayout& layout, const KvPoolSpec& spec) {
+    const ModelConfig& config, const ParallelLayout& layout, const KvPoolSpec& spec,
+    absl::Duration step_time) {
   GPTOSS_ASSIGN_OR_RETURN(StepLimits limits, Limits(config, spec));
-  return std::unique_ptr<StepExecutor>(
+  std::unique_ptr<StepExecutor> executor(
       new StepExecutor(config, layout, nullptr, nullptr, nullptr, nullptr, limits, {}));
+  executor->null_step_time_ = step_time;
+  return executor;
 }
 
 int32_t StepExecutor::NullToken(uint64_t seed, int64_t sample_index) {
@@ -102,6 +106,8 @@ absl::StatusOr<StepResult> StepExecutor::Run(const StepPlan& plan, std::vector<f
                                       static_cast<int32_t>(config_.vocab_size - 1)));
     }
     Keep(plan, host, ids, result);
+    // The simulated forward pass: the thread waits, as a host waits for the GPU.
+    if (null_step_time_ > absl::ZeroDuration()) absl::SleepFor(null_step_time_);
     for (size_t k = 0; k < ids.size() && sampler; ++k) {
       SequenceResult& out = result.results.emplace_back();
       out.sequence_id = plan.sequences[host.sampled[k]].sequence_id;

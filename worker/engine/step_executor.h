@@ -18,8 +18,10 @@
 // The null executor (CreateNull, `--device null`) checks and remembers plans exactly the same way
 // (steps 1-2) and then answers at once without a model: rank 0 samples NullToken(seed, index), an
 // ordinary token that depends only on the request's seed and its index in the completion (never
-// an end-of-sequence id, so requests run to max_tokens). It measures and tests the control plane
-// (scheduler, plans, fan-out, streaming) at any scale with no model compute.
+// an end-of-sequence id, so requests run to max_tokens), after holding the thread for its
+// simulated step time (`--device null:US`, a stand-in for a GPU forward pass). It measures and
+// tests the control plane (scheduler, plans, fan-out, streaming) at any scale with no model
+// compute.
 // Fixed-shape decode steps (StepGraphs, kernels/step_graphs.h): a step in which every sequence
 // decodes one sampled token is padded to a bucket of sequences (1, 2, 4, ..., max_batch) and of
 // context (a power of two), its metadata laid out in that bucket's own device buffer, and its
@@ -41,6 +43,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "kernels/ops.h"
 #include "kernels/step_graphs.h"
 #include "worker/engine/kv_cache_pool.h"
@@ -71,9 +74,10 @@ class StepExecutor {
                                                               ExecutorGraphs graphs = {});
 
   // No model, no device memory: see above. `spec` is the KV geometry the coordinator assigned.
-  static absl::StatusOr<std::unique_ptr<StepExecutor>> CreateNull(const ModelConfig& config,
-                                                                  const ParallelLayout& layout,
-                                                                  const KvPoolSpec& spec);
+  // `step_time`: how long each step holds the thread (a simulated forward pass); 0: none.
+  static absl::StatusOr<std::unique_ptr<StepExecutor>> CreateNull(
+      const ModelConfig& config, const ParallelLayout& layout, const KvPoolSpec& spec,
+      absl::Duration step_time = absl::ZeroDuration());
   static int32_t NullToken(uint64_t seed, int64_t sample_index);
 
   absl::StatusOr<StepResult> Execute(const StepPlan& plan);
@@ -134,6 +138,7 @@ class StepExecutor {
   std::vector<int32_t> packed_;  // its metadata in one array, for the one upload
   std::vector<int32_t> widened_;  // Pad's scratch table, swapped with host_'s
   const ExecutorGraphs graphs_;
+  absl::Duration null_step_time_;  // the null executor's simulated forward pass
   SequenceHistories histories_;
   DeviceBuffer metadata_, logits_, penalties_, samples_, top_;
   // Padded steps: each bucket's metadata buffer and one logits buffer of max_batch rows, never
