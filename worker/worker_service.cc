@@ -13,10 +13,10 @@
 
 namespace gptoss {
 
-// One step stream. Reads ahead: while the step thread executes a plan, the next one is read
-// (the coordinator overlaps steps: it sends step N+1 before step N's result is back), so the
-// step thread starts it as soon as the previous step ends, without a gRPC round trip in
-// between. Results are written in order, one write at a time. At most kMaxAhead plans are read
+// One step stream. Reads ahead: while the step thread executes a plan, the next one is read and
+// decoded (the coordinator overlaps steps: it sends step N+1 before step N's result is back),
+// so the step thread starts it as soon as the previous step ends, without a gRPC round trip or
+// the plan's decoding in between. Results are written in order, one write at a time. At most kMaxAhead plans are read
 // and not yet answered; beyond that the stream is not read (gRPC flow control holds the peer).
 // The reactor is finished only when no posted step and no write are left (a posted step
 // references it).
@@ -24,12 +24,8 @@ class WorkerService::StepReactor final
     : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
  public:
   explicit StepReactor(WorkerService* service) : service_(service) {
-    // Plans are incremental per stream (step_plan_delta.h): a new stream starts from nothing.
     // Posted, so that it runs on the step thread before this stream's first plan.
-    service_->Post([service] {
-      service->decoder_.Reset();
-      service->previous_step_end_ = {};
-    });
+    service_->Post([service] { service->previous_step_end_ = {}; });
     Actions next;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -39,6 +35,14 @@ class WorkerService::StepReactor final
   }
 
   void OnReadDone(bool ok) override {
+    const auto arrived = std::chrono::steady_clock::now();
+    // Decoded here, off the step thread (the reads of one stream never overlap, so the decoder
+    // sees the plans in order); a plan it refuses is answered with the error, in order.
+    std::shared_ptr<absl::StatusOr<StepPlan>> plan;
+    const uint64_t step_id = plan_.step_id();
+    if (ok)
+      plan = std::make_shared<absl::StatusOr<StepPlan>>(
+          decoder_.Decode(plan_, service_->max_positions()));
     Actions next;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -46,11 +50,8 @@ class WorkerService::StepReactor final
       if (!ok) {  // the coordinator closed its side (or went away): the stream is over
         End(grpc::Status::OK, next);
       } else if (!ending_) {
-        auto plan = std::make_shared<v1::StepPlan>();
-        plan->Swap(&plan_);
         ++executing_;
-        const auto arrived = std::chrono::steady_clock::now();
-        if (service_->Post([this, plan, arrived] { Execute(*plan, arrived); })) {
+        if (service_->Post([this, plan, step_id, arrived] { Execute(step_id, *plan, arrived); })) {
           MaybeRead(next);
         } else {
           // A plan that arrives while the worker shuts down would never be answered, and the
@@ -112,7 +113,8 @@ class WorkerService::StepReactor final
 
   // The step thread. After a step that broke the communicator, or once the stream ends, the
   // plans read ahead are answered without running (a collective would wait for a dead peer).
-  void Execute(const v1::StepPlan& plan, std::chrono::steady_clock::time_point arrived) {
+  void Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan,
+               std::chrono::steady_clock::time_point arrived) {
     bool skip;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -120,11 +122,11 @@ class WorkerService::StepReactor final
     }
     auto result = std::make_unique<v1::StepResult>();
     if (skip) {
-      result->set_step_id(plan.step_id());
+      result->set_step_id(step_id);
       result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
       result->mutable_error()->set_message("not run: an earlier step of this stream failed");
     } else {
-      service_->Execute(plan, arrived, result.get());
+      service_->Execute(step_id, plan, arrived, result.get());
     }
     Actions next;
     {
@@ -162,6 +164,7 @@ class WorkerService::StepReactor final
   }
 
   WorkerService* const service_;
+  StepPlanDecoder decoder_;  // what this stream's earlier plans sent (step_plan_delta.h)
   std::mutex mu_;
   v1::StepPlan plan_;  // the read in progress
   bool reading_ = false;
@@ -293,42 +296,44 @@ void WorkerService::JobThread(std::deque<std::function<void()>>* jobs) {
   }
 }
 
-void WorkerService::Execute(const v1::StepPlan& proto,
+int WorkerService::max_positions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_positions_;
+}
+
+void WorkerService::Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan,
                             std::chrono::steady_clock::time_point arrived,
                             v1::StepResult* result) {
   const auto start = std::chrono::steady_clock::now();
   result->Clear();
   StepExecutor* executor;
   WorkerMetrics* metrics;
-  int max_positions;
   {
     std::lock_guard<std::mutex> lock(mu_);
     executor = executor_.get();
     metrics = metrics_;
-    max_positions = max_positions_;
     result->set_rank(static_cast<uint32_t>(rank_));
   }
   auto fail = [&](const absl::Status& status) {
     const uint32_t rank = result->rank();
     result->Clear();
-    result->set_step_id(proto.step_id());
+    result->set_step_id(step_id);
     result->set_rank(rank);
     result->mutable_error()->set_code(static_cast<int>(status.code()));
     result->mutable_error()->set_message(std::string(status.message()));
   };
   if (executor == nullptr) return fail(absl::FailedPreconditionError("worker is not ready"));
-  absl::StatusOr<StepPlan> plan = decoder_.Decode(proto, max_positions);
   if (!plan.ok()) return fail(plan.status());
   step_started_ns_ = std::chrono::steady_clock::now().time_since_epoch().count() | 1;
   absl::StatusOr<StepResult> executed = executor->Execute(*plan);
   step_started_ns_ = 0;
   if (!executed.ok()) {
     std::fprintf(stderr, "worker: step %llu failed: %s\n",
-                 static_cast<unsigned long long>(proto.step_id()),
+                 static_cast<unsigned long long>(step_id),
                  std::string(executed.status().message()).c_str());
     return fail(executed.status());
   }
-  executed->step_id = proto.step_id();
+  executed->step_id = step_id;
   executed->rank = static_cast<int>(result->rank());
   const auto end = std::chrono::steady_clock::now();
   executed->forward_time_s = std::chrono::duration<double>(end - start).count();

@@ -66,18 +66,18 @@ class WorkerService final : public v1::Worker::CallbackService {
   // when the thread may already be gone.
   bool Post(std::function<void()> job, bool io = false);
   void JobThread(std::deque<std::function<void()>>* jobs);
-  // Step thread: plan → result (errors become StepResult.error). `arrived`: when the plan was
-  // read (for StepResult.plan_wait_s).
-  void Execute(const v1::StepPlan& plan, std::chrono::steady_clock::time_point arrived,
-               v1::StepResult* result);
+  // Step thread: the decoded plan of step `step_id` → result (errors, a refused plan's too,
+  // become StepResult.error). `arrived`: when the plan was read (StepResult.plan_wait_s).
+  void Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan,
+               std::chrono::steady_clock::time_point arrived, v1::StepResult* result);
+  int max_positions() const;
   void OnStreamEnded();
 
   const InternalPlane plane_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   v1::ShardInfo info_;
   std::unique_ptr<StepExecutor> executor_;
-  StepPlanDecoder decoder_;  // the step thread's: what this stream's earlier plans sent
   // The step thread's: when this stream's previous step ended (StepResult.idle_time_s).
   std::chrono::steady_clock::time_point previous_step_end_{};
   WorkerMetrics* metrics_ = nullptr;

@@ -46,6 +46,7 @@ def measure(args, workers, scratch, model_dir):
          "--workers", str(workers), "--port", "0",
          "--port-file", ports, "--http-port", "-1", "--log-steps",
          "--max-num-seqs", str(max(args.concurrency, 1)),
+         "--max-waiting", str(max(args.concurrency, 256)),
          "--stream-interval", str(args.stream_interval)] +
         (["--no-overlap"] if args.no_overlap else []),
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
