@@ -126,6 +126,38 @@ TEST(StepPlanDeltaTest, LongContextsSendOneBlockPerStep) {
   EXPECT_LT(p2.ByteSizeLong(), 48u);       // the token, positions, ids: no table, no sampling
 }
 
+// A worker restart mid-stream is a new stream: the coordinator's fan-out resets its encoder
+// (StepFanout::Close), so the next plan carries each sequence's whole state again, and the new
+// worker's fresh decoder rebuilds it; the old stream's incremental form would be refused.
+TEST(StepPlanDeltaTest, ANewStreamGetsEverySequenceWholeAgain) {
+  StepPlan p1, p2;
+  p1.step_id = 1;
+  p1.sequences = {Seq(1, {1, 2, 3, 4, 5, 6, 7, 8}, 0, {5, 6}, {1, 2}, 7)};
+  p2.step_id = 2;
+  p2.sequences = {Seq(1, {1, 2, 3, 4, 5, 6, 7, 8, 9}, 0, {5, 6, 7}, {1, 2, 3}, 7)};
+  StepPlanEncoder encoder;
+  StepPlanDecoder before;
+  v1::StepPlan proto;
+  encoder.Encode(p1, &proto);
+  ASSERT_TRUE(before.Decode(proto, 4096).ok());
+  encoder.Reset();  // the world re-formed
+  StepPlanDecoder restarted;
+  encoder.Encode(p2, &proto);
+  EXPECT_EQ(proto.sequences(0).full_table_from(), 0u);
+  EXPECT_FALSE(proto.sequences(0).sampling_unchanged());
+  absl::StatusOr<StepPlan> back = restarted.Decode(proto, 4096);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSame(p2, *back);
+  // Without the reset, a continuation would go out incremental, which a restarted worker refuses.
+  StepPlanEncoder stale;
+  stale.Encode(p1, &proto);
+  StepPlan p3 = p1;
+  p3.step_id = 3;
+  p3.sequences[0] = Seq(1, {9}, 8, {5, 6, 7}, {1, 2, 3}, 7);
+  stale.Encode(p3, &proto);
+  EXPECT_FALSE(StepPlanDecoder().Decode(proto, 4096).ok());
+}
+
 TEST(StepPlanDeltaTest, ContradictingEntriesAreRefusedAndChangeNothing) {
   StepPlanEncoder encoder;
   StepPlanDecoder decoder;

@@ -16,9 +16,10 @@
 //     StepResult.sampled_digest. Rank 0 alone computes top-n logprobs (Ops::TopLogprobs, only
 //     if a row asks) and returns one SequenceResult per sampling sequence, in plan order.
 // The null executor (CreateNull, `--device null`) checks and remembers plans exactly the same way
-// (steps 1-2) and then answers at once without a model: rank 0 samples NullToken(seed, index), an
-// ordinary token that depends only on the request's seed and its index in the completion (never
-// an end-of-sequence id, so requests run to max_tokens), after holding the thread for its
+// (steps 1-2) and then answers at once without a model: every rank samples NullToken(seed,
+// index), an ordinary token that depends only on the request's seed and its index in the
+// completion (never an end-of-sequence id, so requests run to max_tokens), after holding the
+// thread for its
 // simulated step time (`--device null:US`, a stand-in for a GPU forward pass). It measures and
 // tests the control plane (scheduler, plans, fan-out, streaming) at any scale with no model
 // compute.
