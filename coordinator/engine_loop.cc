@@ -288,11 +288,22 @@ void EngineLoop::Loop() {
   const size_t depth = options_.overlap ? Scheduler::kMaxInFlight : 1;
   std::deque<Launched> launched;
   while (true) {
+    // After a failed step, the steps launched behind it are collected before anything new is
+    // planned: they may feed back tokens the failed step never sampled and then fail in turn,
+    // and so would a new plan continuing a sequence they admitted.
+    if (settling_) {
+      if (!launched.empty()) {
+        CollectOldest(launched);
+        continue;
+      }
+      settling_ = false;
+    }
     bool launched_now = false;
     if (launched.size() < depth) {
       {
         std::unique_lock<std::mutex> lock(mu_);
         if (launched.empty()) {
+          after_idle_ = after_idle_ || scheduler_->idle();
           cv_.wait(lock, [&] { return stop_ || !scheduler_->idle(); });
           busy_since_ = std::chrono::steady_clock::now();  // idle time is nobody's overhead
         }
@@ -304,6 +315,7 @@ void EngineLoop::Loop() {
       // Nothing runnable. Should the scheduler still hold work it cannot place, do not spin.
       std::unique_lock<std::mutex> lock(mu_);
       if (!scheduler_->idle() && !stop_) cv_.wait_for(lock, std::chrono::milliseconds(5));
+      after_idle_ = true;
       continue;
     }
     // With overlap, the next step is planned and sent while this one runs.
@@ -358,6 +370,8 @@ bool EngineLoop::PlanAndLaunch(std::deque<Launched>& launched) {
   Launched& l = launched.emplace_back();
   l.step = std::move(step);
   l.at = std::chrono::steady_clock::now();
+  l.after_idle = after_idle_;
+  after_idle_ = false;
   l.error = runner_->Launch(l.step.plan);
   return true;
 }
@@ -367,6 +381,10 @@ void EngineLoop::CollectOldest(std::deque<Launched>& launched) {
   const Time wait_start = std::chrono::steady_clock::now();
   absl::StatusOr<StepResult> result = l.error.ok() ? runner_->Collect() : l.error;
   const Time collected = std::chrono::steady_clock::now();
+  if (result.ok() && l.after_idle) {
+    // The workers stood idle before it because there was nothing to do: not overhead.
+    for (RankStepTime& t : result->ranks) t.idle_time_s = t.plan_wait_s = 0.0;
+  }
   // The step's own time: from its launch, or from the previous step's result if it was
   // launched before that (it waited in the workers' streams behind it).
   const double step_s =
@@ -406,8 +424,10 @@ void EngineLoop::CollectOldest(std::deque<Launched>& launched) {
                    std::string(failure.message()).c_str());
       // A failure ends the step's sequences (if OnStepResult did not take the result). A step
       // launched after it that fed back one of their tokens fails on the workers in turn.
+      settling_ = true;
       if (scheduler_->step_in_flight()) {
-        std::vector<FinishedSequence> aborted = scheduler_->AbortStep(failure);
+        std::vector<FinishedSequence> aborted =
+            scheduler_->AbortStep(l.step.plan.step_id, failure);
         for (const FinishedSequence& f : aborted) {
           if (auto it = entries_.find(f.id); it != entries_.end()) it->second.error = failure;
         }

@@ -26,7 +26,9 @@
 //    string found by an observer is applied at the next Schedule(): it wastes at most one step
 //    of that sequence one step at a time (two with overlap), whose extra tokens are never
 //    delivered.
-//  - A failed step ends the sequences it carried with kError. If the runner is no longer ready
+//  - A failed step ends the sequences it carried with kError; the step launched behind it is
+//    collected before anything new is planned (a sequence of both fails with it, as the
+//    workers cannot feed back a token the failed step never sampled). If the runner is no longer ready
 //    afterwards (a worker died), every live request ends with kError: their KV cache is gone.
 //  - Drain(grace) stops admission, waits up to `grace` for live requests to end, then ends the
 //    rest with kCancelled. Stop() ends the thread (after Drain, or abruptly).
@@ -166,6 +168,7 @@ class EngineLoop {
     ScheduledStep step;
     absl::Status error;  // Launch failed: the step never ran
     Time at{};
+    bool after_idle = false;  // planned after the engine had nothing to do
   };
 
   EngineLoop(const SchedulerConfig& config, StepRunner* runner, EngineOptions options);
@@ -220,6 +223,8 @@ class EngineLoop {
   std::vector<SequenceId> pending_frees_;  // engine thread only: frees of plans that ran nothing
   Time busy_since_{};  // engine thread only: when it last stopped waiting (for work or a result)
   Time last_collected_{};  // engine thread only: when the last step's result came back
+  bool after_idle_ = false;  // engine thread only: it had nothing to do since the last launch
+  bool settling_ = false;    // engine thread only: a step failed; collect the rest first
   Observations observed_;                  // under mu_; flushed by the engine thread
   std::thread thread_;
 

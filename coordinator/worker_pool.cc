@@ -189,6 +189,7 @@ void WorkerPool::ResetWorldLocked(uint64_t generation, const std::string& reason
     world_.store.EraseWithPrefix("");  // keys belong to one world
     ++world_.generation;
     world_.ranks.clear();
+    step_started_ = {};  // its steps are gone: the watchdog must not time the next world by them
     contexts.swap(live_contexts_);
     world_.cv.notify_all();
   }
@@ -217,7 +218,12 @@ absl::Status WorkerPool::Launch(const StepPlan& plan) {
     ResetWorldLocked(generation, lost);
     return absl::UnavailableError(kWorkerLost);
   }
-  if (sent.ok()) launched_.push_back(generation);
+  if (sent.ok()) {
+    launched_.push_back(generation);
+  } else if (fanout_.in_flight() == 0) {
+    std::lock_guard<std::mutex> lock(world_.mu);
+    step_started_ = {};  // nothing runs: nothing for the watchdog to time
+  }
   return sent;
 }
 

@@ -73,7 +73,7 @@ class WorkerService::StepReactor final
       writes_.pop_front();
       if (!ok) {
         End(ToGrpcStatus(absl::CancelledError("coordinator went away")), next);
-      } else if (written->has_error() &&
+      } else if (!ending_ && written->has_error() &&
                  written->error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
         // UNAVAILABLE is a communicator that broke (a peer died or hung): this world cannot run
         // another step. Leaving it ends the stream, so the coordinator re-forms the world at
@@ -115,16 +115,17 @@ class WorkerService::StepReactor final
   // plans read ahead are answered without running (a collective would wait for a dead peer).
   void Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan,
                std::chrono::steady_clock::time_point arrived) {
-    bool skip;
+    const char* skip = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      skip = broken_ || ending_;
+      if (broken_) skip = "not run: an earlier step of this stream broke the world";
+      if (ending_) skip = "not run: the step stream is ending";
     }
     auto result = std::make_unique<v1::StepResult>();
-    if (skip) {
+    if (skip != nullptr) {
       result->set_step_id(step_id);
       result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
-      result->mutable_error()->set_message("not run: an earlier step of this stream failed");
+      result->mutable_error()->set_message(skip);
     } else {
       service_->Execute(step_id, plan, arrived, result.get());
     }

@@ -317,9 +317,9 @@ absl::StatusOr<std::vector<SequenceUpdate>> Scheduler::OnStepResult(const StepRe
   return updates;
 }
 
-std::vector<FinishedSequence> Scheduler::AbortStep(const absl::Status& error) {
+std::vector<FinishedSequence> Scheduler::AbortStep(uint64_t step_id, const absl::Status& error) {
   std::vector<FinishedSequence> finished;
-  if (in_flight_.empty()) return finished;
+  if (in_flight_.empty() || in_flight_.front().step_id != step_id) return finished;
   for (SequenceId id : in_flight_.front().scheduled) {
     auto it = sequences_.find(id);
     if (it == sequences_.end()) continue;

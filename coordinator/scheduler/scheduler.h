@@ -114,8 +114,9 @@ class Scheduler {
   // `result` does not answer that plan exactly (step id, sequence ids in order, ids in range).
   absl::StatusOr<std::vector<SequenceUpdate>> OnStepResult(const StepResult& result);
 
-  // The oldest in-flight step failed: every sequence in it ends with kError (blocks freed).
-  std::vector<FinishedSequence> AbortStep(const absl::Status& error);
+  // Step `step_id`, the oldest in flight, failed: every sequence in it ends with kError (blocks
+  // freed). Nothing happens if it is not the oldest in flight (OnStepResult already took it).
+  std::vector<FinishedSequence> AbortStep(uint64_t step_id, const absl::Status& error);
 
   const Sequence* Find(SequenceId id) const;
   SchedulerStats stats() const;

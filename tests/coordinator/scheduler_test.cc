@@ -612,8 +612,12 @@ TEST_F(SchedulerTest, AbortStepFailsEverySequenceInIt) {
   const SequenceId a = Add(Request(4));
   const SequenceId b = Add(Request(4));
   const SequenceId c = Add(Request(4));  // waiting, not in the step
-  ASSERT_TRUE(scheduler_->Schedule().ok());
-  std::vector<FinishedSequence> f = scheduler_->AbortStep(absl::UnavailableError("rank 1 died"));
+  auto step = scheduler_->Schedule();
+  ASSERT_TRUE(step.ok());
+  // Only the oldest step in flight can be aborted, by its id.
+  EXPECT_TRUE(scheduler_->AbortStep(step->plan.step_id + 1, absl::InternalError("no")).empty());
+  std::vector<FinishedSequence> f =
+      scheduler_->AbortStep(step->plan.step_id, absl::UnavailableError("rank 1 died"));
   ASSERT_EQ(f.size(), 2u);
   EXPECT_EQ(f[0].id, a);
   EXPECT_EQ(f[1].id, b);
