@@ -75,6 +75,15 @@ def main():
     plan.free_sequence_ids.extend([3, 4])
     seeds["step_plan"].append(plan.SerializeToString())
     seeds["step_plan"].append(wpb.StepPlan(step_id=2, free_sequence_ids=[7]).SerializeToString())
+    # Overlap: a decode feeding back the token the worker sampled last (kLastSampled = -1).
+    fed = wpb.StepPlan(step_id=3)
+    f = fed.sequences.add(sequence_id=8, start_position=10, prompt_len=4, sample=True,
+                          sample_index=6)
+    f.token_ids.append(-1)
+    f.full_block_table.extend([2, 5, 6])
+    f.sliding_first_block = 1
+    f.sliding_block_table.extend([-1, 7])
+    seeds["step_plan"].append(fed.SerializeToString())
 
     for name, items in seeds.items():
         out = os.path.join(HERE, "corpus", name)

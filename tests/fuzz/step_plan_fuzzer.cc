@@ -4,7 +4,9 @@
 //
 // The worker's limits are fixed (small pools so that hostile block ids are often in range).
 // Invariants (abort on violation): a refused plan is INVALID_ARGUMENT with a message; an
-// accepted plan's batch indexes only inside the vocabulary, the pools and its own tokens.
+// accepted plan's batch indexes only inside the vocabulary (but for an entry that is exactly
+// one kLastSampled after position 0, which the executor resolves from its history), the pools
+// and its own tokens.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -57,7 +59,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(batch->query_start.front() == 0 && batch->query_start.back() == tokens, "query span");
   for (int s = 0; s < batch->num_seqs; ++s)
     Check(batch->query_start[s] <= batch->query_start[s + 1], "query starts ascend");
-  for (int32_t id : batch->token_ids) Check(id >= 0 && id < limits.vocab_size, "ids in vocab");
+  for (int s = 0; s < batch->num_seqs; ++s) {
+    const SequenceStep& step = plan->sequences[s];
+    const bool fed_back = step.token_ids == std::vector<int32_t>{kLastSampled};
+    Check(!fed_back || step.start_position > 0, "a fed-back token continues a sequence");
+    for (int t = batch->query_start[s]; t < batch->query_start[s + 1]; ++t) {
+      const int32_t id = batch->token_ids[t];
+      Check(fed_back ? id == kLastSampled : id >= 0 && id < limits.vocab_size, "ids in vocab");
+    }
+  }
   for (int32_t p : batch->positions) Check(p >= 0 && p < limits.max_positions, "positions");
   const int full_slots = limits.num_full_blocks * limits.block_size;
   const int sliding_slots = limits.num_sliding_blocks * limits.block_size;
