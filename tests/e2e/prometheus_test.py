@@ -123,11 +123,14 @@ def main():
                  "--max-tokens", "120", "--temperature", "0"],
                 input=question + "\n", capture_output=True, text=True, timeout=300)
             assert r.returncode == 0, r.stdout + r.stderr
-            m = re.search(r"\(finish: \w+, (\d+) prompt \+ (\d+) completion", r.stdout)
+            m = re.search(r"\(finish: (\w+), (\d+) prompt \+ (\d+) completion", r.stdout)
             assert m, r.stdout
-            prompt, completion = int(m.group(1)), int(m.group(2))
+            finish, prompt, completion = m.group(1), int(m.group(2)), int(m.group(3))
             generated += completion
-            processed += prompt + completion - 1  # the last token is sampled, never fed back
+            # The last token is sampled, never fed back; but when it is a stop token, the next
+            # step (sent before the stop was seen: overlap) feeds it and routes one more token,
+            # whose output is dropped. A length finish is known in advance: no such step.
+            processed += prompt + completion - 1 + (finish != "length")
 
         # Every process's live scrape passes promtool's lint.
         scrapes = {}
