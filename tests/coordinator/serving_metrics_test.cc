@@ -140,6 +140,9 @@ TEST(ServingMetricsTest, EngineCountsWhatItStreams) {
   EXPECT_EQ(Value(*registry, "gptoss_request_duration_seconds"), 4);
   EXPECT_EQ(Value(*registry, "gptoss_request_queue_seconds"), 4);
   EXPECT_GT(Value(*registry, "gptoss_engine_steps_total"), 0);
+  // Every step that ran reports how long the workers stood idle before it.
+  EXPECT_EQ(Value(*registry, "gptoss_step_phase_seconds", {{"phase", "idle"}}),
+            Value(*registry, "gptoss_engine_steps_total"));
   EXPECT_EQ(Value(*registry, "gptoss_rank_communication_bytes_total", {{"rank", "1"}}),
             120 * Value(*registry, "gptoss_engine_steps_total"));
   // Nothing is live: the KV cache is empty again, nobody runs or waits.
