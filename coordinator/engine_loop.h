@@ -17,19 +17,21 @@
 //    in N to N+1 themselves (kLastSampled), so the next plan waits in their stream while they
 //    compute, and the coordinator applies N's results, streams them and plans N+2 while N+1
 //    runs. A stop token is then seen one step late, a stop string found by an observer up to
-//    two: the sequence's extra tokens are computed and dropped, never delivered. Outputs are the same with overlap on or off
-//    (sampling draws depend on the request's seed and the token's index only).
-//  - Overlap of streaming: the engine thread hands each step's tokens and endings to the delivery thread and
-//    goes on to schedule and run the next step at once, so streaming to clients (detokenizing,
-//    harmony parsing, writes) runs while the workers compute; it waits for a step's deliveries
-//    to be done before handing over the next step's, so at most one step is outstanding. A stop
-//    string found by an observer is applied at the next Schedule(): it wastes at most one step
-//    of that sequence one step at a time (two with overlap), whose extra tokens are never
-//    delivered.
+//    two: the sequence's extra tokens are computed and dropped, never delivered. Outputs are
+//    the same with overlap on or off (sampling draws depend on the request's seed and the
+//    token's index only).
+//  - Overlap of streaming: the engine thread hands each step's tokens and endings to the
+//    delivery thread and goes on to plan and run the next step, so streaming to clients
+//    (detokenizing, harmony parsing, writes) runs while the workers compute; it waits for a
+//    step's deliveries to be done before handing over the next step's, so at most one step is
+//    outstanding. A stop string found by an observer is applied at the next Schedule(): it
+//    wastes at most one step of that sequence one step at a time (two with overlap), whose
+//    extra tokens are never delivered.
 //  - A failed step ends the sequences it carried with kError; the step launched behind it is
 //    collected before anything new is planned (a sequence of both fails with it, as the
-//    workers cannot feed back a token the failed step never sampled). If the runner is no longer ready
-//    afterwards (a worker died), every live request ends with kError: their KV cache is gone.
+//    workers cannot feed back a token the failed step never sampled). If the runner is no
+//    longer ready afterwards (a worker died), every live request ends with kError: their KV
+//    cache is gone.
 //  - Drain(grace) stops admission, waits up to `grace` for live requests to end, then ends the
 //    rest with kCancelled. Stop() ends the thread (after Drain, or abruptly).
 #pragma once
@@ -204,8 +206,9 @@ class EngineLoop {
   void DeliverEndings(std::vector<Ending>& endings);
   // Under mu_: ends every live request with kError (the workers lost their state).
   void FailAllLocked(const absl::Status& error);
-  // step_s: the step's own time (see CollectOldest); result: every rank's forward, communication and idle figures;
-  // coordinator_s: the engine thread's busy time per step (not waiting for a result).
+  // step_s: the step's own time (see CollectOldest); result: every rank's forward,
+  // communication and idle figures; coordinator_s: the engine thread's busy time per step (not
+  // waiting for a result).
   void LogStep(const ScheduledStep& step, const SchedulerStats& stats, double step_s,
                const StepResult* result, double coordinator_s) const;
 

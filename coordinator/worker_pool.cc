@@ -243,8 +243,8 @@ absl::StatusOr<StepResult> WorkerPool::Collect() {
   absl::StatusOr<StepResult> result = fanout_.Receive(&lost);
   {
     std::lock_guard<std::mutex> lock(world_.mu);  // the watchdog looks at the oldest step only
-    step_started_ =
-        fanout_.in_flight() > 0 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    step_started_ = fanout_.in_flight() > 0 ? std::chrono::steady_clock::now()
+                                            : std::chrono::steady_clock::time_point{};
   }
   if (!lost.empty()) {  // a rank is gone or out of step: the world must re-form
     ResetWorldLocked(generation, lost);

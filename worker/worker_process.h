@@ -9,9 +9,10 @@
 // --device auto (default) takes the GPU when this build has CUDA and a usable sm_90 device, else
 // the CPU (kernels/ops_factory.h); --device null loads no model and answers each plan at once
 // (StepExecutor::CreateNull: the control plane without compute); null:US holds each step US
-// microseconds first, as a GPU forward pass would (what the control plane must hide). --kv-cache-mb is what this
-// rank offers the KV cache (default 512 on the CPU, 8192 on a GPU, 4 TiB on the null device,
-// which allocates none); the coordinator sizes both pools from the smallest offer.
+// microseconds first, as a GPU forward pass would (what the control plane must hide).
+// --kv-cache-mb is what this rank offers the KV cache (default 512 on the CPU, 8192 on a GPU, 4
+// TiB on the null device, which allocates none); the coordinator sizes both pools from the
+// smallest offer.
 // Life cycle (worker.proto): serve gptoss.v1.Worker on --listen (port 0 picks a free one),
 // register with the coordinator (retrying while it is unreachable, so workers may start before
 // or after it), load this rank's weight shard, allocate the KV pools the coordinator sized, report

@@ -16,10 +16,10 @@ namespace gptoss {
 // One step stream. Reads ahead: while the step thread executes a plan, the next one is read and
 // decoded (the coordinator overlaps steps: it sends step N+1 before step N's result is back),
 // so the step thread starts it as soon as the previous step ends, without a gRPC round trip or
-// the plan's decoding in between. Results are written in order, one write at a time. At most kMaxAhead plans are read
-// and not yet answered; beyond that the stream is not read (gRPC flow control holds the peer).
-// The reactor is finished only when no posted step and no write are left (a posted step
-// references it).
+// the plan's decoding in between. Results are written in order, one write at a time. At most
+// kMaxAhead plans are read and not yet answered; beyond that the stream is not read (gRPC flow
+// control holds the peer back). The reactor is finished only when no posted step and no write
+// are left (a posted step references it).
 class WorkerService::StepReactor final
     : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
  public:
@@ -132,8 +132,10 @@ class WorkerService::StepReactor final
     Actions next;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      broken_ = broken_ || (result->has_error() && result->error().code() ==
-                                                       static_cast<int>(absl::StatusCode::kUnavailable));
+      const bool unavailable =
+          result->has_error() &&
+          result->error().code() == static_cast<int>(absl::StatusCode::kUnavailable);
+      broken_ = broken_ || unavailable;
       --executing_;
       writes_.push_back(std::move(result));
       MaybeWrite(next);

@@ -100,8 +100,9 @@ class Scheduler {
   // leaves no room for a completion; ResourceExhausted if the waiting queue is full.
   absl::StatusOr<SequenceId> Add(SequenceRequest request);
 
-  // Ends a sequence at the next Schedule() (its blocks are freed then). Finish() is for stop conditions found by the caller (stop strings). Both return
-  // NotFound for unknown or already finished ids; a second call keeps the first reason.
+  // Ends a sequence at the next Schedule() (its blocks are freed then). Finish() is for stop
+  // conditions found by the caller (stop strings). Both return NotFound for unknown or already
+  // finished ids; a second call keeps the first reason.
   absl::Status Cancel(SequenceId id) { return Finish(id, FinishReason::kCancelled); }
   absl::Status Finish(SequenceId id, FinishReason reason);
 

@@ -495,7 +495,7 @@ TEST_F(SchedulerTest, MismatchedResultsAreRejectedWithoutChange) {
   Add(Request(4));
   auto step = scheduler_->Schedule();
   ASSERT_TRUE(step.ok());
-  auto second = scheduler_->Schedule();  // overlap: the next step, planned before the first's result
+  auto second = scheduler_->Schedule();  // overlap: planned before the first's result
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(scheduler_->Schedule().status().code(), absl::StatusCode::kFailedPrecondition);
   auto good = model_->Run(step->plan);

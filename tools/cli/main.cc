@@ -23,7 +23,8 @@ constexpr Command kCommands[] = {
     {"detokenize", gptoss::cli::RunDetokenize, "[--tokenizer PATH] [--jsonl] < ids"},
     {"render-chat", gptoss::cli::RunRenderChat, "[--tokenizer PATH] < conversation.json"},
 #ifdef GPTOSS_WITH_GRPC
-    {"serve", gptoss::cli::RunServe, "--model DIR [--port P] [--workers N] [--device auto|cpu|cuda|null|null:US]"},
+    {"serve", gptoss::cli::RunServe,
+     "--model DIR [--port P] [--workers N] [--device auto|cpu|cuda|null|null:US]"},
     {"chat", gptoss::cli::RunChat, "[--server ADDR] [--reasoning low|medium|high] < lines"},
     {"health", gptoss::cli::RunHealth,
      "[--server ADDR] [--service NAME] [--tls-ca FILE] (exit 0 when SERVING: probes)"},

@@ -4,8 +4,9 @@
 // Execute(plan):
 //  1. forgets plan.free_sequence_ids;
 //  2. checks the plan (BuildStepBatch: ids, positions, block tables, slots; each sequence
-//     continues its history, and a kLastSampled entry has a kept token to feed) — a bad plan is InvalidArgument before any device work or
-//     communication, on every rank alike, and the KV cache is untouched;
+//     continues its history, and a kLastSampled entry has a kept token to feed) — a bad plan
+//     is InvalidArgument before any device work or communication, on every rank alike, and the
+//     KV cache is untouched;
 //  3. uploads the step's metadata in one host→device copy and runs Transformer::Forward, which
 //     appends the new K/V to the paged cache and returns logits of the sampling rows (on every
 //     rank: the ranks of a world run the forward pass together);
