@@ -265,7 +265,7 @@ void EngineLoop::LogStep(const ScheduledStep& step, const SchedulerStats& s, dou
     }
   int fed_back = 0;  // entries feeding back the token of the step before (overlap)
   for (const SequenceStep& e : step.plan.sequences)
-    fed_back += e.token_ids.size() == 1 && e.token_ids[0] == kLastSampled;
+    fed_back += e.feeds_back();
   std::vector<std::string> ended;
   for (const FinishedSequence& f : step.finished)
     ended.push_back(absl::StrCat(f.id, ":", std::string(FinishReasonName(f.reason))));

@@ -24,8 +24,6 @@ class WorkerService::StepReactor final
     : public grpc::ServerBidiReactor<v1::StepPlan, v1::StepResult> {
  public:
   explicit StepReactor(WorkerService* service) : service_(service) {
-    // Posted, so that it runs on the step thread before this stream's first plan.
-    service_->Post([service] { service->previous_step_end_ = {}; });
     Actions next;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -73,8 +71,7 @@ class WorkerService::StepReactor final
       writes_.pop_front();
       if (!ok) {
         End(ToGrpcStatus(absl::CancelledError("coordinator went away")), next);
-      } else if (!ending_ && written->has_error() &&
-                 written->error().code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
+      } else if (!ending_ && Unavailable(*written)) {
         // UNAVAILABLE is a communicator that broke (a peer died or hung): this world cannot run
         // another step. Leaving it ends the stream, so the coordinator re-forms the world at
         // once.
@@ -111,6 +108,11 @@ class WorkerService::StepReactor final
     if (a.finish) Finish(status_);  // a read still pending completes with ok = false
   }
 
+  static bool Unavailable(const v1::StepResult& result) {
+    return result.has_error() &&
+           result.error().code() == static_cast<int>(absl::StatusCode::kUnavailable);
+  }
+
   // The step thread. After a step that broke the communicator, or once the stream ends, the
   // plans read ahead are answered without running (a collective would wait for a dead peer).
   void Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan,
@@ -122,20 +124,22 @@ class WorkerService::StepReactor final
       if (ending_) skip = "not run: the step stream is ending";
     }
     auto result = std::make_unique<v1::StepResult>();
-    if (skip != nullptr) {
-      result->set_step_id(step_id);
-      result->mutable_error()->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
-      result->mutable_error()->set_message(skip);
-    } else {
-      service_->Execute(step_id, plan, arrived, result.get());
+    const auto start = std::chrono::steady_clock::now();
+    service_->Execute(step_id, skip ? absl::UnavailableError(skip) : plan, result.get());
+    if (!result->has_error()) {
+      // How long this rank stood between steps, and how much of it it waited for the plan.
+      const auto end = std::chrono::steady_clock::now();
+      if (previous_step_end_ != std::chrono::steady_clock::time_point{}) {
+        result->set_idle_time_s(std::chrono::duration<double>(start - previous_step_end_).count());
+        result->set_plan_wait_s(
+            std::max(0.0, std::chrono::duration<double>(arrived - previous_step_end_).count()));
+      }
+      previous_step_end_ = end;
     }
     Actions next;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      const bool unavailable =
-          result->has_error() &&
-          result->error().code() == static_cast<int>(absl::StatusCode::kUnavailable);
-      broken_ = broken_ || unavailable;
+      broken_ = broken_ || Unavailable(*result);
       --executing_;
       writes_.push_back(std::move(result));
       MaybeWrite(next);
@@ -168,6 +172,8 @@ class WorkerService::StepReactor final
 
   WorkerService* const service_;
   StepPlanDecoder decoder_;  // what this stream's earlier plans sent (step_plan_delta.h)
+  // The step thread's: when this stream's previous step ended.
+  std::chrono::steady_clock::time_point previous_step_end_{};
   std::mutex mu_;
   v1::StepPlan plan_;  // the read in progress
   bool reading_ = false;
@@ -305,7 +311,6 @@ int WorkerService::max_positions() const {
 }
 
 void WorkerService::Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan,
-                            std::chrono::steady_clock::time_point arrived,
                             v1::StepResult* result) {
   const auto start = std::chrono::steady_clock::now();
   result->Clear();
@@ -338,14 +343,8 @@ void WorkerService::Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& pl
   }
   executed->step_id = step_id;
   executed->rank = static_cast<int>(result->rank());
-  const auto end = std::chrono::steady_clock::now();
-  executed->forward_time_s = std::chrono::duration<double>(end - start).count();
-  if (previous_step_end_ != std::chrono::steady_clock::time_point{}) {
-    executed->idle_time_s = std::chrono::duration<double>(start - previous_step_end_).count();
-    executed->plan_wait_s =
-        std::max(0.0, std::chrono::duration<double>(arrived - previous_step_end_).count());
-  }
-  previous_step_end_ = end;
+  executed->forward_time_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (metrics) metrics->Step(executed->forward_time_s, executed->comm_time_s, executed->comm_bytes);
   ToProto(*executed, result);
 }

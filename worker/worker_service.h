@@ -18,7 +18,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -67,9 +66,8 @@ class WorkerService final : public v1::Worker::CallbackService {
   bool Post(std::function<void()> job, bool io = false);
   void JobThread(std::deque<std::function<void()>>* jobs);
   // Step thread: the decoded plan of step `step_id` → result (errors, a refused plan's too,
-  // become StepResult.error). `arrived`: when the plan was read (StepResult.plan_wait_s).
-  void Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan,
-               std::chrono::steady_clock::time_point arrived, v1::StepResult* result);
+  // become StepResult.error).
+  void Execute(uint64_t step_id, const absl::StatusOr<StepPlan>& plan, v1::StepResult* result);
   int max_positions() const;
   void OnStreamEnded();
 
@@ -78,8 +76,6 @@ class WorkerService final : public v1::Worker::CallbackService {
   std::condition_variable cv_;
   v1::ShardInfo info_;
   std::unique_ptr<StepExecutor> executor_;
-  // The step thread's: when this stream's previous step ended (StepResult.idle_time_s).
-  std::chrono::steady_clock::time_point previous_step_end_{};
   WorkerMetrics* metrics_ = nullptr;
   std::atomic<int64_t> step_started_ns_{0};  // steady clock; 0 = no step running
   int rank_ = 0;

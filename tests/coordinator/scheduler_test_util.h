@@ -48,7 +48,7 @@ class FakeKvModel {
         return absl::InternalError(absl::StrCat("seq ", s.sequence_id, " starts at ",
                                                 s.start_position, " but has ", toks.size()));
       // As a worker does: kLastSampled feeds the token this model sampled for it last step.
-      const bool fed_back = s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled;
+      const bool fed_back = s.feeds_back();
       auto last = last_sampled_.find(s.sequence_id);
       if (fed_back && (last == last_sampled_.end() || s.start_position == 0))
         return absl::InternalError(

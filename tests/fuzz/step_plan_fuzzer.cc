@@ -61,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(batch->query_start[s] <= batch->query_start[s + 1], "query starts ascend");
   for (int s = 0; s < batch->num_seqs; ++s) {
     const SequenceStep& step = plan->sequences[s];
-    const bool fed_back = step.token_ids == std::vector<int32_t>{kLastSampled};
+    const bool fed_back = step.feeds_back();
     Check(!fed_back || step.start_position > 0, "a fed-back token continues a sequence");
     for (int t = batch->query_start[s]; t < batch->query_start[s + 1]; ++t) {
       const int32_t id = batch->token_ids[t];

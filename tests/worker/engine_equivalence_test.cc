@@ -137,7 +137,7 @@ class EngineEquivalenceTest : public ::testing::Test {
         [&](const StepPlan& plan) {
           for (const auto& s : plan.sequences) {
             run.partial_prefills += s.sample ? 0 : 1;
-            run.fed_back += s.token_ids == std::vector<int32_t>{kLastSampled};
+            run.fed_back += s.feeds_back();
             processed += static_cast<int64_t>(s.token_ids.size());
           }
           run.max_batch = std::max(run.max_batch, static_cast<int>(plan.sequences.size()));

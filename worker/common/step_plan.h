@@ -58,6 +58,8 @@ struct SequenceStep {
   bool logprobs = false;
   int top_logprobs = 0;  // 0..20
 
+  // This entry feeds back the token sampled in its sequence's previous step.
+  bool feeds_back() const { return token_ids.size() == 1 && token_ids[0] == kLastSampled; }
   int32_t end_position() const {  // one past the last new token
     return start_position + static_cast<int32_t>(token_ids.size());
   }

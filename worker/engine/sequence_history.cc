@@ -16,8 +16,7 @@ absl::Status SequenceHistories::Check(const StepPlan& plan) const {
           absl::StrCat("sequence ", s.sequence_id, " continues at position ", s.start_position,
                        " but this worker has fed ", seen, " positions of it",
                        it == histories_.end() ? " (unknown or freed sequence)" : ""));
-    if (s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled &&
-        it->second.last_sampled < 0)
+    if (s.feeds_back() && it->second.last_sampled < 0)
       return absl::InvalidArgumentError(absl::StrCat(
           "sequence ", s.sequence_id, " feeds back its last sampled token, but this worker ",
           "sampled none since position ", seen));
@@ -31,8 +30,7 @@ absl::Status SequenceHistories::Check(const StepPlan& plan) const {
 void SequenceHistories::Resolve(const StepPlan& plan, std::vector<int32_t>& token_ids) const {
   size_t t = 0;
   for (const SequenceStep& s : plan.sequences) {
-    if (s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled)
-      token_ids[t] = histories_.at(s.sequence_id).last_sampled;
+    if (s.feeds_back()) token_ids[t] = histories_.at(s.sequence_id).last_sampled;
     t += s.token_ids.size();
   }
 }

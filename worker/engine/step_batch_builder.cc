@@ -117,7 +117,7 @@ absl::Status BuildStepBatch(const StepPlan& plan, const StepLimits& limits, Host
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", s.sequence_id, " has no new tokens"));
     // kLastSampled continues a sequence by one token; the executor resolves it (its history).
-    const bool fed_back = s.token_ids.size() == 1 && s.token_ids[0] == kLastSampled;
+    const bool fed_back = s.feeds_back();
     if (fed_back && s.start_position == 0)
       return absl::InvalidArgumentError(absl::StrCat(
           "sequence ", s.sequence_id, " feeds back a sampled token at position 0"));
