@@ -115,10 +115,11 @@ const std::string& TinyCheckpoint() {
 
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(const std::string& name,
                                                         const ClusterOptions& options) {
-  const std::string& model = TinyCheckpoint();
+  const std::string model = options.model.empty() ? TinyCheckpoint() : options.model;
   if (model.empty()) return absl::FailedPreconditionError("no tiny checkpoint");
   auto c = std::unique_ptr<Cluster>(new Cluster());
   c->name_ = name;
+  c->model_ = model;
   c->options_ = options;
   c->dir_ = ScratchDir(name);
   const std::string port_file = c->dir_ + "/port";
@@ -171,7 +172,7 @@ std::string Cluster::internal_address() const {
 absl::Status Cluster::StartWorker() {
   const int i = static_cast<int>(workers_.size());
   std::vector<std::string> args = {GPTOSS_WORKER_BIN, "--coordinator", internal_address(),
-                                   "--model", TinyCheckpoint(), "--listen", "127.0.0.1:0",
+                                   "--model", model_, "--listen", "127.0.0.1:0",
                                    "--kv-cache-mb", absl::StrCat(options_.kv_cache_mb)};
   args.insert(args.end(), options_.worker_flags.begin(), options_.worker_flags.end());
   auto w = Process::Start(args, absl::StrCat(dir_, "/worker", i, ".log"));

@@ -61,6 +61,7 @@ using ::gptoss::testing::ScratchDir;
 const std::string& TinyCheckpoint();
 
 struct ClusterOptions {
+  std::string model;                           // checkpoint directory; empty: TinyCheckpoint()
   std::vector<std::string> coordinator_flags;  // extra flags
   std::vector<std::string> worker_flags;       // extra flags of every worker
   int workers = 1;
@@ -89,6 +90,7 @@ class Cluster {
  private:
   std::string name_;
   std::string dir_;
+  std::string model_;
   ClusterOptions options_;
   int port_ = 0;
   int internal_port_ = 0;

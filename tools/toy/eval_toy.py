@@ -85,54 +85,92 @@ def ints(text):
 # Questions (held out by construction) and their checks
 # ------------------------------------------------------------------------------------------
 
+def harmony_messages(chat):
+    """A chat spec (what the served test sends through the API) as openai-harmony messages."""
+    msgs = D.header(chat["effort"], chat["date"], D.tool_description() if chat["tool"] else None)
+    for t in chat["turns"]:
+        if t["role"] == "user":
+            msgs.append(D.user(t["content"]))
+        elif t["role"] == "assistant":
+            msgs.append(D.assistant_call(t["content"]))
+        else:
+            msgs.append(D.tool_result(t["content"], to_assistant=t.get("to_assistant", False)))
+    return msgs
+
+
 def build_cases(args):
+    """Every case has a plain chat spec ("chat": effort, date, tool declared or not, turns), so
+    that --write-heldout can hand the same questions to the served test
+    (tests/e2e/e2e_toy_test.cc), and the harmony prompt openai-harmony renders from it."""
     rng = random.Random(2024)
     held = D.splits()
     cases = []
 
-    def add(kind, msgs, **truth):
-        cases.append({"kind": kind, "prompt": D.render_prompt(msgs), **truth})
+    def add(kind, effort, date, tool, turns, **truth):
+        chat = {"effort": effort, "date": date, "tool": tool, "turns": turns}
+        cases.append({"kind": kind, "chat": chat, "effort": effort,
+                      "prompt": D.render_prompt(harmony_messages(chat)), **truth})
+
+    def ask(text):
+        return [{"role": "user", "content": text}]
 
     date = lambda: D.random_date(rng)  # noqa: E731  (any date: the coordinator sends today's)
     arith = rng.sample(held["arith"], args.n_arith)
     for op, a, b in arith:
-        add("arith", D.header("medium", date()) + [D.user(f"What is {a} {op} {b}?")],
-            op=op, a=a, b=b)
-    for country in D.CAPITALS:
-        add("capital", D.header("medium", date()) + [D.user(f"What is the capital of {country}?")],
-            country=country)
+        add("arith", "medium", date(), False, ask(f"What is {a} {op} {b}?"), op=op, a=a, b=b)
+    for country, capital in D.CAPITALS.items():
+        add("capital", "medium", date(), False, ask(f"What is the capital of {country}?"),
+            country=country, capital=capital)
     cities = rng.sample(held["cities"], args.n_cities)
-    tool = D.tool_description()  # the canonical declaration (README)
-    for city in cities:
-        add("weather_call", D.header("medium", date(), tool)
-            + [D.user(f"What's the weather in {city}?")], city=city)
+    # Names never asked about in training: fake names (new combinations of learned pieces),
+    # made-up names whose first spelling never starts a training name, real cities (the
+    # copyable ones of toy_data.REAL_HELDOUT), and capitals (trained as answers, never as cities).
+    capitals = [c for c in D.CAPITALS.values() if D.copyable(c) and c not in D.REAL_CITIES]
+    name_sets = {"fake": cities, "made_up": rng.sample(held["pool_cities"], args.n_cities),
+                 "real": held["real_cities"], "capital": capitals}
+    for name_set, names in name_sets.items():
+        for city in names:
+            add("weather_call", "medium", date(), True, ask(f"What's the weather in {city}?"),
+                city=city, name_set=name_set)
     for i, city in enumerate(cities):
         temp = rng.randint(-30, 45)
-        # The round trip as our coordinator renders it: the call from the history, then the tool
-        # message (no recipient: ConversationFromChatRequest sets none), alternating with the
-        # harmony-canonical `to=assistant` form.
-        msgs = D.header("medium", date(), tool) + [
-            D.user(f"What's the weather in {city}?"),
-            D.assistant_call(json.dumps({"city": city})),
-            D.tool_result(json.dumps({"temperature_c": temp}), to_assistant=i % 2 == 0)]
-        add("weather_result", msgs, city=city, temp=temp)
+        # The round trip as a client sends it back: the call from the history, then the tool
+        # message, without a recipient (as our coordinator renders it) or, alternating, with the
+        # harmony-canonical `to=assistant` (only the eval asks that one: the API has no field).
+        turns = ask(f"What's the weather in {city}?") + [
+            {"role": "assistant", "content": json.dumps({"city": city})},
+            {"role": "tool", "content": json.dumps({"temperature_c": temp}),
+             "to_assistant": i % 2 == 0}]
+        add("weather_result", "medium", date(), True, turns, city=city, temp=temp)
     # Reasoning effort: the same questions at low and at high effort.
     for j in range(args.n_effort):
         op, a, b = arith[j]
         country = list(D.CAPITALS)[j % len(D.CAPITALS)]
         for effort in ("low", "high"):
-            add("effort", D.header(effort, date()) + [D.user(f"What is {a} {op} {b}?")],
-                effort=effort, q=f"arith {j}")
-            add("effort", D.header(effort, date()) + [D.user(f"What is the capital of {country}?")],
-                effort=effort, q=f"capital {j}")
-            add("effort", D.header(effort, date(), tool)
-                + [D.user(f"What's the weather in {cities[j]}?")], effort=effort, q=f"weather {j}")
+            add("effort", effort, date(), False, ask(f"What is {a} {op} {b}?"), q=f"arith {j}")
+            add("effort", effort, date(), False, ask(f"What is the capital of {country}?"),
+                q=f"capital {j}")
+            add("effort", effort, date(), True, ask(f"What's the weather in {cities[j]}?"),
+                q=f"weather {j}")
     # Arbitrary text (the README demo pipes whatever a user types): must stay well-formed harmony.
     for text in ["Hello", "Hi, how are you today?", "Tell me a story about a dragon.",
                  "Wie spät ist es?", "asdf qwerty", "Explain monads in Haskell",
                  "What is the capital of Atlantis?", "¿Dónde está la biblioteca?"]:
-        add("free", D.header("medium", date()) + [D.user(text)], text=text)
+        add("free", "medium", date(), False, ask(text), text=text)
     return cases
+
+
+def write_heldout(cases, path):
+    """The questions as the served test replays them (no answers: the test computes them)."""
+    keep = ("kind", "chat", "op", "a", "b", "country", "capital", "city", "temp", "name_set",
+            "effort", "q")
+    out = [{k: c[k] for k in keep if k in c} for c in cases
+           if not any(t.get("to_assistant") for t in c["chat"]["turns"])]
+    with open(path, "w") as f:
+        json.dump({"generated_by": "tools/toy/eval_toy.py --write-heldout", "cases": out}, f,
+                  indent=None, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {path}: {len(out)} questions")
 
 
 def score(case, tokens):
@@ -184,6 +222,10 @@ def summarize(cases):
             continue
         keys = [k for k in rs[0] if isinstance(rs[0][k], bool)]
         out[kind] = {"n": len(rs), **{k: round(sum(r[k] for r in rs) / len(rs), 4) for k in keys}}
+    for name_set in sorted({c.get("name_set") for c in cases} - {None}):
+        rs = [c["hf_score"] for c in cases if c.get("name_set") == name_set]
+        out["weather_call"]["right_city_" + name_set] = {
+            "n": len(rs), "right": round(sum(r["right_city"] for r in rs) / len(rs), 4)}
     eff = [c for c in cases if c["kind"] == "effort"]
     if eff:
         by_q = {}
@@ -283,8 +325,13 @@ def main():
     ap.add_argument("--hf-cache", default=os.path.join(HERE, "scratch", "hf_outputs.json"),
                     help="HF generations are saved here; --reuse-hf reads them back")
     ap.add_argument("--reuse-hf", action="store_true")
+    ap.add_argument("--write-heldout", default=None,
+                    help="write the questions for tests/e2e/e2e_toy_test.cc here and exit")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.write_heldout:
+        write_heldout(build_cases(args), args.write_heldout)
+        return
     if args.gptoss:
         # Run a private copy: the build tree's binary may be relinked while the eval runs.
         import shutil
@@ -346,9 +393,10 @@ def main():
     summary["examples"] = examples
     summary["failures"] = [
         {"kind": c["kind"], "completion": D.ENC.decode(c["hf"]),
-         **{k: v for k, v in c.items() if k in ("op", "a", "b", "country", "city", "temp")}}
+         **{k: v for k, v in c.items()
+           if k in ("op", "a", "b", "country", "city", "temp", "name_set")}}
         for c in cases if c["kind"] != "effort" and c["kind"] != "free"
-        and not all(v for k, v in c["hf_score"].items() if isinstance(v, bool))][:40]
+        and not all(v for k, v in c["hf_score"].items() if isinstance(v, bool))][:80]
     with open(args.out, "w") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
         f.write("\n")

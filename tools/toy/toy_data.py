@@ -15,6 +15,7 @@ Nothing here depends on torch: the eval script reuses the same builders for its 
 import json
 import os
 import random
+import re
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # openai-harmony loads o200k_base through tiktoken; point it at the committed copy (no network).
@@ -123,10 +124,154 @@ def city_pool(seed=7, size=6000):
     return sorted(names)
 
 
-def splits(seed=1234):
-    """Held-out sets, fixed by the seed: arithmetic (op, a, b) triples and fake city names.
+# ------------------------------------------------------------------------------------------
+# The name pool: the tokens a city name can be copied from (the eval's held-out names).
+#
+# A city name reaches the model as spaced tokens (" Sal" "burg" " Nal" "ovia") and leaves it in
+# the JSON with its first token spaceless ("Sal"): `"` ends the previous pre-token. A name can
+# therefore be copied token by token only when its first word's first token has a spaceless twin
+# that is also one o200k token (" Paris"/"Paris", 7187 capitalized words); " Munich" has none
+# ("Mun" "ich"), so writing it spaceless takes knowing its spelling, which no copy gives. Later
+# words keep their space in the JSON. The pool is those capitalized words, the 6000 most frequent
+# capitalized words that have only a spaced form (fine after the first word), the most frequent
+# lowercase pieces that continue a word ("burg", "ville") and a few joiners ("de"). The eval asks
+# about real names (REAL_HELDOUT) and made-up names built from the pool; the committed model
+# gives its own rows to only the ~850 tokens of its training data (tools/toy/README.md).
+# ------------------------------------------------------------------------------------------
 
-    Every (op, a) and (op, b) value still occurs in training; only the pairs are new."""
+N_LOWER_PIECES = 3000
+N_SPACED_ONLY = 6000
+JOINERS = ["de", "del", "la", "le", "of", "on", "am", "da", "do", "dos", "el", "sur"]
+
+
+def _ranks():
+    """o200k_base's byte sequences -> ids, read from the committed vocabulary file."""
+    import base64
+    path = os.path.join(os.environ["TIKTOKEN_ENCODINGS_BASE"], "o200k_base.tiktoken")
+    out = {}
+    with open(path, "rb") as f:
+        for line in f:
+            b, r = line.split()
+            out[base64.b64decode(b)] = int(r)
+    return out
+
+
+_POOL = None
+
+
+def name_pool():
+    """The pool, deterministic:
+      "caps":  spellings w with " w" and "w" both one token (a name's first word starts here);
+      "later": spellings with only " w" a token (the 6000 most frequent, and every word of the
+               name lists): fine after the first word, which the JSON writes spaced too;
+      "lower": pieces that continue a word;
+      "tokens": {token id: (spelling, spaced)} for every pool token."""
+    global _POOL
+    if _POOL is None:
+        ranks = _ranks()
+        caps = sorted(t[1:].decode() for t in ranks
+                      if re.fullmatch(rb" [A-Z][a-z]{1,12}", t) and t[1:] in ranks)
+        listed = {w for n in REAL_CITIES + REAL_HELDOUT + list(CAPITALS.values()) + NAME_WORDS
+                  for w in n.split()}
+        spaced_only = sorted((t for t in ranks if re.fullmatch(rb" [A-Z][a-z]{1,14}", t)
+                              and t[1:] not in ranks), key=ranks.get)
+        later = {t[1:].decode() for t in spaced_only[:N_SPACED_ONLY]}
+        later |= {w for w in listed if (b" " + w.encode()) in ranks and w.encode() not in ranks}
+        later = sorted(later)
+        lower = sorted((t for t in ranks if re.fullmatch(rb"[a-z]{2,6}", t)), key=ranks.get)
+        lower = {t.decode() for t in lower[:N_LOWER_PIECES]}
+        # Every piece of the fake and listed real names is in the pool too.
+        for name in fake_words() + REAL_CITIES + REAL_HELDOUT + list(CAPITALS.values()):
+            for t in tokens(" " + name) + tokens(name):
+                piece = ENC.decode([t])
+                if re.fullmatch(r"[a-z]{2,12}", piece):
+                    lower.add(piece)
+        lower = sorted(lower)
+        toks = {}
+        for w in caps:
+            toks[ranks[b" " + w.encode()]] = (w, True)
+            toks[ranks[w.encode()]] = (w, False)
+        for w in later:
+            toks[ranks[b" " + w.encode()]] = (w, True)
+        for w in lower:
+            toks[ranks[w.encode()]] = (w, False)
+        for w in JOINERS:
+            if (b" " + w.encode()) in ranks:
+                toks[ranks[b" " + w.encode()]] = (w, True)
+        _POOL = {"caps": caps, "later": later, "lower": lower, "tokens": toks}
+    return _POOL
+
+
+def copyable(name):
+    """True when the model can copy `name` token by token from a prompt into the JSON: the first
+    word's spaced and spaceless forms differ only in the first token, and every token is in the
+    pool."""
+    spaced, bare = tokens(" " + name), tokens(name)
+    pool = name_pool()["tokens"]
+    return (len(spaced) == len(bare) and spaced[1:] == bare[1:]
+            and ENC.decode(spaced[:1]) == " " + ENC.decode(bare[:1])
+            and all(t in pool for t in spaced + bare))
+
+
+def pool_word(rng, caps):
+    """A made-up word: a capitalized pool spelling and up to two lowercase pieces, kept only if
+    o200k splits it exactly that way (so the pieces are what the model sees and copies)."""
+    lower = name_pool()["lower"]
+    while True:
+        first = rng.choice(caps)
+        rest = [rng.choice(lower) for _ in range(rng.choice([0, 0, 1, 1, 2]))]
+        word = first + "".join(rest)
+        if [ENC.decode([t]) for t in tokens(" " + word)] == [" " + first] + rest:
+            return word
+
+
+def pool_name(rng, caps):
+    """A made-up name of one to three pool words; the first spelling comes from `caps`."""
+    later = name_pool()["caps"] + name_pool()["later"]
+    while True:
+        n = rng.choice([1, 1, 2, 2, 3])
+        name = " ".join(pool_word(rng, caps if i == 0 else later) for i in range(n))
+        if copyable(name):
+            return name
+
+
+# Real cities that training never asks about (the eval's held-out real names). Those whose first
+# token has no spaceless twin (" Munich" vs "Mun" "ich") are out of reach for a copy; the eval
+# counts them separately.
+REAL_HELDOUT = [
+    "Barcelona", "Valencia", "Seville", "Bilbao", "Florence", "Venice", "Turin", "Bologna",
+    "Genoa", "Palermo", "Frankfurt", "Cologne", "Stuttgart", "Dresden", "Leipzig", "Bremen",
+    "Hanover", "Nuremberg", "Manchester", "Liverpool", "Leeds", "Bristol", "Glasgow", "Edinburgh",
+    "Cardiff", "Belfast", "Oxford", "Cambridge", "Brighton", "York", "Bordeaux", "Toulouse",
+    "Nice", "Nantes", "Strasbourg", "Lille", "Antwerp", "Rotterdam", "Utrecht", "Basel",
+    "Lausanne", "Salzburg", "Graz", "Krakow", "Gdansk", "Riga", "Vilnius", "Tallinn", "Minsk",
+    "Odessa", "Sofia", "Bucharest", "Belgrade", "Zagreb", "Sarajevo", "Tirana", "Beirut",
+    "Damascus", "Amman", "Riyadh", "Dubai", "Doha", "Muscat", "Kuwait City", "Karachi", "Lahore",
+    "Dhaka", "Kolkata", "Chennai", "Bangalore", "Hyderabad", "Colombo", "Kathmandu", "Shanghai",
+    "Shenzhen", "Guangzhou", "Chengdu", "Wuhan", "Osaka", "Kyoto", "Nagoya", "Busan", "Taipei",
+    "Manila", "Singapore", "Brisbane", "Adelaide", "Auckland", "Christchurch", "Vancouver",
+    "Montreal", "Calgary", "Edmonton", "Winnipeg", "Quebec City", "Halifax", "Portland",
+    "Sacramento", "Oakland", "San Jose", "Detroit", "Cleveland", "Pittsburgh", "Philadelphia",
+    "Baltimore", "Richmond", "Charlotte", "Nashville", "Memphis", "Orlando", "Tampa",
+    "Jacksonville", "Minneapolis", "Milwaukee", "Indianapolis", "Columbus", "Cincinnati",
+    "Louisville", "Omaha", "Tulsa", "Albuquerque", "Tucson", "Honolulu", "Anchorage", "Kingston",
+    "Panama City", "San Juan", "Guadalajara", "Monterrey", "Tijuana", "Cancun", "Medellin", "Cali",
+    "Quito", "Caracas", "Montevideo", "La Paz", "Cordoba", "Rosario", "Recife", "Salvador",
+    "Fortaleza", "Curitiba", "Manaus", "Casablanca", "Marrakech", "Tunis", "Algiers", "Tripoli",
+    "Khartoum", "Dakar", "Kinshasa", "Luanda", "Johannesburg", "Durban", "Pretoria", "Harare",
+    "Lusaka", "Kampala", "Kigali", "Dar es Salaam", "Mombasa", "Windhoek", "Maputo",
+    "Santa Cruz", "Santa Barbara", "San Antonio", "Fort Lauderdale", "Little Rock",
+    "Baton Rouge", "Grand Rapids", "Colorado Springs", "Virginia Beach", "Long Beach",
+]
+
+
+def splits(seed=1234):
+    """Held-out sets, fixed by the seed: arithmetic (op, a, b) triples and city names.
+
+    Every (op, a) and (op, b) value still occurs in training; only the pairs are new. Held-out
+    city names: fake names (new combinations of learned pieces), real names (REAL_HELDOUT, the
+    copyable ones) and made-up names of pool words whose first spelling is one of 10% of the
+    capitalized pool spellings, kept out of every listed name (so out of any training name)."""
     rng = random.Random(seed)
     triples = [(op, a, b) for op in "+-" for a in range(100) for b in range(100)]
     rng.shuffle(triples)
@@ -134,8 +279,18 @@ def splits(seed=1234):
     cities = city_pool()
     rng.shuffle(cities)
     held_cities = sorted(cities[:400])
+    reserved = {w for name in cities + REAL_CITIES + REAL_HELDOUT + list(CAPITALS.values())
+                + NAME_WORDS for w in name.split()}
+    caps = [w for w in name_pool()["caps"] if w not in reserved]
+    rng.shuffle(caps)
+    held_caps = sorted(caps[:len(caps) // 10])
+    prng = random.Random(seed + 1)
+    held_pool = sorted({pool_name(prng, held_caps) for _ in range(200)})
     return {"arith": held_arith, "cities": held_cities,
-            "train_cities": sorted(cities[400:]) + REAL_CITIES}
+            "train_cities": sorted(cities[400:]) + REAL_CITIES,
+            "real_cities": [c for c in REAL_HELDOUT if copyable(c)],
+            "real_uncopyable": [c for c in REAL_HELDOUT if not copyable(c)],
+            "pool_cities": held_pool}
 
 
 # ------------------------------------------------------------------------------------------
