@@ -289,7 +289,6 @@ def splits(seed=1234):
     return {"arith": held_arith, "cities": held_cities,
             "train_cities": sorted(cities[400:]) + REAL_CITIES,
             "real_cities": [c for c in REAL_HELDOUT if copyable(c)],
-            "real_uncopyable": [c for c in REAL_HELDOUT if not copyable(c)],
             "pool_cities": held_pool}
 
 
