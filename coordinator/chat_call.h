@@ -1,7 +1,7 @@
 // ChatCall: one Inference.Chat stream (inference.proto). Renders the request with the harmony
 // renderer (chat_prompt.h), submits it, streams the events ChatEventStream makes of the sampled
 // tokens (channel-tagged deltas, tool calls; chat_stream.h) and ends with one FinalInfo
-// (TOOL_CALLS after <|call|>).
+// (TOOL_CALLS after a tool call).
 // Contract:
 //  - Generation stops at <|return|>, <|call|> and <|endoftext|> (plus the request's stop ids);
 //    ignore_eos is INVALID_ARGUMENT. usage counts every token, streamed or not.

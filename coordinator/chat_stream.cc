@@ -98,7 +98,10 @@ v1::FinishReason ChatEventStream::FinishReasonOf(const SequenceUpdate& update,
                                                  std::string* stop_reason) const {
   stop_reason->clear();
   if (update.finish == FinishReason::kStop) {
-    if (update.token_id == harmony::kCallToken) return v1::FINISH_REASON_TOOL_CALLS;
+    // TOOL_CALLS promises the client a call to run. A <|call|> that ends a message without a
+    // valid recipient (a model can end an analysis with it) made no call event: that is a STOP.
+    if (update.token_id == harmony::kCallToken && num_tool_calls_ > 0)
+      return v1::FINISH_REASON_TOOL_CALLS;
     if (absl::StatusOr<std::string_view> literal = tokenizer_->TokenBytes(update.token_id);
         literal.ok())
       *stop_reason = std::string(*literal);

@@ -46,8 +46,8 @@ class ChatEventStream {
   Step OnToken(const SequenceUpdate& update);
 
   // The finish reason of a request whose last token was `update` (finish != kNone) and that no
-  // stop string ended: TOOL_CALLS after <|call|>, STOP (with the token's literal as
-  // stop_reason) for other stop ids, LENGTH otherwise.
+  // stop string ended: TOOL_CALLS after a <|call|> that made a tool call event, STOP (with the
+  // token's literal as stop_reason) for other stop ids, LENGTH otherwise.
   v1::FinishReason FinishReasonOf(const SequenceUpdate& update, std::string* stop_reason) const;
 
  private:

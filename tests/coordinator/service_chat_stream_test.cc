@@ -188,6 +188,20 @@ TEST_F(ChatStreamTest, ASpecialTokenLiteralIsNoRecipient) {
       EXPECT_EQ(e.delta().recipient().find("<|"), std::string::npos);
     }
   }
+  EXPECT_EQ(r.finish, v1::FINISH_REASON_STOP);  // no call was made
+}
+
+// Seen from the trained toy model: an analysis message ended by <|call|>, with no recipient. No
+// call was made, so the client must not be told to run one.
+TEST_F(ChatStreamTest, ACallTokenWithoutAToolCallIsAStop) {
+  std::vector<int> ids =
+      Message(true, "analysis", "The user asks about the weather in New\"}", h::kCallToken);
+  ChatEventStream stream(tokenizer_, {true, false, {}, {}});
+  Result r = Run(stream, ids, FinishReason::kStop);
+  for (const auto& e : r.events) EXPECT_FALSE(e.has_tool_call()) << e.DebugString();
+  EXPECT_EQ(TextOn(r, v1::CHANNEL_ANALYSIS), "The user asks about the weather in New\"}");
+  EXPECT_EQ(r.finish, v1::FINISH_REASON_STOP);
+  EXPECT_EQ(r.stop_reason, "<|call|>");
 }
 
 TEST_F(ChatStreamTest, MalformedOutputProducesNoEvents) {

@@ -110,18 +110,37 @@ def fake_words():
     return out
 
 
+def fake_name(rng, words, counts=(1, 1, 2, 2, 3)):
+    n = rng.choice(counts)
+    parts = [rng.choice(words) for _ in range(n)]
+    if n > 1 and rng.random() < 0.5:
+        parts[0] = rng.choice(NAME_WORDS)
+    return " ".join(parts)
+
+
 def city_pool(seed=7, size=6000):
     """A fixed pool of fake city names of 1..3 words (deterministic)."""
     rng = random.Random(seed)
     words = fake_words()
     names = set()
     while len(names) < size:
-        n = rng.choice([1, 1, 2, 2, 3])
-        parts = [rng.choice(words) for _ in range(n)]
-        if n > 1 and rng.random() < 0.5:
-            parts[0] = rng.choice(NAME_WORDS)
-        names.add(" ".join(parts))
+        names.add(fake_name(rng, words))
     return sorted(names)
+
+
+def confusable_name(rng, words):
+    """A fresh fake name of 2 or 3 words whose words share prefixes or suffixes ("Salburg Nalburg
+    Salovia"): only a copy that follows the prompt token by token gets these right, where
+    remembering which pieces the name contains is not enough."""
+    n = rng.choice([2, 3])
+    pre = [w for w in FAKE_PREFIXES if any(x.startswith(w) for x in words)]
+    ps = [rng.choice(pre) for _ in range(2)]
+    parts = []
+    while len(parts) < n:
+        p = rng.choice(ps)
+        cands = [w for w in words if w.startswith(p) and len(tokens(w)) == 2]
+        parts.append(rng.choice(cands))
+    return " ".join(parts)
 
 
 # ------------------------------------------------------------------------------------------
@@ -523,11 +542,15 @@ class Generator:
     `held` (from splits()) is excluded by construction: no held-out arithmetic pair or city
     name is ever drawn."""
 
-    def __init__(self, seed, held, focus=0.0):
+    def __init__(self, seed, held, focus=0.0, fresh=0.0, real=0.0):
         self.rng = random.Random(seed)
         self.focus = focus  # extra share of the two hard tasks (arithmetic, copying a city)
+        self.fresh = fresh  # share of city names drawn new (never repeated: no name to memorize)
+        self.real = real  # share of city names drawn from REAL_CITIES (their own spellings)
         self.held_arith = set(held["arith"])
+        self.held_cities = set(held["cities"])
         self.cities = held["train_cities"]
+        self.words = fake_words()
 
     # One earlier exchange, as a client keeps history: user text + the assistant's final only.
     def _history(self, with_tool):
@@ -562,7 +585,16 @@ class Generator:
         return tool_description(rng.choice(WEATHER_DESCRIPTIONS), rng.choice(WEATHER_SCHEMAS))
 
     def _city(self):
-        return self.rng.choice(self.cities)
+        rng = self.rng
+        if self.real and rng.random() < self.real:
+            return rng.choice(REAL_CITIES)
+        if not self.fresh or rng.random() >= self.fresh:
+            return rng.choice(self.cities)
+        while True:
+            name = (confusable_name(rng, self.words) if rng.random() < 0.3
+                    else fake_name(rng, self.words, (1, 2, 2, 3, 3)))
+            if name not in self.held_cities:
+                return name
 
     def _junk(self):
         rng = self.rng

@@ -73,6 +73,24 @@ def build_vocab(gen, n):
     return sorted(used)
 
 
+def from_checkpoint(path):
+    """The compact model and vocabulary of an exported checkpoint (tools/toy/gptoss-toy): the used
+    tokens are the rows that differ from the shared ones, and the experts come back from MXFP4."""
+    from eval_toy import hf_model
+    hf = hf_model(path)
+    emb, head = hf.model.embed_tokens.weight.detach(), hf.lm_head.weight.detach()
+    shared = head[-1]  # the last id is a reserved special token that no data uses
+    vocab = torch.nonzero((head != shared).any(dim=1)).flatten().tolist()
+    model = M.ToyModel(len(vocab))
+    inner = {k: v for k, v in hf.model.state_dict().items() if "embed_tokens" not in k}
+    missing, unexpected = model.inner.load_state_dict(inner, strict=False)
+    assert missing == ["embed_tokens.weight"] and not unexpected, (missing, unexpected)
+    with torch.no_grad():
+        model.inner.embed_tokens.weight.copy_(torch.cat([emb[vocab], emb[-1:]]))
+        model.head.copy_(torch.cat([head[vocab], shared[None]]))
+    return model, vocab
+
+
 class Batches:
     """Draws examples, maps ids to the compact vocabulary, groups similar lengths (less padding)."""
 
@@ -123,10 +141,18 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--minutes", type=float, default=50.0, help="stop phase 1 early at this budget")
+    ap.add_argument("--quant-minutes", type=float, default=30.0,
+                    help="stop phase 2 early at this budget")
     ap.add_argument("--resume", default=None,
                     help="continue from a compact.pt (its vocabulary and weights)")
+    ap.add_argument("--init", default=None,
+                    help="continue from an exported checkpoint directory (tools/toy/gptoss-toy)")
     ap.add_argument("--focus", type=float, default=0.0,
                     help="extra probability of drawing arithmetic / tool-call examples")
+    ap.add_argument("--fresh", type=float, default=0.0,
+                    help="share of city names drawn new for each example (toy_data.Generator)")
+    ap.add_argument("--real", type=float, default=0.0,
+                    help="share of city names drawn from toy_data.REAL_CITIES")
     ap.add_argument("--out", default=SCRATCH)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -142,13 +168,22 @@ def main():
         model.load_state_dict(ck["state"])
         log(f"resumed from {args.resume} ({ck['train_seconds']:.0f}s of training)")
         t0 -= ck["train_seconds"]  # report the cumulative training time
+    elif args.init:
+        model, vocab = from_checkpoint(args.init)
+        log(f"initialized from {args.init}")
     else:
         vocab = build_vocab(D.Generator(10_000 + args.seed, held), 20000)
         model = M.ToyModel(len(vocab))
     log(f"vocab: {len(vocab)} used tokens of {M.VOCAB}")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params} trainable parameters (compact), config {json.dumps(M.SHAPE)}")
-    batches = iter(Batches(D.Generator(args.seed, held, args.focus), vocab, args.batch))
+    batches = iter(Batches(D.Generator(args.seed, held, args.focus, args.fresh, args.real), vocab, args.batch))
+
+    path = os.path.join(args.out, "compact.pt")
+
+    def save():
+        torch.save({"state": model.state_dict(), "vocab": vocab, "shape": M.SHAPE,
+                    "train_seconds": time.time() - t0, "args": vars(args)}, path)
 
     def run(steps, lr, params, phase, deadline=None):
         opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -170,6 +205,8 @@ def main():
             if step % 50 == 0 or step == steps - 1:
                 log(f"{phase} step {step}/{steps} loss {loss.item():.4f} ema {ema:.4f} "
                     f"lr {lr * f:.2e} elapsed {time.time() - t0:.0f}s")
+            if step % 200 == 199:
+                save()  # a run stopped early leaves its latest weights
             if deadline and time.time() - start > deadline:
                 log(f"{phase}: time budget reached at step {step}")
                 break
@@ -183,11 +220,9 @@ def main():
     model.quantize_experts()
     model.bf16_forward = True
     params = [p for n, p in model.named_parameters() if "experts" not in n or "bias" in n]
-    run(args.quant_steps, args.lr / 4, params, "mxfp4")
+    run(args.quant_steps, args.lr / 4, params, "mxfp4", deadline=args.quant_minutes * 60)
     model.bf16_forward = False
-    path = os.path.join(args.out, "compact.pt")
-    torch.save({"state": model.state_dict(), "vocab": vocab, "shape": M.SHAPE,
-                "train_seconds": time.time() - t0, "args": vars(args)}, path)
+    save()
     log(f"saved {path} after {time.time() - t0:.0f}s")
 
 
